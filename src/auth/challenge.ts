@@ -1,0 +1,79 @@
+/**
+ * `Proxy-Authenticate` / `WWW-Authenticate` challenges (RFC 9110 §11.3, §11.6.1). One field value may hold several
+ * challenges, and their parameters are comma-separated too, so splitting on commas alone is wrong: a new challenge
+ * begins where a bare token (the scheme) stands before a space or the end.
+ */
+
+export interface Challenge {
+  /** Lowercased scheme: `basic`, `digest`, `ntlm`, `negotiate`, ... */
+  readonly scheme: string;
+  /** The scheme as the server spelled it, for display. */
+  readonly name: string;
+  /** Parameter names lowercased; quoted-string values unescaped. */
+  readonly params: Readonly<Record<string, string>>;
+  readonly token68?: string;
+}
+
+function splitTopLevelCommas(s: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i] as string;
+    if (quoted && c === '\\' && i + 1 < s.length) {
+      cur += c + (s[i + 1] as string);
+      i++;
+      continue;
+    }
+    if (c === '"') quoted = !quoted;
+    if (c === ',' && !quoted) {
+      out.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  out.push(cur);
+  return out;
+}
+
+const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
+const PARAM = new RegExp(`^(${TOKEN})\\s*=\\s*("(?:[^"\\\\]|\\\\.)*"|${TOKEN})$`);
+const SCHEME_START = new RegExp(`^(${TOKEN})(?:\\s+([\\s\\S]*))?$`);
+const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+function unquote(v: string): string {
+  return v.startsWith('"') ? v.slice(1, -1).replace(/\\(.)/g, '$1') : v;
+}
+
+/** Parses every challenge in the given field values. Unparseable pieces are skipped, never thrown on. */
+export function parseChallenges(values: readonly string[]): Challenge[] {
+  const out: { scheme: string; name: string; params: Record<string, string>; token68?: string }[] = [];
+  for (const value of values) {
+    for (const rawItem of splitTopLevelCommas(value)) {
+      const item = rawItem.trim();
+      if (item === '') continue;
+      const param = PARAM.exec(item);
+      const current = out[out.length - 1];
+      if (param && current) {
+        current.params[(param[1] as string).toLowerCase()] = unquote(param[2] as string);
+        continue;
+      }
+      const m = SCHEME_START.exec(item);
+      if (!m) continue;
+      const name = m[1] as string;
+      const rest = m[2]?.trim() ?? '';
+      const challenge: (typeof out)[number] = { scheme: name.toLowerCase(), name, params: {} };
+      if (rest !== '') {
+        const p = PARAM.exec(rest);
+        if (p) challenge.params[(p[1] as string).toLowerCase()] = unquote(p[2] as string);
+        else if (TOKEN68.test(rest)) challenge.token68 = rest;
+      }
+      out.push(challenge);
+    }
+  }
+  return out;
+}
+
+/** `Digest, Basic` as offered, for messages. */
+export function describeSchemes(challenges: readonly Challenge[]): string {
+  return [...new Set(challenges.map((c) => c.name))].join(', ');
+}

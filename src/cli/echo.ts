@@ -1,0 +1,78 @@
+/** `wsvia echo`: a WebSocket echo server on loopback, ws or wss. */
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { startEchoServer } from '../echo/echo-server.js';
+import { makeSelfSigned } from '../echo/self-signed.js';
+import { EXIT_CODES } from '../errors.js';
+import { reportError, reportUsage, UsageError } from './output.js';
+
+export const usage = `usage: wsvia echo [options]
+
+A WebSocket echo server: every message comes back as sent (text as text, binary as binary).
+
+  --host HOST        address to listen on (default 127.0.0.1)
+  --port PORT        port (default 8765; 0 lets the system choose)
+  --tls              wss, with a freshly generated self-signed certificate (needs openssl)
+  --cert FILE        wss with this certificate (PEM) ...
+  --key FILE         ... and this key
+  --mirror           first message to each client: a JSON report of the upgrade request as received
+  --subprotocol P    accept this subprotocol (repeatable)
+  -h, --help
+
+Prints its URL when ready; stops on SIGINT or SIGTERM.
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        host: { type: 'string' },
+        port: { type: 'string' },
+        tls: { type: 'boolean' },
+        cert: { type: 'string' },
+        key: { type: 'string' },
+        mirror: { type: 'boolean' },
+        subprotocol: { type: 'string', multiple: true },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+    if (values.port !== undefined && !/^\d{1,5}$/.test(values.port)) throw new UsageError(`--port expects a port number, got ${values.port}`);
+    if ((values.cert === undefined) !== (values.key === undefined)) throw new UsageError('--cert and --key go together');
+  } catch (e) {
+    return reportUsage(e, usage);
+  }
+  if (values.help) {
+    process.stdout.write(usage);
+    return EXIT_CODES.ok;
+  }
+  try {
+    const tls =
+      values.cert !== undefined && values.key !== undefined
+        ? { cert: fs.readFileSync(values.cert), key: fs.readFileSync(values.key) }
+        : values.tls
+          ? makeSelfSigned()
+          : undefined;
+    const server = await startEchoServer({
+      host: values.host ?? '127.0.0.1',
+      port: values.port === undefined ? 8765 : Number(values.port),
+      ...(tls ? { tls } : {}),
+      mirror: values.mirror ?? false,
+      ...(values.subprotocol ? { protocols: values.subprotocol } : {}),
+    });
+    process.stdout.write(`wsvia echo listening on ${server.url}\n`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    await server.close();
+    return EXIT_CODES.ok;
+  } catch (e) {
+    if (e instanceof Error && 'code' in e && e.code === 'EADDRINUSE') {
+      process.stderr.write(`wsvia: port ${values.port ?? 8765} is in use: choose another with --port (0 for any)\n`);
+      return EXIT_CODES.usage;
+    }
+    return reportError(e);
+  }
+}

@@ -1,0 +1,240 @@
+/**
+ * The CONNECT exchange with an HTTP(S) proxy, driving the sans-I/O {@link ConnectClient}: send the request,
+ * answer a 407 with the strongest scheme offered (on the same connection when the proxy keeps it open, on a new
+ * one when it closes it), and turn every refusal into a typed error that quotes the proxy.
+ */
+import type { Duplex } from 'node:stream';
+import { parseChallenges, describeSchemes, type Challenge } from '../auth/challenge.js';
+import type { Credentials } from '../auth/credentials.js';
+import { answerChallenge, pickChallenge, type AuthScheme } from '../auth/select.js';
+import { WsviaError, type PeerAnswer } from '../errors.js';
+import { formatAuthority, type Authority } from '../protocol/authority.js';
+import { buildConnectRequest, ConnectClient, retryAfterSeconds, selectedHeaders, type ConnectResult } from '../protocol/connect-client.js';
+import { getHeaderValues } from '../protocol/headers.js';
+import { formatHead, type HeadLimits, type ResponseHead } from '../protocol/head.js';
+import { describeProxyStatus, parseProxyStatus } from '../protocol/proxy-status.js';
+import { redactHeadText } from '../observe/redact.js';
+import type { Tracer } from '../observe/trace.js';
+import type { ProxyUrl } from '../route/proxy-url.js';
+import { step } from './wait.js';
+
+export interface TunnelStep {
+  readonly proxy: ProxyUrl;
+  readonly target: Authority;
+  /** Opens a fresh connection to the proxy (TCP, and TLS for https://). Called again when a 407 closes it. */
+  readonly connectToProxy: () => Promise<Duplex>;
+  readonly headers: readonly (readonly [string, string])[];
+  readonly credentials: Credentials | undefined;
+  readonly schemes: readonly AuthScheme[] | undefined;
+  readonly timeout: number;
+  readonly signal: AbortSignal | undefined;
+  readonly tracer: Tracer;
+  readonly limits: HeadLimits | undefined;
+}
+
+export interface Tunnel {
+  readonly socket: Duplex;
+  readonly head: ResponseHead;
+  /** Bytes that came glued to the 2xx head: the first bytes of the tunnel. */
+  readonly leftover: Uint8Array;
+}
+
+/** Sends one CONNECT on `socket` and reads the answer. */
+function exchange(socket: Duplex, request: Buffer, s: TunnelStep): Promise<ConnectResult> {
+  const peer = `proxy ${s.proxy.display}`;
+  const client = new ConnectClient(peer, s.limits);
+  const sentAt = s.tracer.elapsed();
+  return new Promise<ConnectResult>((resolve, reject) => {
+    const done = (): void => {
+      socket.removeListener('data', onData);
+      socket.removeListener('end', onEnd);
+      socket.removeListener('error', onError);
+      socket.removeListener('close', onEnd);
+    };
+    const finish = (r: ConnectResult): void => {
+      done();
+      // Stop the flow before anything else is read: what follows belongs to the tunnel's next user.
+      socket.pause();
+      s.tracer.emit({ type: 'head', from: 'proxy', to: 'client', text: formatHead(r.head), ms: s.tracer.elapsed() - sentAt });
+      resolve(r);
+    };
+    const onData = (chunk: Buffer): void => {
+      try {
+        const r = client.receive(chunk);
+        if (r) finish(r);
+      } catch (e) {
+        done();
+        socket.destroy();
+        reject(e);
+      }
+    };
+    const onEnd = (): void => {
+      try {
+        finish(client.receiveEof());
+      } catch (e) {
+        done();
+        reject(e);
+      }
+    };
+    const onError = (err: NodeJS.ErrnoException): void => {
+      done();
+      reject(
+        new WsviaError('CONNECTION_RESET', `${peer} reset the connection while answering CONNECT ${formatAuthority(s.target)} (${err.code ?? err.message})`, {
+          hop: 'proxy',
+          proxy: s.proxy.display,
+          target: formatAuthority(s.target),
+          cause: err,
+        }),
+      );
+    };
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+    socket.once('close', onEnd);
+    socket.once('error', onError);
+    s.tracer.emit({ type: 'head', from: 'client', to: 'proxy', text: redactHeadText(request.toString('latin1').trimEnd()), ms: sentAt });
+    socket.write(request);
+    socket.resume();
+  });
+}
+
+export function answerOf(head: ResponseHead, bodyExcerpt: string): PeerAnswer {
+  return {
+    statusLine: `HTTP/${head.version} ${head.status}${head.reason ? ` ${head.reason}` : ''}`,
+    status: head.status,
+    headers: selectedHeaders(head),
+    ...(bodyExcerpt ? { bodyExcerpt } : {}),
+  };
+}
+
+/** Opens the tunnel or fails with a typed error. The returned socket is paused. */
+export function openHttpTunnel(first: Duplex, s: TunnelStep): Promise<Tunnel> {
+  const authority = formatAuthority(s.target);
+  return step<Tunnel>(
+    s.timeout,
+    () =>
+      new WsviaError('TUNNEL_TIMEOUT', `proxy ${s.proxy.display} did not answer CONNECT ${authority} within ${s.timeout} ms`, {
+        hop: 'proxy',
+        proxy: s.proxy.display,
+        target: authority,
+        hint: 'the proxy may be stuck reaching the destination, or out of capacity; try again or ask its administrator',
+      }),
+    s.signal,
+    (ctl) => {
+      let socket = first;
+      let handedOut = false;
+      let over = false;
+      ctl.onSettle(() => {
+        over = true;
+        // A socket not handed out (timeout, abort, failure) is closed here.
+        if (!handedOut) socket.destroy();
+      });
+      const run = async (): Promise<Tunnel> => {
+        let authorization: string | undefined;
+        let sentCredentials = false;
+        for (let round = 0; round < 4; round++) {
+          const headers: [string, string][] = [];
+          if (authorization) headers.push(['Proxy-Authorization', authorization]);
+          for (const [k, v] of s.headers) headers.push([k, v]);
+          const result = await exchange(socket, buildConnectRequest(s.target, headers), s);
+          if (result.kind === 'tunnel') return { socket, head: result.head, leftover: result.leftover };
+          if (result.head.status !== 407) throw refusal(result.head, result.bodyExcerpt, s);
+          const challenges = parseChallenges(getHeaderValues(result.head.headers, 'proxy-authenticate'));
+          const stale = challenges.some((c) => c.scheme === 'digest' && c.params.stale?.toLowerCase() === 'true');
+          if (!s.credentials || (sentCredentials && !stale)) {
+            throw authRequired(result.head, result.bodyExcerpt, challenges, s, sentCredentials);
+          }
+          const chosen = pickChallenge(challenges, s.schemes);
+          if (!chosen) throw authRequired(result.head, result.bodyExcerpt, challenges, s, false);
+          authorization = answerChallenge(chosen, s.credentials, { method: 'CONNECT', uri: authority });
+          sentCredentials = true;
+          if (!result.reusable) {
+            socket.destroy();
+            s.tracer.emit({ type: 'note', text: 'proxy closed the connection after 407: reconnecting to answer', ms: s.tracer.elapsed() });
+            socket = await s.connectToProxy();
+          }
+        }
+        throw authRequired(undefined, '', [], s, true);
+      };
+      run().then(
+        (t) => {
+          if (over) return void t.socket.destroy();
+          handedOut = true;
+          ctl.resolve(t);
+        },
+        (e: unknown) => {
+          if (over) socket.destroy();
+          ctl.reject(e);
+        },
+      );
+    },
+  );
+}
+
+function proxyStatusNote(head: ResponseHead): string {
+  const ps = parseProxyStatus(getHeaderValues(head.headers, 'proxy-status'));
+  return ps.length ? ` (Proxy-Status: ${describeProxyStatus(ps)})` : '';
+}
+
+function refusal(head: ResponseHead, body: string, s: TunnelStep): WsviaError {
+  const authority = formatAuthority(s.target);
+  const status = `${head.status}${head.reason ? ` ${head.reason}` : ''}`;
+  const summary = `proxy ${s.proxy.display} answered "${status}" to CONNECT ${authority}${proxyStatusNote(head)}`;
+  const base = { hop: 'proxy' as const, proxy: s.proxy.display, target: authority, answer: answerOf(head, body) };
+  const retry = retryAfterSeconds(head);
+  switch (head.status) {
+    case 502:
+      return new WsviaError('PROXY_UNAVAILABLE', summary, { ...base, hint: 'the proxy could not reach the destination: check the host and port, or the proxy\'s own network' });
+    case 503:
+      return new WsviaError('PROXY_UNAVAILABLE', summary, {
+        ...base,
+        hint: `the proxy is out of capacity (no tunnel left: its CONNECT pool may be empty) or the destination is down; retry ${retry === undefined ? 'later' : `after ${retry} s`}, or ask its administrator to raise the limit`,
+      });
+    case 504:
+      return new WsviaError('PROXY_UNAVAILABLE', summary, { ...base, hint: 'the proxy timed out reaching the destination: is the host up, and the port open?' });
+    case 500:
+      return new WsviaError('PROXY_UNAVAILABLE', summary, { ...base, hint: 'the proxy failed internally; its body or logs say why' });
+    case 403:
+      return new WsviaError('PROXY_REFUSED', summary, {
+        ...base,
+        hint: `the proxy's rules deny CONNECT to ${authority}: many allow only port 443 (squid's default), so use wss:// on 443, or ask for the port to be allowed`,
+      });
+    case 400:
+    case 405:
+    case 501:
+      return new WsviaError('PROXY_REFUSED', summary, { ...base, hint: 'the proxy does not accept CONNECT tunnels; use another proxy, or a direct connection' });
+    case 429:
+      return new WsviaError('PROXY_REFUSED', summary, { ...base, hint: `too many tunnels from this client; retry ${retry === undefined ? 'later' : `after ${retry} s`}` });
+    default:
+      return new WsviaError(head.status >= 500 ? 'PROXY_UNAVAILABLE' : 'PROXY_REFUSED', summary, { ...base, hint: 'the proxy refused the tunnel; its answer above says why' });
+  }
+}
+
+function authRequired(head: ResponseHead | undefined, body: string, challenges: Challenge[], s: TunnelStep, rejected: boolean): WsviaError {
+  const authority = formatAuthority(s.target);
+  const offered = describeSchemes(challenges);
+  const offers = offered ? ` (offers ${offered})` : '';
+  const base = {
+    hop: 'proxy' as const,
+    proxy: s.proxy.display,
+    target: authority,
+    ...(head ? { answer: answerOf(head, body) } : {}),
+    details: { schemes: challenges.map((c) => c.name) },
+  };
+  const status = head ? `"${head.status}${head.reason ? ` ${head.reason}` : ''}"` : '407';
+  if (rejected) {
+    return new WsviaError('PROXY_AUTH_REQUIRED', `proxy ${s.proxy.display} rejected the credentials of user "${s.credentials?.user ?? ''}" for CONNECT ${authority}${offers}`, {
+      ...base,
+      hint: 'check the user name and password (--proxy-user user:pass, or user:pass@ in the proxy URL)',
+    });
+  }
+  if (s.credentials && challenges.length > 0) {
+    return new WsviaError('PROXY_AUTH_REQUIRED', `proxy ${s.proxy.display} answered ${status} to CONNECT ${authority}${offers}, and wsvia cannot answer any of these schemes`, {
+      ...base,
+      hint: 'wsvia answers Basic and Digest; ask for one of them to be enabled',
+    });
+  }
+  return new WsviaError('PROXY_AUTH_REQUIRED', `proxy ${s.proxy.display} answered ${status} to CONNECT ${authority}${offers}`, {
+    ...base,
+    hint: 'pass --proxy-user user:pass or put user:pass@ in the proxy URL',
+  });
+}

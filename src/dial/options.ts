@@ -1,0 +1,64 @@
+/** Options shared by every dial step. */
+import type { HeaderList } from '../protocol/headers.js';
+import type { HeadLimits } from '../protocol/head.js';
+import type { Credentials } from '../auth/credentials.js';
+import type { AuthScheme } from '../auth/select.js';
+import type { RouteDecision } from '../route/choose.js';
+import type { ProxyUrl } from '../route/proxy-url.js';
+import type { TraceCallback } from '../observe/trace.js';
+
+/** Milliseconds allowed for each step; each expiry fails with its own code. */
+export interface Timeouts {
+  /** TCP connect (DNS included) to the proxy or the target: TCP_TIMEOUT. */
+  readonly tcp?: number;
+  /** From CONNECT sent to the proxy's answer, auth rounds included: TUNNEL_TIMEOUT. */
+  readonly tunnel?: number;
+  /** TLS handshake, to the proxy or the target: TLS_TIMEOUT. */
+  readonly tls?: number;
+  /** WebSocket upgrade request to 101: UPGRADE_TIMEOUT. */
+  readonly upgrade?: number;
+}
+
+export const DEFAULT_TIMEOUTS: Required<Timeouts> = { tcp: 10_000, tunnel: 10_000, tls: 10_000, upgrade: 10_000 };
+
+export type CaOption = string | Buffer | readonly (string | Buffer)[];
+
+export interface DialOptions {
+  /** A proxy URL, a parsed one, or `false` for direct. Default: from the environment. */
+  readonly proxy?: string | ProxyUrl | false;
+  /** Hosts not to proxy (NO_PROXY syntax); overrides the environment's. */
+  readonly noProxy?: string;
+  /** The environment to read proxy variables from (read once). Default: `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** A route already chosen (the doctor and reconnects reuse one). Wins over proxy/noProxy/env. */
+  readonly route?: RouteDecision;
+  /** Proxy credentials, `user:pass` or {@link Credentials}; win over the proxy URL's. */
+  readonly proxyAuth?: string | Credentials;
+  /** Schemes allowed in answer to a 407 (default: all wsvia knows, strongest chosen). */
+  readonly proxyAuthSchemes?: readonly AuthScheme[];
+  /** Extra headers on the CONNECT request (never sent to the target). */
+  readonly proxyHeaders?: HeaderList | Readonly<Record<string, string>>;
+  /** Trust these CAs for the target's certificate (in addition to none: like Node, they replace the defaults). */
+  readonly ca?: CaOption;
+  /** Trust these CAs for an https:// proxy's certificate. */
+  readonly proxyCa?: CaOption;
+  /** Verify the target's certificate (default true). */
+  readonly rejectUnauthorized?: boolean;
+  /** Verify an https:// proxy's certificate (default true). */
+  readonly proxyRejectUnauthorized?: boolean;
+  /** TLS server name for the target; default the target host (never the proxy's). */
+  readonly servername?: string;
+  /** ALPN protocols to offer the target over TLS. */
+  readonly alpn?: readonly string[];
+  readonly timeouts?: Timeouts;
+  readonly signal?: AbortSignal;
+  readonly trace?: TraceCallback;
+  /** Head size limits for the proxy's answer. */
+  readonly headLimits?: HeadLimits;
+}
+
+export function normalizeHeaders(h: DialOptions['proxyHeaders']): [string, string][] {
+  if (h === undefined) return [];
+  if (Array.isArray(h)) return (h as HeaderList).map(([k, v]) => [k, v]);
+  return Object.entries(h as Record<string, string>);
+}

@@ -1,0 +1,96 @@
+/**
+ * The echo server: every message comes back as it was sent (text as text, binary as binary). The stand-in for
+ * echo.websocket.org in demos and tests. It records each upgrade request it receives, so a test can prove
+ * what reached the server (and what did not, such as proxy credentials). With `mirror`, the first message to
+ * each client is a JSON report of the request as received, for the doctor to compare with what was sent.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { WebSocketServer } from 'ws';
+import { formatHost } from '../protocol/authority.js';
+
+export interface EchoServerOptions {
+  readonly host?: string;
+  readonly port?: number;
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  readonly mirror?: boolean;
+  /** Subprotocols the server accepts (the first offered that is in this list is chosen). */
+  readonly protocols?: readonly string[];
+}
+
+export interface ReceivedUpgrade {
+  readonly method: string;
+  readonly url: string;
+  readonly httpVersion: string;
+  /** Raw header pairs, in order, as received. */
+  readonly headers: readonly [string, string][];
+  readonly remoteAddress: string | undefined;
+  readonly tls?: { readonly servername: string | false | null | undefined; readonly alpn: string | false | null; readonly protocol: string | null };
+}
+
+export interface EchoServer {
+  readonly url: string;
+  readonly port: number;
+  /** Upgrade requests received, oldest first (bounded to the last 1000). */
+  readonly received: readonly ReceivedUpgrade[];
+  close(): Promise<void>;
+}
+
+export async function startEchoServer(options: EchoServerOptions = {}): Promise<EchoServer> {
+  const host = options.host ?? '127.0.0.1';
+  const handler = (_req: http.IncomingMessage, res: http.ServerResponse): void => {
+    res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'Upgrade' });
+    res.end('This is a WebSocket echo server: connect with a WebSocket client.\n');
+  };
+  const server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler) : http.createServer(handler);
+  const accepted = options.protocols;
+  const wss = new WebSocketServer({
+    server,
+    perMessageDeflate: false,
+    ...(accepted
+      ? { handleProtocols: (offered: Set<string>) => [...offered].find((p) => accepted.includes(p)) ?? false }
+      : {}),
+  });
+  const received: ReceivedUpgrade[] = [];
+  wss.on('connection', (ws, req) => {
+    const headers: [string, string][] = [];
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string]);
+    const sock = req.socket as TLSSocket;
+    const record: ReceivedUpgrade = {
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      httpVersion: req.httpVersion,
+      headers,
+      remoteAddress: req.socket.remoteAddress,
+      ...(options.tls ? { tls: { servername: sock.servername, alpn: sock.alpnProtocol, protocol: sock.getProtocol() } } : {}),
+    };
+    received.push(record);
+    if (received.length > 1000) received.shift();
+    if (options.mirror) ws.send(JSON.stringify({ wsviaMirror: record }));
+    ws.on('message', (data, isBinary) => {
+      // Backpressure: a client that does not read its echoes is not buffered for without bound.
+      if (ws.bufferedAmount > 16 * 1024 * 1024) return ws.close(1008, 'not reading');
+      ws.send(data, { binary: isBinary });
+    });
+    ws.on('error', () => ws.terminate());
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `${options.tls ? 'wss' : 'ws'}://${formatHost(host)}:${port}/`,
+    port,
+    received,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * A small Prometheus registry (text exposition format 0.0.4): counters, gauges and histograms with labels.
+ * Shared by the proxy, the gateway and the bridge so their `/metrics` look alike. Label sets are bounded by the
+ * caller (status classes, route names, reasons), never by client input.
+ */
+
+type Labels = Readonly<Record<string, string>>;
+
+function labelKey(labels: Labels): string {
+  const keys = Object.keys(labels).sort();
+  if (keys.length === 0) return '';
+  return `{${keys.map((k) => `${k}="${String(labels[k]).replace(/["\\\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`))}"`).join(',')}}`;
+}
+
+abstract class Metric {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+  ) {}
+  abstract readonly type: 'counter' | 'gauge' | 'histogram';
+  abstract samples(): string[];
+  render(): string {
+    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`, ...this.samples()].join('\n');
+  }
+}
+
+export class Counter extends Metric {
+  readonly type = 'counter';
+  readonly #values = new Map<string, number>();
+  inc(labels: Labels = {}, by = 1): void {
+    const k = labelKey(labels);
+    this.#values.set(k, (this.#values.get(k) ?? 0) + by);
+  }
+  get(labels: Labels = {}): number {
+    return this.#values.get(labelKey(labels)) ?? 0;
+  }
+  samples(): string[] {
+    if (this.#values.size === 0) return [`${this.name} 0`];
+    return [...this.#values].map(([k, v]) => `${this.name}${k} ${v}`);
+  }
+}
+
+export class Gauge extends Metric {
+  readonly type = 'gauge';
+  readonly #values = new Map<string, number>();
+  set(labels: Labels, value: number): void {
+    this.#values.set(labelKey(labels), value);
+  }
+  inc(labels: Labels = {}, by = 1): void {
+    const k = labelKey(labels);
+    this.#values.set(k, (this.#values.get(k) ?? 0) + by);
+  }
+  dec(labels: Labels = {}, by = 1): void {
+    this.inc(labels, -by);
+  }
+  get(labels: Labels = {}): number {
+    return this.#values.get(labelKey(labels)) ?? 0;
+  }
+  samples(): string[] {
+    if (this.#values.size === 0) return [`${this.name} 0`];
+    return [...this.#values].map(([k, v]) => `${this.name}${k} ${v}`);
+  }
+}
+
+export class Histogram extends Metric {
+  readonly type = 'histogram';
+  readonly #buckets: readonly number[];
+  readonly #series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
+  constructor(name: string, help: string, buckets: readonly number[]) {
+    super(name, help);
+    this.#buckets = [...buckets].sort((a, b) => a - b);
+  }
+  observe(value: number, labels: Labels = {}): void {
+    const k = labelKey(labels);
+    let s = this.#series.get(k);
+    if (!s) this.#series.set(k, (s = { labels, counts: this.#buckets.map(() => 0), sum: 0, count: 0 }));
+    this.#buckets.forEach((b, i) => {
+      if (value <= b) (s.counts[i] as number)++;
+    });
+    s.sum += value;
+    s.count++;
+  }
+  samples(): string[] {
+    const out: string[] = [];
+    for (const s of this.#series.values()) {
+      this.#buckets.forEach((b, i) => out.push(`${this.name}_bucket${labelKey({ ...s.labels, le: String(b) })} ${s.counts[i]}`));
+      out.push(`${this.name}_bucket${labelKey({ ...s.labels, le: '+Inf' })} ${s.count}`);
+      out.push(`${this.name}_sum${labelKey(s.labels)} ${s.sum}`);
+      out.push(`${this.name}_count${labelKey(s.labels)} ${s.count}`);
+    }
+    return out;
+  }
+}
+
+export class Registry {
+  readonly #metrics: Metric[] = [];
+  counter(name: string, help: string): Counter {
+    return this.#add(new Counter(name, help));
+  }
+  gauge(name: string, help: string): Gauge {
+    return this.#add(new Gauge(name, help));
+  }
+  histogram(name: string, help: string, buckets: readonly number[]): Histogram {
+    return this.#add(new Histogram(name, help, buckets));
+  }
+  #add<M extends Metric>(m: M): M {
+    if (this.#metrics.some((x) => x.name === m.name)) throw new Error(`metric ${m.name} registered twice`);
+    this.#metrics.push(m);
+    return m;
+  }
+  /** The exposition text for `GET /metrics`. */
+  render(): string {
+    return `${this.#metrics.map((m) => m.render()).join('\n')}\n`;
+  }
+}
+
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** Latency buckets in seconds, 1 ms to 10 s. */
+export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;

@@ -1,0 +1,51 @@
+/**
+ * Secrets out of everything printed: credentials in header values and URLs. Applied where a transcript is
+ * made, so a trace, a log line or a doctor report cannot carry them.
+ */
+
+const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
+
+/** The value with its secret part replaced: `Basic ***`, `Digest username="u", ...` keeps the user only. */
+export function redactHeaderValue(name: string, value: string): string {
+  const n = name.toLowerCase();
+  if (!SECRET_HEADERS.has(n)) return value;
+  if (n === 'cookie' || n === 'set-cookie') return '***';
+  const scheme = /^\S+/.exec(value)?.[0] ?? '';
+  if (scheme.toLowerCase() === 'digest') {
+    const user = /username="((?:[^"\\]|\\.)*)"/i.exec(value)?.[1];
+    return user === undefined ? 'Digest ***' : `Digest username="${user}", ***`;
+  }
+  return scheme === '' ? '***' : `${scheme} ***`;
+}
+
+export function redactHeaders(headers: readonly (readonly [string, string])[]): [string, string][] {
+  return headers.map(([k, v]) => [k, redactHeaderValue(k, v)]);
+}
+
+/** Redacts header lines inside a head's text. */
+export function redactHeadText(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => {
+      const colon = line.indexOf(':');
+      if (colon <= 0) return line;
+      const name = line.slice(0, colon);
+      if (!SECRET_HEADERS.has(name.toLowerCase())) return line;
+      return `${name}: ${redactHeaderValue(name, line.slice(colon + 1).trim())}`;
+    })
+    .join('\n');
+}
+
+/** `scheme://user:***@host` for any URL text with a password; the URL's query keys named like secrets too. */
+export function redactUrl(text: string): string {
+  try {
+    const u = new URL(text);
+    if (u.password !== '') u.password = '***';
+    for (const key of [...u.searchParams.keys()]) {
+      if (/token|secret|password|key|auth/i.test(key)) u.searchParams.set(key, '***');
+    }
+    return u.toString().replace('%2A%2A%2A', '***');
+  } catch {
+    return text.replace(/\/\/([^/@:]*):[^/@]*@/, '//$1:***@');
+  }
+}

@@ -1,0 +1,39 @@
+/** Header fields in wire order, names as sent. Lookups are case-insensitive (RFC 9110 §5.1). */
+export type HeaderList = readonly (readonly [string, string])[];
+
+export function getHeader(headers: HeaderList, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const [k, v] of headers) if (k.toLowerCase() === lower) return v;
+  return undefined;
+}
+
+/** Every value of a field, in order (for fields that may repeat, such as Proxy-Authenticate or Via). */
+export function getHeaderValues(headers: HeaderList, name: string): string[] {
+  const lower = name.toLowerCase();
+  const out: string[] = [];
+  for (const [k, v] of headers) if (k.toLowerCase() === lower) out.push(v);
+  return out;
+}
+
+/** Comma-separated list members of every instance of a field, lowercased (Connection, Upgrade, Transfer-Encoding). */
+export function headerTokens(headers: HeaderList, name: string): string[] {
+  return getHeaderValues(headers, name)
+    .flatMap((v) => v.split(','))
+    .map((t) => t.trim().toLowerCase())
+    .filter((t) => t.length > 0);
+}
+
+export function hasToken(headers: HeaderList, name: string, token: string): boolean {
+  return headerTokens(headers, name).includes(token.toLowerCase());
+}
+
+/** RFC 9110 §5.6.2 token characters. */
+const TCHAR = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+export function isToken(s: string): boolean {
+  return TCHAR.test(s);
+}
+
+/** RFC 9110 §5.5: field values may not hold CR, LF or NUL. */
+export function isValidFieldValue(s: string): boolean {
+  return !/[\r\n\0]/.test(s);
+}

@@ -1,0 +1,62 @@
+/**
+ * NO_PROXY, with curl's conventions (curl's `--noproxy` and CURLOPT_NOPROXY): entries separated by commas or
+ * spaces; `*` alone matches every host; a name matches itself and its subdomains, with or without a leading dot;
+ * IP addresses and CIDR ranges match addresses (never names: no DNS is done); `host:port` limits an entry to a
+ * port; everything is case-insensitive.
+ */
+import { cidrContains, ipBytes, parseCidr, type Cidr } from './cidr.js';
+
+export type NoProxyRule =
+  | { readonly kind: 'all'; readonly text: string }
+  | { readonly kind: 'name'; readonly name: string; readonly port?: number; readonly text: string }
+  | { readonly kind: 'cidr'; readonly cidr: Cidr; readonly port?: number; readonly text: string };
+
+function splitPort(entry: string): { host: string; port?: number } {
+  // [v6]:port, v4:port, name:port. A bare IPv6 address has several colons and no port.
+  const bracket = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(entry);
+  if (bracket) return bracket[2] === undefined ? { host: bracket[1] as string } : { host: bracket[1] as string, port: Number(bracket[2]) };
+  const colons = entry.split(':').length - 1;
+  if (colons === 1) {
+    const [h, p] = entry.split(':') as [string, string];
+    if (/^\d{1,5}$/.test(p)) return { host: h, port: Number(p) };
+  }
+  return { host: entry };
+}
+
+export function parseNoProxy(value: string): NoProxyRule[] {
+  const rules: NoProxyRule[] = [];
+  for (const raw of value.split(/[\s,]+/)) {
+    const text = raw.trim();
+    if (text === '') continue;
+    if (text === '*') {
+      rules.push({ kind: 'all', text });
+      continue;
+    }
+    const { host, port } = splitPort(text.toLowerCase());
+    const withPort = port === undefined ? {} : { port };
+    const cidr = parseCidr(host);
+    if (cidr) {
+      rules.push({ kind: 'cidr', cidr, text, ...withPort });
+      continue;
+    }
+    const name = host.replace(/^\*?\./, '').replace(/\.$/, '');
+    if (name !== '') rules.push({ kind: 'name', name, text, ...withPort });
+  }
+  return rules;
+}
+
+/** The first rule that matches `host` (IPv6 unbracketed) and `port`, or undefined. */
+export function matchNoProxy(rules: readonly NoProxyRule[], host: string, port: number): NoProxyRule | undefined {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  const addr = ipBytes(h);
+  for (const rule of rules) {
+    if (rule.kind === 'all') return rule;
+    if (rule.port !== undefined && rule.port !== port) continue;
+    if (rule.kind === 'cidr') {
+      if (addr && cidrContains(rule.cidr, addr)) return rule;
+    } else if (!addr && (h === rule.name || h.endsWith(`.${rule.name}`))) {
+      return rule;
+    }
+  }
+  return undefined;
+}

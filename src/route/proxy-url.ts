@@ -1,0 +1,80 @@
+/**
+ * Proxy URLs, as curl reads them: `[scheme://][user[:pass]@]host[:port]`. Credentials are percent-decoded
+ * (so `p%40ss` is `p@ss`, and `:` may appear in the password); they are kept out of every printed form.
+ */
+import { Credentials } from '../auth/credentials.js';
+import { invalidArgument } from '../errors.js';
+import { formatHost, unbracket } from '../protocol/authority.js';
+
+export const PROXY_SCHEMES = ['http', 'https', 'socks4', 'socks4a', 'socks5', 'socks5h'] as const;
+export type ProxyScheme = (typeof PROXY_SCHEMES)[number];
+
+/** curl's defaults: 1080 for every scheme but https, which is 443. */
+const DEFAULT_PORTS: Record<ProxyScheme, number> = {
+  http: 1080,
+  https: 443,
+  socks4: 1080,
+  socks4a: 1080,
+  socks5: 1080,
+  socks5h: 1080,
+};
+
+export interface ProxyUrl {
+  readonly scheme: ProxyScheme;
+  /** Host name or address, IPv6 without brackets. */
+  readonly host: string;
+  readonly port: number;
+  readonly credentials: Credentials | undefined;
+  /** `http://user:***@host:port`: safe to print. */
+  readonly display: string;
+}
+
+export function isProxyScheme(s: string): s is ProxyScheme {
+  return (PROXY_SCHEMES as readonly string[]).includes(s);
+}
+
+/** Parses a proxy URL. A missing scheme means http (curl). Throws INVALID_ARGUMENT naming what is wrong. */
+export function parseProxyUrl(text: string): ProxyUrl {
+  const trimmed = text.trim();
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `http://${trimmed}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw invalidArgument(`invalid proxy URL ${JSON.stringify(redactUrlText(trimmed))}`, 'expected [scheme://][user:pass@]host[:port]');
+  }
+  const scheme = url.protocol.slice(0, -1).toLowerCase();
+  if (!isProxyScheme(scheme)) {
+    throw invalidArgument(`unsupported proxy scheme "${scheme}"`, `use one of ${PROXY_SCHEMES.join(', ')}`);
+  }
+  if (url.hostname === '') throw invalidArgument(`proxy URL ${JSON.stringify(redactUrlText(trimmed))} has no host`);
+  if ((url.pathname !== '' && url.pathname !== '/') || url.search !== '' || url.hash !== '') {
+    throw invalidArgument(`proxy URL ${JSON.stringify(redactUrlText(trimmed))} has a path or query`, 'a proxy URL is scheme://host:port');
+  }
+  const host = unbracket(url.hostname);
+  const port = url.port === '' ? DEFAULT_PORTS[scheme] : Number(url.port);
+  let credentials: Credentials | undefined;
+  if (url.username !== '' || url.password !== '') {
+    try {
+      credentials = new Credentials(decodeURIComponent(url.username), decodeURIComponent(url.password));
+    } catch {
+      throw invalidArgument('proxy URL credentials are not valid percent-encoding');
+    }
+  }
+  return { scheme, host, port, credentials, display: displayProxy(scheme, host, port, credentials) };
+}
+
+function displayProxy(scheme: ProxyScheme, host: string, port: number, credentials: Credentials | undefined): string {
+  const user = credentials ? `${encodeURIComponent(credentials.user)}:***@` : '';
+  return `${scheme}://${user}${formatHost(host)}:${port}`;
+}
+
+/** The same proxy with other credentials (from `--proxy-user`, which wins over the URL's, as in curl). */
+export function withCredentials(proxy: ProxyUrl, credentials: Credentials | undefined): ProxyUrl {
+  return { ...proxy, credentials, display: displayProxy(proxy.scheme, proxy.host, proxy.port, credentials) };
+}
+
+/** Redacts the password of any URL-looking text, for messages about input that did not parse. */
+export function redactUrlText(text: string): string {
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)?([^/@:]*):[^/@]*@/i, (_m, s: string | undefined, u: string) => `${s ?? ''}${u}:***@`);
+}
