@@ -44,7 +44,18 @@ export const ERROR_CODES = [
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /** Where along the path a failure happened. */
-export const HOPS = ['route', 'dns', 'tcp', 'proxy', 'tunnel', 'tls', 'upgrade', 'websocket', 'server', 'config'] as const;
+export const HOPS = [
+  'route',
+  'dns',
+  'tcp',
+  'proxy',
+  'tunnel',
+  'tls',
+  'upgrade',
+  'websocket',
+  'server',
+  'config',
+] as const;
 export type Hop = (typeof HOPS)[number];
 
 /** What a peer answered, trimmed for display: never more than a status line, a few headers and an excerpt. */
@@ -83,7 +94,10 @@ export class WsviaError extends Error {
   readonly summary: string;
 
   constructor(code: ErrorCode, summary: string, fields: WsviaErrorFields) {
-    super(fields.hint ? `${summary}: ${fields.hint}` : summary, fields.cause === undefined ? {} : { cause: fields.cause });
+    super(
+      fields.hint ? `${summary}: ${fields.hint}` : summary,
+      fields.cause === undefined ? {} : { cause: fields.cause },
+    );
     this.code = code;
     this.summary = summary;
     this.hop = fields.hop;
@@ -112,7 +126,10 @@ export class WsviaError extends Error {
 /** Bytes from a peer that break the protocol. `statusHint` is what a server should answer (h11's convention). */
 export class RemoteProtocolError extends WsviaError {
   readonly statusHint: 400 | 408 | 414 | 431 | 502;
-  constructor(summary: string, fields: WsviaErrorFields & { statusHint?: 400 | 408 | 414 | 431 | 502; code?: ErrorCode }) {
+  constructor(
+    summary: string,
+    fields: WsviaErrorFields & { statusHint?: 400 | 408 | 414 | 431 | 502; code?: ErrorCode },
+  ) {
     super(fields.code ?? 'PROTOCOL_ERROR', summary, fields);
     this.statusHint = fields.statusHint ?? 400;
   }
@@ -123,7 +140,11 @@ export function isWsviaError(e: unknown): e is WsviaError {
 }
 
 export function invalidArgument(summary: string, hint?: string): WsviaError {
-  return new WsviaError('INVALID_ARGUMENT', summary, hint === undefined ? { hop: 'config' } : { hop: 'config', hint });
+  return new WsviaError(
+    'INVALID_ARGUMENT',
+    summary,
+    hint === undefined ? { hop: 'config' } : { hop: 'config', hint },
+  );
 }
 
 /**

@@ -16,7 +16,9 @@ export class Credentials {
   /** `user:pass` from curl's `--proxy-user` form: the first colon separates, later ones belong to the password. */
   static parse(text: string): Credentials {
     const colon = text.indexOf(':');
-    return colon < 0 ? new Credentials(text, '') : new Credentials(text.slice(0, colon), text.slice(colon + 1));
+    return colon < 0
+      ? new Credentials(text, '')
+      : new Credentials(text.slice(0, colon), text.slice(colon + 1));
   }
 
   toJSON(): string {

@@ -44,7 +44,11 @@ function quote(s: string): string {
   return `"${s.replace(/(["\\])/g, '\\$1')}"`;
 }
 
-export function digestAuthorization(challenge: Challenge, credentials: Credentials, request: DigestRequest): string {
+export function digestAuthorization(
+  challenge: Challenge,
+  credentials: Credentials,
+  request: DigestRequest,
+): string {
   const alg = parseAlgorithm(challenge.params.algorithm);
   if (!alg) throw new Error(`unsupported Digest algorithm ${challenge.params.algorithm ?? ''}`);
   const H = (s: string): string => createHash(ALGORITHMS[alg.algo]).update(s, 'utf8').digest('hex');
@@ -57,7 +61,8 @@ export function digestAuthorization(challenge: Challenge, credentials: Credentia
   let a1 = H(`${credentials.user}:${realm}:${credentials.reveal()}`);
   if (alg.sess) a1 = H(`${a1}:${nonce}:${cnonce}`);
   const a2 = H(`${request.method}:${request.uri}`);
-  const response = qop === undefined ? H(`${a1}:${nonce}:${a2}`) : H(`${a1}:${nonce}:${nc}:${cnonce}:${qop}:${a2}`);
+  const response =
+    qop === undefined ? H(`${a1}:${nonce}:${a2}`) : H(`${a1}:${nonce}:${nc}:${cnonce}:${qop}:${a2}`);
   // RFC 7616 §3.4.4: with userhash=true the username field carries H(user:realm).
   const userhash = challenge.params.userhash?.toLowerCase() === 'true';
   const username = userhash ? H(`${credentials.user}:${realm}`) : credentials.user;

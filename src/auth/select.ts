@@ -17,7 +17,10 @@ function strength(c: Challenge): number {
 }
 
 /** The challenge to answer, strongest first; undefined when none is answerable. */
-export function pickChallenge(challenges: readonly Challenge[], allowed?: readonly AuthScheme[]): Challenge | undefined {
+export function pickChallenge(
+  challenges: readonly Challenge[],
+  allowed?: readonly AuthScheme[],
+): Challenge | undefined {
   let best: Challenge | undefined;
   for (const c of challenges) {
     if (allowed && !allowed.includes(c.scheme as AuthScheme)) continue;

@@ -55,7 +55,8 @@ function header(text: string, flag: string): [string, string] {
 function positiveNumber(text: string | undefined, flag: string): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} expects a positive number, got ${JSON.stringify(text)}`);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new UsageError(`${flag} expects a positive number, got ${JSON.stringify(text)}`);
   return n;
 }
 
@@ -95,16 +96,25 @@ export function parseConnectArgs(argv: string[]) {
     },
   });
   if (values.help) return { help: true as const };
-  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing URL' : `unexpected arguments: ${positionals.slice(1).join(' ')}`);
-  if (values.proxy !== undefined && values['no-proxy']) throw new UsageError('--proxy and --no-proxy contradict each other');
+  if (positionals.length !== 1)
+    throw new UsageError(
+      positionals.length === 0 ? 'missing URL' : `unexpected arguments: ${positionals.slice(1).join(' ')}`,
+    );
+  if (values.proxy !== undefined && values['no-proxy'])
+    throw new UsageError('--proxy and --no-proxy contradict each other');
   const timeoutS = positiveNumber(values.timeout, '--timeout');
   const pingS = positiveNumber(values.ping, '--ping');
   const expect = values.expect === undefined ? undefined : Number(values.expect);
-  if (expect !== undefined && (!Number.isInteger(expect) || expect < 0)) throw new UsageError('--expect expects a whole number');
+  if (expect !== undefined && (!Number.isInteger(expect) || expect < 0))
+    throw new UsageError('--expect expects a whole number');
   const headers = Object.fromEntries((values.header ?? []).map((h) => header(h, '--header')));
   const timeoutMs = timeoutS === undefined ? undefined : timeoutS * 1000;
   const options: ConnectOptions = {
-    ...(values['no-proxy'] ? { proxy: false as const } : values.proxy !== undefined ? { proxy: values.proxy } : {}),
+    ...(values['no-proxy']
+      ? { proxy: false as const }
+      : values.proxy !== undefined
+        ? { proxy: values.proxy }
+        : {}),
     ...(values.noproxy !== undefined ? { noProxy: values.noproxy } : {}),
     ...(values['proxy-user'] !== undefined ? { proxyAuth: values['proxy-user'] } : {}),
     proxyHeaders: (values['proxy-header'] ?? []).map((h) => header(h, '--proxy-header')),
@@ -115,7 +125,9 @@ export function parseConnectArgs(argv: string[]) {
     ...(values.origin !== undefined ? { origin: values.origin } : {}),
     ...(values.ca !== undefined ? { ca: readFile(values.ca, '--ca') } : {}),
     ...(values.insecure ? { rejectUnauthorized: false } : {}),
-    ...(timeoutMs === undefined ? {} : { timeouts: { tcp: timeoutMs, tunnel: timeoutMs, tls: timeoutMs, upgrade: timeoutMs } }),
+    ...(timeoutMs === undefined
+      ? {}
+      : { timeouts: { tcp: timeoutMs, tunnel: timeoutMs, tls: timeoutMs, upgrade: timeoutMs } }),
     ...(pingS === undefined ? {} : { ping: { interval: pingS * 1000 } }),
   };
   return {
@@ -142,14 +154,21 @@ export async function run(argv: string[]): Promise<number> {
     return EXIT_CODES.ok;
   }
   const { url, json, expect } = args;
-  const options: ConnectOptions = args.trace ? { ...args.options, trace: (e) => process.stderr.write(`${formatTraceEvent(e)}\n`) } : args.options;
+  const options: ConnectOptions = args.trace
+    ? { ...args.options, trace: (e) => process.stderr.write(`${formatTraceEvent(e)}\n`) }
+    : args.options;
   const emit = (o: Record<string, unknown>): void => {
     process.stdout.write(`${JSON.stringify(o)}\n`);
   };
   let received = 0;
   const onMessage = (data: Buffer, isBinary: boolean): boolean => {
     received++;
-    if (json) emit({ event: 'message', binary: isBinary, data: isBinary ? data.toString('hex') : data.toString('utf8') });
+    if (json)
+      emit({
+        event: 'message',
+        binary: isBinary,
+        data: isBinary ? data.toString('hex') : data.toString('utf8'),
+      });
     else process.stdout.write(`${isBinary ? data.toString('hex') : data.toString('utf8')}\n`);
     return expect !== undefined && received >= expect;
   };
@@ -179,13 +198,18 @@ export async function run(argv: string[]): Promise<number> {
     ws.on('error', () => {});
     ws.on('close', (code: number, reason: Buffer) => {
       const dead = closeReason(ws);
-      if (json) emit({ event: 'close', code, reason: reason.toString(), ...(dead ? { error: dead.toJSON() } : {}) });
+      if (json)
+        emit({ event: 'close', code, reason: reason.toString(), ...(dead ? { error: dead.toJSON() } : {}) });
       if (dead) return finish(reportError(dead, false));
       if (exitCode !== undefined) return finish(exitCode);
       if (expect !== undefined && received < expect) {
         return finish(
           reportError(
-            new WsviaError('WEBSOCKET_CLOSED', `the connection closed (code ${code}) after ${received} of ${expect} expected messages`, { hop: 'websocket' }),
+            new WsviaError(
+              'WEBSOCKET_CLOSED',
+              `the connection closed (code ${code}) after ${received} of ${expect} expected messages`,
+              { hop: 'websocket' },
+            ),
           ),
         );
       }
@@ -239,7 +263,10 @@ function runReconnecting(
     });
     client.on('reconnecting', (attempt, delay, cause) => {
       if (args.json) emit({ event: 'reconnecting', attempt, delayMs: delay, error: cause.toJSON() });
-      else process.stderr.write(`wsvia: ${cause.summary} [${cause.code}]; reconnecting in ${delay} ms (attempt ${attempt})\n`);
+      else
+        process.stderr.write(
+          `wsvia: ${cause.summary} [${cause.code}]; reconnecting in ${delay} ms (attempt ${attempt})\n`,
+        );
     });
     client.on('error', (err) => resolve(reportError(err, args.json)));
     if (args.send.length === 0) {

@@ -9,7 +9,9 @@ import { reportError } from './output.js';
 
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write('usage: wsvia demo\n\nStarts an echo server on loopback and connects to it with --trace.\n');
+    process.stdout.write(
+      'usage: wsvia demo\n\nStarts an echo server on loopback and connects to it with --trace.\n',
+    );
     return EXIT_CODES.ok;
   }
   let echo;

@@ -38,8 +38,10 @@ export async function run(argv: string[]): Promise<number> {
         help: { type: 'boolean', short: 'h' },
       },
     }));
-    if (values.port !== undefined && !/^\d{1,5}$/.test(values.port)) throw new UsageError(`--port expects a port number, got ${values.port}`);
-    if ((values.cert === undefined) !== (values.key === undefined)) throw new UsageError('--cert and --key go together');
+    if (values.port !== undefined && !/^\d{1,5}$/.test(values.port))
+      throw new UsageError(`--port expects a port number, got ${values.port}`);
+    if ((values.cert === undefined) !== (values.key === undefined))
+      throw new UsageError('--cert and --key go together');
   } catch (e) {
     return reportUsage(e, usage);
   }
@@ -70,7 +72,9 @@ export async function run(argv: string[]): Promise<number> {
     return EXIT_CODES.ok;
   } catch (e) {
     if (e instanceof Error && 'code' in e && e.code === 'EADDRINUSE') {
-      process.stderr.write(`wsvia: port ${values.port ?? 8765} is in use: choose another with --port (0 for any)\n`);
+      process.stderr.write(
+        `wsvia: port ${values.port ?? 8765} is in use: choose another with --port (0 for any)\n`,
+      );
       return EXIT_CODES.usage;
     }
     return reportError(e);

@@ -10,9 +10,15 @@ interface CommandModule {
 }
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
-  connect: { summary: 'open a WebSocket, through proxies, and talk to it', load: () => import('./connect.js') },
+  connect: {
+    summary: 'open a WebSocket, through proxies, and talk to it',
+    load: () => import('./connect.js'),
+  },
   echo: { summary: 'a WebSocket echo server for tests and demos', load: () => import('./echo.js') },
-  demo: { summary: 'the whole path on loopback, with a trace (what `npm start` runs)', load: () => import('./demo.js') },
+  demo: {
+    summary: 'the whole path on loopback, with a trace (what `npm start` runs)',
+    load: () => import('./demo.js'),
+  },
 };
 
 function help(): string {
@@ -44,7 +50,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`wsvia: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(
+      `wsvia: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     process.exitCode = EXIT_CODES.failure;
   },
 );

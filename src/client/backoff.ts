@@ -14,7 +14,11 @@ export interface BackoffOptions {
 export const DEFAULT_BACKOFF: Required<BackoffOptions> = { initialDelay: 500, maxDelay: 30_000, factor: 2 };
 
 /** Delay before attempt `attempt` (0-based). `random` returns [0, 1). */
-export function backoffDelay(attempt: number, options: BackoffOptions = {}, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  options: BackoffOptions = {},
+  random: () => number = Math.random,
+): number {
   const o = { ...DEFAULT_BACKOFF, ...options };
   const ceiling = Math.min(o.maxDelay, o.initialDelay * o.factor ** Math.min(attempt, 64));
   return Math.floor(random() * ceiling);

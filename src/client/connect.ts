@@ -48,7 +48,10 @@ function wsUrl(url: string | URL): URL {
   try {
     u = new URL(String(url));
   } catch {
-    throw invalidArgument(`invalid URL ${JSON.stringify(String(url))}`, 'expected ws://host[:port]/path or wss://...');
+    throw invalidArgument(
+      `invalid URL ${JSON.stringify(String(url))}`,
+      'expected ws://host[:port]/path or wss://...',
+    );
   }
   if (u.protocol === 'http:') u.protocol = 'ws:';
   else if (u.protocol === 'https:') u.protocol = 'wss:';
@@ -58,7 +61,12 @@ function wsUrl(url: string | URL): URL {
   return u;
 }
 
-function headText(req: { method: string; path: string; getRawHeaderNames(): string[]; getHeader(n: string): unknown }): string {
+function headText(req: {
+  method: string;
+  path: string;
+  getRawHeaderNames(): string[];
+  getHeader(n: string): unknown;
+}): string {
   const lines = [`${req.method} ${req.path} HTTP/1.1`];
   for (const name of req.getRawHeaderNames()) {
     const v = req.getHeader(name);
@@ -68,8 +76,11 @@ function headText(req: { method: string; path: string; getRawHeaderNames(): stri
 }
 
 function responseText(res: IncomingMessage): string {
-  const lines = [`HTTP/${res.httpVersion} ${res.statusCode ?? ''}${res.statusMessage ? ` ${res.statusMessage}` : ''}`];
-  for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
+  const lines = [
+    `HTTP/${res.httpVersion} ${res.statusCode ?? ''}${res.statusMessage ? ` ${res.statusMessage}` : ''}`,
+  ];
+  for (let i = 0; i + 1 < res.rawHeaders.length; i += 2)
+    lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
   return redactHeadText(lines.join('\n'));
 }
 
@@ -95,9 +106,23 @@ function readExcerpt(res: IncomingMessage, max: number, ms: number): Promise<str
   });
 }
 
-const SHOWN_HEADERS = ['server', 'via', 'content-type', 'www-authenticate', 'sec-websocket-version', 'upgrade', 'connection', 'location'];
+const SHOWN_HEADERS = [
+  'server',
+  'via',
+  'content-type',
+  'www-authenticate',
+  'sec-websocket-version',
+  'upgrade',
+  'connection',
+  'location',
+];
 
-function upgradeRejected(res: IncomingMessage, excerpt: string, url: URL, viaProxy: string | undefined): WsviaError {
+function upgradeRejected(
+  res: IncomingMessage,
+  excerpt: string,
+  url: URL,
+  viaProxy: string | undefined,
+): WsviaError {
   const status = res.statusCode ?? 0;
   const statusText = `${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`;
   const headers: [string, string][] = [];
@@ -110,7 +135,8 @@ function upgradeRejected(res: IncomingMessage, excerpt: string, url: URL, viaPro
     hint =
       'an intermediary (a reverse proxy, or a proxy forwarding plain HTTP) likely dropped the Upgrade and Connection headers: nginx needs proxy_http_version 1.1 and proxy_set_header Upgrade/Connection; squid needs http_upgrade_request_protocols';
   } else if (status === 401 || status === 403) {
-    hint = 'the server refused this client: check credentials (-H "Authorization: ..."), the Origin (--origin) or the path';
+    hint =
+      'the server refused this client: check credentials (-H "Authorization: ..."), the Origin (--origin) or the path';
   } else if (status === 404) {
     hint = 'no WebSocket endpoint at this path: check the URL path';
   } else if (status >= 300 && status < 400) {
@@ -120,18 +146,22 @@ function upgradeRejected(res: IncomingMessage, excerpt: string, url: URL, viaPro
   } else {
     hint = 'the server did not accept the WebSocket upgrade';
   }
-  return new WsviaError('UPGRADE_REJECTED', `${url.host} answered "${statusText}" to the WebSocket upgrade for ${url.pathname}`, {
-    hop: 'upgrade',
-    target: url.toString(),
-    ...(viaProxy ? { proxy: viaProxy } : {}),
-    answer: {
-      statusLine: `HTTP/${res.httpVersion} ${statusText}`,
-      status,
-      headers,
-      ...(excerpt ? { bodyExcerpt: excerpt } : {}),
+  return new WsviaError(
+    'UPGRADE_REJECTED',
+    `${url.host} answered "${statusText}" to the WebSocket upgrade for ${url.pathname}`,
+    {
+      hop: 'upgrade',
+      target: url.toString(),
+      ...(viaProxy ? { proxy: viaProxy } : {}),
+      answer: {
+        statusLine: `HTTP/${res.httpVersion} ${statusText}`,
+        status,
+        headers,
+        ...(excerpt ? { bodyExcerpt: excerpt } : {}),
+      },
+      hint,
     },
-    hint,
-  });
+  );
 }
 
 /**
@@ -154,7 +184,12 @@ function upgrade(u: URL, dialed: DialResult, options: ConnectOptions): Promise<W
   const { socket, tracer, route } = dialed;
   const viaProxy = route.proxy?.display;
   const timeout = options.timeouts?.upgrade ?? DEFAULT_TIMEOUTS.upgrade;
-  const protocols = options.protocols === undefined ? [] : typeof options.protocols === 'string' ? [options.protocols] : [...options.protocols];
+  const protocols =
+    options.protocols === undefined
+      ? []
+      : typeof options.protocols === 'string'
+        ? [options.protocols]
+        : [...options.protocols];
   return new Promise<WebSocket>((resolve, reject) => {
     let sentAt = 0;
     let settled = false;
@@ -171,12 +206,16 @@ function upgrade(u: URL, dialed: DialResult, options: ConnectOptions): Promise<W
     const timer = setTimeout(
       () =>
         fail(
-          new WsviaError('UPGRADE_TIMEOUT', `${u.host} did not answer the WebSocket upgrade within ${timeout} ms`, {
-            hop: 'upgrade',
-            target: u.toString(),
-            ...(viaProxy ? { proxy: viaProxy } : {}),
-            hint: 'the server accepted the connection but does not speak HTTP there, or is overloaded',
-          }),
+          new WsviaError(
+            'UPGRADE_TIMEOUT',
+            `${u.host} did not answer the WebSocket upgrade within ${timeout} ms`,
+            {
+              hop: 'upgrade',
+              target: u.toString(),
+              ...(viaProxy ? { proxy: viaProxy } : {}),
+              hint: 'the server accepted the connection but does not speak HTTP there, or is overloaded',
+            },
+          ),
         ),
       timeout,
     );
@@ -196,10 +235,22 @@ function upgrade(u: URL, dialed: DialResult, options: ConnectOptions): Promise<W
     };
     const ws = new WebSocket(u, protocols, clientOptions);
     ws.once('upgrade', (res) => {
-      tracer.emit({ type: 'head', from: 'server', to: 'client', text: responseText(res), ms: tracer.elapsed() - sentAt });
+      tracer.emit({
+        type: 'head',
+        from: 'server',
+        to: 'client',
+        text: responseText(res),
+        ms: tracer.elapsed() - sentAt,
+      });
     });
     ws.once('unexpected-response', (_req, res) => {
-      tracer.emit({ type: 'head', from: 'server', to: 'client', text: responseText(res), ms: tracer.elapsed() - sentAt });
+      tracer.emit({
+        type: 'head',
+        from: 'server',
+        to: 'client',
+        text: responseText(res),
+        ms: tracer.elapsed() - sentAt,
+      });
       void readExcerpt(res, 4096, 1000).then((excerpt) => fail(upgradeRejected(res, excerpt, u, viaProxy)));
     });
     ws.once('error', (err: Error & { code?: string }) => fail(upgradeError(err, u, viaProxy)));
@@ -231,15 +282,30 @@ function upgrade(u: URL, dialed: DialResult, options: ConnectOptions): Promise<W
 }
 
 function upgradeError(err: Error & { code?: string }, u: URL, viaProxy: string | undefined): WsviaError {
-  const fields = { hop: 'upgrade' as const, target: u.toString(), ...(viaProxy ? { proxy: viaProxy } : {}), cause: err };
-  if (err.code?.startsWith('WS_ERR_') || /Sec-WebSocket|subprotocol|extension|Invalid Upgrade/i.test(err.message)) {
-    return new WsviaError('UPGRADE_REJECTED', `${u.host} answered the upgrade with an invalid handshake: ${err.message}`, {
-      ...fields,
-      hint: /subprotocol/i.test(err.message)
-        ? 'the server chose a subprotocol that was not offered, or none when one was required'
-        : 'an intermediary may have altered the handshake headers',
-    });
+  const fields = {
+    hop: 'upgrade' as const,
+    target: u.toString(),
+    ...(viaProxy ? { proxy: viaProxy } : {}),
+    cause: err,
+  };
+  if (
+    err.code?.startsWith('WS_ERR_') ||
+    /Sec-WebSocket|subprotocol|extension|Invalid Upgrade/i.test(err.message)
+  ) {
+    return new WsviaError(
+      'UPGRADE_REJECTED',
+      `${u.host} answered the upgrade with an invalid handshake: ${err.message}`,
+      {
+        ...fields,
+        hint: /subprotocol/i.test(err.message)
+          ? 'the server chose a subprotocol that was not offered, or none when one was required'
+          : 'an intermediary may have altered the handshake headers',
+      },
+    );
   }
-  return new WsviaError('CONNECTION_RESET', `the connection to ${formatAuthority(toDialTarget(u))} failed during the upgrade: ${err.message}`, fields);
+  return new WsviaError(
+    'CONNECTION_RESET',
+    `the connection to ${formatAuthority(toDialTarget(u))} failed during the upgrade: ${err.message}`,
+    fields,
+  );
 }
-

@@ -34,10 +34,14 @@ export function startKeepalive(ws: WebSocket, options: PingOptions, tracer?: Tra
     ws.ping();
     tracer?.emit({ type: 'note', text: 'ping sent', ms: tracer.elapsed() });
     deadline = setTimeout(() => {
-      const err = new WsviaError('PING_TIMEOUT', `no pong within ${timeout} ms of a ping: the connection is dead`, {
-        hop: 'websocket',
-        hint: 'the peer or something in between stopped forwarding; reconnect (--reconnect) to recover',
-      });
+      const err = new WsviaError(
+        'PING_TIMEOUT',
+        `no pong within ${timeout} ms of a ping: the connection is dead`,
+        {
+          hop: 'websocket',
+          hint: 'the peer or something in between stopped forwarding; reconnect (--reconnect) to recover',
+        },
+      );
       Object.defineProperty(ws, DEAD, { value: err, enumerable: false, configurable: true });
       if (ws.listenerCount('error') > 0) ws.emit('error', err);
       ws.terminate();

@@ -88,7 +88,11 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingEvents> {
   send(data: Data, options: { binary?: boolean } = {}): void {
     const binary = options.binary ?? typeof data !== 'string';
     if (this.#stopped) {
-      throw new WsviaError('WEBSOCKET_CLOSED', 'cannot send: the connection was closed and will not come back', { hop: 'websocket' });
+      throw new WsviaError(
+        'WEBSOCKET_CLOSED',
+        'cannot send: the connection was closed and will not come back',
+        { hop: 'websocket' },
+      );
     }
     const ws = this.#ws;
     if (ws && ws.readyState === ws.OPEN && this.#queue.length === 0) {
@@ -99,10 +103,14 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingEvents> {
     const maxMessages = this.#reconnect.maxQueuedMessages ?? 1000;
     const maxBytes = this.#reconnect.maxQueuedBytes ?? 1024 * 1024;
     if (this.#queue.length + 1 > maxMessages || this.#queuedBytes + size > maxBytes) {
-      throw new WsviaError('QUEUE_FULL', `cannot queue the message while reconnecting: ${this.#queue.length} messages (${this.#queuedBytes} bytes) already wait`, {
-        hop: 'websocket',
-        hint: `the queue holds at most ${maxMessages} messages and ${maxBytes} bytes; wait for 'open' or raise the bounds`,
-      });
+      throw new WsviaError(
+        'QUEUE_FULL',
+        `cannot queue the message while reconnecting: ${this.#queue.length} messages (${this.#queuedBytes} bytes) already wait`,
+        {
+          hop: 'websocket',
+          hint: `the queue holds at most ${maxMessages} messages and ${maxBytes} bytes; wait for 'open' or raise the bounds`,
+        },
+      );
     }
     this.#queue.push({ data, binary });
     this.#queuedBytes += size;
@@ -122,7 +130,9 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingEvents> {
     try {
       ws = await connect(this.#url, this.#options);
     } catch (e) {
-      const err = isWsviaError(e) ? e : new WsviaError('CONNECTION_RESET', String(e), { hop: 'tcp', cause: e });
+      const err = isWsviaError(e)
+        ? e
+        : new WsviaError('CONNECTION_RESET', String(e), { hop: 'tcp', cause: e });
       return this.#failed(err);
     }
     if (this.#stopped) {
@@ -142,9 +152,13 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingEvents> {
       if (again) {
         this.#failed(
           dead ??
-            new WsviaError('WEBSOCKET_CLOSED', `the connection closed (code ${code}${reason.length ? `, ${reason.toString()}` : ''})`, {
-              hop: 'websocket',
-            }),
+            new WsviaError(
+              'WEBSOCKET_CLOSED',
+              `the connection closed (code ${code}${reason.length ? `, ${reason.toString()}` : ''})`,
+              {
+                hop: 'websocket',
+              },
+            ),
           true,
         );
       }

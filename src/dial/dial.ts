@@ -41,10 +41,14 @@ export function toDialTarget(target: string | URL | DialTarget): DialTarget {
   try {
     url = new URL(String(target));
   } catch {
-    throw invalidArgument(`invalid URL ${JSON.stringify(String(target))}`, 'expected ws://host[:port]/path or wss://...');
+    throw invalidArgument(
+      `invalid URL ${JSON.stringify(String(target))}`,
+      'expected ws://host[:port]/path or wss://...',
+    );
   }
   const port = url.port === '' ? DEFAULT_PORTS[url.protocol] : Number(url.port);
-  if (port === undefined) throw invalidArgument(`unsupported URL scheme "${url.protocol}"`, 'use ws:, wss:, http: or https:');
+  if (port === undefined)
+    throw invalidArgument(`unsupported URL scheme "${url.protocol}"`, 'use ws:, wss:, http: or https:');
   return { host: unbracket(url.hostname), port, tls: url.protocol === 'wss:' || url.protocol === 'https:' };
 }
 
@@ -67,7 +71,10 @@ function proxyWithAuth(proxy: ProxyUrl, auth: DialOptions['proxyAuth']): ProxyUr
   return withCredentials(proxy, typeof auth === 'string' ? Credentials.parse(auth) : auth);
 }
 
-export async function dialDetailed(targetInput: string | URL | DialTarget, options: DialOptions = {}): Promise<DialResult> {
+export async function dialDetailed(
+  targetInput: string | URL | DialTarget,
+  options: DialOptions = {},
+): Promise<DialResult> {
   const target = toDialTarget(targetInput);
   const tracer = new Tracer(options.trace);
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
@@ -80,19 +87,39 @@ export async function dialDetailed(targetInput: string | URL | DialTarget, optio
   let proxyResponse: ResponseHead | undefined;
   let leftover: Uint8Array = new Uint8Array(0);
   if (route.proxy === null) {
-    socket = await openTcp({ host: target.host, port: target.port, to: 'server', peer: authority, timeout: timeouts.tcp, signal, tracer });
+    socket = await openTcp({
+      host: target.host,
+      port: target.port,
+      to: 'server',
+      peer: authority,
+      timeout: timeouts.tcp,
+      signal,
+      tracer,
+    });
   } else {
     const proxy = proxyWithAuth(route.proxy, options.proxyAuth);
     if (proxy.scheme !== 'http' && proxy.scheme !== 'https') {
-      throw new WsviaError('INVALID_ARGUMENT', `${proxy.scheme}:// proxies are not supported yet (${proxy.display})`, {
-        hop: 'config',
-        proxy: proxy.display,
-        hint: 'use an http:// or https:// proxy',
-      });
+      throw new WsviaError(
+        'INVALID_ARGUMENT',
+        `${proxy.scheme}:// proxies are not supported yet (${proxy.display})`,
+        {
+          hop: 'config',
+          proxy: proxy.display,
+          hint: 'use an http:// or https:// proxy',
+        },
+      );
     }
     const connectToProxy = async (): Promise<Duplex> => {
       const peer = `proxy ${proxy.display}`;
-      const tcp = await openTcp({ host: proxy.host, port: proxy.port, to: 'proxy', peer, timeout: timeouts.tcp, signal, tracer });
+      const tcp = await openTcp({
+        host: proxy.host,
+        port: proxy.port,
+        to: 'proxy',
+        peer,
+        timeout: timeouts.tcp,
+        signal,
+        tracer,
+      });
       if (proxy.scheme === 'http') return tcp;
       try {
         const r = await startTls(tcp, {

@@ -9,7 +9,13 @@ import type { Credentials } from '../auth/credentials.js';
 import { answerChallenge, pickChallenge, type AuthScheme } from '../auth/select.js';
 import { WsviaError, type PeerAnswer } from '../errors.js';
 import { formatAuthority, type Authority } from '../protocol/authority.js';
-import { buildConnectRequest, ConnectClient, retryAfterSeconds, selectedHeaders, type ConnectResult } from '../protocol/connect-client.js';
+import {
+  buildConnectRequest,
+  ConnectClient,
+  retryAfterSeconds,
+  selectedHeaders,
+  type ConnectResult,
+} from '../protocol/connect-client.js';
 import { getHeaderValues } from '../protocol/headers.js';
 import { formatHead, type HeadLimits, type ResponseHead } from '../protocol/head.js';
 import { describeProxyStatus, parseProxyStatus } from '../protocol/proxy-status.js';
@@ -55,7 +61,13 @@ function exchange(socket: Duplex, request: Buffer, s: TunnelStep): Promise<Conne
       done();
       // Stop the flow before anything else is read: what follows belongs to the tunnel's next user.
       socket.pause();
-      s.tracer.emit({ type: 'head', from: 'proxy', to: 'client', text: formatHead(r.head), ms: s.tracer.elapsed() - sentAt });
+      s.tracer.emit({
+        type: 'head',
+        from: 'proxy',
+        to: 'client',
+        text: formatHead(r.head),
+        ms: s.tracer.elapsed() - sentAt,
+      });
       resolve(r);
     };
     const onData = (chunk: Buffer): void => {
@@ -79,19 +91,29 @@ function exchange(socket: Duplex, request: Buffer, s: TunnelStep): Promise<Conne
     const onError = (err: NodeJS.ErrnoException): void => {
       done();
       reject(
-        new WsviaError('CONNECTION_RESET', `${peer} reset the connection while answering CONNECT ${formatAuthority(s.target)} (${err.code ?? err.message})`, {
-          hop: 'proxy',
-          proxy: s.proxy.display,
-          target: formatAuthority(s.target),
-          cause: err,
-        }),
+        new WsviaError(
+          'CONNECTION_RESET',
+          `${peer} reset the connection while answering CONNECT ${formatAuthority(s.target)} (${err.code ?? err.message})`,
+          {
+            hop: 'proxy',
+            proxy: s.proxy.display,
+            target: formatAuthority(s.target),
+            cause: err,
+          },
+        ),
       );
     };
     socket.on('data', onData);
     socket.once('end', onEnd);
     socket.once('close', onEnd);
     socket.once('error', onError);
-    s.tracer.emit({ type: 'head', from: 'client', to: 'proxy', text: redactHeadText(request.toString('latin1').trimEnd()), ms: sentAt });
+    s.tracer.emit({
+      type: 'head',
+      from: 'client',
+      to: 'proxy',
+      text: redactHeadText(request.toString('latin1').trimEnd()),
+      ms: sentAt,
+    });
     socket.write(request);
     socket.resume();
   });
@@ -112,12 +134,16 @@ export function openHttpTunnel(first: Duplex, s: TunnelStep): Promise<Tunnel> {
   return step<Tunnel>(
     s.timeout,
     () =>
-      new WsviaError('TUNNEL_TIMEOUT', `proxy ${s.proxy.display} did not answer CONNECT ${authority} within ${s.timeout} ms`, {
-        hop: 'proxy',
-        proxy: s.proxy.display,
-        target: authority,
-        hint: 'the proxy may be stuck reaching the destination, or out of capacity; try again or ask its administrator',
-      }),
+      new WsviaError(
+        'TUNNEL_TIMEOUT',
+        `proxy ${s.proxy.display} did not answer CONNECT ${authority} within ${s.timeout} ms`,
+        {
+          hop: 'proxy',
+          proxy: s.proxy.display,
+          target: authority,
+          hint: 'the proxy may be stuck reaching the destination, or out of capacity; try again or ask its administrator',
+        },
+      ),
     s.signal,
     (ctl) => {
       let socket = first;
@@ -139,7 +165,9 @@ export function openHttpTunnel(first: Duplex, s: TunnelStep): Promise<Tunnel> {
           if (result.kind === 'tunnel') return { socket, head: result.head, leftover: result.leftover };
           if (result.head.status !== 407) throw refusal(result.head, result.bodyExcerpt, s);
           const challenges = parseChallenges(getHeaderValues(result.head.headers, 'proxy-authenticate'));
-          const stale = challenges.some((c) => c.scheme === 'digest' && c.params.stale?.toLowerCase() === 'true');
+          const stale = challenges.some(
+            (c) => c.scheme === 'digest' && c.params.stale?.toLowerCase() === 'true',
+          );
           if (!s.credentials || (sentCredentials && !stale)) {
             throw authRequired(result.head, result.bodyExcerpt, challenges, s, sentCredentials);
           }
@@ -149,7 +177,11 @@ export function openHttpTunnel(first: Duplex, s: TunnelStep): Promise<Tunnel> {
           sentCredentials = true;
           if (!result.reusable) {
             socket.destroy();
-            s.tracer.emit({ type: 'note', text: 'proxy closed the connection after 407: reconnecting to answer', ms: s.tracer.elapsed() });
+            s.tracer.emit({
+              type: 'note',
+              text: 'proxy closed the connection after 407: reconnecting to answer',
+              ms: s.tracer.elapsed(),
+            });
             socket = await s.connectToProxy();
           }
         }
@@ -179,20 +211,34 @@ function refusal(head: ResponseHead, body: string, s: TunnelStep): WsviaError {
   const authority = formatAuthority(s.target);
   const status = `${head.status}${head.reason ? ` ${head.reason}` : ''}`;
   const summary = `proxy ${s.proxy.display} answered "${status}" to CONNECT ${authority}${proxyStatusNote(head)}`;
-  const base = { hop: 'proxy' as const, proxy: s.proxy.display, target: authority, answer: answerOf(head, body) };
+  const base = {
+    hop: 'proxy' as const,
+    proxy: s.proxy.display,
+    target: authority,
+    answer: answerOf(head, body),
+  };
   const retry = retryAfterSeconds(head);
   switch (head.status) {
     case 502:
-      return new WsviaError('PROXY_UNAVAILABLE', summary, { ...base, hint: 'the proxy could not reach the destination: check the host and port, or the proxy\'s own network' });
+      return new WsviaError('PROXY_UNAVAILABLE', summary, {
+        ...base,
+        hint: "the proxy could not reach the destination: check the host and port, or the proxy's own network",
+      });
     case 503:
       return new WsviaError('PROXY_UNAVAILABLE', summary, {
         ...base,
         hint: `the proxy is out of capacity (no tunnel left: its CONNECT pool may be empty) or the destination is down; retry ${retry === undefined ? 'later' : `after ${retry} s`}, or ask its administrator to raise the limit`,
       });
     case 504:
-      return new WsviaError('PROXY_UNAVAILABLE', summary, { ...base, hint: 'the proxy timed out reaching the destination: is the host up, and the port open?' });
+      return new WsviaError('PROXY_UNAVAILABLE', summary, {
+        ...base,
+        hint: 'the proxy timed out reaching the destination: is the host up, and the port open?',
+      });
     case 500:
-      return new WsviaError('PROXY_UNAVAILABLE', summary, { ...base, hint: 'the proxy failed internally; its body or logs say why' });
+      return new WsviaError('PROXY_UNAVAILABLE', summary, {
+        ...base,
+        hint: 'the proxy failed internally; its body or logs say why',
+      });
     case 403:
       return new WsviaError('PROXY_REFUSED', summary, {
         ...base,
@@ -201,15 +247,30 @@ function refusal(head: ResponseHead, body: string, s: TunnelStep): WsviaError {
     case 400:
     case 405:
     case 501:
-      return new WsviaError('PROXY_REFUSED', summary, { ...base, hint: 'the proxy does not accept CONNECT tunnels; use another proxy, or a direct connection' });
+      return new WsviaError('PROXY_REFUSED', summary, {
+        ...base,
+        hint: 'the proxy does not accept CONNECT tunnels; use another proxy, or a direct connection',
+      });
     case 429:
-      return new WsviaError('PROXY_REFUSED', summary, { ...base, hint: `too many tunnels from this client; retry ${retry === undefined ? 'later' : `after ${retry} s`}` });
+      return new WsviaError('PROXY_REFUSED', summary, {
+        ...base,
+        hint: `too many tunnels from this client; retry ${retry === undefined ? 'later' : `after ${retry} s`}`,
+      });
     default:
-      return new WsviaError(head.status >= 500 ? 'PROXY_UNAVAILABLE' : 'PROXY_REFUSED', summary, { ...base, hint: 'the proxy refused the tunnel; its answer above says why' });
+      return new WsviaError(head.status >= 500 ? 'PROXY_UNAVAILABLE' : 'PROXY_REFUSED', summary, {
+        ...base,
+        hint: 'the proxy refused the tunnel; its answer above says why',
+      });
   }
 }
 
-function authRequired(head: ResponseHead | undefined, body: string, challenges: Challenge[], s: TunnelStep, rejected: boolean): WsviaError {
+function authRequired(
+  head: ResponseHead | undefined,
+  body: string,
+  challenges: Challenge[],
+  s: TunnelStep,
+  rejected: boolean,
+): WsviaError {
   const authority = formatAuthority(s.target);
   const offered = describeSchemes(challenges);
   const offers = offered ? ` (offers ${offered})` : '';
@@ -222,19 +283,31 @@ function authRequired(head: ResponseHead | undefined, body: string, challenges: 
   };
   const status = head ? `"${head.status}${head.reason ? ` ${head.reason}` : ''}"` : '407';
   if (rejected) {
-    return new WsviaError('PROXY_AUTH_REQUIRED', `proxy ${s.proxy.display} rejected the credentials of user "${s.credentials?.user ?? ''}" for CONNECT ${authority}${offers}`, {
-      ...base,
-      hint: 'check the user name and password (--proxy-user user:pass, or user:pass@ in the proxy URL)',
-    });
+    return new WsviaError(
+      'PROXY_AUTH_REQUIRED',
+      `proxy ${s.proxy.display} rejected the credentials of user "${s.credentials?.user ?? ''}" for CONNECT ${authority}${offers}`,
+      {
+        ...base,
+        hint: 'check the user name and password (--proxy-user user:pass, or user:pass@ in the proxy URL)',
+      },
+    );
   }
   if (s.credentials && challenges.length > 0) {
-    return new WsviaError('PROXY_AUTH_REQUIRED', `proxy ${s.proxy.display} answered ${status} to CONNECT ${authority}${offers}, and wsvia cannot answer any of these schemes`, {
-      ...base,
-      hint: 'wsvia answers Basic and Digest; ask for one of them to be enabled',
-    });
+    return new WsviaError(
+      'PROXY_AUTH_REQUIRED',
+      `proxy ${s.proxy.display} answered ${status} to CONNECT ${authority}${offers}, and wsvia cannot answer any of these schemes`,
+      {
+        ...base,
+        hint: 'wsvia answers Basic and Digest; ask for one of them to be enabled',
+      },
+    );
   }
-  return new WsviaError('PROXY_AUTH_REQUIRED', `proxy ${s.proxy.display} answered ${status} to CONNECT ${authority}${offers}`, {
-    ...base,
-    hint: 'pass --proxy-user user:pass or put user:pass@ in the proxy URL',
-  });
+  return new WsviaError(
+    'PROXY_AUTH_REQUIRED',
+    `proxy ${s.proxy.display} answered ${status} to CONNECT ${authority}${offers}`,
+    {
+      ...base,
+      hint: 'pass --proxy-user user:pass or put user:pass@ in the proxy URL',
+    },
+  );
 }

@@ -19,7 +19,12 @@ export interface Timeouts {
   readonly upgrade?: number;
 }
 
-export const DEFAULT_TIMEOUTS: Required<Timeouts> = { tcp: 10_000, tunnel: 10_000, tls: 10_000, upgrade: 10_000 };
+export const DEFAULT_TIMEOUTS: Required<Timeouts> = {
+  tcp: 10_000,
+  tunnel: 10_000,
+  tls: 10_000,
+  upgrade: 10_000,
+};
 
 export type CaOption = string | Buffer | readonly (string | Buffer)[];
 

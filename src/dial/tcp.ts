@@ -18,7 +18,10 @@ export interface TcpStep {
 }
 
 /** Maps a socket error during connect to a typed error naming the hop. */
-export function tcpError(err: NodeJS.ErrnoException, s: Pick<TcpStep, 'host' | 'port' | 'to' | 'peer'>): WsviaError {
+export function tcpError(
+  err: NodeJS.ErrnoException,
+  s: Pick<TcpStep, 'host' | 'port' | 'to' | 'peer'>,
+): WsviaError {
   const where = formatAuthority(s);
   const isProxy = s.to === 'proxy';
   switch (err.code) {
@@ -29,31 +32,49 @@ export function tcpError(err: NodeJS.ErrnoException, s: Pick<TcpStep, 'host' | '
       return new WsviaError('DNS_FAILED', `cannot resolve ${s.host} (${err.code})`, {
         hop: 'dns',
         ...(isProxy ? { proxy: s.peer } : { target: where }),
-        hint: isProxy ? 'check the proxy host name' : 'check the host name, or whether this network needs a proxy (--proxy)',
+        hint: isProxy
+          ? 'check the proxy host name'
+          : 'check the host name, or whether this network needs a proxy (--proxy)',
         cause: err,
       });
     case 'ECONNREFUSED':
-      return new WsviaError(isProxy ? 'PROXY_CONNECT_FAILED' : 'CONNECTION_REFUSED', `${s.peer} refused the connection to ${where}`, {
-        hop: 'tcp',
-        ...(isProxy ? { proxy: s.peer } : { target: where }),
-        hint: isProxy ? 'is the proxy running on that port?' : 'nothing listens there, or a firewall rejects it',
-        cause: err,
-      });
+      return new WsviaError(
+        isProxy ? 'PROXY_CONNECT_FAILED' : 'CONNECTION_REFUSED',
+        `${s.peer} refused the connection to ${where}`,
+        {
+          hop: 'tcp',
+          ...(isProxy ? { proxy: s.peer } : { target: where }),
+          hint: isProxy
+            ? 'is the proxy running on that port?'
+            : 'nothing listens there, or a firewall rejects it',
+          cause: err,
+        },
+      );
     case 'ENETUNREACH':
     case 'EHOSTUNREACH':
     case 'EADDRNOTAVAIL':
-      return new WsviaError(isProxy ? 'PROXY_CONNECT_FAILED' : 'CONNECTION_REFUSED', `no route to ${s.peer} at ${where} (${err.code})`, {
-        hop: 'tcp',
-        ...(isProxy ? { proxy: s.peer } : { target: where }),
-        ...(isProxy ? {} : { hint: 'this network may only allow traffic through a proxy (--proxy, or https_proxy)' }),
-        cause: err,
-      });
+      return new WsviaError(
+        isProxy ? 'PROXY_CONNECT_FAILED' : 'CONNECTION_REFUSED',
+        `no route to ${s.peer} at ${where} (${err.code})`,
+        {
+          hop: 'tcp',
+          ...(isProxy ? { proxy: s.peer } : { target: where }),
+          ...(isProxy
+            ? {}
+            : { hint: 'this network may only allow traffic through a proxy (--proxy, or https_proxy)' }),
+          cause: err,
+        },
+      );
     default:
-      return new WsviaError(isProxy ? 'PROXY_CONNECT_FAILED' : 'CONNECTION_RESET', `connection to ${s.peer} at ${where} failed (${err.code ?? err.message})`, {
-        hop: 'tcp',
-        ...(isProxy ? { proxy: s.peer } : { target: where }),
-        cause: err,
-      });
+      return new WsviaError(
+        isProxy ? 'PROXY_CONNECT_FAILED' : 'CONNECTION_RESET',
+        `connection to ${s.peer} at ${where} failed (${err.code ?? err.message})`,
+        {
+          hop: 'tcp',
+          ...(isProxy ? { proxy: s.peer } : { target: where }),
+          cause: err,
+        },
+      );
   }
 }
 
@@ -62,11 +83,15 @@ export function openTcp(s: TcpStep): Promise<net.Socket> {
   return step<net.Socket>(
     s.timeout,
     () =>
-      new WsviaError('TCP_TIMEOUT', `no TCP connection to ${s.peer} at ${formatAuthority(s)} within ${s.timeout} ms`, {
-        hop: 'tcp',
-        ...(s.to === 'proxy' ? { proxy: s.peer } : { target: formatAuthority(s) }),
-        hint: 'the host drops packets (a firewall), or is down; this network may require a proxy',
-      }),
+      new WsviaError(
+        'TCP_TIMEOUT',
+        `no TCP connection to ${s.peer} at ${formatAuthority(s)} within ${s.timeout} ms`,
+        {
+          hop: 'tcp',
+          ...(s.to === 'proxy' ? { proxy: s.peer } : { target: formatAuthority(s) }),
+          hint: 'the host drops packets (a firewall), or is down; this network may require a proxy',
+        },
+      ),
     s.signal,
     (ctl) => {
       const socket = net.connect({ host: s.host, port: s.port, noDelay: true });

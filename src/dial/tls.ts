@@ -61,7 +61,8 @@ const UNTRUSTED = new Set([
 export function startTls(stream: Duplex, s: TlsStep): Promise<TlsResult> {
   const started = s.tracer.elapsed();
   const servername = s.servername ?? (net.isIP(s.host) === 0 ? s.host : undefined);
-  const fields = s.to === 'proxy' ? { proxy: s.peer } : { target: s.peer, ...(s.viaProxy ? { proxy: s.viaProxy } : {}) };
+  const fields =
+    s.to === 'proxy' ? { proxy: s.peer } : { target: s.peer, ...(s.viaProxy ? { proxy: s.viaProxy } : {}) };
   return step<TlsResult>(
     s.timeout,
     () =>
@@ -88,7 +89,10 @@ export function startTls(stream: Duplex, s: TlsStep): Promise<TlsResult> {
         socket.destroy();
         ctl.reject(handshakeError(err, s, stream, fields));
       };
-      const onClose = (): void => ctl.reject(handshakeError(Object.assign(new Error('closed'), { code: 'ECONNRESET' }), s, stream, fields));
+      const onClose = (): void =>
+        ctl.reject(
+          handshakeError(Object.assign(new Error('closed'), { code: 'ECONNRESET' }), s, stream, fields),
+        );
       const onSecure = (): void => {
         const certificate = summarizeCertificate(socket.getPeerCertificate());
         s.tracer.emit({
@@ -128,49 +132,68 @@ export function startTls(stream: Duplex, s: TlsStep): Promise<TlsResult> {
 type Fields = { proxy?: string; target?: string };
 
 function verifyError(code: string, cert: CertSummary | undefined, s: TlsStep, fields: Fields): WsviaError {
-  const presented = cert ? ` (certificate ${cert.subject || '(no subject)'} issued by ${cert.issuer || '(no issuer)'})` : '';
+  const presented = cert
+    ? ` (certificate ${cert.subject || '(no subject)'} issued by ${cert.issuer || '(no issuer)'})`
+    : '';
   const details = { verifyError: code, ...(cert ? { certificate: cert } : {}) };
   const hop = s.to === 'proxy' ? ('proxy' as const) : ('tls' as const);
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
-    return new WsviaError('TLS_HOSTNAME_MISMATCH', `the certificate of ${s.peer} is not valid for ${s.host}${presented}`, {
-      hop,
-      ...fields,
-      details,
-      hint: s.viaProxy
-        ? 'a proxy in between may be intercepting TLS; otherwise the server presents the wrong certificate'
-        : 'the server presents a certificate for another name; connect by the name it is issued for',
-    });
+    return new WsviaError(
+      'TLS_HOSTNAME_MISMATCH',
+      `the certificate of ${s.peer} is not valid for ${s.host}${presented}`,
+      {
+        hop,
+        ...fields,
+        details,
+        hint: s.viaProxy
+          ? 'a proxy in between may be intercepting TLS; otherwise the server presents the wrong certificate'
+          : 'the server presents a certificate for another name; connect by the name it is issued for',
+      },
+    );
   }
   if (s.to === 'server' && s.viaProxy && cert && !cert.selfSigned) {
     const product = knownInterceptor(cert.issuer);
-    const trust = "trust the proxy's CA with --ca FILE (ask its administrator for it), or ask for an inspection exception";
+    const trust =
+      "trust the proxy's CA with --ca FILE (ask its administrator for it), or ask for an inspection exception";
     if (product) {
-      return new WsviaError('TLS_INTERCEPTED', `${s.viaProxy} intercepts TLS: ${s.peer} presented a certificate issued by ${cert.issuer} (${product}), which is not trusted (${code})`, {
+      return new WsviaError(
+        'TLS_INTERCEPTED',
+        `${s.viaProxy} intercepts TLS: ${s.peer} presented a certificate issued by ${cert.issuer} (${product}), which is not trusted (${code})`,
+        {
+          hop,
+          ...fields,
+          details: { ...details, interceptor: product },
+          hint: trust,
+        },
+      );
+    }
+    return new WsviaError(
+      'TLS_UNTRUSTED',
+      `the certificate of ${s.peer} is not trusted (${code})${presented}`,
+      {
         hop,
         ...fields,
-        details: { ...details, interceptor: product },
-        hint: trust,
-      });
-    }
-    return new WsviaError('TLS_UNTRUSTED', `the certificate of ${s.peer} is not trusted (${code})${presented}`, {
-      hop,
-      ...fields,
-      details,
-      hint: `the issuer is not the server's usual CA? then ${s.viaProxy} may be intercepting TLS: ${trust}`,
-    });
+        details,
+        hint: `the issuer is not the server's usual CA? then ${s.viaProxy} may be intercepting TLS: ${trust}`,
+      },
+    );
   }
   const expired = code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID';
   const option = s.to === 'proxy' ? '--proxy-ca FILE (or --proxy-insecure)' : '--ca FILE (or --insecure)';
-  return new WsviaError('TLS_UNTRUSTED', `the certificate of ${s.peer} is not trusted (${code})${presented}`, {
-    hop,
-    ...fields,
-    details,
-    hint: expired
-      ? `the certificate is outside its validity period (${cert?.validFrom ?? '?'} to ${cert?.validTo ?? '?'}); check the clock`
-      : UNTRUSTED.has(code) || cert?.selfSigned
-        ? `trust its CA with ${option}`
-        : `verification failed: trust the right CA with ${option}`,
-  });
+  return new WsviaError(
+    'TLS_UNTRUSTED',
+    `the certificate of ${s.peer} is not trusted (${code})${presented}`,
+    {
+      hop,
+      ...fields,
+      details,
+      hint: expired
+        ? `the certificate is outside its validity period (${cert?.validFrom ?? '?'} to ${cert?.validTo ?? '?'}); check the clock`
+        : UNTRUSTED.has(code) || cert?.selfSigned
+          ? `trust its CA with ${option}`
+          : `verification failed: trust the right CA with ${option}`,
+    },
+  );
 }
 
 /** What a non-TLS answer to a ClientHello said, as a PeerAnswer, when it was HTTP. */
@@ -180,7 +203,13 @@ export function describeNonTls(bytes: Buffer): PeerAnswer | undefined {
   try {
     const reader = new ResponseHeadReader({ peer: 'peer', hop: 'tunnel' });
     const r = reader.receive(bytes);
-    if (!r) return { statusLine: printable(bytes.subarray(0, bytes.indexOf(0x0a) > 0 ? bytes.indexOf(0x0a) : 60), 120).replace(/\\r$/, '') };
+    if (!r)
+      return {
+        statusLine: printable(
+          bytes.subarray(0, bytes.indexOf(0x0a) > 0 ? bytes.indexOf(0x0a) : 60),
+          120,
+        ).replace(/\\r$/, ''),
+      };
     const h = r.head;
     const body = excerptText(Buffer.from(r.leftover).toString('utf8'), 200);
     return {
@@ -198,7 +227,11 @@ function handshakeError(err: NodeJS.ErrnoException, s: TlsStep, stream: Duplex, 
   const recorded = stream instanceof RecordingDuplex ? stream.recorded : Buffer.alloc(0);
   const hop = s.to === 'proxy' ? ('proxy' as const) : ('tls' as const);
   const looksHttp = recorded.subarray(0, 5).equals(Buffer.from('HTTP/'));
-  if (NOT_TLS.has(err.code ?? '') || /wrong version number|packet length too long|unknown protocol/i.test(err.message) || looksHttp) {
+  if (
+    NOT_TLS.has(err.code ?? '') ||
+    /wrong version number|packet length too long|unknown protocol/i.test(err.message) ||
+    looksHttp
+  ) {
     const answer = describeNonTls(recorded);
     if (s.to === 'server' && s.viaProxy && answer?.status !== undefined) {
       // The tunnel was granted, then the ClientHello was answered in plain HTTP: the gateway tried TLS to the
@@ -212,20 +245,23 @@ function handshakeError(err: NodeJS.ErrnoException, s: TlsStep, stream: Duplex, 
           ...fields,
           answer,
           details: { interceptingGateway: true },
-          hint:
-            'the gateway inspects TLS and failed its own TLS handshake with the server: ask its administrator to trust the server\'s certificate or to add an inspection exception for this host',
+          hint: "the gateway inspects TLS and failed its own TLS handshake with the server: ask its administrator to trust the server's certificate or to add an inspection exception for this host",
         },
       );
     }
-    return new WsviaError('TLS_NOT_SPOKEN', `${s.peer} did not answer the TLS handshake with TLS${answer ? `: it sent "${answer.statusLine}"` : ''}`, {
-      hop,
-      ...fields,
-      ...(answer ? { answer } : {}),
-      hint:
-        s.to === 'proxy'
-          ? 'the proxy speaks plain HTTP: use an http:// proxy URL'
-          : 'the port does not speak TLS: use ws:// instead of wss://, or the right port',
-    });
+    return new WsviaError(
+      'TLS_NOT_SPOKEN',
+      `${s.peer} did not answer the TLS handshake with TLS${answer ? `: it sent "${answer.statusLine}"` : ''}`,
+      {
+        hop,
+        ...fields,
+        ...(answer ? { answer } : {}),
+        hint:
+          s.to === 'proxy'
+            ? 'the proxy speaks plain HTTP: use an http:// proxy URL'
+            : 'the port does not speak TLS: use ws:// instead of wss://, or the right port',
+      },
+    );
   }
   if (err.code === 'ECONNRESET' || err.code === 'EPIPE') {
     return new WsviaError('CONNECTION_RESET', `${s.peer} closed the connection during the TLS handshake`, {
@@ -237,10 +273,16 @@ function handshakeError(err: NodeJS.ErrnoException, s: TlsStep, stream: Duplex, 
       cause: err,
     });
   }
-  return new WsviaError(s.to === 'proxy' ? 'PROXY_TLS_FAILED' : 'TLS_FAILED', `TLS handshake with ${s.peer} failed: ${err.message}`, {
-    hop,
-    ...fields,
-    hint: /alert/i.test(err.message) ? 'the peer refused the handshake (protocol version, cipher, SNI or a client certificate)' : 'check the TLS settings on both ends',
-    cause: err,
-  });
+  return new WsviaError(
+    s.to === 'proxy' ? 'PROXY_TLS_FAILED' : 'TLS_FAILED',
+    `TLS handshake with ${s.peer} failed: ${err.message}`,
+    {
+      hop,
+      ...fields,
+      hint: /alert/i.test(err.message)
+        ? 'the peer refused the handshake (protocol version, cipher, SNI or a client certificate)'
+        : 'check the TLS settings on both ends',
+      cause: err,
+    },
+  );
 }

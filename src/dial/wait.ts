@@ -33,7 +33,12 @@ export function step<T>(
     if (signal) {
       const onAbort = (): void => {
         if (settle()) {
-          reject(new WsviaError('CONNECTION_RESET', 'the connection attempt was aborted', { hop: 'tcp', cause: signal.reason }));
+          reject(
+            new WsviaError('CONNECTION_RESET', 'the connection attempt was aborted', {
+              hop: 'tcp',
+              cause: signal.reason,
+            }),
+          );
         }
       };
       if (signal.aborted) return onAbort();

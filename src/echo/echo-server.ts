@@ -27,7 +27,11 @@ export interface ReceivedUpgrade {
   /** Raw header pairs, in order, as received. */
   readonly headers: readonly [string, string][];
   readonly remoteAddress: string | undefined;
-  readonly tls?: { readonly servername: string | false | null | undefined; readonly alpn: string | false | null; readonly protocol: string | null };
+  readonly tls?: {
+    readonly servername: string | false | null | undefined;
+    readonly alpn: string | false | null;
+    readonly protocol: string | null;
+  };
 }
 
 export interface EchoServer {
@@ -44,7 +48,9 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
     res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'Upgrade' });
     res.end('This is a WebSocket echo server: connect with a WebSocket client.\n');
   };
-  const server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler) : http.createServer(handler);
+  const server = options.tls
+    ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler)
+    : http.createServer(handler);
   const accepted = options.protocols;
   const wss = new WebSocketServer({
     server,
@@ -56,7 +62,8 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
   const received: ReceivedUpgrade[] = [];
   wss.on('connection', (ws, req) => {
     const headers: [string, string][] = [];
-    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string]);
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2)
+      headers.push([req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string]);
     const sock = req.socket as TLSSocket;
     const record: ReceivedUpgrade = {
       method: req.method ?? 'GET',
@@ -64,7 +71,9 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
       httpVersion: req.httpVersion,
       headers,
       remoteAddress: req.socket.remoteAddress,
-      ...(options.tls ? { tls: { servername: sock.servername, alpn: sock.alpnProtocol, protocol: sock.getProtocol() } } : {}),
+      ...(options.tls
+        ? { tls: { servername: sock.servername, alpn: sock.alpnProtocol, protocol: sock.getProtocol() } }
+        : {}),
     };
     received.push(record);
     if (received.length > 1000) received.shift();

@@ -13,19 +13,39 @@ export interface KeyPair {
   readonly key: string;
 }
 
-export function makeSelfSigned(commonName = 'localhost', altNames: readonly string[] = ['DNS:localhost', 'IP:127.0.0.1', 'IP:::1']): KeyPair {
+export function makeSelfSigned(
+  commonName = 'localhost',
+  altNames: readonly string[] = ['DNS:localhost', 'IP:127.0.0.1', 'IP:::1'],
+): KeyPair {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsvia-cert-'));
   try {
     execFileSync(
       'openssl',
       [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-        '-subj', `/CN=${commonName}`, '-addext', `subjectAltName=${altNames.join(',')}`,
-        '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        `/CN=${commonName}`,
+        '-addext',
+        `subjectAltName=${altNames.join(',')}`,
+        '-keyout',
+        path.join(dir, 'key.pem'),
+        '-out',
+        path.join(dir, 'cert.pem'),
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
-    return { cert: fs.readFileSync(path.join(dir, 'cert.pem'), 'utf8'), key: fs.readFileSync(path.join(dir, 'key.pem'), 'utf8') };
+    return {
+      cert: fs.readFileSync(path.join(dir, 'cert.pem'), 'utf8'),
+      key: fs.readFileSync(path.join(dir, 'key.pem'), 'utf8'),
+    };
   } catch (e) {
     throw new WsviaError('CONFIG_INVALID', 'cannot generate a self-signed certificate with openssl', {
       hop: 'config',

@@ -20,7 +20,9 @@ abstract class Metric {
   abstract readonly type: 'counter' | 'gauge' | 'histogram';
   abstract samples(): string[];
   render(): string {
-    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`, ...this.samples()].join('\n');
+    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`, ...this.samples()].join(
+      '\n',
+    );
   }
 }
 
@@ -83,7 +85,9 @@ export class Histogram extends Metric {
   samples(): string[] {
     const out: string[] = [];
     for (const s of this.#series.values()) {
-      this.#buckets.forEach((b, i) => out.push(`${this.name}_bucket${labelKey({ ...s.labels, le: String(b) })} ${s.counts[i]}`));
+      this.#buckets.forEach((b, i) =>
+        out.push(`${this.name}_bucket${labelKey({ ...s.labels, le: String(b) })} ${s.counts[i]}`),
+      );
       out.push(`${this.name}_bucket${labelKey({ ...s.labels, le: '+Inf' })} ${s.count}`);
       out.push(`${this.name}_sum${labelKey(s.labels)} ${s.sum}`);
       out.push(`${this.name}_count${labelKey(s.labels)} ${s.count}`);
@@ -117,4 +121,6 @@ export class Registry {
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 /** Latency buckets in seconds, 1 ms to 10 s. */
-export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+export const LATENCY_BUCKETS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+] as const;

@@ -29,7 +29,13 @@ export type TraceEvent =
       readonly ms: number;
     }
   /** An HTTP head on the wire, already redacted. */
-  | { readonly type: 'head'; readonly from: Party; readonly to: Party; readonly text: string; readonly ms: number }
+  | {
+      readonly type: 'head';
+      readonly from: Party;
+      readonly to: Party;
+      readonly text: string;
+      readonly ms: number;
+    }
   | { readonly type: 'open'; readonly ms: number }
   | { readonly type: 'note'; readonly text: string; readonly ms: number };
 

@@ -26,7 +26,8 @@ export function unbracket(host: string): string {
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }
 
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/;
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/;
 
 /**
  * Parses an authority-form request-target strictly (RFC 9112 §3.2.3): a port is required, IPv6 must be bracketed,
@@ -34,10 +35,13 @@ const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0
  */
 export function parseAuthority(text: string, peer = 'the client'): Authority {
   const fail = (why: string): never => {
-    throw new RemoteProtocolError(`${peer} sent an invalid authority ${JSON.stringify(text.slice(0, 100))} (${why})`, {
-      hop: 'server',
-      hint: 'expected host:port, with IPv6 addresses in brackets',
-    });
+    throw new RemoteProtocolError(
+      `${peer} sent an invalid authority ${JSON.stringify(text.slice(0, 100))} (${why})`,
+      {
+        hop: 'server',
+        hint: 'expected host:port, with IPv6 addresses in brackets',
+      },
+    );
   };
   let host: string;
   let portText: string;

@@ -21,13 +21,21 @@ function contentLength(headers: HeaderList, peer: string, hop: Hop): number | un
   const first = values[0] as string;
   // RFC 9110 §8.6: a list of identical values may be treated as one; differing values are an error.
   if (!/^\d{1,15}$/.test(first) || values.some((v) => v !== first)) {
-    throw new RemoteProtocolError(`${peer} sent an invalid Content-Length ${JSON.stringify(values.join(', '))}`, { hop });
+    throw new RemoteProtocolError(
+      `${peer} sent an invalid Content-Length ${JSON.stringify(values.join(', '))}`,
+      { hop },
+    );
   }
   return Number(first);
 }
 
 /** How a response body is framed, given the request method it answers (RFC 9112 §6.3). */
-export function responseFraming(head: ResponseHead, requestMethod: string, peer: string, hop: Hop): BodyFraming {
+export function responseFraming(
+  head: ResponseHead,
+  requestMethod: string,
+  peer: string,
+  hop: Hop,
+): BodyFraming {
   const s = head.status;
   if (requestMethod === 'HEAD' || (s >= 100 && s < 200) || s === 204 || s === 304) return { kind: 'none' };
   if (requestMethod === 'CONNECT' && s >= 200 && s < 300) return { kind: 'none' };
@@ -43,11 +51,15 @@ export function requestFraming(head: RequestHead, peer: string): BodyFraming {
   if (te.length > 0) {
     // A request whose final coding is not chunked cannot be framed (RFC 9112 §6.3 rule 4): 400.
     if (te[te.length - 1] !== 'chunked') {
-      throw new RemoteProtocolError(`${peer} sent a request with Transfer-Encoding ${te.join(', ')}`, { hop: 'server' });
+      throw new RemoteProtocolError(`${peer} sent a request with Transfer-Encoding ${te.join(', ')}`, {
+        hop: 'server',
+      });
     }
     // TE and CL together are a smuggling vector (RFC 9112 §6.1): refuse rather than guess.
     if (getHeaderValues(head.headers, 'content-length').length > 0) {
-      throw new RemoteProtocolError(`${peer} sent both Transfer-Encoding and Content-Length`, { hop: 'server' });
+      throw new RemoteProtocolError(`${peer} sent both Transfer-Encoding and Content-Length`, {
+        hop: 'server',
+      });
     }
     return { kind: 'chunked' };
   }
@@ -65,7 +77,8 @@ export interface BodyStep {
 }
 
 const EMPTY = new Uint8Array(0);
-type ChunkState = 'size' | 'size-ext' | 'size-lf' | 'data' | 'data-cr' | 'data-lf' | 'trailer' | 'trailer-lf' | 'done';
+type ChunkState =
+  'size' | 'size-ext' | 'size-lf' | 'data' | 'data-cr' | 'data-lf' | 'trailer' | 'trailer-lf' | 'done';
 
 /**
  * Follows a body through the bytes. `onPayload` receives the decoded payload (chunk framing removed).
@@ -83,7 +96,10 @@ export class BodyTracker {
   #lineBytes = 0;
   #done: boolean;
 
-  constructor(framing: BodyFraming, options: { peer: string; hop: Hop; onPayload?: (bytes: Uint8Array) => void }) {
+  constructor(
+    framing: BodyFraming,
+    options: { peer: string; hop: Hop; onPayload?: (bytes: Uint8Array) => void },
+  ) {
     this.#framing = framing;
     this.#onPayload = options.onPayload;
     this.#peer = options.peer;
@@ -129,7 +145,9 @@ export class BodyTracker {
   }
 
   #fail(what: string): never {
-    throw new RemoteProtocolError(`${this.#peer} sent a malformed chunked body (${what})`, { hop: this.#hop });
+    throw new RemoteProtocolError(`${this.#peer} sent a malformed chunked body (${what})`, {
+      hop: this.#hop,
+    });
   }
 
   // RFC 9112 §7.1: chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF; last-chunk then trailer section.

@@ -12,7 +12,13 @@ import { WsviaError } from '../errors.js';
 import { formatAuthority, type Authority } from './authority.js';
 import { BodyExcerpt, BodyTracker, responseFraming } from './body.js';
 import { getHeader, hasToken, type HeaderList } from './headers.js';
-import { DEFAULT_HEAD_LIMITS, ResponseHeadReader, serializeHead, type HeadLimits, type ResponseHead } from './head.js';
+import {
+  DEFAULT_HEAD_LIMITS,
+  ResponseHeadReader,
+  serializeHead,
+  type HeadLimits,
+  type ResponseHead,
+} from './head.js';
 
 export type ConnectResult =
   | { readonly kind: 'tunnel'; readonly head: ResponseHead; readonly leftover: Uint8Array }
@@ -133,7 +139,15 @@ export class ConnectClient {
 
 /** The response's fields worth showing in an error: what identifies the answering box and why it refused. */
 export function selectedHeaders(head: ResponseHead): [string, string][] {
-  const keep = ['server', 'via', 'proxy-authenticate', 'proxy-status', 'x-squid-error', 'x-wsvia-error', 'retry-after'];
+  const keep = [
+    'server',
+    'via',
+    'proxy-authenticate',
+    'proxy-status',
+    'x-squid-error',
+    'x-wsvia-error',
+    'retry-after',
+  ];
   return head.headers.filter(([k]) => keep.includes(k.toLowerCase())).map(([k, v]) => [k, v]);
 }
 
@@ -141,4 +155,3 @@ export function retryAfterSeconds(head: ResponseHead): number | undefined {
   const v = getHeader(head.headers, 'retry-after');
   return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
 }
-

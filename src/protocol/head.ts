@@ -121,7 +121,12 @@ abstract class HeadReader<H extends Head> {
   #tooLarge(): WsviaError {
     return new RemoteProtocolError(
       `${this.context.peer} sent an HTTP head over ${this.#limits.maxHeadBytes} bytes`,
-      { hop: this.context.hop, code: 'HEAD_TOO_LARGE', statusHint: 431, hint: 'the peer is not speaking HTTP, or is misbehaving' },
+      {
+        hop: this.context.hop,
+        code: 'HEAD_TOO_LARGE',
+        statusHint: 431,
+        hint: 'the peer is not speaking HTTP, or is misbehaving',
+      },
     );
   }
 
@@ -156,19 +161,24 @@ abstract class HeadReader<H extends Head> {
         continue;
       }
       const colon = line.indexOf(':');
-      if (colon <= 0) throw this.protocolError(`a malformed header line ${JSON.stringify(line.slice(0, 60))}`);
+      if (colon <= 0)
+        throw this.protocolError(`a malformed header line ${JSON.stringify(line.slice(0, 60))}`);
       const name = line.slice(0, colon);
       // RFC 9112 §5.1: no whitespace between the field name and the colon.
-      if (!isToken(name)) throw this.protocolError(`an invalid header name ${JSON.stringify(name.slice(0, 60))}`);
+      if (!isToken(name))
+        throw this.protocolError(`an invalid header name ${JSON.stringify(name.slice(0, 60))}`);
       const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
       if (!isValidFieldValue(value)) throw this.protocolError(`an invalid value for header ${name}`);
       headers.push([name, value]);
       if (headers.length > this.#limits.maxHeaders) {
-        throw new RemoteProtocolError(`${this.context.peer} sent more than ${this.#limits.maxHeaders} header fields`, {
-          hop: this.context.hop,
-          code: 'HEAD_TOO_LARGE',
-          statusHint: 431,
-        });
+        throw new RemoteProtocolError(
+          `${this.context.peer} sent more than ${this.#limits.maxHeaders} header fields`,
+          {
+            hop: this.context.hop,
+            code: 'HEAD_TOO_LARGE',
+            statusHint: 431,
+          },
+        );
       }
     }
     return { ...start, headers } as unknown as H;

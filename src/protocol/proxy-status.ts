@@ -90,7 +90,9 @@ export function parseProxyStatus(values: readonly string[]): ProxyStatusEntry[] 
 export function describeProxyStatus(entries: readonly ProxyStatusEntry[]): string {
   return entries
     .map((e) => {
-      const ps = Object.entries(e.params).map(([k, v]) => (/^[\w.-]+$/.test(v) ? `${k}=${v}` : `${k}=${JSON.stringify(v)}`));
+      const ps = Object.entries(e.params).map(([k, v]) =>
+        /^[\w.-]+$/.test(v) ? `${k}=${v}` : `${k}=${JSON.stringify(v)}`,
+      );
       return ps.length ? `${e.proxy}: ${ps.join(', ')}` : e.proxy;
     })
     .join('; ');

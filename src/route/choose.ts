@@ -79,13 +79,18 @@ export function chooseRoute(target: RouteTarget, cfg: RouteConfig): RouteDecisio
   } else {
     const v = target.secure ? cfg.env?.wss : cfg.env?.ws;
     if (!v) {
-      const names = (target.secure ? ENV_ORDER.wss : ENV_ORDER.ws).filter((n) => n === n.toLowerCase()).join(', ');
+      const names = (target.secure ? ENV_ORDER.wss : ENV_ORDER.ws)
+        .filter((n) => n === n.toLowerCase())
+        .join(', ');
       return { proxy: null, reason: `direct: no proxy set (${names} unset)`, source: 'direct' };
     }
     try {
       proxy = parseProxyUrl(v.value);
     } catch (e) {
-      throw invalidArgument(`${v.name} holds an invalid proxy URL`, e instanceof Error ? e.message : String(e));
+      throw invalidArgument(
+        `${v.name} holds an invalid proxy URL`,
+        e instanceof Error ? e.message : String(e),
+      );
     }
     base = `proxy ${proxy.display} from ${v.name}`;
     source = 'environment';

@@ -46,7 +46,12 @@ function ipv6Bytes(text: string): Uint8Array | undefined {
 
 /** `::ffff:a.b.c.d` as its 4 IPv4 bytes; other addresses unchanged. */
 export function unmapIpv4(bytes: Uint8Array): Uint8Array {
-  if (bytes.length === 16 && bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) {
+  if (
+    bytes.length === 16 &&
+    bytes.subarray(0, 10).every((b) => b === 0) &&
+    bytes[10] === 0xff &&
+    bytes[11] === 0xff
+  ) {
     return bytes.slice(12);
   }
   return bytes;
@@ -69,7 +74,11 @@ export function parseCidr(text: string): Cidr | undefined {
   if (!/^\d{1,3}$/.test(prefixText)) return undefined;
   const prefix = Number(prefixText);
   if (prefix > max) return undefined;
-  return { bytes: unmapIpv4(bytes), prefix: bytes.length === 16 && unmapIpv4(bytes).length === 4 ? Math.max(0, prefix - 96) : prefix, text };
+  return {
+    bytes: unmapIpv4(bytes),
+    prefix: bytes.length === 16 && unmapIpv4(bytes).length === 4 ? Math.max(0, prefix - 96) : prefix,
+    text,
+  };
 }
 
 export function cidrContains(cidr: Cidr, address: Uint8Array): boolean {

@@ -14,7 +14,10 @@ export type NoProxyRule =
 function splitPort(entry: string): { host: string; port?: number } {
   // [v6]:port, v4:port, name:port. A bare IPv6 address has several colons and no port.
   const bracket = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(entry);
-  if (bracket) return bracket[2] === undefined ? { host: bracket[1] as string } : { host: bracket[1] as string, port: Number(bracket[2]) };
+  if (bracket)
+    return bracket[2] === undefined
+      ? { host: bracket[1] as string }
+      : { host: bracket[1] as string, port: Number(bracket[2]) };
   const colons = entry.split(':').length - 1;
   if (colons === 1) {
     const [h, p] = entry.split(':') as [string, string];
@@ -46,7 +49,11 @@ export function parseNoProxy(value: string): NoProxyRule[] {
 }
 
 /** The first rule that matches `host` (IPv6 unbracketed) and `port`, or undefined. */
-export function matchNoProxy(rules: readonly NoProxyRule[], host: string, port: number): NoProxyRule | undefined {
+export function matchNoProxy(
+  rules: readonly NoProxyRule[],
+  host: string,
+  port: number,
+): NoProxyRule | undefined {
   const h = host.toLowerCase().replace(/\.$/, '');
   const addr = ipBytes(h);
   for (const rule of rules) {

@@ -41,15 +41,22 @@ export function parseProxyUrl(text: string): ProxyUrl {
   try {
     url = new URL(withScheme);
   } catch {
-    throw invalidArgument(`invalid proxy URL ${JSON.stringify(redactUrlText(trimmed))}`, 'expected [scheme://][user:pass@]host[:port]');
+    throw invalidArgument(
+      `invalid proxy URL ${JSON.stringify(redactUrlText(trimmed))}`,
+      'expected [scheme://][user:pass@]host[:port]',
+    );
   }
   const scheme = url.protocol.slice(0, -1).toLowerCase();
   if (!isProxyScheme(scheme)) {
     throw invalidArgument(`unsupported proxy scheme "${scheme}"`, `use one of ${PROXY_SCHEMES.join(', ')}`);
   }
-  if (url.hostname === '') throw invalidArgument(`proxy URL ${JSON.stringify(redactUrlText(trimmed))} has no host`);
+  if (url.hostname === '')
+    throw invalidArgument(`proxy URL ${JSON.stringify(redactUrlText(trimmed))} has no host`);
   if ((url.pathname !== '' && url.pathname !== '/') || url.search !== '' || url.hash !== '') {
-    throw invalidArgument(`proxy URL ${JSON.stringify(redactUrlText(trimmed))} has a path or query`, 'a proxy URL is scheme://host:port');
+    throw invalidArgument(
+      `proxy URL ${JSON.stringify(redactUrlText(trimmed))} has a path or query`,
+      'a proxy URL is scheme://host:port',
+    );
   }
   const host = unbracket(url.hostname);
   const port = url.port === '' ? DEFAULT_PORTS[scheme] : Number(url.port);
@@ -64,7 +71,12 @@ export function parseProxyUrl(text: string): ProxyUrl {
   return { scheme, host, port, credentials, display: displayProxy(scheme, host, port, credentials) };
 }
 
-function displayProxy(scheme: ProxyScheme, host: string, port: number, credentials: Credentials | undefined): string {
+function displayProxy(
+  scheme: ProxyScheme,
+  host: string,
+  port: number,
+  credentials: Credentials | undefined,
+): string {
   const user = credentials ? `${encodeURIComponent(credentials.user)}:***@` : '';
   return `${scheme}://${user}${formatHost(host)}:${port}`;
 }
@@ -76,5 +88,8 @@ export function withCredentials(proxy: ProxyUrl, credentials: Credentials | unde
 
 /** Redacts the password of any URL-looking text, for messages about input that did not parse. */
 export function redactUrlText(text: string): string {
-  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)?([^/@:]*):[^/@]*@/i, (_m, s: string | undefined, u: string) => `${s ?? ''}${u}:***@`);
+  return text.replace(
+    /^([a-z][a-z0-9+.-]*:\/\/)?([^/@:]*):[^/@]*@/i,
+    (_m, s: string | undefined, u: string) => `${s ?? ''}${u}:***@`,
+  );
 }

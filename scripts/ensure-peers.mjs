@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+// pretest: the tests start real third-party peers (squid, tinyproxy, dante, nginx, HAProxy, websockify, mitmproxy,
+// Chromium). Missing ones are installed from Debian's packages when running as root; otherwise this names exactly
+// what is missing and fails. A test never skips because a peer is absent.
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+
+// binary -> Debian package
+const PEERS = {
+  '/usr/sbin/squid': 'squid',
+  '/usr/bin/tinyproxy': 'tinyproxy',
+  '/usr/sbin/danted': 'dante-server',
+  '/usr/bin/microsocks': 'microsocks',
+  '/usr/sbin/nginx': 'nginx',
+  '/usr/sbin/haproxy': 'haproxy',
+  '/usr/bin/websockify': 'websockify',
+  '/usr/bin/mitmdump': 'mitmproxy',
+  '/usr/bin/chromium': 'chromium',
+  '/usr/bin/htpasswd': 'apache2-utils',
+  '/usr/bin/openssl': 'openssl',
+  '/usr/bin/java': 'default-jdk-headless',
+};
+
+const missing = [
+  ...new Set(
+    Object.entries(PEERS)
+      .filter(([bin]) => !fs.existsSync(bin))
+      .map(([, pkg]) => pkg),
+  ),
+];
+if (missing.length === 0) process.exit(0);
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+if (!isRoot) {
+  console.error(
+    `ensure-peers: the tests need these Debian packages, which are missing: ${missing.join(' ')}`,
+  );
+  console.error(`install them with: sudo apt-get install -y ${missing.join(' ')}`);
+  process.exit(1);
+}
+console.error(`ensure-peers: installing ${missing.join(' ')} with apt-get`);
+const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {
+  stdio: 'inherit',
+  env,
+});
+if (r.status !== 0) {
+  console.error(`ensure-peers: apt-get install failed for: ${missing.join(' ')}`);
+  process.exit(1);
+}
+// Debian starts some daemons on install; the tests start their own on loopback ports.
+for (const svc of ['squid', 'tinyproxy', 'nginx', 'haproxy', 'danted']) {
+  spawnSync('service', [svc, 'stop'], { stdio: 'ignore' });
+}
+const still = Object.entries(PEERS)
+  .filter(([bin]) => !fs.existsSync(bin))
+  .map(([, pkg]) => pkg);
+if (still.length > 0) {
+  console.error(`ensure-peers: still missing after install: ${still.join(' ')}`);
+  process.exit(1);
+}

@@ -1,0 +1,103 @@
+/**
+ * Starting real peers on loopback for tests: a free port chosen by the OS, a temporary directory, a child
+ * process in the foreground that is killed when the test ends, and a wait for its port to accept connections.
+ * A peer that cannot start fails the test with its output, never skips it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+/** A port that was free a moment ago on 127.0.0.1 (for peers that cannot bind port 0 themselves). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function tempDir(prefix = 'wsvia-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  fs.chmodSync(dir, 0o755);
+  return dir;
+}
+
+/** Resolves once `host:port` accepts a TCP connection; rejects after `timeoutMs`. */
+export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host, port });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface Peer {
+  readonly process: ChildProcess;
+  /** Everything the process printed so far (stdout and stderr), for failure messages. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns `command` and waits until `port` accepts connections. If the process exits first, or the port never
+ * opens, rejects with the process's output.
+ */
+export async function startPeer(
+  command: string,
+  args: readonly string[],
+  options: { port: number; host?: string; cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number },
+): Promise<Peer> {
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const collect = (b: Buffer): void => {
+    if (out.length < 64 * 1024) out += b.toString();
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  const exited = new Promise<never>((_, reject) => {
+    child.once('error', (e) => reject(new Error(`cannot start ${command}: ${e.message}`)));
+    child.once('exit', (code, signal) =>
+      reject(new Error(`${command} exited (${code ?? signal}) before listening:\n${out}`)),
+    );
+  });
+  exited.catch(() => {});
+  const peer: Peer = {
+    process: child,
+    output: () => out,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+        child.once('exit', () => {
+          clearTimeout(t);
+          resolve();
+        });
+        child.kill('SIGTERM');
+      }),
+  };
+  try {
+    await Promise.race([waitForPort(options.port, options.host, options.timeoutMs), exited]);
+  } catch (e) {
+    await peer.stop();
+    throw e;
+  }
+  return peer;
+}
