@@ -1,0 +1,154 @@
+/**
+ * Config files (YAML) for the servers, validated with messages that name the file, the key path and the
+ * problem: `gateway.yaml: routes[1].upstream: expected a URL string, got 42`. Each server describes its own
+ * keys with a {@link ConfigNode}; unknown keys are errors, so a typo is never silently ignored.
+ */
+import fs from 'node:fs';
+import { parseDocument } from 'yaml';
+import { WsviaError } from './errors.js';
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return JSON.stringify(v);
+}
+
+export class ConfigNode {
+  readonly #value: unknown;
+  readonly #path: string;
+  readonly #source: string;
+
+  constructor(value: unknown, source: string, path = '') {
+    this.#value = value;
+    this.#source = source;
+    this.#path = path;
+  }
+
+  get raw(): unknown {
+    return this.#value;
+  }
+
+  get path(): string {
+    return this.#path || '(top level)';
+  }
+
+  /** An error about this node or one of its keys. */
+  error(problem: string, key?: string | number): WsviaError {
+    const where = key === undefined ? this.path : this.#child(key);
+    return new WsviaError('CONFIG_INVALID', `${this.#source}: ${where}: ${problem}`, {
+      hop: 'config',
+      hint: 'fix the file; the running configuration, if any, is kept',
+    });
+  }
+
+  #child(key: string | number): string {
+    return typeof key === 'number' ? `${this.#path}[${key}]` : this.#path ? `${this.#path}.${key}` : key;
+  }
+
+  #map(): Record<string, unknown> {
+    const v = this.#value;
+    if (v === undefined || v === null) return {};
+    if (typeof v !== 'object' || Array.isArray(v)) throw this.error(`expected a mapping, got ${describe(v)}`);
+    return v as Record<string, unknown>;
+  }
+
+  has(key: string): boolean {
+    return this.#map()[key] !== undefined;
+  }
+
+  /** Fails on keys not in `known`. Call once per mapping. */
+  onlyKeys(known: readonly string[]): this {
+    for (const k of Object.keys(this.#map())) {
+      if (!known.includes(k)) throw this.error(`unknown key (expected one of: ${known.join(', ')})`, k);
+    }
+    return this;
+  }
+
+  get(key: string): ConfigNode {
+    return new ConfigNode(this.#map()[key], this.#source, this.#child(key));
+  }
+
+  string(key: string): string | undefined {
+    const v = this.#map()[key];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'string' && typeof v !== 'number')
+      throw this.error(`expected a string, got ${describe(v)}`, key);
+    return String(v);
+  }
+
+  number(key: string, bounds: { min?: number; max?: number; integer?: boolean } = {}): number | undefined {
+    const v = this.#map()[key];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw this.error(`expected a number, got ${describe(v)}`, key);
+    if (bounds.integer && !Number.isInteger(v)) throw this.error(`expected a whole number, got ${v}`, key);
+    if (bounds.min !== undefined && v < bounds.min)
+      throw this.error(`must be at least ${bounds.min}, got ${v}`, key);
+    if (bounds.max !== undefined && v > bounds.max)
+      throw this.error(`must be at most ${bounds.max}, got ${v}`, key);
+    return v;
+  }
+
+  boolean(key: string): boolean | undefined {
+    const v = this.#map()[key];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'boolean') throw this.error(`expected true or false, got ${describe(v)}`, key);
+    return v;
+  }
+
+  /** A string or a list of strings, as a list. */
+  strings(key: string): string[] | undefined {
+    const v = this.#map()[key];
+    if (v === undefined || v === null) return undefined;
+    const list = Array.isArray(v) ? v : [v];
+    return list.map((x, i) => {
+      if (typeof x !== 'string' && typeof x !== 'number')
+        throw this.error(`expected a string, got ${describe(x)}`, `${key}[${i}]`);
+      return String(x);
+    });
+  }
+
+  /** The items of a list under `key`. */
+  list(key: string): ConfigNode[] {
+    const v = this.#map()[key];
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) throw this.error(`expected a list, got ${describe(v)}`, key);
+    return v.map((x, i) => new ConfigNode(x, this.#source, `${this.#child(key)}[${i}]`));
+  }
+}
+
+/** Parses YAML text into a node; syntax errors name the line. */
+export function parseConfig(text: string, source: string): ConfigNode {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  const first = doc.errors[0];
+  if (first) {
+    const line = first.linePos?.[0]?.line;
+    throw new WsviaError(
+      'CONFIG_INVALID',
+      `${source}${line ? ` line ${line}` : ''}: ${first.message.split('\n')[0]}`,
+      {
+        hop: 'config',
+        hint: 'the file is not valid YAML',
+      },
+    );
+  }
+  return new ConfigNode(doc.toJS(), source);
+}
+
+export function loadConfigFile(path: string): ConfigNode {
+  let text: string;
+  try {
+    text = fs.readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new WsviaError(
+      'CONFIG_INVALID',
+      `cannot read config file ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+      {
+        hop: 'config',
+        cause: e,
+      },
+    );
+  }
+  return parseConfig(text, path);
+}
