@@ -247,8 +247,10 @@ function isHex(c: number): boolean {
 
 /**
  * A short printable excerpt of a body for error messages: HTML tags and scripts dropped, whitespace folded,
- * cut at `max` characters. Keeps at most `max * 8` bytes while collecting.
+ * cut at `max` characters. Keeps at most 16 KiB while collecting: error pages often open with a large <style>.
  */
+const MAX_EXCERPT_SOURCE = 16 * 1024;
+
 export class BodyExcerpt {
   readonly #max: number;
   readonly #parts: Uint8Array[] = [];
@@ -259,7 +261,7 @@ export class BodyExcerpt {
   }
 
   add(bytes: Uint8Array): void {
-    const room = this.#max * 8 - this.#size;
+    const room = MAX_EXCERPT_SOURCE - this.#size;
     if (room <= 0) return;
     const part = bytes.subarray(0, room);
     this.#parts.push(Uint8Array.from(part));

@@ -59,7 +59,7 @@ export class ConnectClient {
   #head: ResponseHead | undefined;
   #body: BodyTracker | undefined;
   #bodyBytes = 0;
-  readonly #excerpt = new BodyExcerpt(300);
+  readonly #excerpt = new BodyExcerpt(200);
   #result: ConnectResult | undefined;
 
   /** `peer` names the proxy in errors, e.g. `proxy http://p:3128`. */
