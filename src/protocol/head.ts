@@ -158,6 +158,8 @@ abstract class HeadReader<H extends Head> {
         const last = headers[headers.length - 1];
         if (last === undefined) throw this.protocolError('a continuation line before any header field');
         last[1] = `${last[1]} ${line.trim()}`.trim();
+        // The folded part is value too: a bare CR or NUL there is no more acceptable than on the first line.
+        if (!isValidFieldValue(last[1])) throw this.protocolError(`an invalid value for header ${last[0]}`);
         continue;
       }
       const colon = line.indexOf(':');
@@ -209,7 +211,8 @@ export class ResponseHeadReader extends HeadReader<ResponseHead> {
     // status-line = HTTP-version SP status-code SP [ reason-phrase ]   (RFC 9112 §4)
     const m = /^(HTTP\/\d\.\d) (\d{3})(?: (.*))?$/.exec(line);
     const version = m?.[1] === undefined ? undefined : parseVersion(m[1]);
-    if (!m || version === undefined) {
+    // reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ): no controls, which would reach the terminal in errors.
+    if (!m || version === undefined || !isValidFieldValue(m[3] ?? '')) {
       throw this.protocolError(`an invalid status line ${JSON.stringify(line.slice(0, 80))}`);
     }
     return { kind: 'response', version, status: Number(m[2]), reason: m[3] ?? '' };
