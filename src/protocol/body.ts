@@ -78,7 +78,16 @@ export interface BodyStep {
 
 const EMPTY = new Uint8Array(0);
 type ChunkState =
-  'size' | 'size-ext' | 'size-lf' | 'data' | 'data-cr' | 'data-lf' | 'trailer' | 'trailer-lf' | 'done';
+  | 'size'
+  | 'size-bws'
+  | 'size-ext'
+  | 'size-lf'
+  | 'data'
+  | 'data-cr'
+  | 'data-lf'
+  | 'trailer'
+  | 'trailer-lf'
+  | 'done';
 
 /**
  * Follows a body through the bytes. `onPayload` receives the decoded payload (chunk framing removed).
@@ -158,13 +167,17 @@ export class BodyTracker {
       switch (this.#state) {
         case 'size':
           if (isHex(c)) {
-            if (++this.#sizeDigits > 15) this.#fail('chunk size too large');
+            // Stay within exact integer arithmetic (2^52 - 1): past it, sizes would round and the framing drift.
+            if (++this.#sizeDigits > 15 || this.#remaining > MAX_CHUNK_SIZE_PREFIX)
+              this.#fail('chunk size too large');
             this.#remaining = this.#remaining * 16 + parseInt(String.fromCharCode(c), 16);
             i++;
           } else if (this.#sizeDigits === 0) {
             this.#fail('missing chunk size');
-          } else if (c === 0x3b || c === 0x20 || c === 0x09) {
+          } else if (c === 0x3b) {
             this.#state = 'size-ext';
+          } else if (c === 0x20 || c === 0x09) {
+            this.#state = 'size-bws';
           } else if (c === 0x0d) {
             this.#state = 'size-lf';
             i++;
@@ -172,6 +185,15 @@ export class BodyTracker {
             this.#endSizeLine();
             i++;
           } else this.#fail('bad chunk size');
+          break;
+        case 'size-bws':
+          // chunk-ext = *( BWS ";" ... ) (RFC 9112 §7.1.1): after the size, only whitespace, then `;` or the line end.
+          // Anything else (`5 6`) is a size other parsers may read differently: refuse it.
+          if (c === 0x3b) this.#state = 'size-ext';
+          else if (c === 0x0d) this.#state = 'size-lf';
+          else if (c === 0x0a) this.#endSizeLine();
+          else if (c !== 0x20 && c !== 0x09) this.#fail('bad chunk size');
+          i++;
           break;
         case 'size-ext':
           if (++this.#lineBytes > 4096) this.#fail('chunk extension too long');
@@ -240,6 +262,9 @@ export class BodyTracker {
     this.#remaining = 0;
   }
 }
+
+/** Largest value that may take one more hex digit and stay at most 2^52 - 1. */
+const MAX_CHUNK_SIZE_PREFIX = 0xffffffffffff;
 
 function isHex(c: number): boolean {
   return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
