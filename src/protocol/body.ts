@@ -45,12 +45,27 @@ export function responseFraming(
   return length === undefined ? { kind: 'close' } : { kind: 'length', length };
 }
 
+/**
+ * Whether a response's framing is too doubtful to read another message after it on the same connection:
+ * Transfer-Encoding with Content-Length (RFC 9112 §6.3 rule 3, "ought to be handled as an error"), or
+ * Transfer-Encoding in HTTP/1.0 (§6.1: "treat the message as if the framing is faulty ... and close the connection").
+ */
+export function framingForbidsReuse(head: ResponseHead): boolean {
+  if (headerTokens(head.headers, 'transfer-encoding').length === 0) return false;
+  return head.version === '1.0' || getHeaderValues(head.headers, 'content-length').length > 0;
+}
+
 /** How a request body is framed (RFC 9112 §6.3): without Content-Length or chunked, there is none. */
 export function requestFraming(head: RequestHead, peer: string): BodyFraming {
   const te = headerTokens(head.headers, 'transfer-encoding');
   if (te.length > 0) {
-    // A request whose final coding is not chunked cannot be framed (RFC 9112 §6.3 rule 4): 400.
-    if (te[te.length - 1] !== 'chunked') {
+    // A request whose final coding is not chunked cannot be framed (RFC 9112 §6.3 rule 4): 400. Chunked may be
+    // applied once only (§7), and an HTTP/1.0 message with Transfer-Encoding has faulty framing (§6.1).
+    if (
+      te[te.length - 1] !== 'chunked' ||
+      te.indexOf('chunked') !== te.length - 1 ||
+      head.version === '1.0'
+    ) {
       throw new RemoteProtocolError(`${peer} sent a request with Transfer-Encoding ${te.join(', ')}`, {
         hop: 'server',
       });
