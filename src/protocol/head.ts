@@ -7,7 +7,7 @@
  * `maxHeaders` fields likewise. Bytes that cannot start an HTTP message are rejected as soon as they are seen,
  * not after 16 KiB of waiting. The scan is linear: each byte is copied and examined once.
  */
-import { RemoteProtocolError, WsviaError } from '../errors.js';
+import { invalidArgument, RemoteProtocolError, WsviaError } from '../errors.js';
 import { isToken, isValidFieldValue, type HeaderList } from './headers.js';
 
 export interface HeadLimits {
@@ -260,10 +260,25 @@ export function printable(bytes: Uint8Array, max: number): string {
   return bytes.length > max ? `${out}...` : out;
 }
 
-/** Serializes a head for the wire (CRLF line ends, fields in the given order). */
+/**
+ * Serializes a head for the wire (CRLF line ends, fields in the given order). Names must be tokens and values
+ * free of controls: a CR or LF from a caller's header (`--proxy-header`) would otherwise split the request and
+ * inject fields, as node's own http module refuses with ERR_INVALID_CHAR. Throws INVALID_ARGUMENT.
+ */
 export function serializeHead(startLine: string, headers: HeaderList): Buffer {
+  if (/[\0\r\n]/.test(startLine)) throw invalidArgument(`invalid start line ${JSON.stringify(startLine)}`);
   let s = `${startLine}\r\n`;
-  for (const [k, v] of headers) s += `${k}: ${v}\r\n`;
+  for (const [k, v] of headers) {
+    if (!isToken(k)) throw invalidArgument(`invalid header name ${JSON.stringify(k)}`);
+    if (!isValidFieldValue(v)) {
+      // The value may be a secret (Proxy-Authorization): name the field only.
+      throw invalidArgument(
+        `invalid value for header ${k}`,
+        'header values may not hold CR, LF or other controls',
+      );
+    }
+    s += `${k}: ${v}\r\n`;
+  }
   return Buffer.from(`${s}\r\n`, 'latin1');
 }
 
