@@ -40,6 +40,11 @@ export interface DigestRequest {
   readonly cnonce?: string;
 }
 
+/** RFC 8187 §3.2.1 ext-value: attr-char kept, every other UTF-8 byte percent-encoded. */
+function encodeRfc8187(s: string): string {
+  return encodeURIComponent(s).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
 function quote(s: string): string {
   return `"${s.replace(/(["\\])/g, '\\$1')}"`;
 }
@@ -67,7 +72,10 @@ export function digestAuthorization(
   const userhash = challenge.params.userhash?.toLowerCase() === 'true';
   const username = userhash ? H(`${credentials.user}:${realm}`) : credentials.user;
   const parts = [
-    `username=${quote(username)}`,
+    // RFC 7616 §3.4.4: a name that a quoted-string cannot carry (non-ASCII) goes in username*, RFC 8187 encoded.
+    !userhash && /[^\x20-\x7e]/.test(username)
+      ? `username*=UTF-8''${encodeRfc8187(username)}`
+      : `username=${quote(username)}`,
     `realm=${quote(realm)}`,
     `nonce=${quote(nonce)}`,
     `uri=${quote(request.uri)}`,
