@@ -266,11 +266,13 @@ export function printable(bytes: Uint8Array, max: number): string {
  * inject fields, as node's own http module refuses with ERR_INVALID_CHAR. Throws INVALID_ARGUMENT.
  */
 export function serializeHead(startLine: string, headers: HeaderList): Buffer {
-  if (/[\0\r\n]/.test(startLine)) throw invalidArgument(`invalid start line ${JSON.stringify(startLine)}`);
+  if (/[\0\r\n]|[^\0-\xff]/.test(startLine))
+    throw invalidArgument(`invalid start line ${JSON.stringify(startLine)}`);
   let s = `${startLine}\r\n`;
   for (const [k, v] of headers) {
     if (!isToken(k)) throw invalidArgument(`invalid header name ${JSON.stringify(k)}`);
-    if (!isValidFieldValue(v)) {
+    // The head goes out as latin1: a character above U+00FF would be silently cut to its low byte.
+    if (!isValidFieldValue(v) || /[^\0-\xff]/.test(v)) {
       // The value may be a secret (Proxy-Authorization): name the field only.
       throw invalidArgument(
         `invalid value for header ${k}`,
