@@ -91,6 +91,7 @@ describe('buildConnectRequest', () => {
       ['X', 'a\r\nInjected: 1'],
       ['X', 'a\nb'],
       ['X', 'a\0b'],
+      ['X', 'caf\u00e9 \u20ac'],
       ['X\r\nY', 'a'],
       ['Bad Name', 'a'],
       ['', 'a'],
