@@ -46,6 +46,7 @@ export function redactUrl(text: string): string {
     }
     return u.toString().replace('%2A%2A%2A', '***');
   } catch {
-    return text.replace(/\/\/([^/@:]*):[^/@]*@/, '//$1:***@');
+    // Unparsed text may hold a raw `/` or `@` in the password: redact to the last `@`.
+    return text.replace(/\/\/([^/@:]*):[\s\S]*@/, '//$1:***@');
   }
 }

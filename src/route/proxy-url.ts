@@ -96,10 +96,13 @@ export function withCredentials(proxy: ProxyUrl, credentials: Credentials | unde
   return { ...proxy, credentials, display: displayProxy(proxy.scheme, proxy.host, proxy.port, credentials) };
 }
 
-/** Redacts the password of any URL-looking text, for messages about input that did not parse. */
+/**
+ * Redacts the password of any URL-looking text, for messages about input that did not parse. The password runs to
+ * the last `@`: text that failed to parse may hold a raw `/` or `@` in it, and the redaction errs on the wide side.
+ */
 export function redactUrlText(text: string): string {
   return text.replace(
-    /^([a-z][a-z0-9+.-]*:\/\/)?([^/@:]*):[^/@]*@/i,
+    /^([a-z][a-z0-9+.-]*:\/\/)?([^/@:]*):[\s\S]*@/i,
     (_m, s: string | undefined, u: string) => `${s ?? ''}${u}:***@`,
   );
 }
