@@ -50,7 +50,19 @@ export interface HeadResult<H extends Head> {
 const LF = 0x0a;
 const CR = 0x0d;
 const EMPTY = new Uint8Array(0);
-const HTTP_PREFIX = [0x48, 0x54, 0x54, 0x50, 0x2f]; // "HTTP/"
+const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
+/**
+ * What the first 12 bytes of a response must be: `HTTP/1.0 ` or `HTTP/1.1 `, then a 3-digit status. Checked byte
+ * by byte as they arrive, so a peer that speaks something else is caught at its first wrong byte.
+ */
+const STATUS_LINE_PREFIX: readonly ((c: number) => boolean)[] = [
+  ...[...'HTTP/1.'].map((ch) => (c: number) => c === ch.charCodeAt(0)),
+  (c) => c === 0x30 || c === 0x31,
+  (c) => c === 0x20,
+  isDigit,
+  isDigit,
+  isDigit,
+];
 
 /** Context for error messages: who sent these bytes (e.g. `proxy http://p:3128`). */
 export interface HeadReaderContext {
@@ -196,8 +208,8 @@ function parseVersion(v: string): HttpVersion | undefined {
 /** Reads a response head, as a client of a proxy or a server does. */
 export class ResponseHeadReader extends HeadReader<ResponseHead> {
   protected checkPrefix(start: Uint8Array): void {
-    for (let i = 0; i < Math.min(start.length, HTTP_PREFIX.length); i++) {
-      if (start[i] !== HTTP_PREFIX[i]) {
+    for (let i = 0; i < Math.min(start.length, STATUS_LINE_PREFIX.length); i++) {
+      if (!(STATUS_LINE_PREFIX[i] as (c: number) => boolean)(start[i] as number)) {
         const hint =
           start[0] === 0x16
             ? 'the peer answered with TLS: use an https:// URL for it'

@@ -315,7 +315,7 @@ describe('ResponseHeadReader', () => {
     assert.match(e2.message, /\\x16\\x03\\x01/);
   });
 
-  it('rejects other non-HTTP bytes as soon as they differ from "HTTP/"', () => {
+  it('rejects other bytes at the first one that cannot begin "HTTP/1.x NNN"', () => {
     for (const [input, at] of [
       ['SSH-2.0-OpenSSH_9.6\r\n', 0],
       ['<html>', 0],
@@ -323,6 +323,11 @@ describe('ResponseHeadReader', () => {
       ['http/1.1 200 OK', 0],
       ['\r\nHTTP/1.1 200 OK', 0],
       ['HTTP/', -1],
+      ['HTTP/2 200 OK', 5],
+      ['HTTP/1.2 200 OK', 7],
+      ['HTTP/1.1  200 OK', 9],
+      ['HTTP/1.1 2x0 OK', 10],
+      ['HTTP/1.1 200 OK', -1],
     ] as const) {
       const reader = new ResponseHeadReader(CTX);
       const input8 = bytes(input);
