@@ -314,7 +314,9 @@ export class BodyExcerpt {
 export function excerptText(raw: string, max = 200): string {
   const text = raw
     .replace(/<(script|style)\b[\s\S]*?(<\/\1>|$)/gi, ' ')
-    .replace(/<[^>]*>?/g, ' ')
+    // Only what looks like a tag or comment: a bare `<` in prose ("quota < limit") is text, not the start of a tag
+    // that eats the rest of the excerpt.
+    .replace(/<!--[\s\S]*?(-->|$)|<\/?[A-Za-z!?][^<>]*>?/g, ' ')
     .replace(/&nbsp;/g, ' ')
     .replace(/&lt;/g, '<')
     .replace(/&gt;/g, '>')
