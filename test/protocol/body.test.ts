@@ -430,6 +430,11 @@ describe('BodyExcerpt and excerptText', () => {
     );
   });
 
+  it('keeps a bare "<" that starts no tag, and drops comments', () => {
+    assert.equal(excerptText('Access denied: quota < limit, 3<4'), 'Access denied: quota < limit, 3<4');
+    assert.equal(excerptText('a<b>c</b>d <!-- x > y --> e <br/>f<p class="x"'), 'a c d e f');
+  });
+
   it('removes control characters (no terminal escapes reach the user)', () => {
     assert.equal(excerptText('a\x1b[31mb\x00c\x07d'), 'a[31mbcd');
   });
