@@ -148,6 +148,20 @@ describe('ConnectClient: the tunnel opens', () => {
     }
   });
 
+  it('takes empty reads anywhere in stride', () => {
+    const input = concat(bytes('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n'), TUNNEL);
+    for (let p = 0; p <= input.length; p += 3) {
+      const pieces = [new Uint8Array(0), input.subarray(0, p), new Uint8Array(0), input.subarray(p)];
+      const { result, tunnel } = drive(pieces);
+      assert.equal(tunnelOf(result).head.status, 200);
+      assert.deepEqual(tunnel, TUNNEL);
+    }
+    const c = new ConnectClient(PEER);
+    assert.equal(c.receive(bytes('HTTP/1.1 407 X\r\nContent-Length: 2\r\n\r\n')), undefined);
+    assert.equal(c.receive(new Uint8Array(0)), undefined);
+    assert.equal(rejectedOf(c.receive(bytes('ab'))).reusable, true);
+  });
+
   it('with no tunnel bytes yet gives an empty leftover', () => {
     const t = tunnelOf(drive([bytes('HTTP/1.1 200 OK\r\n\r\n')]).result);
     assert.equal(t.leftover.length, 0);
