@@ -30,6 +30,12 @@ const TABLE: readonly (readonly [string, string, number, boolean])[] = [
   ['*', 'anything.example', 1, true],
   ['*', '10.0.0.1', 1, true],
   ['*', '::1', 1, true],
+  [' * ', 'anything.example', 1, true],
+  // ...but only as the whole value, as curl does: in a list it is no wildcard.
+  ['localhost,*', 'anything.example', 1, false],
+  ['*, localhost', 'localhost', 1, true],
+  ['localhost *', 'anything.example', 1, false],
+  ['.', 'anything.example', 1, false],
   ['', 'example.com', 443, false],
   [' , ,', 'example.com', 443, false],
   // host:port limits the entry to that port.
@@ -91,14 +97,17 @@ describe('NO_PROXY (curl conventions)', () => {
     assert.equal(rule?.text, '.Example.COM:443');
   });
 
-  it('parses entries into name, cidr and all rules', () => {
+  it('reads "*" alone as every host', () => {
+    assert.deepEqual(parseNoProxy('*'), [{ kind: 'all', text: '*' }]);
+  });
+
+  it('parses entries into name and cidr rules, skipping a "*" in a list', () => {
     assert.deepEqual(
       parseNoProxy('*, .a.test, b.test:80, 10.0.0.0/8, [::1]:3128').map((r) => [
         r.kind,
         'port' in r ? r.port : undefined,
       ]),
       [
-        ['all', undefined],
         ['name', undefined],
         ['name', 80],
         ['cidr', undefined],
