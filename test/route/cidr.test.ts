@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { BlockList } from 'node:net';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { cidrContains, ipBytes, parseCidr, unmapIpv4 } from '../../src/route/cidr.js';
@@ -153,6 +154,32 @@ describe('parseCidr and cidrContains', () => {
         assert.equal(contains(`${net}/${prefix}`, addr), same);
       }),
       { numRuns: 1000 },
+    );
+  });
+
+  it('agrees with node:net BlockList on IPv4 and IPv6 subnets, mapped addresses included (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.tuple(
+            fc.ipV4(),
+            fc.integer({ min: 0, max: 32 }),
+            fc.oneof(
+              fc.ipV4(),
+              fc.ipV4().map((a) => `::ffff:${a}`),
+            ),
+          ),
+          fc.tuple(fc.ipV6(), fc.integer({ min: 0, max: 128 }), fc.ipV6()),
+        ),
+        ([net, prefix, addr]) => {
+          const v6 = net.includes(':');
+          const list = new BlockList();
+          list.addSubnet(net, prefix, v6 ? 'ipv6' : 'ipv4');
+          const want = list.check(addr, addr.includes(':') ? 'ipv6' : 'ipv4');
+          assert.equal(contains(`${net}/${prefix}`, addr), want, `${net}/${prefix} ${addr}`);
+        },
+      ),
+      { numRuns: 2000 },
     );
   });
 });
