@@ -19,9 +19,13 @@ function parseAlgorithm(value: string | undefined): { algo: DigestAlgorithm; ses
 /** Whether wsvia can answer this Digest challenge (a known algorithm, and qop absent or including `auth`). */
 export function canAnswerDigest(challenge: Challenge): boolean {
   if (challenge.params.nonce === undefined || challenge.params.realm === undefined) return false;
-  if (!parseAlgorithm(challenge.params.algorithm)) return false;
+  const alg = parseAlgorithm(challenge.params.algorithm);
+  if (!alg) return false;
   const qop = challenge.params.qop;
-  return qop === undefined || qop.split(',').some((q) => q.trim().toLowerCase() === 'auth');
+  // A -sess key hashes in the client nonce, but without qop the cnonce may not be sent (RFC 2617 §3.2.2): the
+  // server could never check the answer, so such a challenge is not answerable.
+  if (qop === undefined) return !alg.sess;
+  return qop.split(',').some((q) => q.trim().toLowerCase() === 'auth');
 }
 
 /** Relative strength among Digest challenges: SHA-256 over MD5. */
