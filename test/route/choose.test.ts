@@ -88,6 +88,15 @@ describe('routeConfigFromEnv + chooseRoute precedence (curl)', () => {
     assert.match(off.reason, /proxy disabled/);
   });
 
+  it('ignores HTTP_PROXY under CGI (httpoxy), but not http_proxy or the others', () => {
+    const cgi = { REQUEST_METHOD: 'GET', HTTP_PROXY: 'http://attacker:1' };
+    assert.equal(route(WS, cgi).proxy, null);
+    assert.equal(route(WS, { ...cgi, ALL_PROXY: 'http://all:1' }).proxy?.host, 'all');
+    assert.equal(route(WS, { ...cgi, http_proxy: 'http://mine:1' }).proxy?.host, 'mine');
+    assert.equal(route(WSS, { ...cgi, HTTPS_PROXY: 'http://s:1' }).proxy?.host, 's');
+    assert.equal(route(WS, { HTTP_PROXY: 'http://p:1' }).proxy?.host, 'p');
+  });
+
   it('says which variables were unset when going direct', () => {
     assert.match(route(WS, {}).reason, /ws_proxy, http_proxy, all_proxy unset/);
     assert.match(route(WSS, {}).reason, /wss_proxy, https_proxy, all_proxy unset/);
