@@ -169,7 +169,9 @@ abstract class HeadReader<H extends Head> {
         // obs-fold (RFC 9112 §5.2): replace the fold with a space, as a proxy or user agent may.
         const last = headers[headers.length - 1];
         if (last === undefined) throw this.protocolError('a continuation line before any header field');
-        last[1] = `${last[1]} ${line.trim()}`.trim();
+        // Trim SP and HTAB only: String#trim would also eat 0x85 and 0xA0, which are obs-text here (the second
+        // byte of a UTF-8 "à" is 0xA0).
+        last[1] = `${last[1]} ${trimOws(line)}`.replace(/^[ \t]+|[ \t]+$/g, '');
         // The folded part is value too: a bare CR or NUL there is no more acceptable than on the first line.
         if (!isValidFieldValue(last[1])) throw this.protocolError(`an invalid value for header ${last[0]}`);
         continue;
@@ -181,7 +183,7 @@ abstract class HeadReader<H extends Head> {
       // RFC 9112 §5.1: no whitespace between the field name and the colon.
       if (!isToken(name))
         throw this.protocolError(`an invalid header name ${JSON.stringify(name.slice(0, 60))}`);
-      const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+      const value = trimOws(line.slice(colon + 1));
       if (!isValidFieldValue(value)) throw this.protocolError(`an invalid value for header ${name}`);
       headers.push([name, value]);
       if (headers.length > this.#limits.maxHeaders) {
@@ -197,6 +199,11 @@ abstract class HeadReader<H extends Head> {
     }
     return { ...start, headers } as unknown as H;
   }
+}
+
+/** Strips optional whitespace (OWS: SP and HTAB, RFC 9110 §5.6.3) from both ends. */
+function trimOws(s: string): string {
+  return s.replace(/^[ \t]+|[ \t]+$/g, '');
 }
 
 function parseVersion(v: string): HttpVersion | undefined {

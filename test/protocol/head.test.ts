@@ -157,6 +157,13 @@ describe('ResponseHeadReader', () => {
     ]);
   });
 
+  it('keeps obs-text bytes 0x85 and 0xA0 at the edges of folded lines (UTF-8 "à" ends in 0xA0)', () => {
+    const utf8 = Buffer.from('voilà', 'utf8');
+    const input = concat(bytes('HTTP/1.1 200 OK\r\nX: \xa0a\r\n '), utf8, bytes('\x85\r\n\r\n'));
+    const r = readResponse(input);
+    assert.equal(r?.result.head.headers[0]?.[1], `\xa0a ${utf8.toString('latin1')}\x85`);
+  });
+
   it('rejects a continuation line before any field', () => {
     const e = catchWsvia(() => readResponse(bytes('HTTP/1.1 200 OK\r\n folded\r\n\r\n')));
     assert.equal(e.code, 'PROTOCOL_ERROR');
