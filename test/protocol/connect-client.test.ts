@@ -162,6 +162,14 @@ describe('ConnectClient: the tunnel opens', () => {
     assert.equal(rejectedOf(c.receive(bytes('ab'))).reusable, true);
   });
 
+  it('ignores Transfer-Encoding on a 2xx (RFC 9110 §9.3.6): what follows is tunnel, not chunks', () => {
+    const { result, tunnel } = drive([
+      concat(bytes('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'), TUNNEL),
+    ]);
+    assert.equal(tunnelOf(result).head.status, 200);
+    assert.deepEqual(tunnel, TUNNEL);
+  });
+
   it('with no tunnel bytes yet gives an empty leftover', () => {
     const t = tunnelOf(drive([bytes('HTTP/1.1 200 OK\r\n\r\n')]).result);
     assert.equal(t.leftover.length, 0);
