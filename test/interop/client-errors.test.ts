@@ -109,6 +109,22 @@ describe('proxies that refuse', () => {
     }
   });
 
+  test("the proxy's own secrets (Set-Cookie) stay out of the trace", async () => {
+    const proxy = await startScriptedProxy((s) =>
+      s.end(answer('403 Forbidden', ['Set-Cookie: session=top-secret-cookie'])),
+    );
+    try {
+      const lines: string[] = [];
+      await assert.rejects(
+        connect(echo.url, { proxy: proxy.url, trace: (e) => lines.push(JSON.stringify(e)) }),
+      );
+      assert.ok(lines.some((l) => l.includes('Set-Cookie: ***')));
+      assert.doesNotMatch(lines.join('\n'), /top-secret-cookie/);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   test('closes without answering: CONNECTION_RESET at the proxy hop', async () => {
     const proxy = await startScriptedProxy((s) => s.destroy());
     try {
