@@ -46,7 +46,10 @@ export async function checkInterception(
     const cert = d.certificate;
     if (!cert) direct = 'a direct connection presented no certificate';
     else {
-      differsFromDirect = cert.fingerprint256 !== seen.fingerprint256;
+      // Without a fingerprint (only the trace's view), subject and issuer are what can be compared.
+      differsFromDirect = seen.fingerprint256
+        ? cert.fingerprint256 !== seen.fingerprint256
+        : cert.subject !== seen.subject || cert.issuer !== seen.issuer;
       direct = differsFromDirect
         ? `a direct connection sees another certificate (${cert.subject} issued by ${cert.issuer})`
         : 'a direct connection sees the same certificate';

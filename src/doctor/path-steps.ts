@@ -69,7 +69,8 @@ function answerLines(a: PeerAnswer): string[] {
 }
 
 function certLine(c: CertSummary): string {
-  return `${c.subject || '(no subject)'} issued by ${c.issuer || '(no issuer)'}, valid ${c.validFrom} to ${c.validTo}`;
+  const validity = c.validFrom ? `, valid ${c.validFrom} to ${c.validTo}` : '';
+  return `${c.subject || '(no subject)'} issued by ${c.issuer || '(no issuer)'}${validity}`;
 }
 
 /** The facts of a proxy answer worth a line: Via, Proxy-Status, schemes offered, the Squid error. */

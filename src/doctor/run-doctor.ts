@@ -86,7 +86,8 @@ export async function runDoctor(url: string, options: DoctorOptions = {}): Promi
 
   const certificate =
     (ws ? connectInfo(ws)?.certificate : undefined) ??
-    (error?.details?.certificate as CertSummary | undefined);
+    (error?.details?.certificate as CertSummary | undefined) ??
+    certificateFromTrace(transcript);
   const chain = ws ? presentedChain(ws) : [];
   let interception: InterceptionFinding | undefined;
   if (route?.proxy && target.tls && certificate && compareDirect !== false) {
@@ -109,8 +110,7 @@ export async function runDoctor(url: string, options: DoctorOptions = {}): Promi
   let summary: string;
 
   if (error) {
-    if (error.code === 'UPGRADE_REJECTED') explainUpgrade(steps, error, interception);
-    summary = steps[steps.length - 1]?.detail ?? error.summary;
+    summary = error.code === 'UPGRADE_REJECTED' ? explainUpgrade(steps, error, interception) : error.summary;
     advice.push(...adviceFor(error, target, interception));
     return scrubReport({ ok: false, code: error.code, summary, steps, idle: undefined, advice }, secrets);
   }
@@ -192,6 +192,24 @@ export async function runDoctor(url: string, options: DoctorOptions = {}): Promi
   return scrubReport({ ok: true, code: null, summary, steps, idle, advice }, secrets);
 }
 
+/**
+ * The certificate as the trace saw it, for a failure after TLS completed (a refused upgrade): subject and issuer
+ * only, which is what the interception check needs when no fingerprint is known.
+ */
+function certificateFromTrace(t: Transcript): CertSummary | undefined {
+  const tls = t.find('tls', (e) => e.to === 'server');
+  if (!tls || tls.event.issuer === undefined) return undefined;
+  const subject = tls.event.subject ?? '';
+  return {
+    subject,
+    issuer: tls.event.issuer,
+    validFrom: '',
+    validTo: '',
+    fingerprint256: '',
+    selfSigned: subject === tls.event.issuer,
+  };
+}
+
 /** TLS_UNTRUSTED through a proxy whose certificate differs from the direct one: it is interception. */
 function interceptedError(e: WsviaError, i: InterceptionFinding): WsviaError {
   const why = i.product ? `its issuer names ${i.product}` : 'a direct connection sees another certificate';
@@ -210,9 +228,9 @@ function interceptedError(e: WsviaError, i: InterceptionFinding): WsviaError {
 }
 
 /** Says who answered a refused upgrade: the server, an intermediary (Server, Via), or the interceptor itself. */
-function explainUpgrade(steps: DoctorStep[], e: WsviaError, i: InterceptionFinding | undefined): void {
+function explainUpgrade(steps: DoctorStep[], e: WsviaError, i: InterceptionFinding | undefined): string {
   const last = steps[steps.length - 1];
-  if (!last || last.step !== 'upgrade') return;
+  if (!last || last.step !== 'upgrade') return e.summary;
   const a = e.answer;
   const status = a?.statusLine.replace(/^HTTP\/\d\.\d /, '') ?? '?';
   const server = a?.headers ? getHeader(a.headers, 'server') : undefined;
@@ -226,6 +244,7 @@ function explainUpgrade(steps: DoctorStep[], e: WsviaError, i: InterceptionFindi
     detail = `${e.summary}${who ? ` (answered by ${who})` : ''}${excerpt}`;
   }
   steps[steps.length - 1] = { ...last, detail };
+  return detail;
 }
 
 function roundtripStep(

@@ -1,0 +1,115 @@
+/**
+ * The real peers the doctor's cases need, started on loopback with test/helpers/process.ts: squid (port rules,
+ * auth, connection limits), nginx (a WebSocket reverse proxy, with or without the Upgrade headers), mitmproxy.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { freePort, startPeer, tempDir, type Peer } from '../helpers/process.js';
+
+export interface RunningPeer {
+  readonly port: number;
+  readonly url: string;
+  readonly dir: string;
+  stop(): Promise<void>;
+}
+
+function running(peer: Peer, port: number, dir: string, scheme = 'http'): RunningPeer {
+  return {
+    port,
+    url: `${scheme}://127.0.0.1:${port}`,
+    dir,
+    stop: async () => {
+      await peer.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface SquidOptions {
+  /** `acl SSL_ports port 443` + `http_access deny CONNECT !SSL_ports`: squid's stock rule. */
+  readonly sslPortsOnly?: boolean;
+  /** Basic auth with this user and password. */
+  readonly basicAuth?: { readonly user: string; readonly password: string };
+}
+
+export async function startSquid(o: SquidOptions = {}): Promise<RunningPeer> {
+  const dir = tempDir('wsvia-squid-');
+  const port = await freePort();
+  const lines = [`http_port 127.0.0.1:${port}`, 'acl lo src 127.0.0.1/32'];
+  if (o.sslPortsOnly) lines.push('acl SSL_ports port 443', 'http_access deny CONNECT !SSL_ports');
+  if (o.basicAuth) {
+    execFileSync(
+      'htpasswd',
+      ['-cb', path.join(dir, 'squid.htpasswd'), o.basicAuth.user, o.basicAuth.password],
+      {
+        stdio: 'ignore',
+      },
+    );
+    lines.push(
+      `auth_param basic program /usr/lib/squid/basic_ncsa_auth ${dir}/squid.htpasswd`,
+      'auth_param basic realm test',
+      'acl authed proxy_auth REQUIRED',
+      'http_access allow authed',
+    );
+  } else lines.push('http_access allow lo');
+  lines.push(
+    'http_access deny all',
+    'cache deny all',
+    `access_log stdio:${dir}/access.log`,
+    `cache_log ${dir}/cache.log`,
+    `pid_filename ${dir}/squid.pid`,
+    `coredump_dir ${dir}`,
+    'shutdown_lifetime 1 seconds',
+  );
+  fs.writeFileSync(path.join(dir, 'squid.conf'), `${lines.join('\n')}\n`);
+  for (const f of fs.readdirSync(dir)) fs.chmodSync(path.join(dir, f), 0o644);
+  fs.chmodSync(dir, 0o777);
+  const peer = await startPeer('squid', ['-N', '-f', path.join(dir, 'squid.conf')], {
+    port,
+    timeoutMs: 30_000,
+  });
+  return running(peer, port, dir);
+}
+
+export interface NginxOptions {
+  readonly upstreamPort: number;
+  /** Forward the Upgrade and Connection headers (the correct WebSocket configuration). */
+  readonly upgradeHeaders: boolean;
+  readonly readTimeoutSeconds?: number;
+}
+
+export async function startNginx(o: NginxOptions): Promise<RunningPeer> {
+  const dir = tempDir('wsvia-nginx-');
+  const port = await freePort();
+  const upgrade = o.upgradeHeaders
+    ? 'proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade";'
+    : '';
+  const timeout = o.readTimeoutSeconds === undefined ? '' : `proxy_read_timeout ${o.readTimeoutSeconds}s;`;
+  fs.writeFileSync(
+    path.join(dir, 'nginx.conf'),
+    `daemon off; worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
+events { worker_connections 256; }
+http { access_log off; client_body_temp_path ${dir}; proxy_temp_path ${dir};
+  server { listen 127.0.0.1:${port};
+    location / { proxy_pass http://127.0.0.1:${o.upstreamPort}; ${upgrade} ${timeout} } } }
+`,
+  );
+  const peer = await startPeer('nginx', ['-c', path.join(dir, 'nginx.conf'), '-p', dir], { port });
+  return running(peer, port, dir);
+}
+
+export interface Mitmproxy extends RunningPeer {
+  /** The CA mitmproxy signs its certificates with (PEM). */
+  readonly caPem: string;
+}
+
+export async function startMitmproxy(o: { insecure?: boolean } = {}): Promise<Mitmproxy> {
+  const dir = tempDir('wsvia-mitm-');
+  const port = await freePort();
+  const args = ['--listen-host', '127.0.0.1', '-p', String(port), '--set', `confdir=${dir}`, '-q'];
+  if (o.insecure) args.push('--ssl-insecure');
+  const peer = await startPeer('mitmdump', args, { port, timeoutMs: 60_000 });
+  const caPem = fs.readFileSync(path.join(dir, 'mitmproxy-ca-cert.pem'), 'utf8');
+  return { ...running(peer, port, dir), caPem };
+}
