@@ -11,7 +11,7 @@ import { isWsviaError, WsviaError } from '../errors.js';
 import { getHeader } from '../protocol/headers.js';
 import { redactUrl } from '../observe/redact.js';
 import type { RouteDecision } from '../route/choose.js';
-import { adviceFor, answeredByInterceptor } from './advice.js';
+import { adviceFor, answeredByInterceptor, unavailableCause } from './advice.js';
 import { likelyCulprits, recommendedPingSeconds } from './culprits.js';
 import { diffHeaders, isEmptyDiff } from './header-diff.js';
 import { probeIdle } from './idle-probe.js';

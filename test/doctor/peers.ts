@@ -31,12 +31,35 @@ export interface SquidOptions {
   readonly sslPortsOnly?: boolean;
   /** Basic auth with this user and password. */
   readonly basicAuth?: { readonly user: string; readonly password: string };
+  /**
+   * Connections allowed per client at once; beyond, squid answers `503` with its own error page (the
+   * `maxconn` acl with `deny_info 503:`), as an operator rations tunnels.
+   */
+  readonly tunnelLimit?: number;
 }
+
+/** The error page a squid with a tunnel limit shows (operators customise squid's pages this way). */
+const TUNNEL_LIMIT_PAGE =
+  '<html><head><title>ERROR: no tunnel left</title></head><body><h1>503 no tunnel left</h1><p>This proxy allows %a a limited number of tunnels at once. Close one, or try again later.</p></body></html>\n';
 
 export async function startSquid(o: SquidOptions = {}): Promise<RunningPeer> {
   const dir = tempDir('wsvia-squid-');
   const port = await freePort();
   const lines = [`http_port 127.0.0.1:${port}`, 'acl lo src 127.0.0.1/32'];
+  if (o.tunnelLimit !== undefined) {
+    // error_directory replaces every page: copy squid's templates and add ours.
+    const errors = path.join(dir, 'errors');
+    fs.cpSync('/usr/share/squid/errors/templates', errors, { recursive: true });
+    fs.writeFileSync(path.join(errors, 'ERR_TUNNEL_LIMIT'), TUNNEL_LIMIT_PAGE);
+    for (const f of fs.readdirSync(errors)) fs.chmodSync(path.join(errors, f), 0o644);
+    fs.chmodSync(errors, 0o755);
+    lines.push(
+      `error_directory ${errors}`,
+      `acl tunnels maxconn ${o.tunnelLimit}`,
+      'deny_info 503:ERR_TUNNEL_LIMIT tunnels',
+      'http_access deny tunnels',
+    );
+  }
   if (o.sslPortsOnly) lines.push('acl SSL_ports port 443', 'http_access deny CONNECT !SSL_ports');
   if (o.basicAuth) {
     execFileSync(
@@ -63,7 +86,9 @@ export async function startSquid(o: SquidOptions = {}): Promise<RunningPeer> {
     'shutdown_lifetime 1 seconds',
   );
   fs.writeFileSync(path.join(dir, 'squid.conf'), `${lines.join('\n')}\n`);
-  for (const f of fs.readdirSync(dir)) fs.chmodSync(path.join(dir, f), 0o644);
+  // Readable by the `proxy` user squid drops to.
+  for (const f of fs.readdirSync(dir))
+    if (fs.statSync(path.join(dir, f)).isFile()) fs.chmodSync(path.join(dir, f), 0o644);
   fs.chmodSync(dir, 0o777);
   const peer = await startPeer('squid', ['-N', '-f', path.join(dir, 'squid.conf')], {
     port,

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
 import { runDoctor } from '../../src/doctor/run-doctor.js';
@@ -9,15 +10,17 @@ describe('doctor: proxies that refuse', () => {
   let echo: EchoServer;
   let portRule: RunningPeer;
   let authed: RunningPeer;
+  let limited: RunningPeer;
   before(async () => {
     echo = await startEchoServer({ mirror: true });
-    [portRule, authed] = await Promise.all([
+    [portRule, authed, limited] = await Promise.all([
       startSquid({ sslPortsOnly: true }),
       startSquid({ basicAuth: { user: 'alice', password: 'wonder-land-42' } }),
+      startSquid({ tunnelLimit: 1 }),
     ]);
   });
   after(async () => {
-    await Promise.all([portRule?.stop(), authed?.stop(), echo?.close()]);
+    await Promise.all([portRule?.stop(), authed?.stop(), limited?.stop(), echo?.close()]);
   });
 
   it('squid refusing CONNECT to a port other than 443: PROXY_REFUSED, the status, advice about 443', async () => {
@@ -72,5 +75,37 @@ describe('doctor: proxies that refuse', () => {
     assert.equal(r.code, 'PROXY_AUTH_REQUIRED');
     assert.match(r.summary, /rejected the credentials of user "alice"/);
     assert.doesNotMatch(JSON.stringify(r), /nope-nope/);
+  });
+
+  it('a proxy out of tunnels answering 503: PROXY_UNAVAILABLE, named as a capacity problem', async () => {
+    // Hold the one tunnel this client is allowed.
+    const holder = net.connect(limited.port, '127.0.0.1');
+    holder.on('error', () => {});
+    await new Promise<void>((resolve) => holder.once('connect', () => resolve()));
+    holder.write(`CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\nHost: 127.0.0.1:${echo.port}\r\n\r\n`);
+    await new Promise<void>((resolve) => holder.once('data', () => resolve()));
+    try {
+      const r = await runDoctor(echo.url, { proxy: limited.url, env: {} });
+      assert.equal(r.code, 'PROXY_UNAVAILABLE');
+      const proxy = r.steps.find((s) => s.step === 'proxy');
+      assert.match(proxy?.detail ?? '', /503 Service Unavailable/);
+      assert.match(proxy?.detail ?? '', /no tunnel left/);
+      assert.ok(
+        r.advice.some((a) => /^a capacity problem/.test(a)),
+        r.advice.join('\n'),
+      );
+    } finally {
+      holder.destroy();
+    }
+  });
+
+  it('a proxy that cannot reach the destination (503 from squid): not called a capacity problem', async () => {
+    const r = await runDoctor('ws://127.0.0.1:1/', { proxy: limited.url, env: {} });
+    assert.equal(r.code, 'PROXY_UNAVAILABLE');
+    assert.ok(!r.advice.some((a) => /capacity/.test(a)), r.advice.join('\n'));
+    assert.ok(
+      r.advice.some((a) => /could not reach 127.0.0.1:1/.test(a)),
+      r.advice.join('\n'),
+    );
   });
 });
