@@ -111,6 +111,8 @@ export async function runDoctor(url: string, options: DoctorOptions = {}): Promi
 
   if (error) {
     summary = error.code === 'UPGRADE_REJECTED' ? explainUpgrade(steps, error, interception) : error.summary;
+    if (error.code === 'PROXY_UNAVAILABLE' && unavailableCause(error) === 'capacity')
+      summary += ': a capacity problem, the proxy has no tunnel left';
     advice.push(...adviceFor(error, target, interception));
     return scrubReport({ ok: false, code: error.code, summary, steps, idle: undefined, advice }, secrets);
   }

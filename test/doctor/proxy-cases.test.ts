@@ -94,6 +94,7 @@ describe('doctor: proxies that refuse', () => {
         r.advice.some((a) => /^a capacity problem/.test(a)),
         r.advice.join('\n'),
       );
+      assert.match(r.summary, /a capacity problem/);
     } finally {
       holder.destroy();
     }
