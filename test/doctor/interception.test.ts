@@ -90,7 +90,14 @@ describe('doctor: TLS interception', () => {
     assert.equal(tls?.ok, false);
     assert.match(tls?.detail ?? '', /500 handshakefailed/);
     assert.ok(tls?.detail.includes(GATEWAY_VIA), tls?.detail);
-    assert.ok(r.advice.some((a) => /failed its own TLS handshake with the server/.test(a)));
+    assert.ok(
+      r.advice.some((a) =>
+        /McAfee\/Skyhigh Web Gateway\) inspects TLS and failed its own TLS handshake with 127\.0\.0\.1/.test(
+          a,
+        ),
+      ),
+      r.advice.join('\n'),
+    );
     assert.ok(r.advice.some((a) => /inspection exception/.test(a)));
   });
 });
