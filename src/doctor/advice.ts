@@ -91,6 +91,11 @@ export function adviceFor(
         advice.push(
           `a ${status} where 101 was expected usually means an intermediary dropped the Upgrade and Connection headers: nginx needs "proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \\"upgrade\\";", squid needs "http_upgrade_request_protocols WebSocket allow all"`,
         );
+      } else if (status === 502 || status === 504) {
+        const server = getHeader(e.answer?.headers ?? [], 'server');
+        advice.push(
+          `${server ? `the gateway in front of the server (Server: ${server})` : 'a gateway in front of the server'} answered ${status} itself: the WebSocket server behind it is down or did not answer in time (nginx: proxy_connect_timeout, proxy_read_timeout; check its error log)`,
+        );
       } else if (e.hint) advice.push(e.hint);
       break;
     case 'TLS_NOT_SPOKEN':

@@ -155,9 +155,10 @@ export function pathSteps(t: Transcript, f: PathFacts): DoctorStep[] {
       const req = sent[i] ? requestFromText(sent[i]?.event.text ?? '') : undefined;
       const res = answers[i] ? responseFromText(answers[i]?.event.text ?? '') : undefined;
       const auth = req ? getHeader(req.headers, 'proxy-authorization') : undefined;
-      more.push(
-        `round ${i + 1}: ${req ? `${req.method} ${req.target}` : 'CONNECT'}${auth ? ` with Proxy-Authorization: ${auth}` : ''} -> ${res ? statusOf(res) : '(no answer)'}`,
-      );
+      if (rounds > 1)
+        more.push(
+          `round ${i + 1}: ${req ? `${req.method} ${req.target}` : 'CONNECT'}${auth ? ` with Proxy-Authorization: ${auth}` : ''} -> ${res ? statusOf(res) : '(no answer)'}`,
+        );
       if (res) {
         const s = describeSchemes(parseChallenges(getHeaderValues(res.headers, 'proxy-authenticate')));
         if (s) offered.push(s);
