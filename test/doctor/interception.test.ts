@@ -16,17 +16,25 @@ describe('doctor: TLS interception', () => {
   let verifying: Mitmproxy; // verifies the server, so fails against its self-signed certificate
   let insecure: Mitmproxy; // --ssl-insecure: accepts the server and relays
   let gateway: ScriptedGateway;
+  let corporate: Mitmproxy; // signs with a CA whose name is no known product
   before(async () => {
     keys = makeSelfSigned();
     echo = await startEchoServer({ tls: keys, mirror: true });
-    [verifying, insecure, gateway] = await Promise.all([
+    [verifying, insecure, gateway, corporate] = await Promise.all([
       startMitmproxy(),
       startMitmproxy({ insecure: true }),
       startInterceptingGateway(),
+      startMitmproxy({ insecure: true, corporateCa: true }),
     ]);
   });
   after(async () => {
-    await Promise.all([verifying?.stop(), insecure?.stop(), gateway?.close(), echo?.close()]);
+    await Promise.all([
+      verifying?.stop(),
+      insecure?.stop(),
+      gateway?.close(),
+      corporate?.stop(),
+      echo?.close(),
+    ]);
   });
 
   it('mitmproxy with its CA untrusted: TLS_INTERCEPTED, the issuer named, how to trust it', async () => {
@@ -99,5 +107,26 @@ describe('doctor: TLS interception', () => {
       r.advice.join('\n'),
     );
     assert.ok(r.advice.some((a) => /inspection exception/.test(a)));
+  });
+
+  it('an interceptor with an unknown CA name is found by comparing with the direct certificate', async () => {
+    const r = await runDoctor(echo.url, { proxy: corporate.url, ca: keys.cert, env: {} });
+    assert.equal(r.code, 'TLS_INTERCEPTED');
+    assert.match(r.summary, /Example Corp Inspection CA/);
+    assert.match(r.summary, /a direct connection sees another certificate/);
+    const tls = r.steps.find((s) => s.step === 'tls');
+    assert.ok(tls?.more?.some((l) => /direct connection sees another certificate \(CN=localhost/.test(l)));
+  });
+
+  it('a self-signed server reached directly: TLS_UNTRUSTED, the certificate shown, no interception claimed', async () => {
+    const r = await runDoctor(echo.url, { proxy: false });
+    assert.equal(r.code, 'TLS_UNTRUSTED');
+    const tls = r.steps.find((s) => s.step === 'tls');
+    assert.ok(
+      tls?.more?.some((l) => /^certificate: CN=localhost issued by CN=localhost, valid /.test(l)),
+      tls?.more?.join('\n'),
+    );
+    assert.doesNotMatch(JSON.stringify(r), /INTERCEPT/i);
+    assert.ok(r.advice.some((a) => /--ca FILE/.test(a)));
   });
 });

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { WebSocketServer } from 'ws';
+import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
+import { runDoctor } from '../../src/doctor/run-doctor.js';
+import { startSquid, type RunningPeer } from './peers.js';
+
+describe('doctor: route, a silent proxy, a server that does not echo', () => {
+  let echo: EchoServer;
+  let squid: RunningPeer;
+  let silent: net.Server;
+  let mute: WebSocketServer;
+  const held = new Set<net.Socket>();
+  before(async () => {
+    echo = await startEchoServer({ mirror: true });
+    squid = await startSquid();
+    // Accepts TCP and never answers CONNECT: a proxy stuck reaching the destination.
+    silent = net.createServer((s) => {
+      held.add(s);
+      s.on('error', () => {});
+      s.on('close', () => held.delete(s));
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    mute = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((r) => mute.once('listening', () => r()));
+  });
+  after(async () => {
+    for (const s of held) s.destroy();
+    await Promise.all([
+      squid?.stop(),
+      echo?.close(),
+      new Promise<void>((r) => silent.close(() => r())),
+      new Promise<void>((r) => mute.close(() => r())),
+    ]);
+  });
+
+  it('names the environment variable the proxy came from', async () => {
+    const r = await runDoctor(echo.url, { env: { http_proxy: squid.url } });
+    assert.equal(r.ok, true, r.summary);
+    assert.equal(r.steps[0]?.detail, `proxy http://127.0.0.1:${squid.port} from http_proxy`);
+    assert.match(r.steps.find((s) => s.step === 'proxy')?.detail ?? '', /200 Connection established/);
+  });
+
+  it('names the NO_PROXY entry that sent it direct', async () => {
+    const r = await runDoctor(echo.url, {
+      env: { http_proxy: squid.url, NO_PROXY: 'example.com,127.0.0.1' },
+    });
+    assert.equal(r.ok, true, r.summary);
+    assert.match(r.steps[0]?.detail ?? '', /direct: NO_PROXY entry '127\.0\.0\.1' matches 127\.0\.0\.1/);
+    assert.equal(
+      r.steps.find((s) => s.step === 'proxy'),
+      undefined,
+    );
+  });
+
+  it('a proxy that never answers CONNECT: TUNNEL_TIMEOUT on the proxy step', async () => {
+    const port = (silent.address() as net.AddressInfo).port;
+    const r = await runDoctor(echo.url, { proxy: `http://127.0.0.1:${port}`, timeouts: { tunnel: 500 } });
+    assert.equal(r.code, 'TUNNEL_TIMEOUT');
+    const last = r.steps[r.steps.length - 1];
+    assert.equal(last?.step, 'proxy');
+    assert.equal(last?.ok, false);
+  });
+
+  it('a server that does not echo: roundtrip ok with a warning', async () => {
+    const port = (mute.address() as net.AddressInfo).port;
+    const r = await runDoctor(`ws://127.0.0.1:${port}/`, { proxy: false, roundtripTimeout: 300 });
+    assert.equal(r.ok, true);
+    const rt = r.steps.find((s) => s.step === 'roundtrip');
+    assert.equal(rt?.warning, true);
+    assert.match(rt?.detail ?? '', /nothing came back within \d+ ms: the server does not echo/);
+  });
+});
