@@ -8,6 +8,7 @@
  */
 import type { Socket } from 'node:net';
 import type WebSocket from 'ws';
+import { isWsviaError } from '../errors.js';
 import type { IdleResult } from './report.js';
 
 export interface IdleProbeOptions {
@@ -29,6 +30,8 @@ export interface ProbeOutcome {
   readonly cutAfter?: number;
   /** For `cut`: `close frame 1001`, `FIN`, `RST`. */
   readonly how?: string;
+  /** For `not-opened`: the error code of the attempt. */
+  readonly error?: string;
 }
 
 /** Spans to try: evenly spread, at most 1 s or 10% of the probe apart, 2 to 10 connections. */
@@ -107,8 +110,8 @@ export async function probeIdle(o: IdleProbeOptions): Promise<IdleResult & { pro
         let ws: WebSocket;
         try {
           ws = await o.open();
-        } catch {
-          return { span, kind: 'not-opened' };
+        } catch (e) {
+          return { span, kind: 'not-opened', error: isWsviaError(e) ? e.code : String(e) };
         }
         return probeOne(ws, span, pongTimeout);
       }),

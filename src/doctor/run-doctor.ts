@@ -67,7 +67,7 @@ export async function runDoctor(url: string, options: DoctorOptions = {}): Promi
   const failedAt = transcript.now();
   // Listen from the first moment: the mirror report is the first message and may already be on its way.
   const inbox = ws ? new Inbox(ws) : undefined;
-  const secrets = secretsOf(connectOptions, route);
+  const secrets = secretsOf(connectOptions, route, url);
   const shownUrl = redactUrl(url);
   if (!target) {
     const e = error as WsviaError;
@@ -155,20 +155,29 @@ export async function runDoctor(url: string, options: DoctorOptions = {}): Promi
     });
     idle = { cutoffSeconds: r.cutoffSeconds, survivedSeconds: r.survivedSeconds, how: r.how };
     const failedToOpen = r.probes.filter((p) => p.kind === 'not-opened').length;
+    const opened = r.probes.length - failedToOpen;
     steps.push({
       step: 'idle',
       ok: true,
       ms: Math.round(performance.now() - started),
       detail:
-        r.cutoffSeconds === null
-          ? `${r.probes.length - failedToOpen} silent WebSockets, up to ${idleProbeSeconds} s: none was cut`
-          : `silent WebSockets are cut after ${r.cutoffSeconds} s (${r.how}); ${r.survivedSeconds} s of silence survived`,
-      ...(r.cutoffSeconds === null ? {} : { warning: true }),
+        opened === 0
+          ? `none of the ${r.probes.length} probe connections opened: the path refuses parallel WebSockets`
+          : r.cutoffSeconds === null
+            ? `${opened} silent WebSockets, up to ${idleProbeSeconds} s: none was cut${failedToOpen ? ` (${failedToOpen} did not open)` : ''}`
+            : `silent WebSockets are cut after ${r.cutoffSeconds} s (${r.how}); ${r.survivedSeconds} s of silence survived`,
+      ...(r.cutoffSeconds === null && failedToOpen === 0 ? {} : { warning: true }),
       more: r.probes.map(
         (p) =>
-          `silent ${p.span} s: ${p.kind === 'cut' ? `cut after ${p.cutAfter ?? '?'} s (${p.how ?? '?'})` : p.kind}`,
+          `silent ${p.span} s: ${p.kind === 'cut' ? `cut after ${p.cutAfter ?? '?'} s (${p.how ?? '?'})` : p.kind === 'not-opened' ? `did not open (${p.error ?? '?'})` : p.kind}`,
       ),
     });
+    if (failedToOpen > 0) {
+      const codes = [...new Set(r.probes.map((p) => p.error).filter((x) => x !== undefined))].join(', ');
+      advice.push(
+        `${failedToOpen} of ${r.probes.length} parallel probe connections did not open (${codes}): the path limits concurrent WebSockets (a proxy's tunnel limit?), so the idle result is ${opened === 0 ? 'unknown' : 'partial'}`,
+      );
+    }
     if (r.cutoffSeconds !== null) {
       const ping = recommendedPingSeconds(r.cutoffSeconds);
       advice.push(

@@ -10,8 +10,19 @@ import type { DoctorReport, DoctorStep } from './report.js';
 
 const SECRET_HEADERS = /^(authorization|proxy-authorization|cookie)$/i;
 
-export function secretsOf(options: ConnectOptions, route: RouteDecision | undefined): string[] {
+/** Query parameters that carry secrets, named as observe/redact.ts's `redactUrl` recognises them. */
+const SECRET_QUERY = /token|secret|password|key|auth/i;
+
+export function secretsOf(options: ConnectOptions, route: RouteDecision | undefined, url?: string): string[] {
   const out: string[] = [];
+  // A token in the URL's query travels in the upgrade request line, which header redaction does not cover.
+  try {
+    if (url !== undefined)
+      for (const [k, v] of new URL(url).searchParams)
+        if (SECRET_QUERY.test(k)) out.push(v, encodeURIComponent(v));
+  } catch {
+    // Not a URL: nothing was sent either.
+  }
   const auth = options.proxyAuth;
   if (auth !== undefined) out.push((typeof auth === 'string' ? Credentials.parse(auth) : auth).reveal());
   const fromUrl = route?.proxy?.credentials?.reveal();

@@ -71,4 +71,12 @@ describe('doctor: route, a silent proxy, a server that does not echo', () => {
     assert.equal(rt?.warning, true);
     assert.match(rt?.detail ?? '', /nothing came back within \d+ ms: the server does not echo/);
   });
+
+  it('a token in the URL query appears nowhere in the report', async () => {
+    const r = await runDoctor(`${echo.url}chat?token=abc-secret-777&room=1`, { proxy: false });
+    assert.equal(r.ok, true, r.summary);
+    const text = JSON.stringify(r);
+    assert.doesNotMatch(text, /abc-secret-777/);
+    assert.match(text, /room=1/);
+  });
 });

@@ -109,4 +109,24 @@ describe('doctor: proxies that refuse', () => {
       r.advice.join('\n'),
     );
   });
+
+  it('the idle probe behind a proxy that allows one tunnel per client: partial, and says why', async () => {
+    const r = await runDoctor(echo.url, {
+      proxy: limited.url,
+      env: {},
+      idleProbeSeconds: 1,
+      idlePongTimeout: 500,
+    });
+    assert.equal(r.ok, true, r.summary);
+    const idle = r.steps.find((s) => s.step === 'idle');
+    assert.equal(idle?.warning, true);
+    assert.ok(
+      idle?.more?.some((l) => /did not open \(PROXY_UNAVAILABLE\)/.test(l)),
+      idle?.more?.join('\n'),
+    );
+    assert.ok(
+      r.advice.some((a) => /parallel probe connections did not open/.test(a)),
+      r.advice.join('\n'),
+    );
+  });
 });
