@@ -22,11 +22,21 @@ export function redactHeaders(headers: readonly (readonly [string, string])[]): 
   return headers.map(([k, v]) => [k, redactHeaderValue(k, v)]);
 }
 
-/** Redacts header lines inside a head's text. */
+/** Query parameters named like secrets (`?token=...`, `api_key=...`), as {@link redactUrl} treats them. */
+const SECRET_QUERY_PARAM = /([?&])([^=&#\s]*(?:token|secret|password|key|auth)[^=&#\s]*)=([^&#\s]*)/gi;
+
+/** A request-target with the values of secret-looking query parameters replaced by `***`. */
+export function redactRequestTarget(target: string): string {
+  return target.replace(SECRET_QUERY_PARAM, '$1$2=***');
+}
+
+/** Redacts header lines inside a head's text, and secret query parameters in its request line. */
 export function redactHeadText(text: string): string {
   return text
     .split('\n')
-    .map((line) => {
+    .map((line, i) => {
+      // The request line carries the URL's query, where WebSocket APIs often put access tokens.
+      if (i === 0 && / HTTP\/\d\.\d\r?$/.test(line)) return redactRequestTarget(line);
       const colon = line.indexOf(':');
       if (colon <= 0) return line;
       const name = line.slice(0, colon);
