@@ -7,20 +7,20 @@ import type WebSocket from 'ws';
 import { connect, connectInfo, type ConnectOptions } from '../client/connect.js';
 import { resolveRoute, toDialTarget, type DialTarget } from '../dial/dial.js';
 import type { CertSummary } from '../dial/interception.js';
-import { isWsviaError, WsviaError } from '../errors.js';
-import { getHeader } from '../protocol/headers.js';
+import { isWsviaError, type WsviaError } from '../errors.js';
 import { redactUrl } from '../observe/redact.js';
 import type { RouteDecision } from '../route/choose.js';
-import { adviceFor, answeredByInterceptor, unavailableCause } from './advice.js';
-import { likelyCulprits, recommendedPingSeconds } from './culprits.js';
-import { diffHeaders, isEmptyDiff } from './header-diff.js';
+import { adviceFor, unavailableCause } from './advice.js';
+import { certificateFromTrace, explainUpgrade, interceptedError } from './explain.js';
 import { probeIdle } from './idle-probe.js';
+import { idleStep } from './idle-step.js';
 import { checkInterception, presentedChain, type InterceptionFinding } from './interception-check.js';
 import { pathSteps } from './path-steps.js';
 import type { DoctorReport, DoctorStep, IdleResult } from './report.js';
-import { Inbox, mirrorOf, roundtrip } from './roundtrip.js';
+import { Inbox, roundtrip } from './roundtrip.js';
+import { roundtripStep } from './roundtrip-step.js';
 import { scrubReport, secretsOf } from './secrets.js';
-import { requestFromText, Transcript } from './transcript.js';
+import { Transcript } from './transcript.js';
 
 export interface DoctorOptions extends ConnectOptions {
   /** Run the idle probe for up to this many seconds (off by default). */
@@ -154,42 +154,9 @@ export async function runDoctor(url: string, options: DoctorOptions = {}): Promi
       ...(onIdleProgress ? { onProgress: onIdleProgress } : {}),
     });
     idle = { cutoffSeconds: r.cutoffSeconds, survivedSeconds: r.survivedSeconds, how: r.how };
-    const failedToOpen = r.probes.filter((p) => p.kind === 'not-opened').length;
-    const opened = r.probes.length - failedToOpen;
-    steps.push({
-      step: 'idle',
-      ok: true,
-      ms: Math.round(performance.now() - started),
-      detail:
-        opened === 0
-          ? `none of the ${r.probes.length} probe connections opened: the path refuses parallel WebSockets`
-          : r.cutoffSeconds === null
-            ? `${opened} silent WebSockets, up to ${idleProbeSeconds} s: none was cut${failedToOpen ? ` (${failedToOpen} did not open)` : ''}`
-            : `silent WebSockets are cut after ${r.cutoffSeconds} s (${r.how}); ${r.survivedSeconds} s of silence survived`,
-      ...(r.cutoffSeconds === null && failedToOpen === 0 ? {} : { warning: true }),
-      more: r.probes.map(
-        (p) =>
-          `silent ${p.span} s: ${p.kind === 'cut' ? `cut after ${p.cutAfter ?? '?'} s (${p.how ?? '?'})` : p.kind === 'not-opened' ? `did not open (${p.error ?? '?'})` : p.kind}`,
-      ),
-    });
-    if (failedToOpen > 0) {
-      const codes = [...new Set(r.probes.map((p) => p.error).filter((x) => x !== undefined))].join(', ');
-      advice.push(
-        `${failedToOpen} of ${r.probes.length} parallel probe connections did not open (${codes}): the path limits concurrent WebSockets (a proxy's tunnel limit?), so the idle result is ${opened === 0 ? 'unknown' : 'partial'}`,
-      );
-    }
-    if (r.cutoffSeconds !== null) {
-      const ping = recommendedPingSeconds(r.cutoffSeconds);
-      advice.push(
-        `send a ping every ${ping} s to keep connections alive: wsvia connect --ping ${ping}, or connect(url, { ping: { interval: ${ping * 1000} } })`,
-      );
-      const culprits = likelyCulprits(r.cutoffSeconds);
-      advice.push(
-        culprits.length
-          ? `likely culprit: ${culprits.join(', or ')}`
-          : `no well-known default is ${r.cutoffSeconds} s: look for a configured timeout (nginx proxy_read_timeout, HAProxy timeout tunnel, a load balancer's idle timeout)`,
-      );
-    }
+    const explained = idleStep(r, idleProbeSeconds, Math.round(performance.now() - started));
+    steps.push(explained.step);
+    advice.push(...explained.advice);
   }
 
   const via = route?.proxy ? ` through proxy ${route.proxy.display}` : ' directly';
@@ -201,133 +168,4 @@ export async function runDoctor(url: string, options: DoctorOptions = {}): Promi
   ];
   summary = `a WebSocket to ${shownUrl} works${via}${warnings.length ? `, but: ${warnings.join('; ')}` : ''}`;
   return scrubReport({ ok: true, code: null, summary, steps, idle, advice }, secrets);
-}
-
-/**
- * The certificate as the trace saw it, for a failure after TLS completed (a refused upgrade): subject and issuer
- * only, which is what the interception check needs when no fingerprint is known.
- */
-function certificateFromTrace(t: Transcript): CertSummary | undefined {
-  const tls = t.find('tls', (e) => e.to === 'server');
-  if (!tls || tls.event.issuer === undefined) return undefined;
-  const subject = tls.event.subject ?? '';
-  return {
-    subject,
-    issuer: tls.event.issuer,
-    validFrom: '',
-    validTo: '',
-    fingerprint256: '',
-    selfSigned: subject === tls.event.issuer,
-  };
-}
-
-/** TLS_UNTRUSTED through a proxy whose certificate differs from the direct one: it is interception. */
-function interceptedError(e: WsviaError, i: InterceptionFinding): WsviaError {
-  const why = i.product ? `its issuer names ${i.product}` : 'a direct connection sees another certificate';
-  return new WsviaError(
-    'TLS_INTERCEPTED',
-    `${e.proxy ?? 'the proxy'} intercepts TLS to ${e.target ?? 'the server'}: the certificate is issued by ${i.issuer} (${why}), which is not trusted`,
-    {
-      hop: e.hop,
-      ...(e.proxy === undefined ? {} : { proxy: e.proxy }),
-      ...(e.target === undefined ? {} : { target: e.target }),
-      ...(e.details === undefined ? {} : { details: { ...e.details, interceptor: i.product ?? null } }),
-      hint: "trust the proxy's CA with --ca FILE (ask its administrator for it), or ask for an inspection exception",
-      cause: e,
-    },
-  );
-}
-
-/** Says who answered a refused upgrade: the server, an intermediary (Server, Via), or the interceptor itself. */
-function explainUpgrade(steps: DoctorStep[], e: WsviaError, i: InterceptionFinding | undefined): string {
-  const last = steps[steps.length - 1];
-  if (!last || last.step !== 'upgrade') return e.summary;
-  const a = e.answer;
-  const status = a?.statusLine.replace(/^HTTP\/\d\.\d /, '') ?? '?';
-  const server = a?.headers ? getHeader(a.headers, 'server') : undefined;
-  const via = a?.headers ? getHeader(a.headers, 'via') : undefined;
-  const excerpt = a?.bodyExcerpt ? `: "${a.bodyExcerpt}"` : '';
-  let detail: string;
-  if (answeredByInterceptor(e, i)) {
-    detail = `the intercepting proxy${i?.product ? ` (${i.product})` : ''} answered the upgrade itself, not the server: "${status}"${excerpt}`;
-  } else {
-    const who = [server ? `Server: ${server}` : '', via ? `Via: ${via}` : ''].filter((x) => x).join(', ');
-    detail = `${e.summary}${who ? ` (answered by ${who})` : ''}${excerpt}`;
-  }
-  steps[steps.length - 1] = { ...last, detail };
-  return detail;
-}
-
-function roundtripStep(
-  rt: Awaited<ReturnType<typeof roundtrip>>,
-  messages: readonly string[],
-  t: Transcript,
-): { step: DoctorStep; error?: WsviaError; advice: string[] } {
-  const advice: string[] = [];
-  if (rt.closed && !rt.echoed) {
-    const error = new WsviaError(
-      'WEBSOCKET_CLOSED',
-      'the connection closed right after it opened, before a message came back',
-      {
-        hop: 'websocket',
-        hint: 'the server or an intermediary closes new WebSockets: check the server log, or an intermediary that allows only short requests',
-      },
-    );
-    return { step: { step: 'roundtrip', ok: false, ms: rt.waitedMs, detail: error.summary }, error, advice };
-  }
-  const more: string[] = [];
-  let mirrorNote = '';
-  const mirror = mirrorOf(messages);
-  const sentText = t.find('head', (e) => e.from === 'client' && e.to === 'server')?.event.text;
-  const sent = sentText ? requestFromText(sentText) : undefined;
-  if (mirror && sent) {
-    const d = diffHeaders(sent.headers, mirror.headers);
-    if (isEmptyDiff(d)) mirrorNote = '; the server received the upgrade request headers as sent';
-    else {
-      const parts = [
-        d.removed.length ? `removed ${d.removed.join(', ')}` : '',
-        d.added.length ? `added ${d.added.map((h) => h.split(':')[0]).join(', ')}` : '',
-        d.changed.length ? `changed ${d.changed.map((h) => h.split(':')[0]).join(', ')}` : '',
-      ].filter((x) => x);
-      mirrorNote = `; intermediaries ${parts.join('; ')}`;
-      for (const h of d.removed) more.push(`removed: ${h}`);
-      for (const h of d.added) more.push(`added: ${h}`);
-      for (const h of d.changed) more.push(`changed: ${h}`);
-      if (d.added.some((h) => /^proxy-authorization:/i.test(h)) || d.removed.length + d.added.length > 0) {
-        advice.push(
-          `intermediaries rewrote the upgrade request (${parts.join('; ')}): fine if expected (X-Forwarded-For from a reverse proxy), a concern if a header the server needs went missing`,
-        );
-      }
-    }
-    if (mirror.tls)
-      more.push(
-        `the server saw TLS ${mirror.tls.protocol ?? '?'}, SNI ${mirror.tls.servername || '(none)'}, ALPN ${mirror.tls.alpn || '(none)'}`,
-      );
-    more.push(
-      `the server saw the request from ${mirror.remoteAddress ?? '?'}: ${mirror.method} ${mirror.url}`,
-    );
-  }
-  if (rt.echoed) {
-    return {
-      step: {
-        step: 'roundtrip',
-        ok: true,
-        ms: rt.ms ?? 0,
-        detail: `1 text message sent and echoed back in ${rt.ms ?? 0} ms${mirrorNote}`,
-        more,
-      },
-      advice,
-    };
-  }
-  return {
-    step: {
-      step: 'roundtrip',
-      ok: true,
-      warning: true,
-      ms: rt.waitedMs,
-      detail: `1 text message sent; ${rt.other ? 'another message came back: the server does not echo' : `nothing came back within ${Math.round(rt.waitedMs)} ms: the server does not echo (a wsvia echo --mirror target shows more)`}${mirrorNote}`,
-      more,
-    },
-    advice,
-  };
 }
