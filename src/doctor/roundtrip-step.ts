@@ -16,7 +16,7 @@ export function roundtripStep(
   if (rt.closed && !rt.echoed) {
     const error = new WsviaError(
       'WEBSOCKET_CLOSED',
-      'the connection closed right after it opened, before a message came back',
+      `the connection closed (${rt.closedHow ?? 'closed'}) ${Math.round(rt.waitedMs)} ms after a message was sent, before it came back`,
       {
         hop: 'websocket',
         hint: 'the server or an intermediary closes new WebSockets: check the server log, or an intermediary that allows only short requests',

@@ -13,15 +13,20 @@ export class Inbox {
   #wake: (() => void) | undefined;
   #closed = false;
   static readonly MAX = 16;
+  /** The close code once closed (1006: no close frame came). */
+  closeCode: number | undefined;
+  closeReason = '';
 
   constructor(ws: WebSocket) {
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (this.#messages.length < Inbox.MAX)
-        this.#messages.push(isBinary ? data.toString('hex') : data.toString());
+    // Binary messages are decoded as UTF-8 too: a server that echoes text as binary still echoes.
+    ws.on('message', (data: Buffer) => {
+      if (this.#messages.length < Inbox.MAX) this.#messages.push(data.toString());
       this.#wake?.();
     });
-    ws.once('close', () => {
+    ws.once('close', (code: number, reason: Buffer) => {
       this.#closed = true;
+      this.closeCode = code;
+      this.closeReason = reason.toString().slice(0, 123);
       this.#wake?.();
     });
   }
@@ -72,6 +77,8 @@ export interface RoundtripOutcome {
   readonly other: boolean;
   readonly closed: boolean;
   readonly waitedMs: number;
+  /** How it closed, when it did: `close frame 4000 "idle"`, or `no close frame (1006)`. */
+  readonly closedHow?: string;
 }
 
 /** Sends one text message and waits for it to come back. */
@@ -80,7 +87,7 @@ export async function roundtrip(ws: WebSocket, inbox: Inbox, timeoutMs: number):
   const before = inbox.messages.length;
   const sentAt = performance.now();
   if (ws.readyState !== ws.OPEN)
-    return { ms: undefined, echoed: false, other: false, closed: true, waitedMs: 0 };
+    return { ms: undefined, echoed: false, other: false, closed: true, waitedMs: 0, ...closedHow(inbox) };
   ws.send(probe);
   const got = await inbox.waitFor((m) => m === probe, timeoutMs);
   const ms = Math.round((performance.now() - sentAt) * 10) / 10;
@@ -91,5 +98,15 @@ export async function roundtrip(ws: WebSocket, inbox: Inbox, timeoutMs: number):
     other: others.length > 0,
     closed: ws.readyState !== ws.OPEN,
     waitedMs: ms,
+    ...closedHow(inbox),
+  };
+}
+
+function closedHow(inbox: Inbox): { closedHow?: string } {
+  const code = inbox.closeCode;
+  if (code === undefined) return {};
+  if (code === 1006) return { closedHow: 'no close frame (1006)' };
+  return {
+    closedHow: `close frame ${code}${inbox.closeReason ? ` ${JSON.stringify(inbox.closeReason)}` : ''}`,
   };
 }

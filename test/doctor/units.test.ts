@@ -5,6 +5,7 @@ import { likelyCulprits, recommendedPingSeconds } from '../../src/doctor/culprit
 import { diffHeaders, isEmptyDiff } from '../../src/doctor/header-diff.js';
 import { idleSpans, summarizeProbes } from '../../src/doctor/idle-probe.js';
 import { reportToJSON } from '../../src/doctor/report.js';
+import { formatReport, progressBar } from '../../src/doctor/format-report.js';
 import { secretsOf, scrubReport } from '../../src/doctor/secrets.js';
 import { splitDoctorArgs } from '../../src/cli/doctor.js';
 import { parseConnectArgs } from '../../src/cli/connect.js';
@@ -151,5 +152,41 @@ describe('doctor: arguments', () => {
     assert.throws(() => splitDoctorArgs(['--idle-probe', 'x']), /seconds/);
     assert.throws(() => splitDoctorArgs(['--idle-probe']), /seconds/);
     assert.throws(() => splitDoctorArgs(['--idle-probe', '0']), /seconds/);
+  });
+});
+
+describe('doctor: readable report', () => {
+  it('one line per step with its mark, then the verdict and the advice', () => {
+    const text = formatReport({
+      ok: false,
+      code: 'PROXY_REFUSED',
+      summary: 'proxy said no',
+      steps: [
+        { step: 'route', ok: true, ms: 0, detail: 'proxy p from the options' },
+        { step: 'tls', ok: true, ms: 12.25, detail: 'TLSv1.3', warning: true, more: ['certificate: x'] },
+        { step: 'proxy', ok: false, ms: 3, detail: '403' },
+      ],
+      idle: undefined,
+      advice: ['ask for port 8080'],
+    });
+    assert.equal(
+      text,
+      [
+        '✓ route        0.0 ms  proxy p from the options',
+        '! tls         12.3 ms  TLSv1.3',
+        '                      certificate: x',
+        '✗ proxy        3.0 ms  403',
+        '',
+        'verdict: FAILED [PROXY_REFUSED] — proxy said no',
+        'advice:',
+        '  - ask for port 8080',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('draws a bounded progress bar', () => {
+    assert.equal(progressBar(5000, 10_000, 10), '\ridle probe [#####.....] 5/10 s');
+    assert.equal(progressBar(20_000, 10_000, 4), '\ridle probe [####] 20/10 s');
   });
 });
