@@ -148,7 +148,7 @@ export function pathSteps(t: Transcript, f: PathFacts): DoctorStep[] {
     const more: string[] = [];
     if (proxyTls)
       more.push(
-        `tls to the proxy: ${proxyTls.event.protocol ?? 'TLS'}, certificate ${proxyTls.event.subject ?? '?'} issued by ${proxyTls.event.issuer ?? '?'}`,
+        `tls to the proxy (${ms1(proxyTls.event.ms)} ms): ${proxyTls.event.protocol ?? 'TLS'}, certificate ${proxyTls.event.subject ?? '?'} issued by ${proxyTls.event.issuer ?? '?'}`,
       );
     const offered: string[] = [];
     for (let i = 0; i < Math.max(sent.length, answers.length); i++) {

@@ -3,18 +3,22 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocketServer } from 'ws';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
+import { makeSelfSigned, type KeyPair } from '../../src/echo/self-signed.js';
 import { runDoctor } from '../../src/doctor/run-doctor.js';
 import { startSquid, type RunningPeer } from './peers.js';
 
 describe('doctor: route, a silent proxy, a server that does not echo', () => {
   let echo: EchoServer;
   let squid: RunningPeer;
+  let httpsProxy: RunningPeer;
+  let proxyKeys: KeyPair;
   let silent: net.Server;
   let mute: WebSocketServer;
   const held = new Set<net.Socket>();
   before(async () => {
     echo = await startEchoServer({ mirror: true });
-    squid = await startSquid();
+    proxyKeys = makeSelfSigned();
+    [squid, httpsProxy] = await Promise.all([startSquid(), startSquid({ tls: proxyKeys })]);
     // Accepts TCP and never answers CONNECT: a proxy stuck reaching the destination.
     silent = net.createServer((s) => {
       held.add(s);
@@ -29,6 +33,7 @@ describe('doctor: route, a silent proxy, a server that does not echo', () => {
     for (const s of held) s.destroy();
     await Promise.all([
       squid?.stop(),
+      httpsProxy?.stop(),
       echo?.close(),
       new Promise<void>((r) => silent.close(() => r())),
       new Promise<void>((r) => mute.close(() => r())),
@@ -78,5 +83,27 @@ describe('doctor: route, a silent proxy, a server that does not echo', () => {
     const text = JSON.stringify(r);
     assert.doesNotMatch(text, /abc-secret-777/);
     assert.match(text, /room=1/);
+  });
+
+  it('an https:// proxy: the TLS to the proxy is shown in the proxy step', async () => {
+    const r = await runDoctor(echo.url, { proxy: httpsProxy.url, proxyCa: proxyKeys.cert, env: {} });
+    assert.equal(r.ok, true, r.summary);
+    const proxy = r.steps.find((s) => s.step === 'proxy');
+    assert.ok(
+      proxy?.more?.some((l) =>
+        /^tls to the proxy \([\d.]+ ms\): TLSv1\.[23], certificate CN=localhost/.test(l),
+      ),
+    );
+  });
+
+  it('an https:// proxy whose certificate is not trusted: fails on the proxy step, advice names --proxy-ca', async () => {
+    const r = await runDoctor(echo.url, { proxy: httpsProxy.url, env: {} });
+    assert.equal(r.code, 'TLS_UNTRUSTED');
+    const last = r.steps[r.steps.length - 1];
+    assert.equal(last?.step, 'proxy');
+    assert.ok(
+      r.advice.some((a) => /--proxy-ca FILE/.test(a)),
+      r.advice.join('\n'),
+    );
   });
 });

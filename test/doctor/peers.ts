@@ -36,6 +36,8 @@ export interface SquidOptions {
    * `maxconn` acl with `deny_info 503:`), as an operator rations tunnels.
    */
   readonly tunnelLimit?: number;
+  /** Listen with TLS (an https:// proxy) with this certificate and key (PEM). */
+  readonly tls?: { readonly cert: string; readonly key: string };
 }
 
 /** The error page a squid with a tunnel limit shows (operators customise squid's pages this way). */
@@ -45,7 +47,12 @@ const TUNNEL_LIMIT_PAGE =
 export async function startSquid(o: SquidOptions = {}): Promise<RunningPeer> {
   const dir = tempDir('wsvia-squid-');
   const port = await freePort();
-  const lines = [`http_port 127.0.0.1:${port}`, 'acl lo src 127.0.0.1/32'];
+  const lines = ['acl lo src 127.0.0.1/32'];
+  if (o.tls) {
+    fs.writeFileSync(path.join(dir, 'proxy-cert.pem'), o.tls.cert);
+    fs.writeFileSync(path.join(dir, 'proxy-key.pem'), o.tls.key);
+    lines.unshift(`https_port 127.0.0.1:${port} tls-cert=${dir}/proxy-cert.pem tls-key=${dir}/proxy-key.pem`);
+  } else lines.unshift(`http_port 127.0.0.1:${port}`);
   if (o.tunnelLimit !== undefined) {
     // error_directory replaces every page: copy squid's templates and add ours.
     const errors = path.join(dir, 'errors');
@@ -94,7 +101,7 @@ export async function startSquid(o: SquidOptions = {}): Promise<RunningPeer> {
     port,
     timeoutMs: 30_000,
   });
-  return running(peer, port, dir);
+  return running(peer, port, dir, o.tls ? 'https' : 'http');
 }
 
 export interface NginxOptions {
