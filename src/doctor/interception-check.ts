@@ -16,7 +16,7 @@ export interface InterceptionFinding {
   readonly product: string | undefined;
   /** The issuer of the certificate seen through the proxy. */
   readonly issuer: string;
-  /** true: the direct certificate differs; false: same; undefined: no direct comparison was possible. */
+  /** true: the direct certificate has another issuer; false: same issuer; undefined: no direct comparison. */
   readonly differsFromDirect: boolean | undefined;
   /** What the direct comparison saw, for the report. */
   readonly direct: string;
@@ -46,13 +46,17 @@ export async function checkInterception(
     const cert = d.certificate;
     if (!cert) direct = 'a direct connection presented no certificate';
     else {
-      // Without a fingerprint (only the trace's view), subject and issuer are what can be compared.
-      differsFromDirect = seen.fingerprint256
-        ? cert.fingerprint256 !== seen.fingerprint256
-        : cert.subject !== seen.subject || cert.issuer !== seen.issuer;
+      // An interceptor signs with its own CA, so the issuer changes. Another certificate from the same issuer is
+      // what load-balanced servers and CDN edges present: not counted as interception.
+      differsFromDirect = cert.issuer !== seen.issuer;
+      const sameCert = seen.fingerprint256
+        ? cert.fingerprint256 === seen.fingerprint256
+        : cert.subject === seen.subject && !differsFromDirect;
       direct = differsFromDirect
         ? `a direct connection sees another certificate (${cert.subject} issued by ${cert.issuer})`
-        : 'a direct connection sees the same certificate';
+        : sameCert
+          ? 'a direct connection sees the same certificate'
+          : `a direct connection sees another certificate from the same issuer (${cert.subject}): load-balanced servers do this, not counted as interception`;
     }
   } catch (e) {
     direct = `no direct comparison: a direct connection failed (${isWsviaError(e) ? e.code : String(e)})`;
