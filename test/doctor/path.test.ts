@@ -9,6 +9,8 @@ import { startSquid, type RunningPeer } from './peers.js';
 
 describe('doctor: route, a silent proxy, a server that does not echo', () => {
   let echo: EchoServer;
+  let tlsEcho: EchoServer;
+  let serverKeys: KeyPair;
   let squid: RunningPeer;
   let httpsProxy: RunningPeer;
   let proxyKeys: KeyPair;
@@ -18,6 +20,8 @@ describe('doctor: route, a silent proxy, a server that does not echo', () => {
   before(async () => {
     echo = await startEchoServer({ mirror: true });
     proxyKeys = makeSelfSigned();
+    serverKeys = makeSelfSigned();
+    tlsEcho = await startEchoServer({ tls: serverKeys, mirror: true });
     [squid, httpsProxy] = await Promise.all([startSquid(), startSquid({ tls: proxyKeys })]);
     // Accepts TCP and never answers CONNECT: a proxy stuck reaching the destination.
     silent = net.createServer((s) => {
@@ -35,6 +39,7 @@ describe('doctor: route, a silent proxy, a server that does not echo', () => {
       squid?.stop(),
       httpsProxy?.stop(),
       echo?.close(),
+      tlsEcho?.close(),
       new Promise<void>((r) => silent.close(() => r())),
       new Promise<void>((r) => mute.close(() => r())),
     ]);
@@ -105,5 +110,18 @@ describe('doctor: route, a silent proxy, a server that does not echo', () => {
       r.advice.some((a) => /--proxy-ca FILE/.test(a)),
       r.advice.join('\n'),
     );
+  });
+
+  it('wss through a proxy that does not intercept: the direct certificate is the same, no warning', async () => {
+    const r = await runDoctor(tlsEcho.url, { proxy: squid.url, ca: serverKeys.cert, env: {} });
+    assert.equal(r.ok, true, r.summary);
+    const tls = r.steps.find((s) => s.step === 'tls');
+    assert.equal(tls?.warning, undefined);
+    assert.match(
+      tls?.detail ?? '',
+      /^TLSv1\.[23], ALPN http\/1\.1, CN=localhost issued by CN=localhost, valid /,
+    );
+    assert.ok(tls?.more?.includes('a direct connection sees the same certificate'), tls?.more?.join('\n'));
+    assert.doesNotMatch(JSON.stringify(r), /INTERCEPT|inspected/i);
   });
 });
