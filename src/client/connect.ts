@@ -273,6 +273,11 @@ function upgrade(u: URL, dialed: DialResult, options: ConnectOptions): Promise<W
         enumerable: false,
       });
       if (options.ping) startKeepalive(ws, options.ping, tracer);
+      // Frames that came in the same read as the 101 (a server that greets at once, through a proxy that
+      // coalesces) are parsed on the next tick, before the caller's `await connect()` continues and can add a
+      // 'message' listener: they were lost. Hold the stream until the caller has had its turn.
+      socket.pause();
+      setImmediate(() => socket.resume());
       resolve(ws);
     });
   });
