@@ -1,18 +1,20 @@
 /**
- * `dial(target, options)`: a byte stream to `target` along the chosen route: direct TCP, or through an http://
- * or https:// proxy by CONNECT; then TLS to the target when it is a secure one. Each step has its own timeout
+ * `dial(target, options)`: a byte stream to `target` along the chosen route: direct TCP, or through proxies, each
+ * reached through the one before (http:// or https:// by CONNECT, socks4/4a/5/5h:// by SOCKS); then TLS to the
+ * target when it is a secure one. Each step has its own timeout
  * and error code; every event goes to the trace.
  */
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { Credentials } from '../auth/credentials.js';
-import { invalidArgument, WsviaError } from '../errors.js';
+import { invalidArgument } from '../errors.js';
 import { formatAuthority, unbracket, type Authority } from '../protocol/authority.js';
 import type { ResponseHead } from '../protocol/head.js';
-import { chooseRoute, routeConfigFromEnv, type RouteDecision } from '../route/choose.js';
+import { chooseRoute, routeConfigFromEnv, routeHops, type RouteDecision } from '../route/choose.js';
 import { withCredentials, type ProxyUrl } from '../route/proxy-url.js';
 import { Tracer } from '../observe/trace.js';
 import { openHttpTunnel } from './http-tunnel.js';
+import { openSocksTunnel } from './socks.js';
 import type { CertSummary } from './interception.js';
 import { DEFAULT_TIMEOUTS, normalizeHeaders, type DialOptions } from './options.js';
 import { RecordingDuplex } from './sniff.js';
@@ -61,6 +63,7 @@ export function resolveRoute(target: DialTarget, options: DialOptions = {}): Rou
     {
       ...(options.proxy === undefined ? {} : { proxy: options.proxy }),
       ...(options.noProxy === undefined ? {} : { noProxy: options.noProxy }),
+      ...(options.preproxy === undefined ? {} : { preproxy: options.preproxy }),
       env,
     },
   );
@@ -71,23 +74,133 @@ function proxyWithAuth(proxy: ProxyUrl, auth: DialOptions['proxyAuth']): ProxyUr
   return withCredentials(proxy, typeof auth === 'string' ? Credentials.parse(auth) : auth);
 }
 
-export async function dialDetailed(
-  targetInput: string | URL | DialTarget,
-  options: DialOptions = {},
+/** A stream whose far end is reached, with the bytes that already arrived on it. */
+interface Reached {
+  readonly socket: Duplex;
+  readonly leftover: Uint8Array;
+  /** True when the stream runs inside a tunnel (TLS over it then goes through a RecordingDuplex). */
+  readonly tunnelled: boolean;
+}
+
+interface RouteDial {
+  readonly target: DialTarget;
+  readonly hops: readonly ProxyUrl[];
+  readonly options: DialOptions;
+  readonly timeouts: Required<DialOptions['timeouts'] & object>;
+  readonly tracer: Tracer;
+}
+
+function hopAuthority(p: ProxyUrl): Authority {
+  return { host: p.host, port: p.port };
+}
+
+/** Hands leftover bytes back to the stream (for a consumer that reads the socket itself). */
+function settle(r: Reached): Duplex {
+  if (r.leftover.length > 0) r.socket.unshift(Buffer.from(r.leftover));
+  return r.socket;
+}
+
+/** A stream connected to hop `i` (TCP for the first, a tunnel through hop i-1 for the others), TLS done for https://. */
+async function reachHop(d: RouteDial, i: number): Promise<Duplex> {
+  const proxy = d.hops[i] as ProxyUrl;
+  const peer = `proxy ${proxy.display}`;
+  let r: Reached;
+  if (i === 0) {
+    const tcp = await openTcp({
+      host: proxy.host,
+      port: proxy.port,
+      to: 'proxy',
+      peer,
+      timeout: d.timeouts.tcp,
+      signal: d.options.signal,
+      tracer: d.tracer,
+    });
+    r = { socket: tcp, leftover: new Uint8Array(0), tunnelled: false };
+  } else {
+    d.tracer.emit({
+      type: 'note',
+      text: `hop ${i + 1}/${d.hops.length}: ${proxy.display}, reached through ${(d.hops[i - 1] as ProxyUrl).display}`,
+      ms: d.tracer.elapsed(),
+    });
+    r = await throughHop(d, i - 1, hopAuthority(proxy));
+  }
+  if (proxy.scheme !== 'https') return settle(r);
+  const stream = r.tunnelled ? new RecordingDuplex(r.socket, r.leftover) : settle(r);
+  try {
+    const t = await startTls(stream, {
+      host: proxy.host,
+      to: 'proxy',
+      peer,
+      ca: d.options.proxyCa,
+      rejectUnauthorized: d.options.proxyRejectUnauthorized ?? true,
+      alpn: ['http/1.1'],
+      timeout: d.timeouts.tls,
+      signal: d.options.signal,
+      tracer: d.tracer,
+    });
+    return t.socket;
+  } catch (e) {
+    stream.destroy();
+    r.socket.destroy();
+    throw e;
+  }
+}
+
+/** Hop `i` asked to connect to `next` (the following hop, or the target): HTTP CONNECT or SOCKS. */
+async function throughHop(
+  d: RouteDial,
+  i: number,
+  next: Authority,
+): Promise<Reached & { head?: ResponseHead }> {
+  const proxy = d.hops[i] as ProxyUrl;
+  const first = await reachHop(d, i);
+  if (isSocks(proxy)) {
+    const t = await openSocksTunnel(first, {
+      proxy,
+      target: next,
+      timeout: d.timeouts.tunnel,
+      signal: d.options.signal,
+      tracer: d.tracer,
+    });
+    return { socket: t.socket, leftover: t.leftover, tunnelled: true };
+  }
+  const t = await openHttpTunnel(first, {
+    proxy,
+    target: next,
+    connectToProxy: () => reachHop(d, i),
+    headers: normalizeHeaders(d.options.proxyHeaders),
+    credentials: proxy.credentials,
+    schemes: d.options.proxyAuthSchemes,
+    timeout: d.timeouts.tunnel,
+    signal: d.options.signal,
+    tracer: d.tracer,
+    limits: d.options.headLimits,
+  });
+  return { socket: t.socket, leftover: t.leftover, tunnelled: true, head: t.head };
+}
+
+function isSocks(p: ProxyUrl): boolean {
+  return p.scheme.startsWith('socks');
+}
+
+/** Dials one route: every hop in order, then TLS to the target when it is a secure one. */
+export async function dialRoute(
+  target: DialTarget,
+  route: RouteDecision,
+  options: DialOptions,
+  tracer: Tracer,
 ): Promise<DialResult> {
-  const target = toDialTarget(targetInput);
-  const tracer = new Tracer(options.trace);
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
   const signal = options.signal;
-  const route = resolveRoute(target, options);
-  tracer.emit({ type: 'route', text: route.reason, proxy: route.proxy?.display ?? null });
+  const hops = routeHops(route).map((p, i, all) =>
+    i === all.length - 1 ? proxyWithAuth(p, options.proxyAuth) : p,
+  );
   const authority = formatAuthority(target);
+  const d: RouteDial = { target, hops, options, timeouts, tracer };
 
-  let socket: Duplex;
-  let proxyResponse: ResponseHead | undefined;
-  let leftover: Uint8Array = new Uint8Array(0);
-  if (route.proxy === null) {
-    socket = await openTcp({
+  let reached: Reached & { head?: ResponseHead };
+  if (hops.length === 0) {
+    const tcp = await openTcp({
       host: target.host,
       port: target.port,
       to: 'server',
@@ -96,81 +209,26 @@ export async function dialDetailed(
       signal,
       tracer,
     });
+    reached = { socket: tcp, leftover: new Uint8Array(0), tunnelled: false };
   } else {
-    const proxy = proxyWithAuth(route.proxy, options.proxyAuth);
-    if (proxy.scheme !== 'http' && proxy.scheme !== 'https') {
-      throw new WsviaError(
-        'INVALID_ARGUMENT',
-        `${proxy.scheme}:// proxies are not supported yet (${proxy.display})`,
-        {
-          hop: 'config',
-          proxy: proxy.display,
-          hint: 'use an http:// or https:// proxy',
-        },
-      );
-    }
-    const connectToProxy = async (): Promise<Duplex> => {
-      const peer = `proxy ${proxy.display}`;
-      const tcp = await openTcp({
-        host: proxy.host,
-        port: proxy.port,
-        to: 'proxy',
-        peer,
-        timeout: timeouts.tcp,
-        signal,
-        tracer,
-      });
-      if (proxy.scheme === 'http') return tcp;
-      try {
-        const r = await startTls(tcp, {
-          host: proxy.host,
-          to: 'proxy',
-          peer,
-          ca: options.proxyCa,
-          rejectUnauthorized: options.proxyRejectUnauthorized ?? true,
-          alpn: ['http/1.1'],
-          timeout: timeouts.tls,
-          signal,
-          tracer,
-        });
-        return r.socket;
-      } catch (e) {
-        tcp.destroy();
-        throw e;
-      }
-    };
-    const first = await connectToProxy();
-    const tunnel = await openHttpTunnel(first, {
-      proxy,
-      target,
-      connectToProxy,
-      headers: normalizeHeaders(options.proxyHeaders),
-      credentials: proxy.credentials,
-      schemes: options.proxyAuthSchemes,
-      timeout: timeouts.tunnel,
-      signal,
-      tracer,
-      limits: options.headLimits,
-    });
-    socket = tunnel.socket;
-    proxyResponse = tunnel.head;
-    leftover = tunnel.leftover;
+    reached = await throughHop(d, hops.length - 1, target);
   }
+  const proxyResponse = reached.head;
+  const last = hops[hops.length - 1];
 
   if (!target.tls) {
-    if (leftover.length > 0) socket.unshift(Buffer.from(leftover));
-    return { socket, route, proxyResponse, certificate: undefined, tracer };
+    return { socket: settle(reached), route, proxyResponse, certificate: undefined, tracer };
   }
   // Inside a tunnel, TLS runs over a recording pass-through: it carries any leftover bytes, and keeps what the
   // far side said if it answers in plain HTTP (an intercepting gateway).
-  const stream = route.proxy === null ? socket : new RecordingDuplex(socket, leftover);
+  const stream = reached.tunnelled ? new RecordingDuplex(reached.socket, reached.leftover) : settle(reached);
   try {
     const r = await startTls(stream, {
       host: target.host,
       ...(options.servername === undefined ? {} : { servername: options.servername }),
       to: 'server',
       peer: authority,
-      ...(route.proxy === null ? {} : { viaProxy: `proxy ${route.proxy.display}` }),
+      ...(last === undefined ? {} : { viaProxy: `proxy ${last.display}` }),
       ca: options.ca,
       rejectUnauthorized: options.rejectUnauthorized ?? true,
       alpn: options.alpn,
@@ -181,9 +239,20 @@ export async function dialDetailed(
     return { socket: r.socket as TLSSocket, route, proxyResponse, certificate: r.certificate, tracer };
   } catch (e) {
     stream.destroy();
-    socket.destroy();
+    reached.socket.destroy();
     throw e;
   }
+}
+
+export async function dialDetailed(
+  targetInput: string | URL | DialTarget,
+  options: DialOptions = {},
+): Promise<DialResult> {
+  const target = toDialTarget(targetInput);
+  const tracer = new Tracer(options.trace);
+  const route = resolveRoute(target, options);
+  tracer.emit({ type: 'route', text: route.reason, proxy: route.proxy?.display ?? null });
+  return dialRoute(target, route, options, tracer);
 }
 
 /**
