@@ -7,10 +7,16 @@
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { Credentials } from '../auth/credentials.js';
-import { invalidArgument } from '../errors.js';
+import { invalidArgument, WsviaError } from '../errors.js';
 import { formatAuthority, unbracket, type Authority } from '../protocol/authority.js';
 import type { ResponseHead } from '../protocol/head.js';
-import { chooseRoute, routeConfigFromEnv, routeHops, type RouteDecision } from '../route/choose.js';
+import {
+  chooseRoute,
+  describeHops,
+  routeConfigFromEnv,
+  routeHops,
+  type RouteDecision,
+} from '../route/choose.js';
 import { withCredentials, type ProxyUrl } from '../route/proxy-url.js';
 import { Tracer } from '../observe/trace.js';
 import { openHttpTunnel } from './http-tunnel.js';
@@ -211,7 +217,11 @@ export async function dialRoute(
     });
     reached = { socket: tcp, leftover: new Uint8Array(0), tunnelled: false };
   } else {
-    reached = await throughHop(d, hops.length - 1, target);
+    try {
+      reached = await throughHop(d, hops.length - 1, target);
+    } catch (e) {
+      throw placeInChain(e, hops);
+    }
   }
   const proxyResponse = reached.head;
   const last = hops[hops.length - 1];
@@ -242,6 +252,29 @@ export async function dialRoute(
     reached.socket.destroy();
     throw e;
   }
+}
+
+/**
+ * In a chain, an error names the proxy by its URL; this adds its place (`proxy 2 of 2`) and the whole chain, so
+ * two proxies on one host are told apart.
+ */
+function placeInChain(e: unknown, hops: readonly ProxyUrl[]): unknown {
+  if (!(e instanceof WsviaError) || hops.length < 2 || e.proxy === undefined) return e;
+  const i = hops.findIndex((h) => h.display === e.proxy);
+  if (i < 0) return e;
+  return new WsviaError(
+    e.code,
+    `${e.summary} [proxy ${i + 1} of ${hops.length} in the chain ${describeHops(hops)}]`,
+    {
+      hop: e.hop,
+      proxy: e.proxy,
+      ...(e.target === undefined ? {} : { target: e.target }),
+      ...(e.answer === undefined ? {} : { answer: e.answer }),
+      ...(e.hint === undefined ? {} : { hint: e.hint }),
+      cause: e.cause ?? e,
+      details: { ...e.details, chainIndex: i, chain: hops.map((h) => h.display) },
+    },
+  );
 }
 
 export async function dialDetailed(

@@ -153,7 +153,10 @@ export function openSocksTunnel(socket: Duplex, s: SocksStep): Promise<SocksTunn
         });
         let info;
         try {
-          info = await SocksClient.createConnection(options);
+          const pending = SocksClient.createConnection(options);
+          // A stream from an earlier hop arrives paused, and a 'data' listener does not resume a paused stream.
+          socket.resume();
+          info = await pending;
         } catch (e) {
           throw failure(e instanceof Error ? e.message : String(e), s, destination, e);
         }
