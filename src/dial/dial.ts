@@ -13,10 +13,17 @@ import type { ResponseHead } from '../protocol/head.js';
 import {
   chooseRoute,
   describeHops,
+  prependHops,
+  proxyList,
   routeConfigFromEnv,
   routeHops,
+  type ProxyInput,
   type RouteDecision,
 } from '../route/choose.js';
+import { matchNoProxy, parseNoProxy } from '../route/no-proxy.js';
+import type { SelectorTarget } from '../route/selector.js';
+import { sharedBadProxies } from './bad-proxies.js';
+import { pacSelector } from './pac-selector.js';
 import { withCredentials, type ProxyUrl } from '../route/proxy-url.js';
 import { Tracer } from '../observe/trace.js';
 import { openHttpTunnel } from './http-tunnel.js';
@@ -277,15 +284,138 @@ function placeInChain(e: unknown, hops: readonly ProxyUrl[]): unknown {
   );
 }
 
+/** The selector target for a dial target: ws/wss mapped to http/https, the path left out (as Chrome gives PAC). */
+function selectorTarget(target: DialTarget): SelectorTarget {
+  const scheme = target.tls ? 'https' : 'http';
+  return {
+    url: `${scheme}://${formatAuthority(target)}/`,
+    host: target.host,
+    port: target.port,
+    secure: target.tls,
+  };
+}
+
+/**
+ * The routes to try, in order: a route given, a selector's or a PAC's list, or the one decision from the options
+ * and the environment. A preproxy goes in front of every selected route.
+ */
+export async function resolveRoutes(target: DialTarget, options: DialOptions = {}): Promise<RouteDecision[]> {
+  if (options.route || (options.proxySelector === undefined && options.pac === undefined)) {
+    return [resolveRoute(target, options)];
+  }
+  const t = selectorTarget(target);
+  if (options.noProxy !== undefined) {
+    const match = matchNoProxy(parseNoProxy(options.noProxy), target.host, target.port);
+    if (match) {
+      const direct: RouteDecision = {
+        proxy: null,
+        reason: `direct: --noproxy entry '${match.text}' matches ${target.host}`,
+        source: 'no-proxy',
+        noProxyEntry: match.text,
+      };
+      return [options.preproxy === undefined ? direct : prependHops(direct, proxyList(options.preproxy))];
+    }
+  }
+  const selector =
+    options.proxySelector ??
+    pacSelector(options.pac as string, {
+      ...(options.timeouts?.tcp === undefined ? {} : { timeoutMs: options.timeouts.tcp }),
+    });
+  const routes = [...(await selector(t))];
+  if (routes.length === 0) {
+    throw new WsviaError('CONFIG_INVALID', `the proxy selector gave no route for ${t.url}`, {
+      hop: 'route',
+      hint: 'a selector returns at least one route (a direct one is { proxy: null, ... })',
+    });
+  }
+  return options.preproxy === undefined
+    ? routes
+    : routes.map((r) => prependHops(r, proxyList(options.preproxy as ProxyInput)));
+}
+
+/** Errors after which the next route is tried: the path did not open. A proxy's refusal or 407 is an answer. */
+function isRouteFailure(e: unknown): e is WsviaError {
+  if (!(e instanceof WsviaError)) return false;
+  if (e.hop !== 'tcp' && e.hop !== 'dns' && e.hop !== 'proxy') return false;
+  return !['PROXY_REFUSED', 'PROXY_AUTH_REQUIRED', 'INVALID_ARGUMENT', 'CONFIG_INVALID'].includes(e.code);
+}
+
+/** The proxy that failed to be reached, for the bad-proxy list (TCP errors name it `proxy URL`). */
+function failedProxy(e: WsviaError, hops: readonly ProxyUrl[]): string | undefined {
+  const named = e.proxy?.replace(/^proxy /, '');
+  if (named === undefined) return undefined;
+  const connectFailure = [
+    'PROXY_CONNECT_FAILED',
+    'TCP_TIMEOUT',
+    'DNS_FAILED',
+    'PROXY_TLS_FAILED',
+    'TLS_TIMEOUT',
+    'CONNECTION_RESET',
+  ];
+  if (!connectFailure.includes(e.code)) return undefined;
+  return hops.some((h) => h.display === named) ? named : undefined;
+}
+
+function routeLabel(r: RouteDecision): string {
+  const hops = routeHops(r);
+  return hops.length === 0 ? 'DIRECT' : describeHops(hops);
+}
+
 export async function dialDetailed(
   targetInput: string | URL | DialTarget,
   options: DialOptions = {},
 ): Promise<DialResult> {
   const target = toDialTarget(targetInput);
   const tracer = new Tracer(options.trace);
-  const route = resolveRoute(target, options);
-  tracer.emit({ type: 'route', text: route.reason, proxy: route.proxy?.display ?? null });
-  return dialRoute(target, route, options, tracer);
+  const routes = await resolveRoutes(target, options);
+  if (routes.length === 1) {
+    const route = routes[0] as RouteDecision;
+    tracer.emit({ type: 'route', text: route.reason, proxy: route.proxy?.display ?? null });
+    return dialRoute(target, route, options, tracer);
+  }
+  // Several routes (PAC, a selector): routes through a proxy that failed lately go last, as browsers do.
+  const bad = options.badProxies ?? sharedBadProxies;
+  const badOf = (r: RouteDecision) =>
+    routeHops(r)
+      .map((h) => bad.get(h.display))
+      .find((b) => b !== undefined);
+  const ordered = [...routes.filter((r) => !badOf(r)), ...routes.filter((r) => badOf(r))];
+  const attempts: { route: string; code: string; message: string }[] = [];
+  let last: WsviaError | undefined;
+  for (const [i, route] of ordered.entries()) {
+    const b = badOf(route);
+    tracer.emit({
+      type: 'route',
+      text: `${route.reason} (route ${i + 1} of ${ordered.length}${b ? `; ${b.proxy} failed ${Math.round((Date.now() - b.since) / 1000)} s ago: tried last` : ''})`,
+      proxy: route.proxy?.display ?? null,
+    });
+    try {
+      const result = await dialRoute(target, route, options, tracer);
+      for (const h of routeHops(route)) bad.clear(h.display);
+      return result;
+    } catch (e) {
+      if (!isRouteFailure(e)) throw e;
+      last = e;
+      attempts.push({ route: routeLabel(route), code: e.code, message: e.summary });
+      const p = failedProxy(e, routeHops(route));
+      if (p !== undefined) bad.mark(p, e.code);
+      tracer.emit({
+        type: 'note',
+        text: `route ${i + 1} of ${ordered.length} failed (${e.code}): ${e.summary}${i + 1 < ordered.length ? '; trying the next' : ''}`,
+        ms: tracer.elapsed(),
+      });
+    }
+  }
+  const list = attempts.map((a, i) => `${i + 1}) ${a.route}: ${a.message} [${a.code}]`).join('; ');
+  const failed = last as WsviaError;
+  throw new WsviaError(failed.code, `every route to ${formatAuthority(target)} failed: ${list}`, {
+    hop: failed.hop,
+    ...(failed.proxy === undefined ? {} : { proxy: failed.proxy }),
+    target: formatAuthority(target),
+    hint: 'none of the proxies the PAC file (or selector) offers could be reached; check them, or the PAC file',
+    cause: failed,
+    details: { attempts },
+  });
 }
 
 /**

@@ -4,6 +4,8 @@ import type { HeadLimits } from '../protocol/head.js';
 import type { Credentials } from '../auth/credentials.js';
 import type { AuthScheme } from '../auth/select.js';
 import type { ProxyInput, RouteDecision } from '../route/choose.js';
+import type { ProxySelector } from '../route/selector.js';
+import type { BadProxyList } from './bad-proxies.js';
 import type { TraceCallback } from '../observe/trace.js';
 
 /** Milliseconds allowed for each step; each expiry fails with its own code. */
@@ -33,6 +35,15 @@ export interface DialOptions {
    * the last reaches the target), or `false` for direct. Default: from the environment.
    */
   readonly proxy?: ProxyInput | false;
+  /**
+   * A PAC file (a path, `file:`, `http:` or `https:` URL): its `FindProxyForURL` chooses the routes, tried in
+   * order. Wins over `proxy` and the environment; `noProxy` still goes direct first.
+   */
+  readonly pac?: string;
+  /** Your own policy: the routes to try for a target, in order. Wins over `pac`, `proxy` and the environment. */
+  readonly proxySelector?: ProxySelector;
+  /** Where failed proxies are remembered (default: one list shared by the process, 5 minutes). */
+  readonly badProxies?: BadProxyList;
   /** Proxies dialled before the route's own, for every route (curl's `--preproxy`). */
   readonly preproxy?: ProxyInput;
   /** Hosts not to proxy (NO_PROXY syntax); overrides the environment's. */

@@ -43,10 +43,10 @@ export interface PacOptions {
 /** A compiled PAC file. Call {@link PacScript.dispose} when done: it holds a WebAssembly instance. */
 export interface PacScript {
   readonly source: string;
-  /** Runs `FindProxyForURL(url, host)` and returns its raw result. */
-  findProxyForUrl(url: string, host: string): Promise<string>;
+  /** Runs `FindProxyForURL(url, host)` and returns its raw result; `pacHost` answers DNS for this call. */
+  findProxyForUrl(url: string, host: string, pacHost?: PacHost): Promise<string>;
   /** Runs it and parses the result into entries to try in order. */
-  resolve(url: string, host: string): Promise<PacResult & { readonly raw: string }>;
+  resolve(url: string, host: string, pacHost?: PacHost): Promise<PacResult & { readonly raw: string }>;
   dispose(): void;
 }
 
@@ -99,7 +99,8 @@ export async function compilePac(script: string, options: PacOptions): Promise<P
   const timeoutMs = options.timeoutMs ?? 1000;
   const now = options.now ?? (() => performance.now());
   let deadline = Number.POSITIVE_INFINITY;
-  const host = options.host ?? {};
+  // The host functions of the call under way (calls are queued one at a time).
+  let host: PacHost = options.host ?? {};
   const sandbox = {
     // Without a resolver, names do not resolve: a PAC's isResolvable() is then false, as offline.
     dnsResolve: (name: unknown): string | null => (host.dnsResolve ? host.dnsResolve(String(name)) : null),
@@ -139,8 +140,9 @@ export async function compilePac(script: string, options: PacOptions): Promise<P
   let disposed = false;
   // One call at a time: the budget is per call, and QuickJS runs one job queue.
   let queue: Promise<unknown> = Promise.resolve();
-  const findProxyForUrl = (url: string, h: string): Promise<string> => {
+  const findProxyForUrl = (url: string, h: string, callHost?: PacHost): Promise<string> => {
     const run = async (): Promise<string> => {
+      host = callHost ?? options.host ?? {};
       if (disposed) {
         throw new WsviaError('INVALID_ARGUMENT', `the PAC file ${options.source} was disposed`, {
           hop: 'route',
@@ -169,8 +171,8 @@ export async function compilePac(script: string, options: PacOptions): Promise<P
   return {
     source: options.source,
     findProxyForUrl,
-    resolve: async (url, h) => {
-      const raw: unknown = await findProxyForUrl(url, h);
+    resolve: async (url, h, callHost) => {
+      const raw: unknown = await findProxyForUrl(url, h, callHost);
       try {
         return { ...parsePacResult(raw), raw: String(raw) };
       } catch (e) {
