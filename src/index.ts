@@ -44,3 +44,5 @@ export {
   type SelectorTarget,
 } from './route/selector.js';
 export { TRACE_CHANNEL, type TraceEvent, type TraceRecord } from './observe/trace.js';
+export { WsviaAgent, wsviaAgent, type WsviaAgentOptions } from './client/agent.js';
+export { wsviaConnector, wsviaDispatcher, type UndiciConnector } from './client/undici.js';
