@@ -82,8 +82,18 @@ export function parseNtlmChallenge(token68: string, peer = 'the proxy'): NtlmCha
   const type = buf.readUInt32LE(8);
   if (type !== 2) throw bad(peer, `message type ${type}, expected 2 (CHALLENGE)`);
   const flags = buf.readUInt32LE(20);
-  const name = field(buf, 12, peer, 'the target name');
-  const targetInfo = buf.length >= 48 ? field(buf, 40, peer, 'the target info') : Buffer.alloc(0);
+  // The target name is only shown; like curl, a name field that points nowhere is ignored (squid's
+  // ntlm_fake_auth sends one). The target info goes into the response, so it must be sound when announced.
+  let name: Buffer;
+  try {
+    name = field(buf, 12, peer, 'the target name');
+  } catch {
+    name = Buffer.alloc(0);
+  }
+  const hasInfo = (flags & FLAGS.TARGET_INFO) !== 0;
+  if (hasInfo && buf.length < 48)
+    throw bad(peer, 'target info announced but the message has no field for it');
+  const targetInfo = hasInfo ? field(buf, 40, peer, 'the target info') : Buffer.alloc(0);
   return {
     flags,
     serverChallenge: Uint8Array.from(buf.subarray(24, 32)),

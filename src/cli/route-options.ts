@@ -1,5 +1,7 @@
 /** The route flags `wsvia connect` and `wsvia route` share, with curl's names and meanings. */
+import { createRequire } from 'node:module';
 import type { DialOptions } from '../dial/options.js';
+import { WsviaError } from '../errors.js';
 import { UsageError } from './output.js';
 
 export const ROUTE_FLAGS = {
@@ -14,6 +16,10 @@ export const ROUTE_FLAGS = {
   'socks5-hostname': { type: 'string' },
   'proxy-user': { type: 'string', short: 'U' },
   'proxy-anyauth': { type: 'boolean' },
+  'proxy-basic': { type: 'boolean' },
+  'proxy-digest': { type: 'boolean' },
+  'proxy-ntlm': { type: 'boolean' },
+  'proxy-negotiate': { type: 'boolean' },
 } as const;
 
 export const ROUTE_USAGE = `route and proxy (curl's names):
@@ -28,9 +34,11 @@ export const ROUTE_USAGE = `route and proxy (curl's names):
                              a failing proxy skipped for 5 minutes
       --no-proxy             ignore the environment's proxy variables: connect directly
       --noproxy LIST         hosts not to proxy (NO_PROXY syntax: names, .suffixes, IPs, CIDRs, host:port, *)
-  -U, --proxy-user USER:PASS proxy credentials (Basic or Digest for HTTP proxies, the strongest offered;
+  -U, --proxy-user USER:PASS proxy credentials (Digest, NTLM or Basic for HTTP proxies, the strongest offered;
                              username/password for SOCKS5; the user id for SOCKS4)
-      --proxy-anyauth        pick the strongest scheme the proxy offers (always wsvia's behaviour)
+      --proxy-anyauth        pick the strongest scheme the proxy offers (the default): Digest, NTLM, Basic
+      --proxy-basic, --proxy-digest, --proxy-ntlm   answer only these schemes (combinable)
+      --proxy-negotiate      Negotiate (Kerberos): needs the optional kerberos package; not answered yet
 `;
 
 interface RouteValues {
@@ -45,6 +53,32 @@ interface RouteValues {
   'socks5-hostname'?: string | undefined;
   'proxy-user'?: string | undefined;
   'proxy-anyauth'?: boolean | undefined;
+  'proxy-basic'?: boolean | undefined;
+  'proxy-digest'?: boolean | undefined;
+  'proxy-ntlm'?: boolean | undefined;
+  'proxy-negotiate'?: boolean | undefined;
+}
+
+function negotiateUnavailable(): WsviaError {
+  let installed = true;
+  try {
+    createRequire(import.meta.url).resolve('kerberos');
+  } catch {
+    installed = false;
+  }
+  return new WsviaError(
+    'INVALID_ARGUMENT',
+    installed
+      ? '--proxy-negotiate: the kerberos package is installed, but this wsvia does not answer Negotiate yet'
+      : '--proxy-negotiate needs the optional kerberos package, which is not installed',
+    {
+      hop: 'config',
+      hint: installed
+        ? 'use --proxy-ntlm or --proxy-digest if the proxy offers them'
+        : 'npm install kerberos (it builds against the system GSSAPI: apt-get install libkrb5-dev), or use --proxy-ntlm',
+      details: { package: 'kerberos', installed },
+    },
+  );
 }
 
 /** The DialOptions the route flags ask for; contradictions are usage errors. */
@@ -62,8 +96,15 @@ export function routeOptionsFrom(values: RouteValues): DialOptions {
     throw new UsageError('--proxy and --no-proxy contradict each other');
   if (values.pac !== undefined && (proxies.length > 0 || values['no-proxy']))
     throw new UsageError('--pac chooses the proxy: drop --proxy/--no-proxy');
+  if (values['proxy-negotiate']) throw negotiateUnavailable();
+  const schemes = (['basic', 'digest', 'ntlm'] as const).filter((k) => values[`proxy-${k}`]);
+  if (schemes.length > 0 && values['proxy-anyauth'])
+    throw new UsageError(
+      '--proxy-anyauth allows every scheme: drop --proxy-basic/--proxy-digest/--proxy-ntlm',
+    );
   const preproxy = values.preproxy ?? [];
   return {
+    ...(schemes.length > 0 ? { proxyAuthSchemes: schemes } : {}),
     ...(values['no-proxy']
       ? { proxy: false as const }
       : proxies.length > 0

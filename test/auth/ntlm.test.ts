@@ -75,6 +75,13 @@ describe('NTLM (MS-NLMP)', () => {
     assert.ok(ntOff >= 64);
   });
 
+  it("accepts squid's fake helper challenge: a target name pointing nowhere, no target info", () => {
+    const c = parseNtlmChallenge('TlRMTVNTUAACAAAACQAJAK6qqqoHggiiT2QLiISoxMQAAAAAAAA6AFdPUktHUk9VUA==');
+    assert.equal(c.targetName, '');
+    assert.equal(c.targetInfo.length, 0);
+    assert.equal(Buffer.from(c.serverChallenge).toString('hex'), '4f640b8884a8c4c4');
+  });
+
   it('user names: DOMAIN\\user, user@domain, bare', () => {
     assert.deepEqual(splitNtlmUser('CORP\\alice'), ['alice', 'CORP']);
     assert.deepEqual(splitNtlmUser('alice@corp.example'), ['alice', 'corp.example']);

@@ -99,3 +99,39 @@ Allow 127.0.0.1
   const peer = await startPeer('tinyproxy', ['-d', '-c', path.join(dir, 'tinyproxy.conf')], { port });
   return running(peer, port, dir, logFile);
 }
+
+export interface SquidOptions {
+  /** NTLM through squid's fake helper (it completes the handshake and accepts any user). */
+  readonly ntlm?: boolean;
+}
+
+export async function startSquid(options: SquidOptions = {}): Promise<RunningProxy> {
+  const dir = tempDir('wsvia-squid-');
+  const port = await freePort();
+  const auth = options.ntlm
+    ? `auth_param ntlm program /usr/lib/squid/ntlm_fake_auth
+auth_param ntlm children 2
+acl authed proxy_auth REQUIRED
+http_access allow authed
+`
+    : 'acl lo src 127.0.0.1/32\nhttp_access allow lo\n';
+  fs.writeFileSync(
+    path.join(dir, 'squid.conf'),
+    `http_port 127.0.0.1:${port}
+${auth}http_access deny all
+cache deny all
+access_log stdio:${dir}/access.log
+cache_log ${dir}/cache.log
+pid_filename ${dir}/squid.pid
+coredump_dir ${dir}
+shutdown_lifetime 1 seconds
+`,
+  );
+  // squid drops privileges to the proxy user, which writes its logs here.
+  execFileSync('chown', ['-R', 'proxy', dir]);
+  const peer = await startPeer('squid', ['-N', '-f', path.join(dir, 'squid.conf')], {
+    port,
+    timeoutMs: 30_000,
+  });
+  return running(peer, port, dir, path.join(dir, 'access.log'));
+}
