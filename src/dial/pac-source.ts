@@ -29,7 +29,19 @@ interface Cached {
   readonly freshUntil: number;
 }
 
+/** Sources kept compiled (each holds a WebAssembly instance); the least recently loaded goes first. */
+const MAX_CACHED = 16;
 const cache = new Map<string, Cached>();
+
+function remember(source: string, entry: Cached): void {
+  cache.delete(source);
+  cache.set(source, entry);
+  while (cache.size > MAX_CACHED) {
+    const [oldest, old] = cache.entries().next().value as [string, Cached];
+    cache.delete(oldest);
+    old.script.dispose();
+  }
+}
 
 /** Seconds of freshness from the response's headers (RFC 9111 §4.2.1), 0 when it may not be reused. */
 export function freshnessSeconds(headers: http.IncomingHttpHeaders, nowMs: number): number {
@@ -134,7 +146,7 @@ export async function loadPac(source: string, options: PacLoadOptions = {}): Pro
     freshUntil = 0;
   }
   if (cached && cached.text === text) {
-    cache.set(source, { ...cached, freshUntil });
+    remember(source, { ...cached, freshUntil });
     return cached.script;
   }
   const script = await compilePac(text, {
@@ -143,7 +155,7 @@ export async function loadPac(source: string, options: PacLoadOptions = {}): Pro
     ...(options.host === undefined ? {} : { host: options.host }),
   });
   cached?.script.dispose();
-  cache.set(source, { text, script, freshUntil });
+  remember(source, { text, script, freshUntil });
   return script;
 }
 

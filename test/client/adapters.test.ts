@@ -106,6 +106,21 @@ describe('adapters: ws agent, http(s) agent, undici dispatcher, against real pro
     }
   });
 
+  it("Node's global fetch accepts the wsvia dispatcher", async () => {
+    const dispatcher = (await wsviaDispatcher({
+      proxy: `socks5h://127.0.0.1:${socks.port}`,
+    })) as undici.Dispatcher;
+    try {
+      const res = await globalThis.fetch(`http://localhost:${echo.port}/`, {
+        dispatcher,
+      } as unknown as RequestInit);
+      assert.equal(res.status, 426);
+      await res.text();
+    } finally {
+      await dispatcher.close();
+    }
+  });
+
   it("undici's WebSocket through an Agent with wsviaConnector", async () => {
     const dispatcher = new undici.Agent({
       connect: wsviaConnector({ proxy: `http://127.0.0.1:${tiny.port}` }) as never,
