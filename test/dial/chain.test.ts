@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { createProxy } from 'proxy';
 import type WebSocket from 'ws';
 import { connect } from '../../src/client/connect.js';
 import { dialDetailed } from '../../src/dial/dial.js';
@@ -75,6 +78,37 @@ describe('chains of proxies (preproxy, proxy lists)', () => {
     });
     assert.equal(await roundTrip(ws, 'secure chain'), 'secure chain');
     ws.close();
+  });
+
+  it('an https:// proxy inside a SOCKS tunnel: TLS to the proxy, then TLS to the target, both verified', async () => {
+    const pair = makeSelfSigned();
+    const server = createProxy(https.createServer({ cert: pair.cert, key: pair.key }));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const events: TraceRecord[] = [];
+      const ws = await connect(`wss://localhost:${tlsEcho.port}/`, {
+        proxy: [`socks5h://127.0.0.1:${socks.port}`, `https://localhost:${port}`],
+        proxyCa: pair.cert,
+        ca,
+        trace: (e) => events.push(e),
+      });
+      assert.equal(await roundTrip(ws, 'tls in tls in socks'), 'tls in tls in socks');
+      ws.close();
+      const tls = events.filter((e) => e.type === 'tls').map((e) => (e as { to: string }).to);
+      assert.deepEqual(tls, ['proxy', 'server']);
+      const e = await rejects(
+        dialDetailed(`wss://localhost:${tlsEcho.port}/`, {
+          proxy: [`socks5h://127.0.0.1:${socks.port}`, `https://localhost:${port}`],
+          ca,
+        }),
+      );
+      assert.match(e.code, /^(PROXY_TLS_FAILED|TLS_UNTRUSTED)$/);
+      assert.equal(e.hop, 'proxy');
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 
   it('an error in a chain names its hop: proxy 1 cannot reach proxy 2', async () => {
