@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
-import { tempDir } from '../helpers/process.js';
+import { freePort, tempDir } from '../helpers/process.js';
 import { startMicrosocks, type RunningProxy } from '../helpers/proxies.js';
 
 const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
@@ -110,13 +110,47 @@ describe('wsvia route', () => {
 describe('wsvia connect through SOCKS, with --trace', () => {
   let echo: EchoServer;
   let socks: RunningProxy;
+  let dir: string;
   before(async () => {
     echo = await startEchoServer();
     socks = await startMicrosocks();
+    dir = tempDir('wsvia-connect-cli-');
   });
   after(async () => {
     await socks?.stop();
     await echo?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('--pac with a dead first proxy: the trace shows the failed entry and the one used', async () => {
+    const dead = await freePort();
+    const pac = path.join(dir, 'failover.pac');
+    fs.writeFileSync(
+      pac,
+      `function FindProxyForURL(u, h) { return "PROXY 127.0.0.1:${dead}; SOCKS5 127.0.0.1:${socks.port}"; }`,
+    );
+    const r = await wsviaAsync([
+      'connect',
+      echo.url,
+      '--pac',
+      pac,
+      '--send',
+      'pac',
+      '--expect',
+      '1',
+      '--trace',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'pac\n');
+    assert.match(
+      r.stderr,
+      /\* route: proxy http:\/\/127\.0\.0\.1:\d+: PAC .*entry 1 of 2, PROXY 127\.0\.0\.1:\d+ \(route 1 of 2\)/,
+    );
+    assert.match(r.stderr, /\* route 1 of 2 failed \(PROXY_CONNECT_FAILED\)/);
+    assert.match(
+      r.stderr,
+      /\* route: proxy socks5h:\/\/127\.0\.0\.1:\d+: PAC .*entry 2 of 2, SOCKS5 127\.0\.0\.1:\d+ \(route 2 of 2\)/,
+    );
   });
 
   it('--socks5-hostname carries the session and the trace shows the route and the SOCKS steps', async () => {
