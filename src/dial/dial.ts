@@ -267,7 +267,8 @@ export async function dialRoute(
  */
 function placeInChain(e: unknown, hops: readonly ProxyUrl[]): unknown {
   if (!(e instanceof WsviaError) || hops.length < 2 || e.proxy === undefined) return e;
-  const i = hops.findIndex((h) => h.display === e.proxy);
+  const named = proxyNamed(e);
+  const i = hops.findIndex((h) => h.display === named);
   if (i < 0) return e;
   return new WsviaError(
     e.code,
@@ -282,6 +283,14 @@ function placeInChain(e: unknown, hops: readonly ProxyUrl[]): unknown {
       details: { ...e.details, chainIndex: i, chain: hops.map((h) => h.display) },
     },
   );
+}
+
+/**
+ * The display URL of the proxy an error names. TCP and TLS errors put the peer's label (`proxy URL`) in the
+ * field, the tunnel steps the URL alone.
+ */
+function proxyNamed(e: WsviaError): string | undefined {
+  return e.proxy?.replace(/^proxy /, '');
 }
 
 /** The selector target for a dial target: ws/wss mapped to http/https, the path left out (as Chrome gives PAC). */
@@ -342,7 +351,7 @@ function isRouteFailure(e: unknown): e is WsviaError {
 
 /** The proxy that failed to be reached, for the bad-proxy list (TCP errors name it `proxy URL`). */
 function failedProxy(e: WsviaError, hops: readonly ProxyUrl[]): string | undefined {
-  const named = e.proxy?.replace(/^proxy /, '');
+  const named = proxyNamed(e);
   if (named === undefined) return undefined;
   const connectFailure = [
     'PROXY_CONNECT_FAILED',

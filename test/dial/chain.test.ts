@@ -124,6 +124,16 @@ describe('chains of proxies (preproxy, proxy lists)', () => {
     assert.equal(e.details?.chainIndex, 0);
   });
 
+  it('an error in a chain names its hop: proxy 1 is not running', async () => {
+    const e = await rejects(
+      dialDetailed(echo.url, {
+        proxy: [`socks5h://127.0.0.1:${closedPort}`, `http://127.0.0.1:${http.port}`],
+      }),
+    );
+    assert.equal(e.code, 'PROXY_CONNECT_FAILED');
+    assert.match(e.message, /\[proxy 1 of 2 in the chain/);
+  });
+
   it('an error in a chain names its hop: proxy 2 refuses the target', async () => {
     const e = await rejects(
       dialDetailed(`ws://127.0.0.1:${closedPort}/`, {
