@@ -4,6 +4,7 @@ export { ReconnectingWebSocket } from './client/reconnecting.js';
 export {
   dial,
   dialDetailed,
+  dialRoute,
   resolveRoute,
   resolveRoutes,
   toDialTarget,

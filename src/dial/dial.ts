@@ -196,13 +196,16 @@ function isSocks(p: ProxyUrl): boolean {
   return p.scheme.startsWith('socks');
 }
 
-/** Dials one route: every hop in order, then TLS to the target when it is a secure one. */
+/**
+ * Dials one route already chosen (the doctor and selectors use it): every hop in order, then TLS to the target
+ * when it is a secure one. `tracer` continues an attempt's transcript; by default a new one starts.
+ */
 export async function dialRoute(
   target: DialTarget,
-  route: RouteDecision,
-  options: DialOptions,
-  tracer: Tracer,
+  options: DialOptions & { readonly route: RouteDecision; readonly tracer?: Tracer },
 ): Promise<DialResult> {
+  const { route } = options;
+  const tracer = options.tracer ?? new Tracer(options.trace);
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
   const signal = options.signal;
   const hops = routeHops(route).map((p, i, all) =>
@@ -380,7 +383,7 @@ export async function dialDetailed(
   if (routes.length === 1) {
     const route = routes[0] as RouteDecision;
     tracer.emit({ type: 'route', text: route.reason, proxy: route.proxy?.display ?? null });
-    return dialRoute(target, route, options, tracer);
+    return dialRoute(target, { ...options, route, tracer });
   }
   // Several routes (PAC, a selector): routes through a proxy that failed lately go last, as browsers do.
   const bad = options.badProxies ?? sharedBadProxies;
@@ -399,7 +402,7 @@ export async function dialDetailed(
       proxy: route.proxy?.display ?? null,
     });
     try {
-      const result = await dialRoute(target, route, options, tracer);
+      const result = await dialRoute(target, { ...options, route, tracer });
       for (const h of routeHops(route)) bad.clear(h.display);
       return result;
     } catch (e) {

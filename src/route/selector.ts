@@ -25,7 +25,12 @@ export type ProxySelector = (
   target: SelectorTarget,
 ) => readonly RouteDecision[] | Promise<readonly RouteDecision[]>;
 
-/** Always the same proxy (or chain), or direct with `false`. */
+/**
+ * Always the same proxy (or chain), or direct with `false`; `noProxy` entries go direct.
+ *
+ * @example
+ * await connect('wss://echo.example/', { proxySelector: staticSelector(['socks5h://127.0.0.1:1080', 'http://p:3128']) });
+ */
 export function staticSelector(proxy: ProxyInput | false, noProxy?: string): ProxySelector {
   return (t) => [chooseRoute(t, { proxy, ...(noProxy === undefined ? {} : { noProxy }) })];
 }
@@ -41,7 +46,12 @@ export function chainSelector(preproxy: ProxyInput, inner: ProxySelector): Proxy
   return async (t) => (await inner(t)).map((r) => prependHops(r, before));
 }
 
-/** Tries each selector's routes in turn: the first selector's first. */
+/**
+ * Tries each selector's routes in turn: the first selector's first.
+ *
+ * @example
+ * const selector = failoverSelector(pacSelector('http://wpad.corp/wpad.dat'), staticSelector('socks5h://127.0.0.1:1080'));
+ */
 export function failoverSelector(...selectors: readonly ProxySelector[]): ProxySelector {
   return async (t) => {
     const out: RouteDecision[] = [];
