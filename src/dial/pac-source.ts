@@ -8,7 +8,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { WsviaError } from '../errors.js';
-import { compilePac, type PacHost, type PacScript } from '../route/pac.js';
+import type { PacHost, PacScript } from '../route/pac.js';
 
 export interface PacLoadOptions {
   /** Limit for fetching the file, in ms (default 10 s). */
@@ -149,6 +149,8 @@ export async function loadPac(source: string, options: PacLoadOptions = {}): Pro
     remember(source, { ...cached, freshUntil });
     return cached.script;
   }
+  // Loaded on first use: the PAC engine (QuickJS, a JavaScript parser) adds a few hundred ms to start-up.
+  const { compilePac } = await import('../route/pac.js');
   const script = await compilePac(text, {
     source,
     ...(options.evalTimeoutMs === undefined ? {} : { timeoutMs: options.evalTimeoutMs }),

@@ -7,7 +7,7 @@
 import dns from 'node:dns';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { SocksClient, type SocksClientOptions } from 'socks';
+import type { SocksClientOptions } from 'socks';
 import { WsviaError } from '../errors.js';
 import { formatAuthority, type Authority } from '../protocol/authority.js';
 import { socksRefusal } from '../protocol/socks-reply.js';
@@ -151,6 +151,8 @@ export function openSocksTunnel(socket: Duplex, s: SocksStep): Promise<SocksTunn
           text: `${s.proxy.scheme}: CONNECT ${destination} via ${s.proxy.display}${atProxy ? ' (name resolved by the proxy)' : host === s.target.host ? '' : ` (${s.target.host} resolved locally)`}${creds ? ` as user "${creds.user}"` : ''}`,
           ms: started,
         });
+        // Loaded on first use: the package and its address library cost ~100 ms of start-up.
+        const { SocksClient } = await import('socks');
         let info;
         try {
           const pending = SocksClient.createConnection(options);
