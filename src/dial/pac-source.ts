@@ -130,7 +130,18 @@ async function readLocal(path: string, source: string): Promise<string> {
  * The compiled PAC file at `source` (a path, `file:`, `http:` or `https:` URL), from the cache while fresh.
  * The returned script is shared: do not dispose it.
  */
-export async function loadPac(source: string, options: PacLoadOptions = {}): Promise<PacScript> {
+export function loadPac(source: string, options: PacLoadOptions = {}): Promise<PacScript> {
+  // Dials that start together share one fetch and one compilation.
+  const pending = inflight.get(source);
+  if (pending) return pending;
+  const p = load(source, options).finally(() => inflight.delete(source));
+  inflight.set(source, p);
+  return p;
+}
+
+const inflight = new Map<string, Promise<PacScript>>();
+
+async function load(source: string, options: PacLoadOptions): Promise<PacScript> {
   const now = options.now ?? Date.now;
   const cached = cache.get(source);
   if (cached && cached.freshUntil > now()) return cached.script;

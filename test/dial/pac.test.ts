@@ -170,6 +170,16 @@ describe('PAC routes with failover, against real proxies', () => {
       await resolveRoutes(target, { pac: `http://127.0.0.1:${pacPort}/nostore.pac` });
     }
     assert.equal(fetches.get('/cached.pac'), 1);
+    served.set('/together.pac', {
+      body: pacReturning('DIRECT'),
+      headers: { 'cache-control': 'max-age=300' },
+    });
+    await Promise.all(
+      Array.from({ length: 5 }, () =>
+        resolveRoutes(target, { pac: `http://127.0.0.1:${pacPort}/together.pac` }),
+      ),
+    );
+    assert.equal(fetches.get('/together.pac'), 1, 'dials that start together share one fetch');
     assert.equal(fetches.get('/nostore.pac'), 3);
     const e = await rejects(resolveRoutes(target, { pac: `http://127.0.0.1:${pacPort}/missing.pac` }));
     assert.match(e.message, /cannot fetch the PAC file .*missing\.pac: the server answered 404/);
