@@ -210,6 +210,8 @@ export class ProxyServer {
     };
     socket.on('data', onData);
     if (early) onData(early);
+    // After a PROXY header the socket was paused; a listener alone does not restart an explicitly paused stream.
+    if (socket.listenerCount('data') > 0 && !socket.destroyed) socket.resume();
   }
 
   async #handle(p: Pending, head: RequestHead, leftover: Buffer): Promise<void> {

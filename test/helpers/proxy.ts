@@ -78,14 +78,19 @@ export function request(port: number, requestBytes: string | Buffer, host = '127
       if (!r) return;
       clearTimeout(timer);
       socket.removeListener('data', onData);
+      socket.removeListener('end', closedEarly);
+      socket.removeListener('close', closedEarly);
       socket.pause();
       resolve({ head: r.head, socket, rest: Buffer.from(r.leftover) });
     };
     socket.on('data', onData);
-    socket.on('close', () => {
+    const closedEarly = (): void => {
       clearTimeout(timer);
+      socket.destroy();
       reject(new Error(`closed before an answer (received ${JSON.stringify(reader.received.toString())})`));
-    });
+    };
+    socket.on('end', closedEarly);
+    socket.on('close', closedEarly);
     socket.write(requestBytes);
   });
 }
