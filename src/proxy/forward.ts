@@ -143,6 +143,7 @@ export function startForward(x: ForwardExchange): void {
     upstream.removeListener('data', onData);
     upstream.removeListener('close', onClose);
     upstream.removeListener('error', onError);
+    client.removeListener('close', onClientGone);
   };
   const failed = (f: ProxyFailure): void => {
     done();
@@ -189,6 +190,15 @@ export function startForward(x: ForwardExchange): void {
       reason: 'upstream',
     });
   const onError = (): void => {};
+  // The client left while the server was still thinking: nobody is waiting for the answer any more.
+  const onClientGone = (): void =>
+    failed({
+      status: 502,
+      error: 'connection_terminated',
+      details: 'the client closed first',
+      reason: 'upstream',
+    });
+  client.on('close', onClientGone);
   upstream.on('data', onData);
   upstream.on('close', onClose);
   upstream.on('error', onError);
