@@ -100,17 +100,13 @@ export function startForward(x: ForwardExchange): void {
   withVia(headers, head.version, x.name);
   upstream.write(serializeHead(`${head.method} ${target.path} HTTP/1.1`, headers));
 
-  // The request body, streamed with backpressure; anything after its end (a pipelined request) is dropped,
-  // since the answer closes the connection.
+  // The request body, streamed with backpressure; anything after its end (a pipelined request) is read and
+  // dropped, since the answer closes the connection. Reading on also notices a client that resets meanwhile.
   const body = new BodyTracker(requestFraming(head, 'the client'), { peer: 'the client', hop: 'server' });
   const feed = (chunk: Buffer): void => {
     const step = body.receive(chunk);
     if (step.body.length > 0 && !upstream.write(step.body)) client.pause();
-    if (step.done) {
-      client.removeListener('data', onBody);
-      upstream.removeListener('drain', onDrain);
-      client.pause();
-    }
+    if (step.done) upstream.removeListener('drain', onDrain);
   };
   const onBody = (chunk: Buffer): void => {
     try {
@@ -129,11 +125,9 @@ export function startForward(x: ForwardExchange): void {
       upstream.destroy();
       return;
     }
-    if (!body.done) {
-      client.on('data', onBody);
-      upstream.on('drain', onDrain);
-      client.resume();
-    }
+    client.on('data', onBody);
+    if (!body.done) upstream.on('drain', onDrain);
+    client.resume();
   }
 
   const reader = new ResponseHeadReader({ peer: `server ${target.hostHeader}`, hop: 'server' });
