@@ -50,6 +50,15 @@ export interface ListeningAddress {
   readonly url: string;
 }
 
+/**
+ * The forward proxy, in-process (what `wsvia proxy` runs).
+ *
+ * @example
+ * const proxy = new ProxyServer({ port: 3128, users: new StaticUsers(['alice:s3cret']) });
+ * const { url } = await proxy.listen(); // http://127.0.0.1:3128
+ * // ...
+ * await proxy.close(30_000); // drain: let tunnels finish for up to 30 s
+ */
 export class ProxyServer {
   readonly metrics = new ProxyMetrics();
   readonly #server: net.Server;
