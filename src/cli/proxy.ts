@@ -2,6 +2,7 @@
 import cluster from 'node:cluster';
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
 import { Htpasswd } from '../auth/htpasswd.js';
 import { StaticUsers, type UserStore } from '../auth/server-auth.js';
 import { loadConfigFile, type ConfigNode } from '../config.js';
@@ -267,6 +268,10 @@ function waitForSignal(): Promise<NodeJS.Signals> {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  // A proxy holds thousands of long-lived sockets: letting V8's young generation double on every burst of new
+  // tunnels costs several KiB of RSS per idle tunnel (measured: 12.6 -> 10.6 KiB with growth off). Growth is read
+  // by V8 when it resizes, so setting it now takes effect; --max-semi-space-size at start-up does more.
+  if (process.env.WSVIA_V8_DEFAULTS === undefined) v8.setFlagsFromString('--semi-space-growth-factor=1');
   let built: Built;
   try {
     const { settings, help } = settingsFromArgv(argv);
