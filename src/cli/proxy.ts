@@ -268,9 +268,9 @@ function waitForSignal(): Promise<NodeJS.Signals> {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  // A proxy holds thousands of long-lived sockets: letting V8's young generation double on every burst of new
-  // tunnels costs several KiB of RSS per idle tunnel (measured: 12.6 -> 10.6 KiB with growth off). Growth is read
-  // by V8 when it resizes, so setting it now takes effect; --max-semi-space-size at start-up does more.
+  // A proxy holds thousands of long-lived sockets: V8 doubling its young generation on every burst of new tunnels
+  // costs RSS per idle tunnel (docs/proxy.md: about 11.7 -> 10 KiB measured here). V8 reads the growth factor when
+  // it resizes, so setting it now partly works; `node --max-semi-space-size=1` at start-up does a little more.
   if (process.env.WSVIA_V8_DEFAULTS === undefined) v8.setFlagsFromString('--semi-space-growth-factor=1');
   let built: Built;
   try {
