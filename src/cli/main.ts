@@ -14,6 +14,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'open a WebSocket, through proxies, and talk to it',
     load: () => import('./connect.js'),
   },
+  proxy: {
+    summary: 'a forward proxy (CONNECT and absolute-form), safe to expose',
+    load: () => import('./proxy.js'),
+  },
   doctor: {
     summary: 'explain, hop by hop, why a WebSocket fails or drops on this network',
     load: () => import('./doctor.js'),
