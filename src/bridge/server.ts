@@ -1,0 +1,569 @@
+/**
+ * `wsvia bridge`: WebSocket -> TCP, compatible with websockify's clients (noVNC and others). Each WebSocket becomes
+ * one TCP connection to a target chosen by the operator (`--target`, `--route`, a token file) or, within the
+ * operator's `--allow-target` rules and the SSRF defaults, by the client. Everything that can refuse a session
+ * (limits, Origin, credentials, target policy, the target itself) does so before the upgrade, as an HTTP status
+ * and a one-line reason. One process, no fork per connection; backpressure both ways (pump.ts).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import dns from 'node:dns/promises';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { ServerAuth, type UserStore } from '../auth/server-auth.js';
+import { startKeepalive } from '../client/keepalive.js';
+import { formatAuthority, formatHost, parseAuthority, type Authority } from '../protocol/authority.js';
+import {
+  BINARY_SUBPROTOCOL,
+  formatControlMessage,
+  REVERSE_SUBPROTOCOL,
+  TUNNEL_SUBPROTOCOL,
+} from '../protocol/tunnel-control.js';
+import { portAllowed, type PortRange } from '../route/destination.js';
+import { AccessLog } from '../observe/access-log.js';
+import { PROMETHEUS_CONTENT_TYPE } from '../observe/metrics.js';
+import { checkTarget, type TargetRule } from './allow-target.js';
+import { bridgeMetrics, type BridgeMetrics } from './metrics.js';
+import { pump, type ClosedBy } from './pump.js';
+import { SessionRecorder } from './recorder.js';
+import { refuseUpgrade } from './refuse.js';
+import { ReversePorts } from './reverse-ports.js';
+import { serveStatic } from './static-files.js';
+import { TokenFile } from './token-file.js';
+
+export interface BridgeOptions {
+  readonly host?: string;
+  /** 0 lets the system choose. */
+  readonly port?: number;
+  /** The target for every path not otherwise routed. */
+  readonly target?: Authority;
+  /** Exact URL path -> target (`--route /vnc=127.0.0.1:5900`). */
+  readonly routes?: ReadonlyMap<string, Authority>;
+  /** websockify TokenFile; the client names its target with `?token=`. */
+  readonly tokenFile?: string;
+  /** Targets clients may choose with `?target=host:port`. */
+  readonly allowTargets?: readonly TargetRule[];
+  /** Lift the loopback/private/link-local denial for client-chosen targets that match a rule by name. */
+  readonly allowPrivate?: boolean;
+  /** Ports reverse tunnels may listen on. */
+  readonly allowReverse?: readonly PortRange[];
+  /** Serve static files from this directory on the same port. */
+  readonly web?: string;
+  /** Origins allowed to open WebSockets (`*`: any). Default: any, or only the page's own with `web`. */
+  readonly allowOrigins?: readonly string[];
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /** Basic credentials (`--auth`, `--htpasswd`). */
+  readonly users?: UserStore;
+  /** Accepted `Authorization: Bearer` tokens. */
+  readonly bearerTokens?: readonly string[];
+  /** Ping every WebSocket this often (ms); a peer that misses a pong is dropped. */
+  readonly ping?: number;
+  readonly maxConnections?: number;
+  readonly maxPerClient?: number;
+  readonly accessLog?: AccessLog;
+  /** Record each session's bytes into this directory (recorder.ts). */
+  readonly record?: string;
+  /** Limit for the TCP connect to a target, ms (default 10 s). */
+  readonly connectTimeout?: number;
+  /** Largest WebSocket message accepted (default 16 MiB). */
+  readonly maxPayload?: number;
+}
+
+export interface Bridge {
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly metrics: BridgeMetrics;
+  /** Sessions open now. */
+  readonly active: number;
+  close(): Promise<void>;
+}
+
+class Refusal {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    readonly metric: string,
+    readonly headers: readonly (readonly [string, string])[] = [],
+  ) {}
+}
+
+function offeredProtocols(req: http.IncomingMessage): string[] {
+  const h = req.headers['sec-websocket-protocol'];
+  if (h === undefined) return [];
+  return h
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+}
+
+function sameText(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function peerName(socket: net.Socket): string {
+  return `${formatHost(socket.remoteAddress ?? '?')}:${socket.remotePort ?? 0}`;
+}
+
+/** Starts a bridge; resolves once it listens. */
+export async function startBridge(options: BridgeOptions): Promise<Bridge> {
+  const host = options.host ?? '127.0.0.1';
+  const metrics = bridgeMetrics();
+  const log = options.accessLog ?? new AccessLog(undefined);
+  const tokens = options.tokenFile === undefined ? undefined : new TokenFile(options.tokenFile);
+  await tokens?.load();
+  const webRoot = options.web === undefined ? undefined : path.resolve(options.web);
+  const auth =
+    options.users === undefined
+      ? undefined
+      : new ServerAuth({ realm: 'wsvia bridge', users: options.users, schemes: ['basic'] });
+  const reverse = new ReversePorts();
+  const perClient = new Map<string, number>();
+  const scheme = options.tls ? 'https' : 'http';
+  let active = 0;
+  let pending = 0;
+
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    void (async () => {
+      const denied = await checkAuth(req);
+      if (denied) {
+        res.writeHead(denied.status, { 'Content-Type': 'text/plain', ...Object.fromEntries(denied.headers) });
+        return res.end(`wsvia bridge: ${denied.reason}\n`);
+      }
+      if (webRoot !== undefined) return serveStatic(webRoot, req, res);
+      res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'Upgrade' });
+      res.end('This is a wsvia bridge (WebSocket to TCP): connect with a WebSocket client.\n');
+    })();
+  };
+  const server = options.tls
+    ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
+    : http.createServer(onRequest);
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: options.maxPayload ?? 16 * 1024 * 1024,
+    handleProtocols: (offered: Set<string>) => {
+      for (const p of [TUNNEL_SUBPROTOCOL, REVERSE_SUBPROTOCOL, BINARY_SUBPROTOCOL])
+        if (offered.has(p)) return p;
+      return false;
+    },
+  });
+
+  async function checkAuth(req: http.IncomingMessage): Promise<Refusal | undefined> {
+    const bearer = options.bearerTokens ?? [];
+    if (!auth && bearer.length === 0) return undefined;
+    const value = req.headers.authorization;
+    const challenges: [string, string][] = [
+      ...(auth ? auth.challenges().map((c) => ['WWW-Authenticate', c] as [string, string]) : []),
+      ...(bearer.length > 0 ? [['WWW-Authenticate', 'Bearer realm="wsvia bridge"'] as [string, string]] : []),
+    ];
+    if (value === undefined) return new Refusal(401, 'credentials required', 'auth', challenges);
+    if (/^bearer\s/i.test(value)) {
+      const token = value.replace(/^bearer\s+/i, '').trim();
+      if (bearer.some((b) => sameText(b, token))) return undefined;
+      return new Refusal(401, 'bearer token rejected', 'auth', challenges);
+    }
+    if (auth) {
+      const r = await auth.check(value, req.method ?? 'GET', req.url ?? '/');
+      if (r.ok) return undefined;
+      return new Refusal(
+        401,
+        r.reason === 'rejected' ? 'credentials rejected' : 'credentials malformed',
+        'auth',
+        challenges,
+      );
+    }
+    return new Refusal(401, 'credentials rejected', 'auth', challenges);
+  }
+
+  function checkOrigin(req: http.IncomingMessage): Refusal | undefined {
+    const origin = req.headers.origin;
+    const allowed = options.allowOrigins ?? (webRoot === undefined ? ['*'] : []);
+    // Non-browser clients send no Origin; the check protects browsers' users (cross-site WebSocket hijacking).
+    if (origin === undefined || allowed.includes('*')) return undefined;
+    const o = origin.toLowerCase();
+    if (allowed.some((a) => a.toLowerCase() === o)) return undefined;
+    if (webRoot !== undefined && o === `${scheme}://${String(req.headers.host ?? '').toLowerCase()}`)
+      return undefined;
+    return new Refusal(
+      403,
+      `Origin ${origin} is not allowed (the bridge accepts ${[...allowed, ...(webRoot !== undefined ? ['its own pages'] : [])].join(', ') || 'no browser origin'}; see --allow-origin)`,
+      'origin',
+    );
+  }
+
+  async function chooseTarget(
+    url: URL,
+  ): Promise<{ target: Authority; kind: string; address?: string } | Refusal> {
+    const q = url.searchParams;
+    const token = q.get('token');
+    if (token !== null) {
+      if (!tokens) return new Refusal(404, 'this bridge has no token file (--token-file)', 'token');
+      const t = await tokens.lookup(token);
+      if (!t) return new Refusal(404, 'unknown token', 'token');
+      return { target: t, kind: 'token' };
+    }
+    const asked = q.get('target');
+    if (asked !== null) {
+      let a: Authority;
+      try {
+        a = parseAuthority(asked, 'the client');
+      } catch {
+        return new Refusal(
+          400,
+          `invalid target ${JSON.stringify(asked.slice(0, 100))} (expected host:port)`,
+          'target',
+        );
+      }
+      return checkClientTarget(a);
+    }
+    const routed = options.routes?.get(url.pathname);
+    if (routed) return { target: routed, kind: 'route' };
+    if (options.target) return { target: options.target, kind: 'target' };
+    return new Refusal(404, `no target for path ${url.pathname.slice(0, 100)}`, 'no-route');
+  }
+
+  async function checkClientTarget(
+    a: Authority,
+  ): Promise<{ target: Authority; kind: string; address: string } | Refusal> {
+    const rules = options.allowTargets ?? [];
+    let addresses: string[];
+    if (net.isIP(a.host)) addresses = [a.host];
+    else if (rules.length === 0) addresses = ['0.0.0.0'];
+    else {
+      try {
+        addresses = (await dns.lookup(a.host, { all: true })).map((r) => r.address);
+      } catch {
+        return new Refusal(502, `cannot resolve ${a.host}`, 'dns');
+      }
+    }
+    let last = '';
+    for (const address of addresses) {
+      const v = checkTarget(rules, { allowPrivate: options.allowPrivate ?? false }, a.host, a.port, address);
+      // Connect to the very address that was checked: no second lookup, no DNS-rebinding gap.
+      if (v.allowed) return { target: a, kind: 'client', address };
+      last = v.reason;
+    }
+    return new Refusal(403, last, 'target-denied');
+  }
+
+  function connectTarget(target: Authority, address: string | undefined): Promise<net.Socket | Refusal> {
+    const timeout = options.connectTimeout ?? 10_000;
+    return new Promise((resolve) => {
+      const s = net.connect({ host: address ?? target.host, port: target.port, allowHalfOpen: true });
+      s.setNoDelay(true);
+      const where = formatAuthority(target);
+      const timer = setTimeout(() => {
+        s.destroy();
+        resolve(
+          new Refusal(
+            504,
+            `target ${where} did not accept the connection within ${timeout} ms`,
+            'target-timeout',
+          ),
+        );
+      }, timeout);
+      s.once('connect', () => {
+        clearTimeout(timer);
+        s.removeAllListeners('error');
+        resolve(s);
+      });
+      s.once('error', (e: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        resolve(
+          new Refusal(
+            502,
+            `target ${where} ${e.code === 'ECONNREFUSED' ? 'refused the connection' : `failed (${e.code ?? e.message})`}`,
+            'target-failed',
+          ),
+        );
+      });
+    });
+  }
+
+  const refuse = (socket: Duplex, req: http.IncomingMessage, r: Refusal): void => {
+    metrics.refused.inc({ reason: r.metric });
+    log.write({
+      event: 'refused',
+      client: peerName(req.socket),
+      path: (req.url ?? '/').replace(/([?&](token|access_token)=)[^&]*/g, '$1***'),
+      status: r.status,
+      reason: r.reason,
+    });
+    refuseUpgrade(socket, r.status, r.reason, r.headers);
+  };
+
+  async function onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const started = performance.now();
+    const client = req.socket.remoteAddress ?? '?';
+    socket.on('error', () => {});
+    if (options.maxConnections !== undefined && active + pending >= options.maxConnections)
+      return refuse(
+        socket,
+        req,
+        new Refusal(503, `the bridge is at its limit of ${options.maxConnections} connections`, 'limit'),
+      );
+    const mine = perClient.get(client) ?? 0;
+    if (options.maxPerClient !== undefined && mine >= options.maxPerClient)
+      return refuse(
+        socket,
+        req,
+        new Refusal(
+          429,
+          `too many connections from ${client} (limit ${options.maxPerClient})`,
+          'client-limit',
+        ),
+      );
+    const origin = checkOrigin(req);
+    if (origin) return refuse(socket, req, origin);
+    pending++;
+    perClient.set(client, mine + 1);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      const n = (perClient.get(client) ?? 1) - 1;
+      if (n <= 0) perClient.delete(client);
+      else perClient.set(client, n);
+    };
+    try {
+      const denied = await checkAuth(req);
+      if (denied) return refuse(socket, req, denied);
+      const url = new URL(req.url ?? '/', 'http://bridge');
+      const offered = offeredProtocols(req);
+      if (offered.includes(REVERSE_SUBPROTOCOL)) return await onReverseControl(req, socket, head, url);
+      const connectionId = url.searchParams.get('connection');
+      if (connectionId !== null) {
+        const s = reverse.take(connectionId);
+        if (!s)
+          return refuse(
+            socket,
+            req,
+            new Refusal(404, 'no reverse connection waits with that id', 'reverse-id'),
+          );
+        return accept(
+          req,
+          socket,
+          head,
+          s,
+          { target: { host: 'reverse', port: s.localPort ?? 0 }, kind: 'reverse' },
+          started,
+          release,
+        );
+      }
+      if (
+        offered.length > 0 &&
+        !offered.includes(TUNNEL_SUBPROTOCOL) &&
+        !offered.includes(BINARY_SUBPROTOCOL)
+      )
+        return refuse(
+          socket,
+          req,
+          new Refusal(
+            400,
+            `none of the offered subprotocols (${offered.join(', ').slice(0, 200)}) is binary or ${TUNNEL_SUBPROTOCOL}`,
+            'subprotocol',
+          ),
+        );
+      const choice = await chooseTarget(url);
+      if (choice instanceof Refusal) return refuse(socket, req, choice);
+      const tcp = await connectTarget(choice.target, choice.address);
+      if (tcp instanceof Refusal) return refuse(socket, req, tcp);
+      if (socket.destroyed) {
+        tcp.destroy();
+        return;
+      }
+      accept(req, socket, head, tcp, choice, started, release);
+    } finally {
+      pending--;
+      // Sessions that were accepted release their per-client slot when they end.
+      if (!accepted.has(socket)) release();
+    }
+  }
+
+  const accepted = new WeakSet<Duplex>();
+
+  function accept(
+    req: http.IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    tcp: net.Socket,
+    choice: { target: Authority; kind: string },
+    started: number,
+    release: () => void,
+  ): void {
+    accepted.add(socket);
+    active++;
+    metrics.active.set({}, active);
+    tcp.pause();
+    tcp.on('error', () => {});
+    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      metrics.setup.observe((performance.now() - started) / 1000, {});
+      metrics.sessions.inc({ kind: choice.kind });
+      const target =
+        choice.kind === 'reverse' ? `reverse:${choice.target.port}` : formatAuthority(choice.target);
+      const clientName = peerName(req.socket);
+      const recorder =
+        options.record === undefined
+          ? undefined
+          : new SessionRecorder(options.record, {
+              client: clientName,
+              target,
+              path: new URL(req.url ?? '/', 'http://b').pathname,
+            });
+      if (options.ping !== undefined) startKeepalive(ws, { interval: options.ping });
+      const t0 = performance.now();
+      const done = pump(tcp, ws, {
+        halfClose: ws.protocol === TUNNEL_SUBPROTOCOL,
+        ...(recorder
+          ? { onData: (from, bytes) => recorder.data(from === 'websocket' ? 'up' : 'down', bytes) }
+          : {}),
+      });
+      tcp.resume();
+      void done.then(async (r) => {
+        active--;
+        metrics.active.set({}, active);
+        release();
+        const closedBy = whoClosed(r.closedBy);
+        metrics.bytes.inc({ direction: 'up' }, r.bytesFromWebSocket);
+        metrics.bytes.inc({ direction: 'down' }, r.bytesFromSocket);
+        metrics.closed.inc({ by: closedBy });
+        const summary = {
+          closed_by: closedBy,
+          bytes_up: r.bytesFromWebSocket,
+          bytes_down: r.bytesFromSocket,
+        };
+        log.write({
+          event: 'session',
+          client: clientName,
+          target,
+          kind: choice.kind,
+          subprotocol: ws.protocol || null,
+          ...summary,
+          ws_close_code: r.wsCloseCode,
+          duration_ms: Math.round(performance.now() - t0),
+        });
+        await recorder?.end(summary);
+      });
+    });
+  }
+
+  function whoClosed(c: ClosedBy): string {
+    return c === 'websocket' ? 'client' : c === 'socket' ? 'target' : c;
+  }
+
+  async function onReverseControl(
+    req: http.IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    url: URL,
+  ): Promise<void> {
+    const listen = url.searchParams.get('listen') ?? '';
+    let a: Authority;
+    try {
+      a = parseAuthority(/^\d+$/.test(listen) ? `127.0.0.1:${listen}` : listen, 'the tunnel');
+    } catch {
+      return refuse(socket, req, new Refusal(400, 'reverse tunnels ask for ?listen=[BIND:]PORT', 'reverse'));
+    }
+    const allowed = options.allowReverse ?? [];
+    if (!portAllowed(allowed, a.port))
+      return refuse(
+        socket,
+        req,
+        new Refusal(
+          403,
+          `port ${a.port} is not open to reverse tunnels (--allow-reverse ${allowed.length ? 'elsewhere' : 'not given'})`,
+          'reverse-denied',
+        ),
+      );
+    if (reverse.has(a.port))
+      return refuse(
+        socket,
+        req,
+        new Refusal(409, `port ${a.port} is held by another reverse tunnel`, 'reverse-busy'),
+      );
+    let control: WebSocket | undefined;
+    try {
+      await reverse.open(a.host, a.port, () => control);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? String(e);
+      return refuse(
+        socket,
+        req,
+        new Refusal(
+          code === 'EADDRINUSE' ? 409 : 403,
+          `cannot listen on ${formatAuthority(a)} (${code})`,
+          'reverse-listen',
+        ),
+      );
+    }
+    if (socket.destroyed) return reverse.close(a.port);
+    metrics.reversePorts.set({}, reverse.size);
+    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      control = ws;
+      startKeepalive(ws, { interval: options.ping ?? 15_000 });
+      ws.on('error', () => {});
+      ws.on('message', () => {
+        // The tunnel sends nothing but pongs on the control connection.
+      });
+      ws.once('close', () => {
+        reverse.close(a.port);
+        metrics.reversePorts.set({}, reverse.size);
+        log.write({ event: 'reverse-closed', client: peerName(req.socket), listen: formatAuthority(a) });
+      });
+      log.write({ event: 'reverse-listening', client: peerName(req.socket), listen: formatAuthority(a) });
+      ws.send(formatControlMessage({ type: 'listening', bind: a.host, port: a.port }));
+    });
+  }
+
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    onUpgrade(req, socket, head).catch(() => socket.destroy());
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    url: `${options.tls ? 'wss' : 'ws'}://${formatHost(host)}:${port}`,
+    host,
+    port,
+    metrics,
+    get active() {
+      return active;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        reverse.closeAll();
+        for (const c of wss.clients) c.terminate();
+        wss.close();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** Serves `/metrics` (Prometheus text) on its own address, away from the bridge's public port. */
+export async function startAdmin(bridge: Bridge, host: string, port: number): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/metrics') {
+      res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE });
+      return res.end(bridge.metrics.registry.render());
+    }
+    res.writeHead(404, { 'Content-Type': 'text/plain' });
+    res.end('try /metrics\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}
