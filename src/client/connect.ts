@@ -276,7 +276,13 @@ function upgrade(u: URL, dialed: DialResult, options: ConnectOptions): Promise<W
         enumerable: false,
       });
       if (options.ping) startKeepalive(ws, options.ping, tracer);
+      // Frames that came in the same read as the 101 (a server's greeting) are emitted on the next tick, before
+      // the caller's `await` continuation could attach a 'message' listener: hold them until it has run.
+      ws.pause();
       resolve(ws);
+      setImmediate(() => {
+        if (ws.isPaused && ws.readyState === ws.OPEN) ws.resume();
+      });
     });
   });
 }
