@@ -14,6 +14,14 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'open a WebSocket, through proxies, and talk to it',
     load: () => import('./connect.js'),
   },
+  bridge: {
+    summary: 'WebSocket -> TCP bridge, websockify-compatible (targets, tokens, reverse tunnels)',
+    load: () => import('./bridge.js'),
+  },
+  tunnel: {
+    summary: 'TCP -> WebSocket through any proxy: -L, -R, --stdio (to wsvia bridge or websockify)',
+    load: () => import('./tunnel.js'),
+  },
   echo: { summary: 'a WebSocket echo server for tests and demos', load: () => import('./echo.js') },
   demo: {
     summary: 'the whole path on loopback, with a trace (what `npm start` runs)',
