@@ -4,7 +4,6 @@
  * error that says what answered.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
 import WebSocket, { type ClientOptions } from 'ws';
 import { WsviaError, invalidArgument } from '../errors.js';
 import { excerptText } from '../protocol/body.js';
@@ -228,8 +227,6 @@ function upgrade(u: URL, dialed: DialResult, options: ConnectOptions): Promise<W
       finishRequest: (req) => {
         sentAt = tracer.elapsed();
         tracer.emit({ type: 'head', from: 'client', to: 'server', text: headText(req), ms: sentAt });
-        // The dial left the socket paused; resume once the HTTP client has attached its reader.
-        req.once('socket', (s: Duplex) => process.nextTick(() => s.resume()));
         req.end();
       },
     };

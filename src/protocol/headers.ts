@@ -33,7 +33,11 @@ export function isToken(s: string): boolean {
   return TCHAR.test(s);
 }
 
-/** RFC 9110 §5.5: field values may not hold CR, LF or NUL. */
+/**
+ * RFC 9110 §5.5: a field value is visible characters, obs-text, SP and HTAB. CR, LF and NUL must be rejected;
+ * other controls are invalid too, and are refused here rather than retained (as h11 does): values end up in
+ * error messages and traces, where an ESC would drive the user's terminal.
+ */
 export function isValidFieldValue(s: string): boolean {
-  return !/[\r\n\0]/.test(s);
+  return !/[\0-\x08\x0a-\x1f\x7f]/.test(s);
 }
