@@ -87,7 +87,7 @@ export function parseControlMessage(bytes: Uint8Array): ControlMessage {
   }
 }
 
-const DIRECTION_STATES = ['open', 'ended'] as const;
+export const DIRECTION_STATES = ['open', 'ended'] as const;
 type DirectionState = (typeof DIRECTION_STATES)[number];
 
 /**
