@@ -35,3 +35,22 @@ export {
 export { TRACE_CHANNEL, type TraceEvent, type TraceRecord } from './observe/trace.js';
 export { formatTraceEvent } from './observe/format-trace.js';
 export { startEchoServer, type EchoServer, type EchoServerOptions } from './echo/echo-server.js';
+export { startBridge, startAdmin, type Bridge, type BridgeOptions } from './bridge/server.js';
+export {
+  startLocalTunnel,
+  startReverseTunnel,
+  carry,
+  type TunnelOptions,
+  type LocalTunnel,
+  type ReverseTunnel,
+} from './bridge/tunnel.js';
+export { parseTargetRule, type TargetRule } from './bridge/allow-target.js';
+export { parseTokenFile } from './bridge/token-file.js';
+export { parseRecording } from './bridge/replay.js';
+export {
+  TUNNEL_SUBPROTOCOL,
+  REVERSE_SUBPROTOCOL,
+  parseControlMessage,
+  formatControlMessage,
+  type ControlMessage,
+} from './protocol/tunnel-control.js';

@@ -9,6 +9,7 @@ import { parsePortList } from '../../src/route/destination.js';
 import { StaticUsers } from '../../src/auth/server-auth.js';
 import { isWsviaError, type WsviaError } from '../../src/errors.js';
 import { freePort } from '../helpers/process.js';
+import { localhostCert } from '../helpers/certs.js';
 import { answerAfterEof, exchange, namedServer, sha256, tcpEcho, type TcpServer } from './tcp-servers.js';
 
 async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
@@ -239,3 +240,40 @@ function portClosed(port: number): Promise<boolean> {
     s.once('error', () => resolve(true));
   });
 }
+
+describe('wsvia tunnel to a wss:// bridge (--tls-cert/--tls-key)', () => {
+  it('verifies the bridge against --ca and carries a half-close; an untrusted bridge is a TLS error', async () => {
+    const answer = await answerAfterEof();
+    const { cert, key } = localhostCert();
+    const bridge = await startBridge({
+      port: 0,
+      target: { host: '127.0.0.1', port: answer.port },
+      tls: { cert, key },
+    });
+    const errors: unknown[] = [];
+    const url = bridge.url.replace('127.0.0.1', 'localhost');
+    assert.match(url, /^wss:\/\//);
+    const trusted = await startLocalTunnel(
+      { host: '127.0.0.1', port: 0 },
+      { url, connect: { ca: cert }, onError: (e) => errors.push(e) },
+    );
+    const untrusted = await startLocalTunnel(
+      { host: '127.0.0.1', port: 0 },
+      { url, onError: (e) => errors.push(e) },
+    );
+    try {
+      assert.match(
+        (await exchange(trusted.port, 'secret')).toString(),
+        /^bytes=6 sha256=[0-9a-f]{64}\nsecret$/,
+      );
+      const e = await errorFor(errors, untrusted.port);
+      assert.equal(e.code, 'TLS_UNTRUSTED');
+      assert.equal(e.hop, 'tls');
+    } finally {
+      await trusted.close();
+      await untrusted.close();
+      await bridge.close();
+      await answer.close();
+    }
+  });
+});

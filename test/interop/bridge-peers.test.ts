@@ -7,7 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { startBridge, type Bridge } from '../../src/bridge/server.js';
 import { startLocalTunnel, type LocalTunnel } from '../../src/bridge/tunnel.js';
-import { runCli } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { runCli, WSVIA } from '../helpers/cli.js';
 import { startBridgeCli, type RunningBridge } from '../helpers/bridge-cli.js';
 import { freePort, startPeer, type Peer } from '../helpers/process.js';
 import { startSquid, type RunningProxy } from '../helpers/proxies.js';
@@ -169,6 +171,46 @@ describe('the wsvia bridge and wsvia tunnel commands', () => {
     assert.match(r.stderr, /does not let clients choose targets/);
   });
 
+  it('tunnel -R: the bridge listens while the tunnel process lives, frees the port when it is killed, takes it back', async () => {
+    const remotePort = await freePort();
+    const rb = await startBridgeCli([
+      '--listen',
+      '127.0.0.1:0',
+      '--allow-reverse',
+      String(remotePort),
+      '--ping',
+      '1',
+    ]);
+    const startTunnel = () => {
+      const child = spawn(
+        process.execPath,
+        [WSVIA, 'tunnel', '-R', `${remotePort}:127.0.0.1:${answer.port}`, rb.url],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      return { child, out: () => out };
+    };
+    let t = startTunnel();
+    try {
+      await until('the reverse port', () => t.out().includes(`bridge listens on 127.0.0.1:${remotePort}`));
+      assert.match((await exchange(remotePort, 'reverse')).toString(), /\nreverse$/);
+      t.child.kill('SIGKILL');
+      await until('the port to be freed', () => portClosed(remotePort));
+      t = startTunnel();
+      await until('the reverse port again', () =>
+        t.out().includes(`bridge listens on 127.0.0.1:${remotePort}`),
+      );
+      assert.match((await exchange(remotePort, 'back')).toString(), /\nback$/);
+    } finally {
+      t.child.kill('SIGTERM');
+      await rb.stop();
+    }
+  });
+
   it('refuses a bad command line with usage', async () => {
     const r = await runCli(['tunnel', '-L', '8080', '-R', '1:a:2', 'ws://x']);
     assert.equal(r.code, 2);
@@ -178,3 +220,22 @@ describe('the wsvia bridge and wsvia tunnel commands', () => {
     assert.match(b.stderr, /nothing to bridge to/);
   });
 });
+
+async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function portClosed(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', () => resolve(true));
+  });
+}
