@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
@@ -347,6 +348,68 @@ describe('wsvia bridge policies', () => {
       ws.terminate();
     } finally {
       await b.close();
+    }
+  });
+});
+
+describe('wsvia bridge backpressure', () => {
+  it('a target that does not read pauses the WebSocket: the client keeps what it cannot send', async () => {
+    const held: net.Socket[] = [];
+    const stalled = net.createServer({ pauseOnConnect: true }, (s) => held.push(s));
+    await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', r));
+    const b = await startBridge({
+      port: 0,
+      target: { host: '127.0.0.1', port: (stalled.address() as net.AddressInfo).port },
+    });
+    try {
+      const { ws } = await open(b.url, { protocols: ['binary'] });
+      const chunk = Buffer.alloc(256 * 1024);
+      for (let i = 0; i < 128; i++) ws.send(chunk); // 32 MiB
+      let last = -1;
+      for (let i = 0; i < 100 && ws.bufferedAmount !== last; i++) {
+        last = ws.bufferedAmount;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // Loopback socket buffers hold a few MiB; without backpressure the bridge would have taken all 32.
+      assert.ok(ws.bufferedAmount > 16 * 1024 * 1024, `client still holds ${ws.bufferedAmount} bytes`);
+      ws.terminate();
+    } finally {
+      for (const s of held) s.destroy();
+      await b.close();
+      stalled.close();
+    }
+  });
+
+  it('a client that does not read pauses the target: its writes wait', async () => {
+    let target: net.Socket | undefined;
+    const chatty = net.createServer((s) => {
+      target = s;
+      s.on('error', () => {});
+      const chunk = Buffer.alloc(256 * 1024);
+      for (let i = 0; i < 128; i++) s.write(chunk); // 32 MiB
+    });
+    await new Promise<void>((r) => chatty.listen(0, '127.0.0.1', r));
+    const b = await startBridge({
+      port: 0,
+      target: { host: '127.0.0.1', port: (chatty.address() as net.AddressInfo).port },
+    });
+    try {
+      const { ws } = await open(b.url, { protocols: ['binary'] });
+      ws.pause();
+      let last = -1;
+      for (let i = 0; i < 100 && (target === undefined || target.writableLength !== last); i++) {
+        last = target?.writableLength ?? -1;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(
+        target && target.writableLength > 16 * 1024 * 1024,
+        `target still holds ${target?.writableLength}`,
+      );
+      ws.terminate();
+    } finally {
+      target?.destroy();
+      await b.close();
+      chatty.close();
     }
   });
 });
