@@ -41,13 +41,54 @@ export function tunnelUrl(url: string, params: Readonly<Record<string, string>>)
   return u.toString();
 }
 
-function openData(options: TunnelOptions, params: Readonly<Record<string, string>> = {}): Promise<WebSocket> {
+/** What to do about a refusal from a wsvia bridge (its body starts with "wsvia bridge:" and says why). */
+function bridgeHint(status: number): string | undefined {
+  if (status === 401)
+    return "give the bridge's credentials: ws://user:pass@host/ in the URL, or -H 'Authorization: Bearer TOKEN'";
+  if (status === 403)
+    return "the bridge's operator decides what is reachable (--allow-target, --allow-reverse, --allow-origin)";
+  if (status === 404) return 'the bridge has no target for this token or path';
+  if (status === 409) return 'another tunnel holds that port on the bridge';
+  if (status === 429 || status === 503) return 'the bridge is at a connection limit: retry later';
+  if (status === 502 || status === 504)
+    return 'the bridge could not reach its target: the service behind it is down or filtered';
+  return undefined;
+}
+
+/** Refusals from a wsvia bridge carry their reason in the body: keep it, with a hint that fits it. */
+function explainRefusal(e: unknown): unknown {
+  if (
+    !isWsviaError(e) ||
+    e.code !== 'UPGRADE_REJECTED' ||
+    !e.answer?.bodyExcerpt?.startsWith('wsvia bridge:')
+  )
+    return e;
+  const hint = bridgeHint(e.answer.status ?? 0);
+  if (hint === undefined) return e;
+  return new WsviaError(e.code, e.summary, {
+    hop: e.hop,
+    ...(e.proxy === undefined ? {} : { proxy: e.proxy }),
+    ...(e.target === undefined ? {} : { target: e.target }),
+    answer: e.answer,
+    hint,
+    cause: e,
+  });
+}
+
+async function openData(
+  options: TunnelOptions,
+  params: Readonly<Record<string, string>> = {},
+): Promise<WebSocket> {
   const url = tunnelUrl(options.url, {
     ...(options.target ? { target: formatAuthority(options.target) } : {}),
     ...params,
   });
   // Offer both: a wsvia bridge picks wsvia.tunnel.v1 (half-close), websockify picks binary.
-  return connect(url, { ...options.connect, protocols: [TUNNEL_SUBPROTOCOL, BINARY_SUBPROTOCOL] });
+  try {
+    return await connect(url, { ...options.connect, protocols: [TUNNEL_SUBPROTOCOL, BINARY_SUBPROTOCOL] });
+  } catch (e) {
+    throw explainRefusal(e);
+  }
 }
 
 /** Carries one local stream over a new WebSocket. Rejects (before any byte moves) if the WebSocket cannot open. */
@@ -247,7 +288,11 @@ export function startReverseTunnel(
         });
       },
       (e: unknown) =>
-        retry(isWsviaError(e) ? e : new WsviaError('CONNECTION_RESET', String(e), { hop: 'tcp', cause: e })),
+        retry(
+          isWsviaError(e)
+            ? (explainRefusal(e) as WsviaError)
+            : new WsviaError('CONNECTION_RESET', String(e), { hop: 'tcp', cause: e }),
+        ),
     );
   };
   attempt();
