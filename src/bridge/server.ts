@@ -100,6 +100,24 @@ function offeredProtocols(req: http.IncomingMessage): string[] {
     .filter((p) => p !== '');
 }
 
+/**
+ * The checks `ws` makes before a 101 (RFC 6455 §4.2.1), made first here so that a malformed request is refused
+ * before the bridge connects to any target.
+ */
+function checkHandshake(req: http.IncomingMessage): Refusal | undefined {
+  const key = req.headers['sec-websocket-key'];
+  const version = req.headers['sec-websocket-version'];
+  if (req.method !== 'GET' || String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket')
+    return new Refusal(400, 'not a WebSocket upgrade (GET with Upgrade: websocket)', 'handshake');
+  if (typeof key !== 'string' || !/^[+/0-9A-Za-z]{22}==$/.test(key))
+    return new Refusal(400, 'missing or invalid Sec-WebSocket-Key', 'handshake');
+  if (version !== '13' && version !== '8')
+    return new Refusal(400, 'unsupported Sec-WebSocket-Version (13 expected)', 'handshake', [
+      ['Sec-WebSocket-Version', '13, 8'],
+    ]);
+  return undefined;
+}
+
 function sameText(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
@@ -319,6 +337,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
           'client-limit',
         ),
       );
+    const malformed = checkHandshake(req);
+    if (malformed) return refuse(socket, req, malformed);
     const origin = checkOrigin(req);
     if (origin) return refuse(socket, req, origin);
     pending++;
@@ -402,7 +422,9 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     metrics.active.set({}, active);
     tcp.pause();
     tcp.on('error', () => {});
+    let upgraded = false;
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      upgraded = true;
       metrics.setup.observe((performance.now() - started) / 1000, {});
       metrics.sessions.inc({ kind: choice.kind });
       const target =
@@ -451,6 +473,13 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
         await recorder?.end(summary);
       });
     });
+    // ws completes or aborts the handshake synchronously: if it aborted (the client went away), let go.
+    if (!upgraded) {
+      tcp.destroy();
+      active--;
+      metrics.active.set({}, active);
+      release();
+    }
   }
 
   function whoClosed(c: ClosedBy): string {
@@ -504,7 +533,9 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     }
     if (socket.destroyed) return reverse.close(a.port);
     metrics.reversePorts.set({}, reverse.size);
+    let upgraded = false;
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      upgraded = true;
       control = ws;
       startKeepalive(ws, { interval: options.ping ?? 15_000 });
       ws.on('error', () => {});
@@ -519,6 +550,10 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       log.write({ event: 'reverse-listening', client: peerName(req.socket), listen: formatAuthority(a) });
       ws.send(formatControlMessage({ type: 'listening', bind: a.host, port: a.port }));
     });
+    if (!upgraded) {
+      reverse.close(a.port);
+      metrics.reversePorts.set({}, reverse.size);
+    }
   }
 
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {

@@ -413,3 +413,28 @@ describe('wsvia bridge backpressure', () => {
     }
   });
 });
+
+describe('wsvia bridge handshake checks', () => {
+  it('refuses a malformed upgrade before connecting to the target', async () => {
+    const echo = await tcpEcho();
+    const b = await startBridge({ port: 0, target: { host: '127.0.0.1', port: echo.port } });
+    try {
+      const answer = await new Promise<string>((resolve) => {
+        const s = net.connect({ host: '127.0.0.1', port: b.port });
+        let text = '';
+        s.on('data', (c: Buffer) => (text += c.toString()));
+        s.on('close', () => resolve(text));
+        s.write(
+          'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n\r\n',
+        );
+      });
+      assert.match(answer, /^HTTP\/1\.1 400 Bad Request/);
+      assert.match(answer, /invalid Sec-WebSocket-Key/);
+      assert.equal(echo.accepted, 0);
+      assert.equal(b.active, 0);
+    } finally {
+      await b.close();
+      await echo.close();
+    }
+  });
+});
