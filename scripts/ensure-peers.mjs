@@ -19,6 +19,7 @@ const PEERS = {
   '/usr/bin/htpasswd': 'apache2-utils',
   '/usr/bin/openssl': 'openssl',
   '/usr/bin/java': 'default-jdk-headless',
+  '/usr/bin/tshark': 'tshark',
 };
 
 const missing = [

@@ -4,7 +4,8 @@ import { parseArgs } from 'node:util';
 import { Htpasswd } from '../auth/htpasswd.js';
 import { StaticUsers, type UserStore } from '../auth/server-auth.js';
 import { parseTargetRule, type TargetRule } from '../bridge/allow-target.js';
-import { formatRecording } from '../bridge/replay.js';
+import { sessionToPcapng } from '../bridge/pcapng.js';
+import { formatRecording, parseRecording } from '../bridge/replay.js';
 import { startAdmin, startBridge, type BridgeOptions } from '../bridge/server.js';
 import { EXIT_CODES, isWsviaError } from '../errors.js';
 import { AccessLog } from '../observe/access-log.js';
@@ -15,7 +16,7 @@ import { reportError, reportUsage, UsageError } from './output.js';
 
 export const usage = `usage: wsvia bridge --listen [HOST:]PORT (--target HOST:PORT | --route PATH=HOST:PORT | --token-file FILE
                     | --allow-target PATTERN | --allow-reverse PORTS)... [options]
-       wsvia bridge --replay FILE
+       wsvia bridge --replay FILE [--pcap OUT.pcapng]
 
 WebSocket -> TCP, compatible with websockify's clients (noVNC and others): each WebSocket becomes one TCP
 connection. Accepts the "binary" subprotocol, none, and wsvia.tunnel.v1 (wsvia tunnel: half-close carried).
@@ -50,7 +51,8 @@ operations:
       --access-log FILE      one JSON line per session (target, bytes each way, duration, who closed); - is stdout
       --admin [HOST:]PORT    Prometheus /metrics there
       --record DIR           each session's bytes with timestamps, one JSON-lines file per session
-      --replay FILE          print a recorded session (time, direction, bytes) and exit
+      --replay FILE          print a recorded session (time, direction, bytes) and exit ...
+      --pcap OUT             ... or write it as pcapng for Wireshark/tshark (a synthetic TCP connection)
   -h, --help
 
 Prints "wsvia bridge listening on ws://HOST:PORT" when ready; stops on SIGINT or SIGTERM.
@@ -108,12 +110,15 @@ export function parseBridgeArgs(argv: string[]) {
       admin: { type: 'string' },
       record: { type: 'string' },
       replay: { type: 'string' },
+      pcap: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return { help: true as const };
   if (positionals.length > 0) throw new UsageError(`unexpected arguments: ${positionals.join(' ')}`);
-  if (values.replay !== undefined) return { help: false as const, replay: values.replay };
+  if (values.pcap !== undefined && values.replay === undefined)
+    throw new UsageError('--pcap goes with --replay FILE');
+  if (values.replay !== undefined) return { help: false as const, replay: values.replay, pcap: values.pcap };
   const listen = parseListen(values.listen ?? '127.0.0.1:6080', '--listen');
   const routes = new Map<string, Authority>();
   for (const r of values.route ?? []) {
@@ -218,7 +223,9 @@ export async function run(argv: string[]): Promise<number> {
   }
   if ('replay' in args) {
     try {
-      process.stdout.write(formatRecording(fs.readFileSync(args.replay, 'utf8')));
+      const text = fs.readFileSync(args.replay, 'utf8');
+      if (args.pcap === undefined) process.stdout.write(formatRecording(text));
+      else fs.writeFileSync(args.pcap, sessionToPcapng(parseRecording(text)));
       return EXIT_CODES.ok;
     } catch (e) {
       return reportError(e);
