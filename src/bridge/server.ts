@@ -118,6 +118,20 @@ function checkHandshake(req: http.IncomingMessage): Refusal | undefined {
   return undefined;
 }
 
+function cookieValue(header: string | undefined, name: string): string | null {
+  for (const part of (header ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) {
+      try {
+        return decodeURIComponent(part.slice(eq + 1).trim());
+      } catch {
+        return part.slice(eq + 1).trim();
+      }
+    }
+  }
+  return null;
+}
+
 function sameText(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
@@ -217,9 +231,11 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
 
   async function chooseTarget(
     url: URL,
+    cookie: string | undefined,
   ): Promise<{ target: Authority; kind: string; address?: string } | Refusal> {
     const q = url.searchParams;
-    const token = q.get('token');
+    // websockify's token plugins read ?token= first, then a `token` cookie (noVNC can set either).
+    const token = q.get('token') ?? cookieValue(cookie, 'token');
     if (token !== null) {
       if (!tokens) return new Refusal(404, 'this bridge has no token file (--token-file)', 'token');
       const t = await tokens.lookup(token);
@@ -390,7 +406,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
             'subprotocol',
           ),
         );
-      const choice = await chooseTarget(url);
+      const choice = await chooseTarget(url, req.headers.cookie);
       if (choice instanceof Refusal) return refuse(socket, req, choice);
       const tcp = await connectTarget(choice.target, choice.address);
       if (tcp instanceof Refusal) return refuse(socket, req, tcp);
@@ -575,14 +591,29 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     get active() {
       return active;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        reverse.closeAll();
-        for (const c of wss.clients) c.terminate();
-        wss.close();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: async () => {
+      reverse.closeAll();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // RFC 6455 §7.4.1: 1001, going away; peers that do not answer within a second are cut.
+      const clients = [...wss.clients];
+      await Promise.race([
+        Promise.all(
+          clients.map(
+            (c) =>
+              new Promise<void>((resolve) => {
+                if (c.readyState === c.CLOSED) return resolve();
+                c.once('close', () => resolve());
+                c.close(1001, 'bridge shutting down');
+              }),
+          ),
+        ),
+        new Promise((r) => setTimeout(r, 1000).unref()),
+      ]);
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+      server.closeAllConnections();
+      await closed;
+    },
   };
 }
 

@@ -158,6 +158,9 @@ describe('wsvia bridge', () => {
     const { ws } = await open(`${bridge.url}/?token=beta`);
     assert.equal((await nextMessage(ws)).data.toString(), 'beta\n');
     assert.equal((await refusal(open(`${bridge.url}/?token=alpha`))).status, 404);
+    // websockify also takes the token from a cookie.
+    const viaCookie = await open(bridge.url, { headers: { Cookie: 'theme=dark; token=beta' } });
+    assert.equal((await nextMessage(viaCookie.ws)).data.toString(), 'beta\n');
   });
 
   it('refuses denied targets before any TCP connection, with the rule that denied', async () => {
@@ -335,6 +338,14 @@ describe('wsvia bridge policies', () => {
       await b.close();
       await c.close();
     }
+  });
+
+  it('closes sessions with 1001 (going away) when it stops', async () => {
+    const b = await startBridge({ port: 0, target: { host: '127.0.0.1', port: echo.port } });
+    const { ws } = await open(b.url);
+    const code = closed(ws);
+    await b.close();
+    assert.equal(await code, 1001);
   });
 
   it('reaps a peer that stops answering pings', async () => {
