@@ -35,6 +35,16 @@ export {
 export { TRACE_CHANNEL, type TraceEvent, type TraceRecord } from './observe/trace.js';
 export { formatTraceEvent } from './observe/format-trace.js';
 export { startEchoServer, type EchoServer, type EchoServerOptions } from './echo/echo-server.js';
+export { runDoctor, type DoctorOptions } from './doctor/run-doctor.js';
+export {
+  reportToJSON,
+  STEP_NAMES,
+  type DoctorReport,
+  type DoctorStep,
+  type IdleResult,
+  type StepName,
+} from './doctor/report.js';
+export { formatReport } from './doctor/format-report.js';
 export { startBridge, startAdmin, type Bridge, type BridgeOptions } from './bridge/server.js';
 export {
   startLocalTunnel,

@@ -273,13 +273,12 @@ function upgrade(u: URL, dialed: DialResult, options: ConnectOptions): Promise<W
         enumerable: false,
       });
       if (options.ping) startKeepalive(ws, options.ping, tracer);
-      // Frames that came in the same read as the 101 (a server's greeting) are emitted on the next tick, before
-      // the caller's `await` continuation could attach a 'message' listener: hold them until it has run.
-      ws.pause();
+      // Frames that came in the same read as the 101 (a server that greets at once, through a proxy that
+      // coalesces) are parsed on the next tick, before the caller's `await connect()` continues and can add a
+      // 'message' listener: they were lost. Hold the stream until the caller has had its turn.
+      socket.pause();
+      setImmediate(() => socket.resume());
       resolve(ws);
-      setImmediate(() => {
-        if (ws.isPaused && ws.readyState === ws.OPEN) ws.resume();
-      });
     });
   });
 }

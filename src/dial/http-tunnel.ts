@@ -67,7 +67,7 @@ function exchange(socket: Duplex, request: Buffer, s: TunnelStep): Promise<Conne
         type: 'head',
         from: 'proxy',
         to: 'client',
-        text: formatHead(r.head),
+        text: redactHeadText(formatHead(r.head)),
         ms: s.tracer.elapsed() - sentAt,
       });
       resolve(r);

@@ -14,6 +14,7 @@ import { EXIT_CODES } from '../../src/errors.js';
 import { localhostCert } from '../helpers/certs.js';
 import { runCli } from '../helpers/cli.js';
 import { startScriptedProxy, startSquid, type RunningProxy } from '../helpers/proxies.js';
+import { freePort } from '../helpers/process.js';
 
 let echo: EchoServer;
 let secure: EchoServer;
@@ -108,6 +109,38 @@ describe('wsvia connect', () => {
     );
     assert.equal(direct.code, 0, direct.stderr);
     assert.match(direct.stderr, /route: direct/);
+  });
+
+  test('--reconnect: waits out a server that is not up yet, with backoff, then delivers', async () => {
+    const port = await freePort();
+    let late: EchoServer | undefined;
+    let starting: Promise<EchoServer> | undefined;
+    const r = await runCli(
+      ['connect', `ws://127.0.0.1:${port}/`, '--reconnect', '--json', '--send', 'late', '--expect', '1'],
+      {
+        timeoutMs: 20_000,
+        // The server comes up only once the client has reported a refused attempt.
+        onStdout: (out) => {
+          if (!starting && out.includes('"reconnecting"'))
+            starting = startEchoServer({ port }).then((s) => (late = s));
+        },
+      },
+    );
+    await starting;
+    await late?.close();
+    assert.equal(r.code, 0, r.stderr);
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string; data?: string; error?: { code: string } });
+    assert.ok(
+      events.some((e) => e.event === 'reconnecting' && e.error?.code === 'CONNECTION_REFUSED'),
+      r.stdout,
+    );
+    assert.deepEqual(
+      events.filter((e) => e.event === 'message').map((e) => e.data),
+      ['late'],
+    );
   });
 
   test('--help prints usage and exits 0; bad usage exits 2', async () => {

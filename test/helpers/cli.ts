@@ -13,7 +13,12 @@ export interface CliResult {
 /** Runs `wsvia ...args` with a clean proxy environment unless `env` says otherwise; kills it after `timeoutMs`. */
 export function runCli(
   args: readonly string[],
-  options: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    input?: string;
+    timeoutMs?: number;
+    onStdout?: (text: string) => void;
+  } = {},
 ): Promise<CliResult> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of Object.keys(env)) if (/_proxy$/i.test(k)) delete env[k];
@@ -22,7 +27,10 @@ export function runCli(
     const child = spawn(process.execPath, [WSVIA, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      options.onStdout?.(stdout);
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');

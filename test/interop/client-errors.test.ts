@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { WebSocketServer } from 'ws';
 import { connect } from '../../src/client/connect.js';
@@ -16,6 +15,7 @@ import { WsviaError, type ErrorCode } from '../../src/errors.js';
 import { localhostCert } from '../helpers/certs.js';
 import { relay, startScriptedProxy, targetOf } from '../helpers/proxies.js';
 import { echoOnce } from '../helpers/ws.js';
+import { startBlackhole } from '../helpers/blackhole.js';
 
 function expectCode(code: ErrorCode, check?: (e: WsviaError) => void) {
   return (e: unknown): boolean => {
@@ -109,6 +109,22 @@ describe('proxies that refuse', () => {
     }
   });
 
+  test("the proxy's own secrets (Set-Cookie) stay out of the trace", async () => {
+    const proxy = await startScriptedProxy((s) =>
+      s.end(answer('403 Forbidden', ['Set-Cookie: session=top-secret-cookie'])),
+    );
+    try {
+      const lines: string[] = [];
+      await assert.rejects(
+        connect(echo.url, { proxy: proxy.url, trace: (e) => lines.push(JSON.stringify(e)) }),
+      );
+      assert.ok(lines.some((l) => l.includes('Set-Cookie: ***')));
+      assert.doesNotMatch(lines.join('\n'), /top-secret-cookie/);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   test('closes without answering: CONNECTION_RESET at the proxy hop', async () => {
     const proxy = await startScriptedProxy((s) => s.destroy());
     try {
@@ -191,6 +207,25 @@ describe('proxies that refuse', () => {
       connect(echo.url, { proxy: `http://127.0.0.1:${port}` }),
       expectCode('PROXY_CONNECT_FAILED', (e) => assert.equal(e.hop, 'tcp')),
     );
+  });
+
+  test('a proxy that never completes the TCP handshake: TCP_TIMEOUT at the tcp hop', async () => {
+    const hole = await startBlackhole();
+    try {
+      await assert.rejects(
+        connect(echo.url, { proxy: `http://127.0.0.1:${hole.port}`, timeouts: { tcp: 300 } }),
+        expectCode('TCP_TIMEOUT', (e) => {
+          assert.equal(e.hop, 'tcp');
+          assert.match(e.message, /proxy http:\/\/127\.0\.0\.1:\d+/);
+        }),
+      );
+      await assert.rejects(
+        connect(`ws://127.0.0.1:${hole.port}/`, { timeouts: { tcp: 300 } }),
+        expectCode('TCP_TIMEOUT'),
+      );
+    } finally {
+      hole.stop();
+    }
   });
 
   test('a proxy host that does not resolve: DNS_FAILED', async () => {
@@ -466,5 +501,3 @@ describe('keepalive', () => {
     ws.close();
   });
 });
-
-void tls;
