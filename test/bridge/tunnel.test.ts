@@ -119,6 +119,26 @@ describe('wsvia tunnel -L against wsvia bridge', () => {
   });
 });
 
+describe('wsvia tunnel over IPv6 loopback', () => {
+  it('listens on [::1] on both sides and carries a half-close', async () => {
+    const answer = await answerAfterEof();
+    const bridge = await startBridge({
+      host: '::1',
+      port: 0,
+      target: { host: '127.0.0.1', port: answer.port },
+    });
+    assert.match(bridge.url, /^ws:\/\/\[::1\]:\d+$/);
+    const t = await startLocalTunnel({ host: '::1', port: 0 }, { url: bridge.url });
+    try {
+      assert.match((await exchange(t.port, 'six', '::1')).toString(), /^bytes=3 sha256=[0-9a-f]{64}\nsix$/);
+    } finally {
+      await t.close();
+      await bridge.close();
+      await answer.close();
+    }
+  });
+});
+
 describe('wsvia tunnel errors', () => {
   it('says which hop failed: 401 from the bridge, a dead bridge, a bridge that never answers', async () => {
     const echo = await tcpEcho();

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { startBridge, type Bridge } from '../../src/bridge/server.js';
-import { startLocalTunnel, type LocalTunnel } from '../../src/bridge/tunnel.js';
+import { startLocalTunnel, startReverseTunnel, type LocalTunnel } from '../../src/bridge/tunnel.js';
+import { parsePortList } from '../../src/route/destination.js';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { runCli, WSVIA } from '../helpers/cli.js';
@@ -109,6 +110,32 @@ describe('wsvia tunnel through squid to wsvia bridge', () => {
       assert.match(squid.log(), new RegExp(`CONNECT 127\\.0\\.0\\.1:${bridge.port}`));
     } finally {
       await t.close();
+    }
+  });
+
+  it('-R from behind squid: the control and data connections go out through the proxy', async () => {
+    const remotePort = await freePort();
+    const rb = await startBridge({ port: 0, allowReverse: parsePortList(String(remotePort)) });
+    const listening: number[] = [];
+    const t = startReverseTunnel(
+      { bind: '127.0.0.1', port: remotePort },
+      { host: '127.0.0.1', port: answer.port },
+      {
+        url: rb.url,
+        connect: { proxy: squid.url, proxyAuth: 'alice:wonder land' },
+        onListening: (_b, p) => listening.push(p),
+      },
+    );
+    try {
+      await until('the reverse port', () => listening.length === 1);
+      assert.match((await exchange(remotePort, 'from outside')).toString(), /\nfrom outside$/);
+      await until(
+        'squid to log the tunnels',
+        () => squid.log().split(`CONNECT 127.0.0.1:${rb.port}`).length > 2,
+      );
+    } finally {
+      await t.close();
+      await rb.close();
     }
   });
 
