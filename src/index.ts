@@ -45,7 +45,8 @@ export {
   type StepName,
 } from './doctor/report.js';
 export { formatReport } from './doctor/format-report.js';
-export { startBridge, startAdmin, type Bridge, type BridgeOptions } from './bridge/server.js';
+export { startBridge, type Bridge, type BridgeOptions } from './bridge/server.js';
+export { startAdmin } from './bridge/admin.js';
 export {
   startLocalTunnel,
   startReverseTunnel,

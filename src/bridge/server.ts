@@ -5,8 +5,6 @@
  * (limits, Origin, credentials, target policy, the target itself) does so before the upgrade, as an HTTP status
  * and a one-line reason. One process, no fork per connection; backpressure both ways (pump.ts).
  */
-import { timingSafeEqual } from 'node:crypto';
-import dns from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -24,14 +22,15 @@ import {
 } from '../protocol/tunnel-control.js';
 import { portAllowed, type PortRange } from '../route/destination.js';
 import { AccessLog } from '../observe/access-log.js';
-import { PROMETHEUS_CONTENT_TYPE } from '../observe/metrics.js';
-import { checkTarget, type TargetRule } from './allow-target.js';
+import { checkHandshake, makeAuthCheck, makeOriginCheck, offeredProtocols, Refusal } from './admission.js';
+import type { TargetRule } from './allow-target.js';
 import { bridgeMetrics, type BridgeMetrics } from './metrics.js';
 import { pump, type ClosedBy } from './pump.js';
 import { SessionRecorder } from './recorder.js';
 import { refuseUpgrade } from './refuse.js';
 import { ReversePorts } from './reverse-ports.js';
 import { serveStatic } from './static-files.js';
+import { connectTarget, makeTargetChooser } from './targets.js';
 import { TokenFile } from './token-file.js';
 
 export interface BridgeOptions {
@@ -82,62 +81,6 @@ export interface Bridge {
   close(): Promise<void>;
 }
 
-class Refusal {
-  constructor(
-    readonly status: number,
-    readonly reason: string,
-    readonly metric: string,
-    readonly headers: readonly (readonly [string, string])[] = [],
-  ) {}
-}
-
-function offeredProtocols(req: http.IncomingMessage): string[] {
-  const h = req.headers['sec-websocket-protocol'];
-  if (h === undefined) return [];
-  return h
-    .split(',')
-    .map((p) => p.trim())
-    .filter((p) => p !== '');
-}
-
-/**
- * The checks `ws` makes before a 101 (RFC 6455 §4.2.1), made first here so that a malformed request is refused
- * before the bridge connects to any target.
- */
-function checkHandshake(req: http.IncomingMessage): Refusal | undefined {
-  const key = req.headers['sec-websocket-key'];
-  const version = req.headers['sec-websocket-version'];
-  if (req.method !== 'GET' || String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket')
-    return new Refusal(400, 'not a WebSocket upgrade (GET with Upgrade: websocket)', 'handshake');
-  if (typeof key !== 'string' || !/^[+/0-9A-Za-z]{22}==$/.test(key))
-    return new Refusal(400, 'missing or invalid Sec-WebSocket-Key', 'handshake');
-  if (version !== '13' && version !== '8')
-    return new Refusal(400, 'unsupported Sec-WebSocket-Version (13 expected)', 'handshake', [
-      ['Sec-WebSocket-Version', '13, 8'],
-    ]);
-  return undefined;
-}
-
-function cookieValue(header: string | undefined, name: string): string | null {
-  for (const part of (header ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) {
-      try {
-        return decodeURIComponent(part.slice(eq + 1).trim());
-      } catch {
-        return part.slice(eq + 1).trim();
-      }
-    }
-  }
-  return null;
-}
-
-function sameText(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
 function peerName(socket: net.Socket): string {
   return `${formatHost(socket.remoteAddress ?? '?')}:${socket.remotePort ?? 0}`;
 }
@@ -157,6 +100,15 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const reverse = new ReversePorts();
   const perClient = new Map<string, number>();
   const scheme = options.tls ? 'https' : 'http';
+  const checkAuth = makeAuthCheck(auth, options.bearerTokens);
+  const checkOrigin = makeOriginCheck(options.allowOrigins, webRoot !== undefined, scheme);
+  const chooseTarget = makeTargetChooser({
+    ...(options.target ? { target: options.target } : {}),
+    ...(options.routes ? { routes: options.routes } : {}),
+    ...(tokens ? { tokens } : {}),
+    ...(options.allowTargets ? { allowTargets: options.allowTargets } : {}),
+    ...(options.allowPrivate ? { allowPrivate: true } : {}),
+  });
   let active = 0;
   let pending = 0;
 
@@ -185,140 +137,6 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       return false;
     },
   });
-
-  async function checkAuth(req: http.IncomingMessage): Promise<Refusal | undefined> {
-    const bearer = options.bearerTokens ?? [];
-    if (!auth && bearer.length === 0) return undefined;
-    const value = req.headers.authorization;
-    const challenges: [string, string][] = [
-      ...(auth ? auth.challenges().map((c) => ['WWW-Authenticate', c] as [string, string]) : []),
-      ...(bearer.length > 0 ? [['WWW-Authenticate', 'Bearer realm="wsvia bridge"'] as [string, string]] : []),
-    ];
-    if (value === undefined) return new Refusal(401, 'credentials required', 'auth', challenges);
-    if (/^bearer\s/i.test(value)) {
-      const token = value.replace(/^bearer\s+/i, '').trim();
-      if (bearer.some((b) => sameText(b, token))) return undefined;
-      return new Refusal(401, 'bearer token rejected', 'auth', challenges);
-    }
-    if (auth) {
-      const r = await auth.check(value, req.method ?? 'GET', req.url ?? '/');
-      if (r.ok) return undefined;
-      return new Refusal(
-        401,
-        r.reason === 'rejected' ? 'credentials rejected' : 'credentials malformed',
-        'auth',
-        challenges,
-      );
-    }
-    return new Refusal(401, 'credentials rejected', 'auth', challenges);
-  }
-
-  function checkOrigin(req: http.IncomingMessage): Refusal | undefined {
-    const origin = req.headers.origin;
-    const allowed = options.allowOrigins ?? (webRoot === undefined ? ['*'] : []);
-    // Non-browser clients send no Origin; the check protects browsers' users (cross-site WebSocket hijacking).
-    if (origin === undefined || allowed.includes('*')) return undefined;
-    const o = origin.toLowerCase();
-    if (allowed.some((a) => a.toLowerCase() === o)) return undefined;
-    if (webRoot !== undefined && o === `${scheme}://${String(req.headers.host ?? '').toLowerCase()}`)
-      return undefined;
-    return new Refusal(
-      403,
-      `Origin ${origin} is not allowed (the bridge accepts ${[...allowed, ...(webRoot !== undefined ? ['its own pages'] : [])].join(', ') || 'no browser origin'}; see --allow-origin)`,
-      'origin',
-    );
-  }
-
-  async function chooseTarget(
-    url: URL,
-    cookie: string | undefined,
-  ): Promise<{ target: Authority; kind: string; address?: string } | Refusal> {
-    const q = url.searchParams;
-    // websockify's token plugins read ?token= first, then a `token` cookie (noVNC can set either).
-    const token = q.get('token') ?? cookieValue(cookie, 'token');
-    if (token !== null) {
-      if (!tokens) return new Refusal(404, 'this bridge has no token file (--token-file)', 'token');
-      const t = await tokens.lookup(token);
-      if (!t) return new Refusal(404, 'unknown token', 'token');
-      return { target: t, kind: 'token' };
-    }
-    const asked = q.get('target');
-    if (asked !== null) {
-      let a: Authority;
-      try {
-        a = parseAuthority(asked, 'the client');
-      } catch {
-        return new Refusal(
-          400,
-          `invalid target ${JSON.stringify(asked.slice(0, 100))} (expected host:port)`,
-          'target',
-        );
-      }
-      return checkClientTarget(a);
-    }
-    const routed = options.routes?.get(url.pathname);
-    if (routed) return { target: routed, kind: 'route' };
-    if (options.target) return { target: options.target, kind: 'target' };
-    return new Refusal(404, `no target for path ${url.pathname.slice(0, 100)}`, 'no-route');
-  }
-
-  async function checkClientTarget(
-    a: Authority,
-  ): Promise<{ target: Authority; kind: string; address: string } | Refusal> {
-    const rules = options.allowTargets ?? [];
-    let addresses: string[];
-    if (net.isIP(a.host)) addresses = [a.host];
-    else if (rules.length === 0) addresses = ['0.0.0.0'];
-    else {
-      try {
-        addresses = (await dns.lookup(a.host, { all: true })).map((r) => r.address);
-      } catch {
-        return new Refusal(502, `cannot resolve ${a.host}`, 'dns');
-      }
-    }
-    let last = '';
-    for (const address of addresses) {
-      const v = checkTarget(rules, { allowPrivate: options.allowPrivate ?? false }, a.host, a.port, address);
-      // Connect to the very address that was checked: no second lookup, no DNS-rebinding gap.
-      if (v.allowed) return { target: a, kind: 'client', address };
-      last = v.reason;
-    }
-    return new Refusal(403, last, 'target-denied');
-  }
-
-  function connectTarget(target: Authority, address: string | undefined): Promise<net.Socket | Refusal> {
-    const timeout = options.connectTimeout ?? 10_000;
-    return new Promise((resolve) => {
-      const s = net.connect({ host: address ?? target.host, port: target.port, allowHalfOpen: true });
-      s.setNoDelay(true);
-      const where = formatAuthority(target);
-      const timer = setTimeout(() => {
-        s.destroy();
-        resolve(
-          new Refusal(
-            504,
-            `target ${where} did not accept the connection within ${timeout} ms`,
-            'target-timeout',
-          ),
-        );
-      }, timeout);
-      s.once('connect', () => {
-        clearTimeout(timer);
-        s.removeAllListeners('error');
-        resolve(s);
-      });
-      s.once('error', (e: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        resolve(
-          new Refusal(
-            502,
-            `target ${where} ${e.code === 'ECONNREFUSED' ? 'refused the connection' : `failed (${e.code ?? e.message})`}`,
-            'target-failed',
-          ),
-        );
-      });
-    });
-  }
 
   const refuse = (socket: Duplex, req: http.IncomingMessage, r: Refusal): void => {
     metrics.refused.inc({ reason: r.metric });
@@ -408,7 +226,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
         );
       const choice = await chooseTarget(url, req.headers.cookie);
       if (choice instanceof Refusal) return refuse(socket, req, choice);
-      const tcp = await connectTarget(choice.target, choice.address);
+      const tcp = await connectTarget(choice.target, choice.address, options.connectTimeout ?? 10_000);
       if (tcp instanceof Refusal) return refuse(socket, req, tcp);
       if (socket.destroyed) {
         tcp.destroy();
@@ -615,21 +433,4 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       await closed;
     },
   };
-}
-
-/** Serves `/metrics` (Prometheus text) on its own address, away from the bridge's public port. */
-export async function startAdmin(bridge: Bridge, host: string, port: number): Promise<http.Server> {
-  const server = http.createServer((req, res) => {
-    if (req.url === '/metrics') {
-      res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE });
-      return res.end(bridge.metrics.registry.render());
-    }
-    res.writeHead(404, { 'Content-Type': 'text/plain' });
-    res.end('try /metrics\n');
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  return server;
 }
