@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { isWsviaError } from '../../src/errors.js';
 import { checkTarget, parseTargetRule } from '../../src/bridge/allow-target.js';
 
 const rules = (...t: string[]) => t.map(parseTargetRule);
@@ -42,5 +44,20 @@ describe('--allow-target', () => {
     assert.equal(check(['169.254.0.0/16:80'], '169.254.169.254', 80).allowed, false);
     assert.deepEqual(check(['169.254.169.254:80'], '169.254.169.254', 80), { allowed: true });
     assert.deepEqual(check(['0.0.0.0/0:80'], '93.184.216.34', 80), { allowed: true });
+  });
+
+  it('any rule text either parses or throws a WsviaError', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.string({ maxLength: 60 }), fc.constantFrom('[::1]:22', '10.0.0.0/8:1-2', '*.x:*')),
+        (t) => {
+          try {
+            parseTargetRule(t);
+          } catch (e) {
+            assert.ok(isWsviaError(e), String(e));
+          }
+        },
+      ),
+    );
   });
 });

@@ -27,6 +27,18 @@ describe('parseTokenFile', () => {
     assert.equal(parseTokenFile(TEXT.replace(/\n/g, '\r\n').trimEnd()).size, 3);
   });
 
+  it('every prefix parses or names its bad line; a trailing partial line is an error, not a silent skip', () => {
+    for (let i = 0; i <= TEXT.length; i++) {
+      try {
+        const m = parseTokenFile(TEXT.slice(0, i));
+        assert.ok(m.size <= 3);
+      } catch (e) {
+        assert.ok(isWsviaError(e), String(e));
+      }
+    }
+    assert.throws(() => parseTokenFile(`${TEXT}vnc2: 127.0.0`), /line 6/);
+  });
+
   it('names the bad line', () => {
     assert.throws(() => parseTokenFile('a: 127.0.0.1:1\nb 127.0.0.1:2\n', 'tok'), /tok line 2/);
     assert.throws(() => parseTokenFile('a: 127.0.0.1\n'), /line 1: invalid target/);
