@@ -1,5 +1,6 @@
 /** `wsvia tunnel`: TCP -> WebSocket (-L, --stdio) and reverse (-R), through every route `wsvia connect` knows. */
 import { Duplex } from 'node:stream';
+import type { PumpResult } from '../bridge/pump.js';
 import {
   carry,
   DEFAULT_LINGER,
@@ -170,6 +171,12 @@ export async function run(argv: string[]): Promise<number> {
     ...(args.linger === undefined ? {} : { linger: args.linger }),
     ...(args.trace ? { onNote: (t: string) => trace(`* ${t}`) } : {}),
   };
+  const onSession = args.trace
+    ? (r: PumpResult): void =>
+        trace(
+          `* session ended: ${r.bytesFromSocket} bytes sent, ${r.bytesFromWebSocket} received, first closed by ${r.closedBy === 'socket' ? 'this side' : r.closedBy === 'websocket' ? 'the bridge' : r.closedBy} (WebSocket close ${r.wsCloseCode})`,
+        )
+    : undefined;
   const printError = (e: unknown): void => {
     process.stderr.write(
       isWsviaError(e) ? formatError(e) : `wsvia: ${e instanceof Error ? e.message : String(e)}\n`,
@@ -179,6 +186,7 @@ export async function run(argv: string[]): Promise<number> {
   if (args.stdio) {
     try {
       const r = await carry(stdioStream(), { ...base, ...(args.target ? { target: args.target } : {}) });
+      onSession?.(r);
       process.stdin.destroy();
       return r.closedBy === 'error' && r.wsCloseCode !== 1000
         ? exitCodeFor('WEBSOCKET_CLOSED')
@@ -196,6 +204,7 @@ export async function run(argv: string[]): Promise<number> {
         ...base,
         ...(l.target ? { target: l.target } : {}),
         onError: printError,
+        ...(onSession ? { onSession } : {}),
       });
       closers.push(() => t.close());
       process.stdout.write(
@@ -222,6 +231,7 @@ export async function run(argv: string[]): Promise<number> {
       onRetry: (err, delay) =>
         process.stderr.write(`wsvia: ${err.summary} [${err.code}]; reconnecting in ${delay} ms\n`),
       onError: printError,
+      ...(onSession ? { onSession } : {}),
     });
     closers.push(() => t.close());
     return t;
