@@ -58,8 +58,18 @@ export class TokenFile {
 
   /** Reads the file now; throws CONFIG_INVALID when it cannot be read or parsed (used at start-up). */
   async load(): Promise<void> {
-    const st = await fs.stat(this.#path);
-    const text = await fs.readFile(this.#path, 'utf8');
+    let st;
+    let text;
+    try {
+      st = await fs.stat(this.#path);
+      text = await fs.readFile(this.#path, 'utf8');
+    } catch (e) {
+      throw new WsviaError('CONFIG_INVALID', `cannot read the token file ${this.#path}`, {
+        hop: 'config',
+        hint: (e as NodeJS.ErrnoException).code ?? String(e),
+        cause: e,
+      });
+    }
     this.#tokens = parseTokenFile(text, this.#path);
     this.#stamp = `${st.mtimeMs}:${st.size}`;
   }

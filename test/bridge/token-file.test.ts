@@ -73,4 +73,13 @@ describe('TokenFile', () => {
     assert.deepEqual(await t.lookup('b'), { host: '127.0.0.1', port: 22 });
     fs.rmSync(dir, { recursive: true });
   });
+
+  it('a missing file is a configuration error naming it', async () => {
+    await assert.rejects(new TokenFile('/nonexistent/tokens').load(), (e: unknown) => {
+      assert.ok(isWsviaError(e));
+      assert.equal(e.code, 'CONFIG_INVALID');
+      assert.match(e.message, /\/nonexistent\/tokens: ENOENT/);
+      return true;
+    });
+  });
 });
