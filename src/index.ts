@@ -71,3 +71,23 @@ export {
   type StepName,
 } from './doctor/report.js';
 export { formatReport } from './doctor/format-report.js';
+export { startBridge, type Bridge, type BridgeOptions } from './bridge/server.js';
+export { startAdmin } from './bridge/admin.js';
+export {
+  startLocalTunnel,
+  startReverseTunnel,
+  carry,
+  type TunnelOptions,
+  type LocalTunnel,
+  type ReverseTunnel,
+} from './bridge/tunnel.js';
+export { parseTargetRule, type TargetRule } from './bridge/allow-target.js';
+export { parseTokenFile } from './bridge/token-file.js';
+export { parseRecording } from './bridge/replay.js';
+export {
+  TUNNEL_SUBPROTOCOL,
+  REVERSE_SUBPROTOCOL,
+  parseControlMessage,
+  formatControlMessage,
+  type ControlMessage,
+} from './protocol/tunnel-control.js';
