@@ -14,6 +14,7 @@ import { runCli, WSVIA } from '../helpers/cli.js';
 import { startBridgeCli, type RunningBridge } from '../helpers/bridge-cli.js';
 import { freePort, startPeer, type Peer } from '../helpers/process.js';
 import { startSquid, type RunningProxy } from '../helpers/proxies.js';
+import { startMicrosocks, type RunningProxy as RoutePeer } from '../helpers/route-peers.js';
 import { answerAfterEof, exchange, sha256, tcpEcho, type TcpServer } from '../bridge/tcp-servers.js';
 
 describe('wsvia tunnel against websockify', () => {
@@ -149,6 +150,55 @@ describe('wsvia tunnel through squid to wsvia bridge', () => {
     assert.equal(denied.code, 4);
     assert.match(denied.stderr, /407/);
     assert.match(denied.stderr, /hop proxy/);
+  });
+});
+
+describe('wsvia tunnel through SOCKS to wsvia bridge', () => {
+  let answer: TcpServer;
+  let socks: RoutePeer;
+  let bridge: Bridge;
+
+  before(async () => {
+    [answer, socks] = await Promise.all([answerAfterEof(), startMicrosocks()]);
+    bridge = await startBridge({ port: 0, target: { host: '127.0.0.1', port: answer.port } });
+  });
+  after(async () => {
+    await bridge.close();
+    await Promise.all([socks.stop(), answer.close()]);
+  });
+
+  it('-L through socks5h (the name resolved at the proxy): half-close and the whole answer, byte for byte', async () => {
+    const errors: unknown[] = [];
+    const t = await startLocalTunnel(
+      { host: '127.0.0.1', port: 0 },
+      {
+        url: bridge.url.replace('127.0.0.1', 'localhost'),
+        connect: { proxy: `socks5h://127.0.0.1:${socks.port}` },
+        onError: (e) => errors.push(e),
+      },
+    );
+    try {
+      const data = randomBytes(256 * 1024);
+      const got = await exchange(t.port, data);
+      const nl = got.indexOf(10);
+      assert.equal(got.subarray(0, nl).toString(), `bytes=${data.length} sha256=${sha256(data)}`);
+      assert.ok(got.subarray(nl + 1).equals(data));
+      assert.deepEqual(errors, []);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('--stdio with the CLI: -x socks5h://, --trace names the SOCKS step', async () => {
+    const r = await runCli(
+      ['tunnel', '--stdio', bridge.url, '-x', `socks5h://127.0.0.1:${socks.port}`, '--trace'],
+      {
+        input: 'through socks',
+      },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^bytes=13 sha256=[0-9a-f]{64}\nthrough socks$/);
+    assert.match(r.stderr, /socks5h/);
   });
 });
 
