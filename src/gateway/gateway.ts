@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type http2 from 'node:http2';
 import { WsviaError, type ErrorCode } from '../errors.js';
@@ -65,6 +66,7 @@ export class Gateway implements Runtime {
   #tls: net.Server | undefined;
   #admin: http.Server | undefined;
   #h2: http2.Http2Server | undefined;
+  #terminator: tls.Server | undefined;
   #healthTimer: NodeJS.Timeout | undefined;
   readonly #sockets = new Set<net.Socket>();
   #addresses: GatewayAddresses = { listen: undefined, tls: undefined, admin: undefined };
@@ -99,6 +101,7 @@ export class Gateway implements Runtime {
     }
     if (c.tls.listen !== undefined) {
       this.#h2 = createH2Server(this);
+      this.#terminator = this.#makeTerminator();
       this.#tls = net.createServer({ noDelay: true }, (s) => this.#accept(s, 'https'));
       this.#addresses = { ...this.#addresses, tls: await listen(this.#tls, c.tls.listen, 'tls.listen') };
     }
@@ -123,10 +126,25 @@ export class Gateway implements Runtime {
       new Http1Connection(socket, this, { proto, remoteAddress: socket.remoteAddress ?? '' });
       return;
     }
-    handleTlsConnection(socket, this, {
-      h2: (secure) => this.#h2?.emit('connection', secure),
-      http1: (secure, remoteAddress) => new Http1Connection(secure, this, { proto: 'https', remoteAddress }),
+    if (this.#terminator) handleTlsConnection(socket, this, { terminator: this.#terminator });
+  }
+
+  /** The TLS terminator: certificate from the snapshot (SIGHUP swaps it), ALPN h2 then http/1.1. */
+  #makeTerminator(): tls.Server {
+    const ctx = this.#snapshot.secureContext;
+    const server = tls.createServer({
+      ALPNProtocols: ['h2', 'http/1.1'],
+      handshakeTimeout: this.#snapshot.config.limits.handshakeTimeout,
+      // The context is looked up per handshake, so a reload's new certificate applies to the next connection.
+      SNICallback: (_name, cb) => cb(null, this.#snapshot.secureContext ?? ctx),
+      ...(ctx ? { secureContext: ctx } : {}),
     });
+    server.on('secureConnection', (secure: tls.TLSSocket) => {
+      if (secure.alpnProtocol === 'h2') this.#h2?.emit('connection', secure);
+      else new Http1Connection(secure, this, { proto: 'https', remoteAddress: secure.remoteAddress ?? '' });
+    });
+    server.on('tlsClientError', () => {});
+    return server;
   }
 
   admit(address: string): Admission {

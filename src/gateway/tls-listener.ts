@@ -11,10 +11,11 @@ import type { SniRoute } from './config.js';
 import type { Runtime } from './runtime.js';
 
 export interface TlsHandlers {
-  /** A terminated connection that chose h2. */
-  h2(socket: tls.TLSSocket): void;
-  /** A terminated connection speaking HTTP/1.1. */
-  http1(socket: tls.TLSSocket, remoteAddress: string): void;
+  /**
+   * Terminates TLS on a raw socket whose ClientHello was put back (unshifted): a `tls.Server` that never listens
+   * and is fed connections, so its sockets are fully set up server-side (ALPN, handshake timeout) for HTTP/2.
+   */
+  readonly terminator: tls.Server;
 }
 
 export function findSniRoute(routes: readonly SniRoute[], name: string | undefined): SniRoute | undefined {
@@ -65,18 +66,7 @@ export function handleTlsConnection(socket: net.Socket, rt: Runtime, handlers: T
     socket.once('close', () => rt.release(remoteAddress));
     // Node's TLSSocket reads what is already buffered on the wrapped socket before its handle.
     socket.unshift(replay);
-    const secure = new tls.TLSSocket(socket, {
-      isServer: true,
-      secureContext: current.secureContext,
-      ALPNProtocols: ['h2', 'http/1.1'],
-    });
-    secure.on('error', () => secure.destroy());
-    const handshake = setTimeout(() => secure.destroy(), current.config.limits.handshakeTimeout);
-    secure.once('secure', () => {
-      clearTimeout(handshake);
-      if (secure.alpnProtocol === 'h2') handlers.h2(secure);
-      else handlers.http1(secure, remoteAddress);
-    });
+    handlers.terminator.emit('connection', socket);
   };
   socket.on('data', onData);
 }

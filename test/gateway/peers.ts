@@ -5,6 +5,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import type tls from 'node:tls';
 import { once } from 'node:events';
 import WebSocket, { WebSocketServer } from 'ws';
 import { parseConfig } from '../../src/config.js';
@@ -130,7 +131,7 @@ export async function startGateway(yaml: string): Promise<TestGateway> {
 /** Opens a WebSocket and resolves with it and its first message (the upstream's report). */
 export async function openWs(
   url: string,
-  options: WebSocket.ClientOptions & { protocols?: string[] } = {},
+  options: WebSocket.ClientOptions & tls.ConnectionOptions & { protocols?: string[] } = {},
 ): Promise<{ ws: WebSocket; report: Record<string, unknown>; response: http.IncomingMessage }> {
   const ws = new WebSocket(url, options.protocols ?? [], options);
   const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
