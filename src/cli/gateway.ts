@@ -257,6 +257,8 @@ export async function run(argv: string[]): Promise<number> {
   const left = await gateway.drain();
   if (left > 0)
     process.stderr.write(`wsvia gateway: ${left} WebSockets still open at the drain timeout, cut\n`);
+  // A worker's IPC channel to the primary would keep it alive.
+  cluster.worker?.disconnect();
   return EXIT_CODES.ok;
 }
 
