@@ -18,6 +18,7 @@ const PEERS = {
   '/usr/bin/chromium': 'chromium',
   '/usr/bin/htpasswd': 'apache2-utils',
   '/usr/bin/openssl': 'openssl',
+  '/usr/bin/python3': 'python3', // the gateway's connect-timeout test: a listener that never accepts
   '/usr/bin/java': 'default-jdk-headless',
 };
 

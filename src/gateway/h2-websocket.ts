@@ -117,7 +117,7 @@ async function bridge(
   try {
     res = await readResponseHead(upstream, {
       peer: `upstream ${conn.upstream.url}`,
-      maxHeadBytes: 64 * 1024,
+      maxHeadBytes: 32 * 1024,
       timeout: snap.config.limits.handshakeTimeout,
     });
   } catch {

@@ -17,6 +17,9 @@ import type { Runtime, Snapshot } from './runtime.js';
 import { connectPool, readResponseHead, type UpstreamConnection } from './upstream-connect.js';
 import { WsRelay } from './ws-relay.js';
 
+/** Upstream response heads: more room than requests get (Set-Cookie lists), still bounded. */
+const RESPONSE_HEAD_LIMIT = 32 * 1024;
+
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
   403: 'Forbidden',
@@ -57,7 +60,7 @@ export class Http1Connection {
   #address: string;
   #admitted = false;
   #pp: ProxyProtocolReader | undefined;
-  #reader: RequestHeadReader;
+  #reader: RequestHeadReader | undefined;
   #timer: NodeJS.Timeout | undefined;
   #requests = 0;
   #received = 0;
@@ -70,7 +73,6 @@ export class Http1Connection {
     this.#address = options.remoteAddress;
     const snap = rt.snapshot();
     this.#pp = snap.config.proxyProtocol ? new ProxyProtocolReader() : undefined;
-    this.#reader = this.#newReader(snap);
     socket.on('error', () => socket.destroy());
     socket.once('close', () => {
       clearTimeout(this.#timer);
@@ -136,6 +138,7 @@ export class Http1Connection {
       if (data.length === 0) return;
     }
     let result;
+    this.#reader ??= this.#newReader(this.#rt.snapshot());
     try {
       result = this.#reader.receive(data);
     } catch (e) {
@@ -150,6 +153,8 @@ export class Http1Connection {
     }
     if (!result) return;
     this.#stopReading();
+    // The reader's buffer is not needed until the next request (and never after an upgrade).
+    this.#reader = undefined;
     this.#requests++;
     void this.#handle(result.head, result.leftover);
   }
@@ -246,7 +251,7 @@ export class Http1Connection {
     try {
       res = await readResponseHead(upstream, {
         peer: `upstream ${conn.upstream.url}`,
-        maxHeadBytes: 64 * 1024,
+        maxHeadBytes: RESPONSE_HEAD_LIMIT,
         timeout: snap.config.limits.handshakeTimeout,
         onInterim: (r) =>
           client.write(serializeHead(`HTTP/1.1 ${r.head.status} ${r.head.reason}`, r.head.headers)),
@@ -277,6 +282,10 @@ export class Http1Connection {
     m.wsOpen.inc({ route: route.path });
     m.wsTotal.inc({ route: route.path });
     const c = snap.config;
+    // Only what the access log needs stays referenced for the WebSocket's life, not the request head.
+    const path = head.target.split('?')[0];
+    const routePath = route.path;
+    const upstreamUrl = conn.upstream.url;
     let untrack = (): void => {};
     const relay = new WsRelay(
       client,
@@ -294,15 +303,15 @@ export class Http1Connection {
         },
         onEnd: (end) => {
           untrack();
-          m.wsOpen.dec({ route: route.path });
+          m.wsOpen.dec({ route: routePath });
           m.bytes.inc({ direction: 'upstream' }, end.bytesToUpstream);
           m.bytes.inc({ direction: 'client' }, end.bytesToClient);
           this.#rt.log.write({
             kind: 'websocket',
             client: this.#address,
-            route: route.path,
-            upstream: conn.upstream.url,
-            path: head.target.split('?')[0],
+            route: routePath,
+            upstream: upstreamUrl,
+            path,
             status: 101,
             bytesToUpstream: end.bytesToUpstream,
             bytesToClient: end.bytesToClient,
@@ -390,7 +399,7 @@ export class Http1Connection {
     try {
       res = await readResponseHead(upstream, {
         peer: `upstream ${conn.upstream.url}`,
-        maxHeadBytes: 64 * 1024,
+        maxHeadBytes: RESPONSE_HEAD_LIMIT,
         timeout: 0,
         onInterim: (r) =>
           client.write(serializeHead(`HTTP/1.1 ${r.head.status} ${r.head.reason}`, r.head.headers)),
@@ -485,7 +494,6 @@ export class Http1Connection {
         else client.destroy();
         return;
       }
-      this.#reader = this.#newReader(this.#rt.snapshot());
       this.#waitForRequest(o.next?.() ?? new Uint8Array(0));
     };
     const onDrain = (): void => {

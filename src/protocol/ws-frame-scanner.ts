@@ -25,7 +25,9 @@ export class FrameScanner {
   #extRead = 0;
   #length = 0;
   #maskRead = 0;
-  readonly #mask = new Uint8Array(4);
+  /** The first two mask bytes: all a close code needs (no per-connection array for a relay's idle cost). */
+  #mask0 = 0;
+  #mask1 = 0;
   #remaining = 0;
   #closeBytes = 0;
   #closeCode = 0;
@@ -89,14 +91,19 @@ export class FrameScanner {
           break;
         }
         case 'mask': {
-          this.#mask[this.#maskRead++] = chunk[i++] as number;
+          const b = chunk[i++] as number;
+          if (this.#maskRead === 0) this.#mask0 = b;
+          else if (this.#maskRead === 1) this.#mask1 = b;
+          this.#maskRead++;
           if (this.#maskRead === 4) this.#startPayload();
           break;
         }
         case 'payload': {
           if (this.#opcode === OPCODES.close && this.#closeBytes < 2) {
             // The close code is the first two payload bytes (§5.5.1), unmasked with the key's first two bytes.
-            const b = (chunk[i++] as number) ^ (this.#masked ? (this.#mask[this.#closeBytes] as number) : 0);
+            const b =
+              (chunk[i++] as number) ^
+              (this.#masked ? (this.#closeBytes === 0 ? this.#mask0 : this.#mask1) : 0);
             this.#closeCode = this.#closeCode * 256 + b;
             this.#closeBytes++;
             this.#remaining--;
