@@ -35,3 +35,13 @@ export {
 export { TRACE_CHANNEL, type TraceEvent, type TraceRecord } from './observe/trace.js';
 export { formatTraceEvent } from './observe/format-trace.js';
 export { startEchoServer, type EchoServer, type EchoServerOptions } from './echo/echo-server.js';
+export { Gateway, type GatewayAddresses, type GatewayOptions } from './gateway/gateway.js';
+export {
+  configFromNode as gatewayConfigFromNode,
+  parseRouteFlag,
+  parseSniFlag,
+  type GatewayConfig,
+  type RouteSpec,
+  type UpstreamSpec,
+  type SniRoute,
+} from './gateway/config.js';

@@ -30,8 +30,6 @@ export interface GatewayAddresses {
 export interface GatewayOptions {
   /** Where the access log goes (overrides the config's accessLog). */
   readonly accessLog?: AccessLog;
-  /** Reported on /healthz and in reload messages. */
-  readonly source?: string;
 }
 
 function listen(server: net.Server | http.Server, hostPort: string, what: string): Promise<AddressInfo> {
@@ -53,6 +51,15 @@ function listen(server: net.Server | http.Server, hostPort: string, what: string
   });
 }
 
+/**
+ * The WebSocket reverse proxy, in process.
+ *
+ * @example
+ * const config = gatewayConfigFromNode(parseConfig(yamlText, 'gateway.yaml'), 'gateway.yaml');
+ * const gateway = new Gateway(config);
+ * const { listen } = await gateway.start();
+ * process.on('SIGTERM', () => void gateway.drain());
+ */
 export class Gateway implements Runtime {
   readonly metrics: GatewayMetrics = gatewayMetrics();
   readonly log: AccessLog;

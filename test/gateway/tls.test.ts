@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http2 from 'node:http2';
 import path from 'node:path';
@@ -142,6 +143,21 @@ sni:
     } finally {
       session.close();
     }
+  });
+
+  it('serves a new certificate after a reload, for new connections', async () => {
+    const next = makeSelfSigned('localhost', ['DNS:localhost']);
+    fs.writeFileSync(path.join(dir, 'cert.pem'), next.cert);
+    fs.writeFileSync(path.join(dir, 'key.pem'), next.key);
+    gw.gateway.reload(gw.gateway.snapshot().config);
+    const { ws, response } = await openWs(`wss://127.0.0.1:${gw.tlsPort}/`, {
+      ca: next.cert,
+      servername: 'localhost',
+    });
+    const cert = (response.socket as tls.TLSSocket).getPeerCertificate();
+    assert.equal(cert.fingerprint256, new crypto.X509Certificate(next.cert).fingerprint256);
+    ws.close();
+    await closed(ws);
   });
 
   it('passes a matching server name through undecrypted: the client sees the backend certificate', async () => {
