@@ -148,7 +148,13 @@ export class Gateway implements Runtime {
     });
     server.on('secureConnection', (secure: tls.TLSSocket) => {
       if (secure.alpnProtocol === 'h2') this.#h2?.emit('connection', secure);
-      else new Http1Connection(secure, this, { proto: 'https', remoteAddress: secure.remoteAddress ?? '' });
+      else {
+        new Http1Connection(secure, this, {
+          proto: 'https',
+          remoteAddress: secure.remoteAddress ?? '',
+          admitted: true,
+        });
+      }
     });
     server.on('tlsClientError', () => {});
     return server;

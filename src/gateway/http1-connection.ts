@@ -51,6 +51,8 @@ export interface Http1Options {
   readonly remoteAddress: string;
   /** Bytes already read from the socket (a TLS sniff). */
   readonly initial?: Uint8Array;
+  /** The TLS listener already counted this connection against the limits. */
+  readonly admitted?: boolean;
 }
 
 export class Http1Connection {
@@ -78,7 +80,8 @@ export class Http1Connection {
       clearTimeout(this.#timer);
       if (this.#admitted) this.#rt.release(this.#address);
     });
-    if (!this.#pp && !this.#admit()) return;
+    if (options.admitted) this.#pp = undefined;
+    else if (!this.#pp && !this.#admit()) return;
     this.#waitForRequest(options.initial ?? new Uint8Array(0));
   }
 

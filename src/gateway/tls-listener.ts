@@ -58,8 +58,10 @@ export function handleTlsConnection(socket: net.Socket, rt: Runtime, handlers: T
       socket.destroy();
       return;
     }
-    if (rt.admit(remoteAddress) !== 'ok') {
-      rt.metrics.refused.inc({ reason: 'max_connections' });
+    const verdict = rt.admit(remoteAddress);
+    if (verdict !== 'ok') {
+      // Over a limit before any HTTP is spoken: there is no way to answer 503 or 429 inside TLS not yet set up.
+      rt.metrics.refused.inc({ reason: verdict });
       socket.destroy();
       return;
     }
