@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
@@ -360,6 +361,48 @@ routes: [{ path: /, upstream: ${up.url} }]
     assert.equal(up.closes[up.closes.length - 1], 1001);
     assert.equal(await gw.metric('wsvia_gateway_dead_peers_reaped_total{side="client"}'), 1);
     await until(() => gw.records.some((r) => r['reason'] === 'dead_client'));
+  });
+});
+
+describe('gateway: a dead upstream behind an open WebSocket', () => {
+  let mute: net.Server;
+  let gw: TestGateway;
+  before(async () => {
+    // An upstream that completes the upgrade, then never answers anything (a hung process, a lost route).
+    mute = net.createServer((s) => {
+      s.once('data', (d: Buffer) => {
+        const key = /sec-websocket-key: *(\S+)/i.exec(d.toString('latin1'))?.[1] ?? '';
+        const accept = createHash('sha1')
+          .update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
+          .digest('base64');
+        s.write(
+          `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+        );
+        s.on('data', () => {});
+      });
+      s.on('error', () => {});
+    });
+    mute.listen(0, '127.0.0.1');
+    await once(mute, 'listening');
+    const port = (mute.address() as net.AddressInfo).port;
+    gw = await startGateway(`
+listen: 127.0.0.1:0
+admin: 127.0.0.1:0
+ping: 0.2
+pingTimeout: 0.3
+routes: [{ path: /, upstream: ws://127.0.0.1:${port} }]
+`);
+  });
+  after(async () => {
+    await gw.gateway.close();
+    mute.close();
+  });
+
+  it('closes the client with 1001 when the upstream stops answering pings', async () => {
+    const ws = new WebSocket(`${gw.wsUrl}/`);
+    await once(ws, 'open');
+    assert.equal(await closed(ws), 1001);
+    assert.equal(await gw.metric('wsvia_gateway_dead_peers_reaped_total{side="upstream"}'), 1);
   });
 });
 
