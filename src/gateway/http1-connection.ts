@@ -164,6 +164,7 @@ export class Http1Connection {
 
   #stopReading(): void {
     clearTimeout(this.#timer);
+    this.#timer = undefined;
     this.#socket.removeListener('data', this.#onData);
     this.#socket.pause();
   }
