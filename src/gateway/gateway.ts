@@ -46,6 +46,9 @@ function listen(server: net.Server | http.Server, hostPort: string, what: string
     server.once('error', onError);
     server.listen(port, host, () => {
       server.removeListener('error', onError);
+      // After listening, errors are per connection (EMFILE on accept when out of file descriptors): the
+      // server keeps running, and the connections it has are untouched.
+      server.on('error', () => {});
       resolve(server.address() as AddressInfo);
     });
   });
