@@ -72,8 +72,11 @@ export function clearWpadCache(): void {
 
 async function searchDomains(options: WpadOptions): Promise<{ sources: WpadDomainSource[]; from: string }> {
   if (options.domains !== undefined) {
-    const origin = 'given to --wpad-domain';
-    return { sources: options.domains.map((domain) => ({ domain, origin })), from: origin };
+    const origin = 'given with --wpad-domain (the wpad domains option)';
+    return {
+      sources: options.domains.map((domain) => ({ domain, origin })),
+      from: `the search domains given (${options.domains.join(' ')})`,
+    };
   }
   const path = options.resolvConf ?? DEFAULT_RESOLV_CONF;
   let conf: ReturnType<typeof resolvConfDomains> = null;
@@ -163,7 +166,7 @@ export async function discoverWpad(options: WpadOptions = {}): Promise<WpadDisco
 /** The sentence for "no WPAD found": every candidate and why it failed, or why there was none. */
 export function noWpadReason(d: WpadDiscovery): string {
   if (d.attempts.length === 0) {
-    return `no WPAD candidate to try: ${d.domainsFrom} (WPAD stops before a single label or a public suffix such as co.uk)`;
+    return `no WPAD candidate to try from ${d.domainsFrom}: WPAD stops before a single label or a public suffix such as co.uk`;
   }
   const list = d.attempts.map((a) => `${a.url}: ${a.why}`).join('; ');
   return `no WPAD found from ${d.domainsFrom}: ${list}`;
