@@ -5,7 +5,7 @@
  */
 import type WebSocket from 'ws';
 import { connect, connectInfo, type ConnectOptions } from '../client/connect.js';
-import { resolveRoute, toDialTarget, type DialTarget } from '../dial/dial.js';
+import { resolveRoute, resolveRoutes, toDialTarget, type DialTarget } from '../dial/dial.js';
 import type { CertSummary } from '../dial/interception.js';
 import { isWsviaError, type WsviaError } from '../errors.js';
 import { redactUrl } from '../observe/redact.js';
@@ -58,7 +58,22 @@ export async function runDoctor(url: string, options: DoctorOptions = {}): Promi
   let error: WsviaError | undefined;
   try {
     target = toDialTarget(url);
-    route = resolveRoute(target, connectOptions);
+    // A PAC file, WPAD or a selector chooses the routes (resolveRoute alone would ignore them and go by the
+    // environment). The doctor examines the first, the one wsvia connect tries first.
+    const chosen =
+      connectOptions.route === undefined &&
+      (connectOptions.pac !== undefined ||
+        connectOptions.proxySelector !== undefined ||
+        (connectOptions.wpad !== undefined && connectOptions.wpad !== false))
+        ? await resolveRoutes(target, connectOptions)
+        : [resolveRoute(target, connectOptions)];
+    route = chosen[0] as RouteDecision;
+    if (chosen.length > 1) {
+      route = {
+        ...route,
+        reason: `${route.reason} (route 1 of ${chosen.length}: the doctor examines the first; wsvia connect tries the next when it cannot be reached)`,
+      };
+    }
     ws = await connect(url, { ...connectOptions, route, trace: transcript.callback(options.trace) });
   } catch (e) {
     if (!isWsviaError(e)) throw e;

@@ -8,6 +8,7 @@ import { connect } from '../../src/client/connect.js';
 import { resolveRoutes, toDialTarget } from '../../src/dial/dial.js';
 import { clearPacCache } from '../../src/dial/pac-source.js';
 import { clearWpadCache, discoverWpad } from '../../src/dial/wpad.js';
+import { runDoctor } from '../../src/doctor/run-doctor.js';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { tempDir } from '../helpers/process.js';
@@ -103,6 +104,22 @@ describe('WPAD by DNS against a real DNS server, PAC server and proxy on loopbac
       ws.close();
     }
     assert.match(tiny.log(), new RegExp(`CONNECT.*127\\.0\\.0\\.1:${echo.port}`));
+  });
+
+  it('wsvia doctor follows WPAD too: the route step names the PAC found and the proxy carries the path', async () => {
+    const wpad = { resolvConf, resolver: dnsServer.resolver() };
+    const connects = () =>
+      tiny
+        .log()
+        .split('\n')
+        .filter((l) => l.includes(`127.0.0.1:${echo.port}`)).length;
+    const before = connects();
+    const r = await runDoctor(`ws://127.0.0.1:${echo.port}/`, { wpad, env: {} });
+    assert.equal(r.ok, true, r.summary);
+    const step = r.steps.find((s) => s.step === 'route');
+    assert.match(step?.detail ?? '', /WPAD: http:\/\/wpad\.b\.corp\.test\/wpad\.dat/);
+    assert.match(step?.detail ?? '', /route 1 of 2: the doctor examines the first/);
+    assert.ok(connects() > before, 'the doctor went through tinyproxy');
   });
 
   it('the discovered URL is remembered: a second discovery asks DNS nothing', async () => {
