@@ -123,6 +123,23 @@ export async function discoverWpad(options: WpadOptions = {}): Promise<WpadDisco
   const key = candidates.map((c) => c.url).join(' ');
   const hit = cache.get(key);
   if (hit && hit.until > now()) return hit.discovery;
+  // Dials that start together share one discovery.
+  const pending = inflight.get(key);
+  if (pending) return pending;
+  const p = discover(candidates, from, key, options).finally(() => inflight.delete(key));
+  inflight.set(key, p);
+  return p;
+}
+
+const inflight = new Map<string, Promise<WpadDiscovery>>();
+
+async function discover(
+  candidates: readonly WpadCandidate[],
+  from: string,
+  key: string,
+  options: WpadOptions,
+): Promise<WpadDiscovery> {
+  const now = options.now ?? Date.now;
   const resolver = options.resolver ?? systemResolver;
   const attempts: WpadAttempt[] = [];
   // Bounded by the candidate list (a few names per search domain).

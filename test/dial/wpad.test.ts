@@ -141,6 +141,13 @@ describe('WPAD by DNS against a real DNS server, PAC server and proxy on loopbac
     assert.ok(dnsServer.asked.length > before2);
   });
 
+  it('dials that start together share one discovery: each name is asked once', async () => {
+    const wpad = { resolvConf, resolver: dnsServer.resolver() };
+    const all = await Promise.all([discoverWpad(wpad), discoverWpad(wpad), discoverWpad(wpad)]);
+    for (const d of all) assert.equal(d.found?.candidate.url, 'http://wpad.b.corp.test/wpad.dat');
+    assert.deepEqual(dnsServer.asked, ['wpad.a.b.corp.test', 'wpad.b.corp.test']);
+  });
+
   it('a name that resolves but serves no PAC is skipped with the HTTP answer as the reason', async () => {
     const d = await discoverWpad({ domains: ['x.c.corp.test'], resolver: dnsServer.resolver() });
     assert.equal(d.found, undefined);
