@@ -26,6 +26,14 @@ export { BadProxyList } from './dial/bad-proxies.js';
 export { pacSelector } from './dial/pac-selector.js';
 export { loadPac, clearPacCache } from './dial/pac-source.js';
 export {
+  wpadSelector,
+  discoverWpad,
+  clearWpadCache,
+  type WpadOptions,
+  type WpadResolver,
+  type WpadDiscovery,
+} from './dial/wpad.js';
+export {
   chooseRoute,
   routeConfigFromEnv,
   routeHops,
@@ -37,6 +45,7 @@ export { parseProxyUrl, PROXY_SCHEMES, type ProxyUrl, type ProxyScheme } from '.
 export { parseNoProxy, matchNoProxy, type NoProxyRule } from './route/no-proxy.js';
 export { compilePac, type PacHost, type PacScript } from './route/pac.js';
 export { parsePacResult, type PacEntry, type PacResult } from './route/pac-result.js';
+export { wpadCandidates, resolvConfDomains, type WpadCandidate } from './route/wpad.js';
 export {
   chainSelector,
   environmentSelector,

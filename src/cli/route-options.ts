@@ -10,6 +10,8 @@ export const ROUTE_FLAGS = {
   noproxy: { type: 'string' },
   preproxy: { type: 'string', multiple: true },
   pac: { type: 'string' },
+  wpad: { type: 'boolean' },
+  'wpad-domain': { type: 'string', multiple: true },
   socks4: { type: 'string' },
   socks4a: { type: 'string' },
   socks5: { type: 'string' },
@@ -32,6 +34,9 @@ export const ROUTE_USAGE = `route and proxy (curl's names):
       --preproxy URL         reach the proxy (or the target) through this proxy first; repeatable: a chain
       --pac URL|FILE         choose the route with this PAC file (FindProxyForURL); entries tried in order,
                              a failing proxy skipped for 5 minutes
+      --wpad                 find the PAC file by WPAD: http://wpad.DOMAIN/wpad.dat for the search domains of
+                             /etc/resolv.conf and their parents (never wpad.TLD); none found: direct
+      --wpad-domain DOMAIN   search this domain instead of resolv.conf's (repeatable; implies --wpad)
       --no-proxy             ignore the environment's proxy variables: connect directly
       --noproxy LIST         hosts not to proxy (NO_PROXY syntax: names, .suffixes, IPs, CIDRs, host:port, *)
   -U, --proxy-user USER:PASS proxy credentials (Digest, NTLM or Basic for HTTP proxies, the strongest offered;
@@ -47,6 +52,8 @@ interface RouteValues {
   noproxy?: string | undefined;
   preproxy?: string[] | undefined;
   pac?: string | undefined;
+  wpad?: boolean | undefined;
+  'wpad-domain'?: string[] | undefined;
   socks4?: string | undefined;
   socks4a?: string | undefined;
   socks5?: string | undefined;
@@ -96,6 +103,10 @@ export function routeOptionsFrom(values: RouteValues): DialOptions {
     throw new UsageError('--proxy and --no-proxy contradict each other');
   if (values.pac !== undefined && (proxies.length > 0 || values['no-proxy']))
     throw new UsageError('--pac chooses the proxy: drop --proxy/--no-proxy');
+  const wpadDomains = values['wpad-domain'] ?? [];
+  const wpad = values.wpad === true || wpadDomains.length > 0;
+  if (wpad && (values.pac !== undefined || proxies.length > 0 || values['no-proxy']))
+    throw new UsageError('--wpad finds the proxy: drop --pac/--proxy/--no-proxy');
   if (values['proxy-negotiate']) throw negotiateUnavailable();
   const schemes = (['basic', 'digest', 'ntlm'] as const).filter((k) => values[`proxy-${k}`]);
   if (schemes.length > 0 && values['proxy-anyauth'])
@@ -113,6 +124,7 @@ export function routeOptionsFrom(values: RouteValues): DialOptions {
     ...(values.noproxy !== undefined ? { noProxy: values.noproxy } : {}),
     ...(preproxy.length > 0 ? { preproxy } : {}),
     ...(values.pac !== undefined ? { pac: values.pac } : {}),
+    ...(wpad ? { wpad: wpadDomains.length > 0 ? { domains: wpadDomains } : true } : {}),
     ...(values['proxy-user'] !== undefined ? { proxyAuth: values['proxy-user'] } : {}),
   };
 }

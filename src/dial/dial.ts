@@ -24,6 +24,7 @@ import { matchNoProxy, parseNoProxy } from '../route/no-proxy.js';
 import type { SelectorTarget } from '../route/selector.js';
 import { sharedBadProxies } from './bad-proxies.js';
 import { pacSelector } from './pac-selector.js';
+import { wpadSelector, type WpadOptions } from './wpad.js';
 import { withCredentials, type ProxyUrl } from '../route/proxy-url.js';
 import { Tracer } from '../observe/trace.js';
 import { openHttpTunnel } from './http-tunnel.js';
@@ -322,7 +323,11 @@ function selectorTarget(target: DialTarget): SelectorTarget {
  * and the environment. A preproxy goes in front of every selected route.
  */
 export async function resolveRoutes(target: DialTarget, options: DialOptions = {}): Promise<RouteDecision[]> {
-  if (options.route || (options.proxySelector === undefined && options.pac === undefined)) {
+  const wpad = options.wpad === true ? {} : options.wpad === false ? undefined : options.wpad;
+  if (
+    options.route ||
+    (options.proxySelector === undefined && options.pac === undefined && wpad === undefined)
+  ) {
     return [resolveRoute(target, options)];
   }
   const t = selectorTarget(target);
@@ -338,11 +343,12 @@ export async function resolveRoutes(target: DialTarget, options: DialOptions = {
       return [options.preproxy === undefined ? direct : prependHops(direct, proxyList(options.preproxy))];
     }
   }
+  const timeoutMs = options.timeouts?.tcp === undefined ? {} : { timeoutMs: options.timeouts.tcp };
   const selector =
     options.proxySelector ??
-    pacSelector(options.pac as string, {
-      ...(options.timeouts?.tcp === undefined ? {} : { timeoutMs: options.timeouts.tcp }),
-    });
+    (options.pac !== undefined
+      ? pacSelector(options.pac, timeoutMs)
+      : wpadSelector({ ...timeoutMs, ...(wpad as WpadOptions) }));
   const routes = [...(await selector(t))];
   if (routes.length === 0) {
     throw new WsviaError('CONFIG_INVALID', `the proxy selector gave no route for ${t.url}`, {

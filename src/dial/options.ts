@@ -6,6 +6,7 @@ import type { AuthScheme } from '../auth/select.js';
 import type { ProxyInput, RouteDecision } from '../route/choose.js';
 import type { ProxySelector } from '../route/selector.js';
 import type { BadProxyList } from './bad-proxies.js';
+import type { WpadOptions } from './wpad.js';
 import type { TraceCallback } from '../observe/trace.js';
 
 /** Milliseconds allowed for each step; each expiry fails with its own code. */
@@ -40,6 +41,12 @@ export interface DialOptions {
    * order. Wins over `proxy` and the environment; `noProxy` still goes direct first.
    */
   readonly pac?: string;
+  /**
+   * WPAD by DNS (opt-in): look for `http://wpad.<domain>/wpad.dat` up the search domains and use the first PAC
+   * file found; none found means direct. `true` reads /etc/resolv.conf; an object says where else to look.
+   * Loses to `route`, `proxySelector` and `pac`; wins over `proxy` and the environment.
+   */
+  readonly wpad?: boolean | WpadOptions;
   /** Your own policy: the routes to try for a target, in order. Wins over `pac`, `proxy` and the environment. */
   readonly proxySelector?: ProxySelector;
   /** Where failed proxies are remembered (default: one list shared by the process, 5 minutes). */

@@ -40,8 +40,15 @@ async function hostFor(target: SelectorTarget): Promise<PacHost> {
   };
 }
 
-/** Routes from `FindProxyForURL` of the PAC file at `source` (a path, file:, http: or https: URL). */
-export function pacSelector(source: string, options: PacLoadOptions = {}): ProxySelector {
+/**
+ * Routes from `FindProxyForURL` of the PAC file at `source` (a path, file:, http: or https: URL). `label` names
+ * the file in each route's reason (default `PAC <source>`; WPAD says where it found the file).
+ */
+export function pacSelector(
+  source: string,
+  options: PacLoadOptions = {},
+  label = `PAC ${source}`,
+): ProxySelector {
   return async (target) => {
     const script = await loadPac(source, options);
     const r = await script.resolve(target.url, target.host, await hostFor(target));
@@ -49,7 +56,7 @@ export function pacSelector(source: string, options: PacLoadOptions = {}): Proxy
     const skipped =
       r.skipped.length > 0 ? `; skipped unusable ${r.skipped.map((s) => JSON.stringify(s)).join(', ')}` : '';
     return r.entries.map((e, i): RouteDecision => {
-      const why = `PAC ${source} returned ${JSON.stringify(r.raw)}: entry ${i + 1} of ${n}, ${e.text}${skipped}`;
+      const why = `${label} returned ${JSON.stringify(r.raw)}: entry ${i + 1} of ${n}, ${e.text}${skipped}`;
       return e.kind === 'direct'
         ? { proxy: null, reason: `direct: ${why}`, source: 'pac' }
         : { proxy: e.proxy, reason: `proxy ${e.proxy.display}: ${why}`, source: 'pac' };

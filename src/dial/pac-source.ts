@@ -3,9 +3,11 @@
  * its `Cache-Control` (max-age, no-store, no-cache) or `Expires` say (RFC 9111 §4.2.1), a local file is re-read
  * and recompiled only when its text changed. The file is fetched directly, never through a proxy (as browsers do).
  */
+import type dns from 'node:dns';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { WsviaError } from '../errors.js';
 import type { PacHost, PacScript } from '../route/pac.js';
@@ -17,6 +19,11 @@ export interface PacLoadOptions {
   readonly evalTimeoutMs?: number;
   readonly host?: PacHost;
   readonly now?: () => number;
+  /**
+   * Connect to this IP address instead of looking up the URL's host (WPAD found the name with its own resolver).
+   * The Host header still names the URL's host.
+   */
+  readonly address?: string;
 }
 
 /** Largest PAC file accepted (real ones are a few kilobytes; some corporate ones a few hundred). */
@@ -65,16 +72,30 @@ function fetchError(source: string, why: string, cause?: unknown): WsviaError {
   });
 }
 
+/** A `lookup` for http.get that answers every name with `address` (both of Node's calling conventions). */
+function fixedLookup(address: string): net.LookupFunction {
+  const family = net.isIPv6(address) ? 6 : 4;
+  return ((_host: string, opts: dns.LookupOptions, cb: (...args: unknown[]) => void) => {
+    if (opts.all) cb(null, [{ address, family }]);
+    else cb(null, address, family);
+  }) as unknown as net.LookupFunction;
+}
+
 function fetchText(
   url: URL,
   timeoutMs: number,
+  address?: string,
 ): Promise<{ text: string; headers: http.IncomingHttpHeaders }> {
   const source = url.toString();
   return new Promise((resolve, reject) => {
     const get = url.protocol === 'https:' ? https.get : http.get;
     const req = get(
       url,
-      { timeout: timeoutMs, headers: { accept: 'application/x-ns-proxy-autoconfig, */*' } },
+      {
+        timeout: timeoutMs,
+        headers: { accept: 'application/x-ns-proxy-autoconfig, */*' },
+        ...(address === undefined ? {} : { lookup: fixedLookup(address) }),
+      },
       (res) => {
         if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) > 299) {
           res.resume();
@@ -148,7 +169,7 @@ async function load(source: string, options: PacLoadOptions): Promise<PacScript>
   let text: string;
   let freshUntil: number;
   if (/^https?:\/\//i.test(source)) {
-    const r = await fetchText(new URL(source), options.timeoutMs ?? 10_000);
+    const r = await fetchText(new URL(source), options.timeoutMs ?? 10_000, options.address);
     text = r.text;
     freshUntil = now() + freshnessSeconds(r.headers, now()) * 1000;
   } else {

@@ -58,9 +58,13 @@ export async function runDoctor(url: string, options: DoctorOptions = {}): Promi
   let error: WsviaError | undefined;
   try {
     target = toDialTarget(url);
-    // A PAC file or a selector may offer several routes and fail over between them: then connect() chooses,
-    // and the report shows the route it took. Otherwise the one route is decided here, once, and pinned.
-    const chooses = connectOptions.pac !== undefined || connectOptions.proxySelector !== undefined;
+    // A PAC file, WPAD or a selector may offer several routes and fail over between them: then connect()
+    // chooses, and the report shows the route it took. Otherwise the one route is decided here and pinned.
+    const chooses =
+      connectOptions.route === undefined &&
+      (connectOptions.pac !== undefined ||
+        connectOptions.proxySelector !== undefined ||
+        (connectOptions.wpad !== undefined && connectOptions.wpad !== false));
     if (!chooses) route = resolveRoute(target, connectOptions);
     ws = await connect(url, {
       ...connectOptions,

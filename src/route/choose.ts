@@ -42,7 +42,7 @@ export interface RouteDecision {
    */
   readonly hops?: readonly ProxyUrl[];
   readonly reason: string;
-  readonly source: 'option' | 'environment' | 'no-proxy' | 'direct' | 'pac' | 'selector';
+  readonly source: 'option' | 'environment' | 'no-proxy' | 'direct' | 'pac' | 'wpad' | 'selector';
   readonly variable?: string;
   readonly noProxyEntry?: string;
 }

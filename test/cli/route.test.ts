@@ -105,6 +105,26 @@ describe('wsvia route', () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /cannot read the PAC file .*ENOENT \[CONFIG_INVALID, hop route\]/);
   });
+
+  it('--wpad: opt-in, never with --pac/--proxy; a single-label domain gives no candidate and goes direct', () => {
+    const both = wsvia(['route', 'ws://x/', '--wpad', '--pac', 'http://wpad.corp/wpad.dat']);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /--wpad finds the proxy/);
+    assert.equal(wsvia(['route', 'ws://x/', '--wpad-domain', 'corp.test', '-x', 'http://p:1']).code, 2);
+    const r = wsvia(['route', 'ws://x/', '--wpad-domain', 'example', '--wpad-domain', 'co.uk', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as {
+      routes: { proxy: string | null; source: string; reason: string }[];
+    };
+    assert.equal(out.routes.length, 1);
+    assert.equal(out.routes[0]?.proxy, null);
+    assert.equal(out.routes[0]?.source, 'wpad');
+    assert.match(
+      out.routes[0]?.reason ?? '',
+      /^direct: no WPAD candidate to try from the search domains given \(example co\.uk\): WPAD stops/,
+    );
+    assert.match(wsvia(['route', '--help']).stdout, /--wpad /);
+  });
 });
 
 describe('wsvia connect through SOCKS, with --trace', () => {
