@@ -14,6 +14,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'open a WebSocket, through proxies, and talk to it',
     load: () => import('./connect.js'),
   },
+  proxy: {
+    summary: 'a forward proxy (CONNECT and absolute-form), safe to expose',
+    load: () => import('./proxy.js'),
+  },
   echo: { summary: 'a WebSocket echo server for tests and demos', load: () => import('./echo.js') },
   demo: {
     summary: 'the whole path on loopback, with a trace (what `npm start` runs)',

@@ -1,0 +1,354 @@
+/** `wsvia proxy`: the forward proxy. Flags and the config file, printing, signals and workers; no proxy logic. */
+import cluster from 'node:cluster';
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { Htpasswd } from '../auth/htpasswd.js';
+import { StaticUsers, type UserStore } from '../auth/server-auth.js';
+import { loadConfigFile, type ConfigNode } from '../config.js';
+import { EXIT_CODES, WsviaError } from '../errors.js';
+import { unbracket } from '../protocol/authority.js';
+import { parseHostRule, parsePortList, type DestinationPolicy } from '../route/destination.js';
+import { parseProxyUrl } from '../route/proxy-url.js';
+import { AccessLog } from '../observe/access-log.js';
+import { startAdmin, type AdminServer } from '../proxy/admin.js';
+import { DEFAULT_LIMITS, type ProxyLimits, type ProxyServerOptions } from '../proxy/options.js';
+import { ProxyServer } from '../proxy/server.js';
+import { reportError, reportUsage, UsageError } from './output.js';
+
+export const usage = `usage: wsvia proxy [options]
+
+A forward proxy for CONNECT tunnels (wss://, https://) and absolute-form http:// and ws:// requests, safe to
+expose: destinations on loopback and private networks are denied unless allowed, limits are on by default.
+
+listener:
+  --host HOST                   address to listen on (default 127.0.0.1; 0.0.0.0 exposes it)
+  --port PORT                   port (default 8080; 0 lets the system choose)
+  --tls-cert FILE --tls-key FILE  serve TLS: clients use an https:// proxy URL
+  --proxy-protocol              expect a PROXY protocol v1/v2 header (behind HAProxy or a cloud LB)
+  --workers N                   N processes sharing the port (default 1)
+
+authentication (none by default):
+  --auth USER:PASS              a user (repeatable); Digest and Basic are offered
+  --htpasswd FILE               users from an htpasswd file (bcrypt, apr1, SHA-1); Basic
+
+destinations:
+  --allow-ports LIST            ports CONNECT and requests may reach (default 443,80; ranges: 8000-9000; *)
+  --allow-private               allow loopback, private, link-local and unique-local addresses
+  --allow RULE                  allow a host, *.domain, address or CIDR even if private (repeatable)
+  --deny RULE                   deny a host, *.domain, address or CIDR (repeatable; wins over everything)
+  --upstream URL                chain every tunnel through this http:// or https:// parent proxy (user:pass@ ok)
+  --upstream-ca FILE            trust this CA for an https:// parent
+
+limits:
+  --max-tunnels N               tunnels at once (default ${DEFAULT_LIMITS.maxTunnels}; then 503 + Retry-After)
+  --max-tunnels-per-client N    per client address (default ${DEFAULT_LIMITS.maxTunnelsPerClient}; then 429)
+  --max-header-bytes N          request head size (default ${DEFAULT_LIMITS.head.maxHeadBytes}; then 431)
+  --header-timeout SECONDS      the request head must arrive within (default ${DEFAULT_LIMITS.headerTimeout / 1000}; then 408)
+  --connect-timeout SECONDS     DNS and connect to the destination (default ${DEFAULT_LIMITS.connectTimeout / 1000}; then 504)
+  --idle-timeout SECONDS        close a tunnel silent for this long (default ${DEFAULT_LIMITS.idleTimeout / 1000}; 0: never)
+  --max-lifetime SECONDS        close a tunnel this long after it opened (default: no limit)
+
+operations:
+  --access-log FILE|-           one JSON line per tunnel or request (- is stdout)
+  --admin HOST:PORT             /metrics (Prometheus) and /healthz
+  --drain-timeout SECONDS       on SIGTERM, let tunnels finish this long (default 30)
+  --config FILE                 a YAML file with any of these options (flags win)
+  -h, --help
+
+Prints "wsvia proxy listening on URL" when ready.
+exit codes: 0 stopped by a signal, 1 failure, 2 usage or invalid configuration
+`;
+
+const STRING_OPTIONS = [
+  'host',
+  'port',
+  'htpasswd',
+  'allow-ports',
+  'max-tunnels',
+  'max-tunnels-per-client',
+  'max-header-bytes',
+  'header-timeout',
+  'connect-timeout',
+  'idle-timeout',
+  'max-lifetime',
+  'access-log',
+  'admin',
+  'drain-timeout',
+  'tls-cert',
+  'tls-key',
+  'upstream',
+  'upstream-ca',
+  'config',
+  'workers',
+] as const;
+const LIST_OPTIONS = ['auth', 'allow', 'deny'] as const;
+const BOOLEAN_OPTIONS = ['allow-private', 'proxy-protocol'] as const;
+
+type StringKey = (typeof STRING_OPTIONS)[number];
+type ListKey = (typeof LIST_OPTIONS)[number];
+type BooleanKey = (typeof BOOLEAN_OPTIONS)[number];
+
+/** Every setting, as text (flags and YAML alike), before validation. */
+interface Settings {
+  strings: Partial<Record<StringKey, string>>;
+  lists: Partial<Record<ListKey, string[]>>;
+  booleans: Partial<Record<BooleanKey, boolean>>;
+}
+
+/** The config file's keys: the flag names without dashes, `config` excepted. */
+export function settingsFromConfig(node: ConfigNode): Settings {
+  const keys = [...STRING_OPTIONS.filter((k) => k !== 'config'), ...LIST_OPTIONS, ...BOOLEAN_OPTIONS];
+  node.onlyKeys(keys);
+  const s: Settings = { strings: {}, lists: {}, booleans: {} };
+  for (const k of STRING_OPTIONS) {
+    if (k === 'config') continue;
+    const v = node.string(k);
+    if (v !== undefined) s.strings[k] = v;
+  }
+  for (const k of LIST_OPTIONS) {
+    const v = node.strings(k);
+    if (v !== undefined) s.lists[k] = v;
+  }
+  for (const k of BOOLEAN_OPTIONS) {
+    const v = node.boolean(k);
+    if (v !== undefined) s.booleans[k] = v;
+  }
+  // Validate values now, naming the key: the same checks the flags get.
+  try {
+    toOptions(s, (k) => `${k}`);
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof WsviaError) {
+      const key = /^(\S+)/.exec(e instanceof WsviaError ? e.summary : e.message)?.[1] ?? '';
+      throw node.error(
+        e instanceof WsviaError ? e.summary : e.message,
+        keys.includes(key as never) ? key : undefined,
+      );
+    }
+    throw e;
+  }
+  return s;
+}
+
+interface Built {
+  readonly server: ProxyServerOptions;
+  readonly accessLog: string | undefined;
+  readonly admin: { host: string; port: number } | undefined;
+  readonly drainTimeout: number;
+  readonly workers: number;
+}
+
+function seconds(s: Settings, key: StringKey, name: (k: string) => string, fallbackMs: number): number {
+  const t = s.strings[key];
+  if (t === undefined) return fallbackMs;
+  const n = Number(t);
+  if (t.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new UsageError(`${name(key)} expects seconds (0 or more), got ${JSON.stringify(t)}`);
+  return Math.round(n * 1000);
+}
+
+function count(s: Settings, key: StringKey, name: (k: string) => string, fallback: number, min = 1): number {
+  const t = s.strings[key];
+  if (t === undefined) return fallback;
+  if (!/^\d+$/.test(t) || Number(t) < min)
+    throw new UsageError(`${name(key)} expects a whole number of at least ${min}, got ${JSON.stringify(t)}`);
+  return Number(t);
+}
+
+function hostPort(text: string, what: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(text);
+  if (!m || Number(m[2]) > 65535)
+    throw new UsageError(`${what} expects HOST:PORT, got ${JSON.stringify(text)}`);
+  return { host: unbracket(m[1] as string), port: Number(m[2]) };
+}
+
+function readFile(path: string, what: string): Buffer {
+  try {
+    return fs.readFileSync(path);
+  } catch (e) {
+    throw new UsageError(`${what}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+}
+
+/** Validates settings into server options. `name` renders a key for messages (`--port` or `port`). */
+export function toOptions(s: Settings, name: (k: string) => string): Built {
+  const str = s.strings;
+  const port = count(s, 'port', name, 8080, 0);
+  if (port > 65535) throw new UsageError(`${name('port')} expects a port number, got ${port}`);
+  const policy: DestinationPolicy = {
+    ports: parsePortList(str['allow-ports'] ?? '443,80'),
+    allowPrivate: s.booleans['allow-private'] ?? false,
+    allow: (s.lists.allow ?? []).map(parseHostRule),
+    deny: (s.lists.deny ?? []).map(parseHostRule),
+  };
+  const limits: ProxyLimits = {
+    maxTunnels: count(s, 'max-tunnels', name, DEFAULT_LIMITS.maxTunnels),
+    maxTunnelsPerClient: count(s, 'max-tunnels-per-client', name, DEFAULT_LIMITS.maxTunnelsPerClient),
+    headerTimeout: seconds(s, 'header-timeout', name, DEFAULT_LIMITS.headerTimeout),
+    connectTimeout: seconds(s, 'connect-timeout', name, DEFAULT_LIMITS.connectTimeout),
+    idleTimeout: seconds(s, 'idle-timeout', name, DEFAULT_LIMITS.idleTimeout),
+    maxLifetime: seconds(s, 'max-lifetime', name, 0),
+    head: {
+      maxHeadBytes: count(s, 'max-header-bytes', name, DEFAULT_LIMITS.head.maxHeadBytes, 256),
+      maxHeaders: DEFAULT_LIMITS.head.maxHeaders,
+    },
+  };
+  let users: UserStore | undefined;
+  const auth = s.lists.auth ?? [];
+  for (const a of auth)
+    if (a.indexOf(':') <= 0)
+      throw new UsageError(`${name('auth')} expects USER:PASS, got a value without a colon`);
+  if (auth.length > 0 && str.htpasswd !== undefined)
+    throw new UsageError(`${name('auth')} and ${name('htpasswd')} do not go together: choose one user store`);
+  if (auth.length > 0) users = new StaticUsers(auth);
+  if (str.htpasswd !== undefined)
+    users = Htpasswd.parse(readFile(str.htpasswd, name('htpasswd')).toString('utf8'), str.htpasswd);
+  if ((str['tls-cert'] === undefined) !== (str['tls-key'] === undefined))
+    throw new UsageError(`${name('tls-cert')} and ${name('tls-key')} go together`);
+  const tls =
+    str['tls-cert'] !== undefined && str['tls-key'] !== undefined
+      ? { cert: readFile(str['tls-cert'], name('tls-cert')), key: readFile(str['tls-key'], name('tls-key')) }
+      : undefined;
+  const upstream = str.upstream === undefined ? undefined : parseProxyUrl(str.upstream);
+  if (upstream && upstream.scheme !== 'http' && upstream.scheme !== 'https')
+    throw new UsageError(`${name('upstream')} must be an http:// or https:// proxy, got ${upstream.display}`);
+  const upstreamCa =
+    str['upstream-ca'] === undefined ? undefined : readFile(str['upstream-ca'], name('upstream-ca'));
+  const server: ProxyServerOptions = {
+    host: unbracket(str.host ?? '127.0.0.1'),
+    port,
+    policy,
+    limits,
+    ...(users ? { users } : {}),
+    ...(tls ? { tls } : {}),
+    ...(upstream ? { upstream } : {}),
+    ...(upstreamCa ? { upstreamCa } : {}),
+    proxyProtocol: s.booleans['proxy-protocol'] ?? false,
+  };
+  return {
+    server,
+    accessLog: str['access-log'],
+    admin: str.admin === undefined ? undefined : hostPort(str.admin, name('admin')),
+    drainTimeout: seconds(s, 'drain-timeout', name, 30_000),
+    workers: count(s, 'workers', name, 1),
+  };
+}
+
+function settingsFromArgv(argv: string[]): { settings: Settings; help: boolean } {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {
+    help: { type: 'boolean', short: 'h' },
+  };
+  for (const k of STRING_OPTIONS) options[k] = { type: 'string' };
+  for (const k of LIST_OPTIONS) options[k] = { type: 'string', multiple: true };
+  for (const k of BOOLEAN_OPTIONS) options[k] = { type: 'boolean' };
+  const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true });
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const v = values as Record<string, string | string[] | boolean | undefined>;
+  const s: Settings = { strings: {}, lists: {}, booleans: {} };
+  for (const k of STRING_OPTIONS) if (typeof v[k] === 'string') s.strings[k] = v[k];
+  for (const k of LIST_OPTIONS) if (Array.isArray(v[k])) s.lists[k] = v[k];
+  for (const k of BOOLEAN_OPTIONS) if (typeof v[k] === 'boolean') s.booleans[k] = v[k];
+  return { settings: s, help: v.help === true };
+}
+
+/** Flags over the config file: a flag given replaces the file's value (lists too). */
+function merge(file: Settings, flags: Settings): Settings {
+  return {
+    strings: { ...file.strings, ...flags.strings },
+    lists: { ...file.lists, ...flags.lists },
+    booleans: { ...file.booleans, ...flags.booleans },
+  };
+}
+
+function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let built: Built;
+  try {
+    const { settings, help } = settingsFromArgv(argv);
+    if (help) {
+      process.stdout.write(usage);
+      return EXIT_CODES.ok;
+    }
+    const file =
+      settings.strings.config === undefined
+        ? undefined
+        : settingsFromConfig(loadConfigFile(settings.strings.config));
+    built = toOptions(file ? merge(file, settings) : settings, (k) => `--${k}`);
+  } catch (e) {
+    if (e instanceof WsviaError) return reportError(e);
+    return reportUsage(e, usage);
+  }
+  if (built.workers > 1 && cluster.isPrimary) return runPrimary(built.workers, built.drainTimeout);
+  return runServer(built, cluster.isWorker);
+}
+
+async function runServer(built: Built, isWorker: boolean): Promise<number> {
+  let admin: AdminServer | undefined;
+  const accessLog = AccessLog.open(built.accessLog);
+  const server = new ProxyServer({ ...built.server, accessLog });
+  try {
+    if (built.admin) {
+      admin = await startAdmin(
+        built.admin.host,
+        built.admin.port,
+        server.metrics.registry,
+        () => !server.draining,
+      );
+      if (!isWorker) process.stderr.write(`wsvia proxy admin on ${admin.url} (/metrics, /healthz)\n`);
+    }
+    const address = await server.listen();
+    if (isWorker) process.send?.({ wsviaProxyListening: address.url });
+    else process.stdout.write(`wsvia proxy listening on ${address.url}\n`);
+  } catch (e) {
+    await admin?.close();
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES') {
+      process.stderr.write(
+        `wsvia: cannot listen: ${(e as Error).message}: choose another --port (0 for any)\n`,
+      );
+      return EXIT_CODES.usage;
+    }
+    return reportError(e);
+  }
+  const signal = await waitForSignal();
+  if (!isWorker)
+    process.stderr.write(
+      `wsvia proxy: ${signal}, draining ${server.active} tunnels (up to ${built.drainTimeout / 1000} s)\n`,
+    );
+  await server.close(built.drainTimeout);
+  await admin?.close();
+  return EXIT_CODES.ok;
+}
+
+/** The primary of --workers N: forks, prints the first worker's address, passes signals on, waits. */
+async function runPrimary(workers: number, drainTimeout: number): Promise<number> {
+  let printed = false;
+  cluster.on('message', (_w, message: unknown) => {
+    const url = (message as { wsviaProxyListening?: unknown } | null)?.wsviaProxyListening;
+    if (printed || typeof url !== 'string') return;
+    printed = true;
+    process.stdout.write(`wsvia proxy listening on ${url} (${workers} workers)\n`);
+  });
+  for (let i = 0; i < workers; i++) cluster.fork();
+  let stopping = false;
+  const exited = new Promise<void>((resolve) => {
+    cluster.on('exit', () => {
+      if (Object.keys(cluster.workers ?? {}).length === 0) resolve();
+      else if (!stopping) process.stderr.write('wsvia proxy: a worker exited\n');
+    });
+  });
+  const signal = await waitForSignal();
+  stopping = true;
+  for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
+  const killer = setTimeout(() => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
+  }, drainTimeout + 5000);
+  await exited;
+  clearTimeout(killer);
+  return EXIT_CODES.ok;
+}
