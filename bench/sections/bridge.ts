@@ -16,7 +16,7 @@ import {
 } from '../peers.js';
 import type { Section } from '../report.js';
 import type { Settings } from '../settings.js';
-import { attempt, GB, log, MB, rotated, Samples, type Contender } from './common.js';
+import { attempt, GB, interleave, log, MB, Samples, type Contender } from './common.js';
 
 const BIG = 64 * 1024;
 const PROTOCOLS = ['binary'] as const;
@@ -69,45 +69,62 @@ export async function bridgeSection(s: Settings, targets: Targets): Promise<Sect
     notes.push('wsvia tunnel is not in this build yet: its throughput through squid is not measured');
 
   try {
-    for (let round = 0; round < s.rounds; round++) {
-      log(`round ${round + 1}/${s.rounds}`);
-      for (const c of rotated(contenders, round)) {
-        await attempt(`${c.name} setup`, notes, async () => {
-          const r = await runJob<LatencyResult>({ kind: 'ws-setup', ws: target(c), count: s.setupCount });
-          samples.add(c.name, 'p50', percentile(r.latenciesMs, 50));
-          samples.add(c.name, 'p99', percentile(r.latenciesMs, 99));
-          if (r.errors) notes.push(`${c.name}: ${r.errors} setup errors in round ${round + 1}`);
-        });
-        await attempt(`${c.name} 64 KiB messages`, notes, async () => {
-          const job = {
-            kind: 'ws-echo',
-            ws: target(c),
-            connections: 2,
-            size: BIG,
-            window: 4,
-            seconds: s.echoSeconds,
-          } as const;
-          const { result, cpu } = await withCpu<EchoResult>(c.pid as number, job);
-          samples.add(c.name, 'mbps', result.bytes / MB / result.seconds);
-          samples.add(c.name, 'cpuPerGb', cpu / ((2 * result.bytes) / GB));
-        });
-        const v = samples.row(c).values;
-        log(
-          `${c.name}: setup p50 ${v['p50']?.toFixed(2)} ms, ${v['mbps']?.toFixed(0)} MB/s, ${v['cpuPerGb']?.toFixed(2)} CPU s/GB`,
-        );
-      }
-      for (const c of rotated(tunnelRows, round)) {
-        await attempt(`${c.name} throughput`, notes, async () => {
-          const peer = tunnelPeers.find((p) => p.name === c.name);
-          const r = await runJob<ThroughputResult>({
-            kind: 'tcp-throughput',
-            via: { kind: 'direct', port: peer ? peer.port : targets.sinkPort },
-            bytes: s.throughputBytes / 2,
-          });
-          samples.add(c.name, 'tunnelMbps', r.bytes / MB / r.seconds);
-          log(`${c.name}: ${(r.bytes / MB / r.seconds).toFixed(0)} MB/s`);
-        });
-      }
+    await interleave(
+      s.rounds,
+      contenders,
+      [
+        {
+          what: 'setup',
+          run: async (c, round) => {
+            const r = await runJob<LatencyResult>({ kind: 'ws-setup', ws: target(c), count: s.setupCount });
+            samples.add(c.name, 'p50', percentile(r.latenciesMs, 50));
+            samples.add(c.name, 'p99', percentile(r.latenciesMs, 99));
+            if (r.errors) notes.push(`${c.name}: ${r.errors} setup errors in round ${round + 1}`);
+          },
+        },
+        {
+          what: '64 KiB messages',
+          run: async (c) => {
+            const job = {
+              kind: 'ws-echo',
+              ws: target(c),
+              connections: 2,
+              size: BIG,
+              window: 4,
+              seconds: s.echoSeconds,
+            } as const;
+            const { result, cpu } = await withCpu<EchoResult>(c.pid as number, job);
+            samples.add(c.name, 'mbps', result.bytes / MB / result.seconds);
+            samples.add(c.name, 'cpuPerGb', cpu / ((2 * result.bytes) / GB));
+          },
+        },
+      ],
+      notes,
+    );
+    await interleave(
+      s.rounds,
+      tunnelRows,
+      [
+        {
+          what: 'tunnel throughput',
+          run: async (c) => {
+            const peer = tunnelPeers.find((p) => p.name === c.name);
+            const r = await runJob<ThroughputResult>({
+              kind: 'tcp-throughput',
+              via: { kind: 'direct', port: peer ? peer.port : targets.sinkPort },
+              bytes: s.throughputBytes / 2,
+            });
+            samples.add(c.name, 'tunnelMbps', r.bytes / MB / r.seconds);
+          },
+        },
+      ],
+      notes,
+    );
+    for (const c of [...contenders, ...tunnelRows]) {
+      const v = samples.row(c).values;
+      log(
+        `${c.name}: setup p50 ${v['p50']?.toFixed(2) ?? '-'} ms, ${v['mbps']?.toFixed(0) ?? '-'} MB/s, ${v['cpuPerGb']?.toFixed(2) ?? '-'} CPU s/GB, tunnel ${v['tunnelMbps']?.toFixed(0) ?? '-'} MB/s`,
+      );
     }
   } finally {
     await Promise.all([...peers, ...tunnelPeers].map((p) => p.stop()));

@@ -52,3 +52,25 @@ export async function attempt(what: string, notes: string[], f: () => Promise<vo
     if (!notes.includes(msg)) notes.push(msg);
   }
 }
+
+/**
+ * Every step for every contender, round after round: within a round each step runs for all contenders back to
+ * back (in an order rotated each round), so a figure and its comparison are taken minutes apart at most on a
+ * machine whose load changes.
+ */
+export async function interleave(
+  rounds: number,
+  contenders: readonly Contender[],
+  steps: readonly { what: string; run: (c: Contender, round: number) => Promise<void> }[],
+  notes: string[],
+): Promise<void> {
+  for (let round = 0; round < rounds; round++) {
+    log(`round ${round + 1}/${rounds}`);
+    for (const step of steps) {
+      const t0 = Date.now();
+      for (const c of rotated(contenders, round))
+        await attempt(`${c.name} ${step.what}`, notes, () => step.run(c, round));
+      log(`  ${step.what}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  }
+}

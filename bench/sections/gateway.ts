@@ -15,7 +15,7 @@ import {
 } from '../peers.js';
 import type { Section } from '../report.js';
 import type { Settings } from '../settings.js';
-import { attempt, GB, log, MB, rotated, Samples, type Contender } from './common.js';
+import { attempt, GB, interleave, log, MB, Samples, type Contender } from './common.js';
 
 const BIG = 64 * 1024;
 const SMALL = 32;
@@ -49,47 +49,60 @@ export async function gatewaySection(s: Settings, targets: Targets): Promise<Sec
   const samples = new Samples();
 
   try {
-    for (let round = 0; round < s.rounds; round++) {
-      log(`round ${round + 1}/${s.rounds}`);
-      for (const c of rotated(contenders, round)) {
-        await attempt(`${c.name} setup`, notes, async () => {
-          const r = await runJob<LatencyResult>({ kind: 'ws-setup', ws: target(c), count: s.setupCount });
-          samples.add(c.name, 'p50', percentile(r.latenciesMs, 50));
-          samples.add(c.name, 'p99', percentile(r.latenciesMs, 99));
-          if (r.errors) notes.push(`${c.name}: ${r.errors} setup errors in round ${round + 1}`);
-        });
-        await attempt(`${c.name} 64 KiB echo`, notes, async () => {
-          const job = {
-            kind: 'ws-echo',
-            ws: target(c),
-            connections: 2,
-            size: BIG,
-            window: 4,
-            seconds: s.echoSeconds,
-          } as const;
-          const { result, cpu } = c.pid
-            ? await withCpu<EchoResult>(c.pid, job)
-            : { result: await runJob<EchoResult>(job), cpu: NaN };
-          samples.add(c.name, 'mbps', result.bytes / MB / result.seconds);
-          // Relayed: each echoed byte crossed the gateway twice (to the server and back).
-          if (c.pid) samples.add(c.name, 'cpuPerGb', cpu / ((2 * result.bytes) / GB));
-        });
-        await attempt(`${c.name} 32-byte echo`, notes, async () => {
-          const r = await runJob<EchoResult>({
-            kind: 'ws-echo',
-            ws: target(c),
-            connections: 8,
-            size: SMALL,
-            window: 32,
-            seconds: s.echoSeconds,
-          });
-          samples.add(c.name, 'msgs', r.bytes / SMALL / r.seconds);
-        });
-        const v = samples.row(c).values;
-        log(
-          `${c.name}: setup p50 ${v['p50']?.toFixed(2)} ms, ${v['mbps']?.toFixed(0)} MB/s, ${v['cpuPerGb']?.toFixed(2) ?? '-'} CPU s/GB, ${v['msgs']?.toFixed(0)} msgs/s`,
-        );
-      }
+    await interleave(
+      s.rounds,
+      contenders,
+      [
+        {
+          what: 'setup',
+          run: async (c, round) => {
+            const r = await runJob<LatencyResult>({ kind: 'ws-setup', ws: target(c), count: s.setupCount });
+            samples.add(c.name, 'p50', percentile(r.latenciesMs, 50));
+            samples.add(c.name, 'p99', percentile(r.latenciesMs, 99));
+            if (r.errors) notes.push(`${c.name}: ${r.errors} setup errors in round ${round + 1}`);
+          },
+        },
+        {
+          what: '64 KiB echo',
+          run: async (c) => {
+            const job = {
+              kind: 'ws-echo',
+              ws: target(c),
+              connections: 2,
+              size: BIG,
+              window: 4,
+              seconds: s.echoSeconds,
+            } as const;
+            const { result, cpu } = c.pid
+              ? await withCpu<EchoResult>(c.pid, job)
+              : { result: await runJob<EchoResult>(job), cpu: NaN };
+            samples.add(c.name, 'mbps', result.bytes / MB / result.seconds);
+            // Relayed: each echoed byte crossed the gateway twice (to the server and back).
+            if (c.pid) samples.add(c.name, 'cpuPerGb', cpu / ((2 * result.bytes) / GB));
+          },
+        },
+        {
+          what: '32-byte echo',
+          run: async (c) => {
+            const r = await runJob<EchoResult>({
+              kind: 'ws-echo',
+              ws: target(c),
+              connections: 8,
+              size: SMALL,
+              window: 32,
+              seconds: s.echoSeconds,
+            });
+            samples.add(c.name, 'msgs', r.bytes / SMALL / r.seconds);
+          },
+        },
+      ],
+      notes,
+    );
+    for (const c of contenders) {
+      const v = samples.row(c).values;
+      log(
+        `${c.name}: setup p50 ${v['p50']?.toFixed(2)} ms, ${v['mbps']?.toFixed(0)} MB/s, ${v['cpuPerGb']?.toFixed(2) ?? '-'} CPU s/GB, ${v['msgs']?.toFixed(0)} msgs/s`,
+      );
     }
   } finally {
     await Promise.all(peers.map((p) => p.stop()));

@@ -16,7 +16,7 @@ import {
 } from '../peers.js';
 import type { Section } from '../report.js';
 import type { Settings } from '../settings.js';
-import { attempt, GB, log, MB, rotated, Samples, type Contender } from './common.js';
+import { attempt, GB, interleave, log, MB, Samples, type Contender } from './common.js';
 
 const STARTERS: readonly { name: string; start: () => Promise<BenchPeer>; wsvia?: boolean }[] = [
   { name: 'wsvia proxy', start: startWsviaProxy, wsvia: true },
@@ -58,10 +58,10 @@ export async function proxySection(s: Settings, targets: Targets): Promise<Secti
   const samples = new Samples();
 
   try {
-    for (let round = 0; round < s.rounds; round++) {
-      log(`round ${round + 1}/${s.rounds}`);
-      for (const c of rotated(contenders, round)) {
-        await attempt(`${c.name} throughput`, notes, async () => {
+    const steps: readonly { what: string; run: (c: Contender, round: number) => Promise<void> }[] = [
+      {
+        what: 'throughput',
+        run: async (c) => {
           const job = {
             kind: 'tcp-throughput',
             via: via(c, targets.sinkPort),
@@ -72,8 +72,11 @@ export async function proxySection(s: Settings, targets: Targets): Promise<Secti
             : { result: await runJob<ThroughputResult>(job), cpu: NaN };
           samples.add(c.name, 'mbps', result.bytes / MB / result.seconds);
           if (c.pid) samples.add(c.name, 'cpuPerGb', cpu / (result.bytes / GB));
-        });
-        await attempt(`${c.name} setup`, notes, async () => {
+        },
+      },
+      {
+        what: 'setup',
+        run: async (c, round) => {
           const r = await runJob<LatencyResult>({
             kind: 'tcp-setup',
             via: via(c, targets.sinkPort),
@@ -82,8 +85,11 @@ export async function proxySection(s: Settings, targets: Targets): Promise<Secti
           samples.add(c.name, 'p50', percentile(r.latenciesMs, 50));
           samples.add(c.name, 'p99', percentile(r.latenciesMs, 99));
           if (r.errors) notes.push(`${c.name}: ${r.errors} setup errors in round ${round + 1}`);
-        });
-        await attempt(`${c.name} tunnels/s`, notes, async () => {
+        },
+      },
+      {
+        what: 'tunnels/s',
+        run: async (c, round) => {
           const r = await runJob<RateResult>({
             kind: 'tcp-rate',
             via: via(c, targets.sinkPort),
@@ -93,8 +99,11 @@ export async function proxySection(s: Settings, targets: Targets): Promise<Secti
           samples.add(c.name, 'rate', r.completed / r.seconds);
           if (r.errors)
             notes.push(`${c.name}: ${r.errors} failed tunnels under concurrency in round ${round + 1}`);
-        });
-        await attempt(`${c.name} ws echo`, notes, async () => {
+        },
+      },
+      {
+        what: 'ws echo',
+        run: async (c) => {
           const r = await runJob<EchoResult>({
             kind: 'ws-echo',
             ws: wsVia(c),
@@ -104,12 +113,15 @@ export async function proxySection(s: Settings, targets: Targets): Promise<Secti
             seconds: s.echoSeconds,
           });
           samples.add(c.name, 'wsMsgs', r.bytes / 32 / r.seconds);
-        });
-        const v = samples.row(c).values;
-        log(
-          `${c.name}: ${v['mbps']?.toFixed(0)} MB/s, ${v['cpuPerGb']?.toFixed(2) ?? '-'} CPU s/GB, setup p50 ${v['p50']?.toFixed(2)} ms, ${v['rate']?.toFixed(0)} tunnels/s, ${v['wsMsgs']?.toFixed(0)} ws msgs/s`,
-        );
-      }
+        },
+      },
+    ];
+    await interleave(s.rounds, contenders, steps, notes);
+    for (const c of contenders) {
+      const v = samples.row(c).values;
+      log(
+        `${c.name}: ${v['mbps']?.toFixed(0)} MB/s, ${v['cpuPerGb']?.toFixed(2) ?? '-'} CPU s/GB, setup p50 ${v['p50']?.toFixed(2)} ms, ${v['rate']?.toFixed(0)} tunnels/s, ${v['wsMsgs']?.toFixed(0)} ws msgs/s`,
+      );
     }
   } finally {
     await Promise.all(peers.map((p) => p.stop()));
