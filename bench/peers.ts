@@ -40,10 +40,38 @@ function wrap(name: string, port: number, peer: Peer, config: string, dir?: stri
   };
 }
 
-/** Whether the built `wsvia` has this command yet (parts are merged in as their branches land). */
-export function wsviaHas(command: string): boolean {
+export type WsviaPart = 'proxy' | 'gateway' | 'bridge';
+
+/**
+ * The `wsvia` entry point that runs `part`: this build's, unless `WSVIA_BENCH_<PART>_MAIN` names another build's
+ * main.js (to measure a part from a branch that is not merged yet; the tunnel comes with the bridge).
+ */
+export function wsviaMain(part: WsviaPart): string {
+  return process.env[`WSVIA_BENCH_${part.toUpperCase()}_MAIN`] ?? WSVIA_MAIN;
+}
+
+/** Which build ran a part, for the report (empty for this build). */
+function buildNote(part: WsviaPart): string {
+  const main = wsviaMain(part);
+  if (main === WSVIA_MAIN) return '';
+  // A branch build made as docs/bench.md shows leaves its commit and branch name in COMMIT at its root.
+  let commit = '';
   try {
-    const help = execFileSync(process.execPath, [WSVIA_MAIN, '--help'], {
+    const [sha, branch] = fs
+      .readFileSync(path.resolve(main, '../../../../COMMIT'), 'utf8')
+      .trim()
+      .split('\n');
+    commit = `, branch ${branch ?? '?'} at ${sha ?? '?'}`;
+  } catch {
+    // no record of where it came from
+  }
+  return ` (build: ${main}${commit})`;
+}
+
+/** Whether the `wsvia` that runs `part` has `command` yet (parts are merged in as their branches land). */
+export function wsviaHas(command: string, part: WsviaPart): boolean {
+  try {
+    const help = execFileSync(process.execPath, [wsviaMain(part), '--help'], {
       encoding: 'utf8',
       timeout: 10_000,
     });
@@ -158,7 +186,7 @@ export async function startNodeProxy(which: 'proxy' | 'proxy-chain'): Promise<Be
 export async function startWsviaProxy(): Promise<BenchPeer> {
   const port = await freePort();
   const args = [
-    WSVIA_MAIN,
+    wsviaMain('proxy'),
     'proxy',
     '--host',
     '127.0.0.1',
@@ -174,7 +202,7 @@ export async function startWsviaProxy(): Promise<BenchPeer> {
     '20000',
   ];
   const peer = await startPeer(process.execPath, args, { port });
-  return wrap('wsvia proxy', port, peer, `wsvia ${args.slice(1).join(' ')}`);
+  return wrap('wsvia proxy', port, peer, `wsvia ${args.slice(1).join(' ')}${buildNote('proxy')}`);
 }
 
 // ---------------------------------------------------------------- WebSocket gateways (issue 6)
@@ -235,7 +263,7 @@ backend be
 export async function startWsviaGateway(upstreamPort: number): Promise<BenchPeer> {
   const port = await freePort();
   const args = [
-    WSVIA_MAIN,
+    wsviaMain('gateway'),
     'gateway',
     '--listen',
     `127.0.0.1:${port}`,
@@ -243,7 +271,7 @@ export async function startWsviaGateway(upstreamPort: number): Promise<BenchPeer
     `/=ws://127.0.0.1:${upstreamPort}`,
   ];
   const peer = await startPeer(process.execPath, args, { port });
-  return wrap('wsvia gateway', port, peer, `wsvia ${args.slice(1).join(' ')}`);
+  return wrap('wsvia gateway', port, peer, `wsvia ${args.slice(1).join(' ')}${buildNote('gateway')}`);
 }
 
 // ---------------------------------------------------------------- WebSocket -> TCP bridges (issue 7)
@@ -256,16 +284,23 @@ export async function startWebsockify(targetPort: number): Promise<BenchPeer> {
 
 export async function startWsviaBridge(targetPort: number): Promise<BenchPeer> {
   const port = await freePort();
-  const args = [WSVIA_MAIN, 'bridge', '--listen', `127.0.0.1:${port}`, '--target', `127.0.0.1:${targetPort}`];
+  const args = [
+    wsviaMain('bridge'),
+    'bridge',
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--target',
+    `127.0.0.1:${targetPort}`,
+  ];
   const peer = await startPeer(process.execPath, args, { port });
-  return wrap('wsvia bridge', port, peer, `wsvia ${args.slice(1).join(' ')}`);
+  return wrap('wsvia bridge', port, peer, `wsvia ${args.slice(1).join(' ')}${buildNote('bridge')}`);
 }
 
 /** `wsvia tunnel -L PORT URL`, optionally through an HTTP proxy. */
 export async function startWsviaTunnel(bridgeUrl: string, proxyUrl?: string): Promise<BenchPeer> {
   const port = await freePort();
   const args = [
-    WSVIA_MAIN,
+    wsviaMain('bridge'),
     'tunnel',
     '-L',
     `127.0.0.1:${port}`,
@@ -277,7 +312,7 @@ export async function startWsviaTunnel(bridgeUrl: string, proxyUrl?: string): Pr
     proxyUrl ? 'wsvia tunnel via squid' : 'wsvia tunnel',
     port,
     peer,
-    `wsvia ${args.slice(1).join(' ')}`,
+    `wsvia ${args.slice(1).join(' ')}${buildNote('bridge')}`,
   );
 }
 

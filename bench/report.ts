@@ -8,6 +8,8 @@ export interface Metric {
   readonly unit: string;
   readonly better: 'higher' | 'lower';
   readonly digits: number;
+  /** The row this figure's ratios are taken against, when not the section's reference. */
+  readonly reference?: string;
 }
 
 export interface Row {
@@ -44,11 +46,11 @@ function ratio(v: number | undefined, ref: number | undefined): string {
 }
 
 function cells(section: Section): string[][] {
-  const ref = section.rows.find((r) => r.name === section.reference);
   const header = ['', ...section.metrics.map((m) => `${m.label} (${m.unit})`)];
   const body = section.rows.map((r) => [
     r.name,
     ...section.metrics.map((m) => {
+      const ref = section.rows.find((row) => row.name === (m.reference ?? section.reference));
       const v = r.values[m.key];
       const x = ref ? ratio(v, ref.values[m.key]) : '';
       return x ? `${formatValue(v, m.digits)} (${x})` : formatValue(v, m.digits);

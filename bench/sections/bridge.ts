@@ -24,8 +24,8 @@ const PROTOCOLS = ['binary'] as const;
 export async function bridgeSection(s: Settings, targets: Targets): Promise<Section> {
   const notes: string[] = [];
   const configs: Record<string, string> = {};
-  const hasBridge = wsviaHas('bridge');
-  const hasTunnel = wsviaHas('tunnel');
+  const hasBridge = wsviaHas('bridge', 'bridge');
+  const hasTunnel = wsviaHas('tunnel', 'bridge');
   if (!hasBridge) notes.push('wsvia bridge is not in this build yet: ratios are not available');
   const starters: { name: string; start: () => Promise<BenchPeer>; idle: number }[] = [
     ...(hasBridge
@@ -171,7 +171,14 @@ export async function bridgeSection(s: Settings, targets: Targets): Promise<Sect
       { key: 'cpuPerGb', label: 'CPU', unit: 's/GB', better: 'lower', digits: 2 },
       { key: 'kibIdle', label: 'idle conn RSS', unit: 'KiB', better: 'lower', digits: 1 },
       { key: 'pssIdle', label: 'idle conn PSS', unit: 'KiB', better: 'lower', digits: 1 },
-      { key: 'tunnelMbps', label: 'tunnel throughput', unit: 'MB/s', better: 'higher', digits: 0 },
+      {
+        key: 'tunnelMbps',
+        label: 'tunnel throughput',
+        unit: 'MB/s',
+        better: 'higher',
+        digits: 0,
+        reference: 'wsvia tunnel',
+      },
     ],
     rows: [...contenders, ...tunnelRows].map((c) => samples.row(c)),
     counts: [

@@ -23,7 +23,7 @@ const SMALL = 32;
 export async function gatewaySection(s: Settings, targets: Targets): Promise<Section> {
   const notes: string[] = [];
   const configs: Record<string, string> = {};
-  const hasWsvia = wsviaHas('gateway');
+  const hasWsvia = wsviaHas('gateway', 'gateway');
   if (!hasWsvia) notes.push('wsvia gateway is not in this build yet: ratios are not available');
   const starters: { name: string; start: () => Promise<BenchPeer> }[] = [
     ...(hasWsvia ? [{ name: 'wsvia gateway', start: () => startWsviaGateway(targets.wsPort) }] : []),

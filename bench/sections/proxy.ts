@@ -29,7 +29,7 @@ const STARTERS: readonly { name: string; start: () => Promise<BenchPeer>; wsvia?
 export async function proxySection(s: Settings, targets: Targets): Promise<Section> {
   const notes: string[] = [];
   const configs: Record<string, string> = {};
-  const hasWsvia = wsviaHas('proxy');
+  const hasWsvia = wsviaHas('proxy', 'proxy');
   if (!hasWsvia) notes.push('wsvia proxy is not in this build yet: ratios are not available');
   const starters = STARTERS.filter((p) => !p.wsvia || hasWsvia);
 
