@@ -18,6 +18,7 @@ const PEERS = {
   '/usr/bin/chromium': 'chromium',
   '/usr/bin/htpasswd': 'apache2-utils',
   '/usr/bin/openssl': 'openssl',
+  '/usr/bin/python3': 'python3', // a listener with a full backlog: the connect-timeout test's black hole
   '/usr/bin/java': 'default-jdk-headless',
 };
 

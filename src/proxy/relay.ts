@@ -116,6 +116,8 @@ function onDrain(this: RelaySocket): void {
 // RFC 9110 §9.3.6: a tunnel closes when either side closes; a FIN is passed on as a FIN (half-close), so
 // protocols that end their sending side first (a TLS close_notify then FIN) still get their answer.
 function onEnd(this: RelaySocket): void {
+  // Whoever sends the first FIN closed the tunnel, whichever socket's close event comes first.
+  this[TUNNEL].reason ??= this[IS_CLIENT] ? 'client_closed' : 'upstream_closed';
   const peer = this[PEER];
   if (!peer.destroyed && !peer.writableEnded) peer.end();
 }

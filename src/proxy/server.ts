@@ -32,6 +32,15 @@ interface Pending {
   clientKey: string;
   timer: NodeJS.Timeout | undefined;
   user: string | undefined;
+  readonly onClose: () => void;
+}
+
+/**
+ * A copy of `s` that does not share memory with the string it was cut from: V8 keeps the whole request head alive
+ * behind a substring of it, for as long as the tunnel lives.
+ */
+function flat(s: string): string {
+  return Buffer.from(s, 'latin1').toString('latin1');
 }
 
 export interface ListeningAddress {
@@ -129,12 +138,13 @@ export class ProxyServer {
       clientKey: raw.remoteAddress ?? '?',
       timer: undefined,
       user: undefined,
+      onClose: () => {
+        if (p.timer !== undefined) clearTimeout(p.timer);
+        this.#pending.delete(p);
+      },
     };
     this.#pending.add(p);
-    raw.once('close', () => {
-      if (p.timer !== undefined) clearTimeout(p.timer);
-      this.#pending.delete(p);
-    });
+    raw.once('close', p.onClose);
     if (this.#draining) return void raw.destroy();
     p.timer = setTimeout(() => this.#headTimeout(p), this.#limits.headerTimeout || 2 ** 31 - 1);
     if (this.#o.proxyProtocol) this.#readProxyHeader(p, raw);
@@ -210,6 +220,8 @@ export class ProxyServer {
     };
     socket.on('data', onData);
     if (early) onData(early);
+    // After a PROXY header the socket was paused; a listener alone does not restart an explicitly paused stream.
+    if (socket.listenerCount('data') > 0 && !socket.destroyed) socket.resume();
   }
 
   async #handle(p: Pending, head: RequestHead, leftover: Buffer): Promise<void> {
@@ -308,14 +320,14 @@ export class ProxyServer {
     const info = (status: number): TunnelInfo => ({
       client: p.client,
       user: p.user,
-      method: head.method,
-      target: head.target,
+      method: flat(head.method),
+      target: flat(head.target),
       status,
       requestedAt,
       clientKey: p.clientKey,
     });
-    this.#pending.delete(p);
     if (isConnect) {
+      this.#adopt(p);
       client.write(CONNECTION_ESTABLISHED);
       // Bytes the client sent before our 200 (an eager TLS ClientHello) belong to the tunnel.
       if (leftover.length > 0) r.socket.write(leftover);
@@ -335,14 +347,22 @@ export class ProxyServer {
       onResponse: (status, upgraded) => {
         this.metrics.responses.inc({ status: String(status) });
         if (upgraded) this.metrics.tunnelsTotal.inc();
+        this.#adopt(p);
         return this.#tunnels.open(client, r.socket, info(status), upgraded);
       },
       onFailure: (f) => {
         release();
-        this.#pending.add(p);
         this.#answer(p, head.method, head.target, f);
       },
     });
+  }
+
+  /** The connection becomes a tunnel: the relay's handlers take over from the setup's. */
+  #adopt(p: Pending): void {
+    this.#pending.delete(p);
+    if (p.socket instanceof tls.TLSSocket) return;
+    p.socket.removeListener('close', p.onClose);
+    p.socket.removeListener('error', ignore);
   }
 
   #acquire(key: string): void {

@@ -9,7 +9,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isWsviaError } from '../errors.js';
 import { formatAuthority, type Authority } from '../protocol/authority.js';
-import { checkDestination, type DestinationPolicy } from '../route/destination.js';
+import { checkDestination, portAllowed, type DestinationPolicy } from '../route/destination.js';
 import type { ProxyUrl } from '../route/proxy-url.js';
 import { Tracer } from '../observe/trace.js';
 import { openHttpTunnel } from '../dial/http-tunnel.js';
@@ -67,6 +67,16 @@ function timeoutFailure(target: string, ms: number): UpstreamResult {
 export async function openUpstream(target: Authority, o: UpstreamOptions): Promise<UpstreamResult> {
   const where = formatAuthority(target);
   const started = Date.now();
+  // Rules that need no address are applied before DNS: a denied name is never even resolved.
+  const early = nameRuleDenial(o.policy, target);
+  if (early)
+    return fail({
+      status: 403,
+      error: 'destination_ip_prohibited',
+      details: `${where} is denied: ${early}`,
+      rule: early,
+      reason: 'denied',
+    });
   const addresses = await withTimeout<string[] | NodeJS.ErrnoException | 'timeout'>(
     resolve(target.host),
     o.connectTimeout,
@@ -110,6 +120,17 @@ export async function openUpstream(target: Authority, o: UpstreamOptions): Promi
     if (last.ok || last.failure.status === 504) return last;
   }
   return last as UpstreamResult;
+}
+
+function nameRuleDenial(policy: DestinationPolicy, target: Authority): string | undefined {
+  const h = target.host.toLowerCase().replace(/\.$/, '');
+  for (const rule of policy.deny) {
+    if ((rule.kind === 'name' && h === rule.name) || (rule.kind === 'suffix' && h.endsWith(rule.suffix)))
+      return `--deny ${rule.text}`;
+  }
+  if (portAllowed(policy.ports, target.port)) return undefined;
+  const v = checkDestination(policy, h, target.port, '0.0.0.0');
+  return v.allowed ? undefined : v.rule;
 }
 
 function connectDirect(
