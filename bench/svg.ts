@@ -3,7 +3,7 @@
  * the direct limit hatched grey. Bars are scaled to the largest value in their panel; the label says which way is
  * better. No charting dependency.
  */
-import { formatValue, type Section } from './report.js';
+import { formatValue, type Row, type Section } from './report.js';
 
 const PANEL_W = 300;
 const BAR_H = 14;
@@ -28,9 +28,13 @@ export function chart(sections: readonly Section[], subtitle: string): string {
   for (const section of sections) {
     parts.push(`<text x="20" y="${y}" font-size="15" font-weight="bold">${esc(section.title)}</text>`);
     y += 12;
-    const rows = section.rows;
-    const panelH = 34 + rows.length * (BAR_H + GAP);
+    // A panel shows only the rows that have this figure (the tunnel rows have no bridge figures, and so on).
+    const rowsOf = (key: string): Row[] =>
+      section.rows.filter((r) => r.values[key] !== undefined && Number.isFinite(r.values[key]));
+    const most = Math.max(1, ...section.metrics.map((m) => rowsOf(m.key).length));
+    const panelH = 34 + most * (BAR_H + GAP);
     section.metrics.forEach((m, i) => {
+      const rows = rowsOf(m.key);
       const px = 20 + (i % COLS) * (PANEL_W + 20);
       const py = y + Math.floor(i / COLS) * (panelH + 10);
       const values = rows
@@ -55,7 +59,7 @@ export function chart(sections: readonly Section[], subtitle: string): string {
           );
         }
         parts.push(
-          `<text x="${LABEL_W + w + 4}" y="${by + BAR_H - 3}" font-size="10">${esc(formatValue(v, m.digits))}</text>`,
+          `<text x="${(LABEL_W + w + 4).toFixed(1)}" y="${by + BAR_H - 3}" font-size="10">${esc(formatValue(v, m.digits))}</text>`,
         );
       });
       parts.push('</g>');
