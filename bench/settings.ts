@@ -23,7 +23,7 @@ export interface Settings {
 
 export const FULL: Settings = {
   quick: false,
-  rounds: 3,
+  rounds: 4,
   throughputBytes: 512 * 1024 * 1024,
   setupCount: 300,
   rateConcurrency: 50,
