@@ -101,6 +101,16 @@ export async function bridgeSection(s: Settings, targets: Targets): Promise<Sect
       ],
       notes,
     );
+    // One short run through each tunnel first: its first WebSocket and its code's first use are not the figure.
+    for (const peer of tunnelPeers.filter((p) => p.name.startsWith('wsvia tunnel'))) {
+      await attempt(`${peer.name} warm-up`, notes, async () => {
+        await runJob({
+          kind: 'tcp-throughput',
+          via: { kind: 'direct', port: peer.port },
+          bytes: 4 * 1024 * 1024,
+        });
+      });
+    }
     await interleave(
       s.rounds,
       tunnelRows,
