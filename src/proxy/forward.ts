@@ -100,17 +100,13 @@ export function startForward(x: ForwardExchange): void {
   withVia(headers, head.version, x.name);
   upstream.write(serializeHead(`${head.method} ${target.path} HTTP/1.1`, headers));
 
-  // The request body, streamed with backpressure; anything after its end (a pipelined request) is dropped,
-  // since the answer closes the connection.
+  // The request body, streamed with backpressure; anything after its end (a pipelined request) is read and
+  // dropped, since the answer closes the connection. Reading on also notices a client that resets meanwhile.
   const body = new BodyTracker(requestFraming(head, 'the client'), { peer: 'the client', hop: 'server' });
   const feed = (chunk: Buffer): void => {
     const step = body.receive(chunk);
     if (step.body.length > 0 && !upstream.write(step.body)) client.pause();
-    if (step.done) {
-      client.removeListener('data', onBody);
-      upstream.removeListener('drain', onDrain);
-      client.pause();
-    }
+    if (step.done) upstream.removeListener('drain', onDrain);
   };
   const onBody = (chunk: Buffer): void => {
     try {
@@ -129,11 +125,9 @@ export function startForward(x: ForwardExchange): void {
       upstream.destroy();
       return;
     }
-    if (!body.done) {
-      client.on('data', onBody);
-      upstream.on('drain', onDrain);
-      client.resume();
-    }
+    client.on('data', onBody);
+    if (!body.done) upstream.on('drain', onDrain);
+    client.resume();
   }
 
   const reader = new ResponseHeadReader({ peer: `server ${target.hostHeader}`, hop: 'server' });
@@ -143,6 +137,7 @@ export function startForward(x: ForwardExchange): void {
     upstream.removeListener('data', onData);
     upstream.removeListener('close', onClose);
     upstream.removeListener('error', onError);
+    client.removeListener('close', onClientGone);
   };
   const failed = (f: ProxyFailure): void => {
     done();
@@ -189,6 +184,15 @@ export function startForward(x: ForwardExchange): void {
       reason: 'upstream',
     });
   const onError = (): void => {};
+  // The client left while the server was still thinking: nobody is waiting for the answer any more.
+  const onClientGone = (): void =>
+    failed({
+      status: 502,
+      error: 'connection_terminated',
+      details: 'the client closed first',
+      reason: 'upstream',
+    });
+  client.on('close', onClientGone);
   upstream.on('data', onData);
   upstream.on('close', onClose);
   upstream.on('error', onError);

@@ -141,6 +141,11 @@ function onClose(this: RelaySocket, hadError: boolean): void {
   tunnel.socketClosed();
 }
 
+// A forwarded exchange is over once its answer is written: a client that keeps its side open gets closed.
+function onAnswerWritten(this: Socket): void {
+  this.destroy();
+}
+
 function attach(socket: Socket, peer: Socket, tunnel: Tunnel, isClient: boolean, forward: boolean): void {
   const s = socket as RelaySocket;
   s[PEER] = peer;
@@ -182,6 +187,7 @@ export class TunnelSet {
     this.#tunnels.add(t);
     attach(client, upstream, t, true, clientToUpstream);
     attach(upstream, client, t, false, true);
+    if (!clientToUpstream) client.once('finish', onAnswerWritten);
     // A socket may have been destroyed while the tunnel was being set up: its close event is already past.
     if (client.destroyed && client.closed) onClose.call(client as RelaySocket, false);
     if (upstream.destroyed && upstream.closed) onClose.call(upstream as RelaySocket, false);

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { StaticUsers } from '../../src/auth/server-auth.js';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
 import { getHeader } from '../../src/protocol/headers.js';
-import { readAll, request, startProxy, type RunningProxy } from '../helpers/proxy.js';
+import { eventually, readAll, request, startProxy, type RunningProxy } from '../helpers/proxy.js';
 
 const AUTH = `Proxy-Authorization: Basic ${Buffer.from('u:p').toString('base64')}`;
 
@@ -122,5 +122,18 @@ describe('wsvia proxy: absolute-form requests', () => {
       (await readAll(a.socket, a.rest)).toString(),
       /only http:\/\/ and ws:\/\/ requests are forwarded/,
     );
+  });
+
+  it('a client that leaves before the response releases its slot at once', async () => {
+    const silent = net.createServer((s) => s.on('error', () => {}));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    after(() => silent.close());
+    const port = (silent.address() as AddressInfo).port;
+    const socket = net.connect(proxy.port, '127.0.0.1');
+    socket.write(`GET http://127.0.0.1:${port}/ HTTP/1.1\r\nHost: x\r\n${AUTH}\r\n\r\n`);
+    await eventually(() => proxy.server.active === 1, 'the exchange to start');
+    // A reset, as when the client's host goes away (a FIN alone may be a legitimate half-close after a request).
+    socket.resetAndDestroy();
+    await eventually(() => proxy.server.active === 0, 'the slot to be released');
   });
 });
