@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { peerVersions, startTargets } from './peers.js';
+import { checkGoals } from './goals.js';
 import { openFileLimit } from './procfs.js';
 import { legend, markdownTable, textTable, type Section } from './report.js';
 import { bridgeSection } from './sections/bridge.js';
@@ -55,7 +56,15 @@ function markdown(sections: readonly Section[], info: string[], command: string,
     '',
   ];
   for (const s of sections) {
-    out.push(`## ${s.title}`, '', markdownTable(s), '', `_${legend(s)}._`, '', 'Counts:', '');
+    out.push(`## ${s.title}`, '', markdownTable(s), '', `_${legend(s)}._`, '');
+    out.push(
+      'Targets of the issue, on this run:',
+      '',
+      ...checkGoals(s).map((g) => `- ${g}`),
+      '',
+      'Counts:',
+      '',
+    );
     out.push(...s.counts.map((c) => `- ${c}`), '');
     out.push('Configurations:', '', ...Object.entries(s.configs).map(([k, v]) => `- ${k}: \`${v}\``), '');
     if (s.notes.length) out.push('Notes:', '', ...s.notes.map((n) => `- ${n}`), '');
@@ -107,6 +116,7 @@ async function main(): Promise<number> {
             : await bridgeSection(settings, targets);
       sections.push(s);
       process.stdout.write(`\n${s.title} (${((Date.now() - t0) / 1000).toFixed(0)} s)\n\n${textTable(s)}\n`);
+      for (const g of checkGoals(s)) process.stdout.write(`  target: ${g}\n`);
       for (const n of s.notes) process.stdout.write(`  note: ${n}\n`);
     }
   } finally {
