@@ -141,33 +141,35 @@ export async function bridgeSection(s: Settings, targets: Targets): Promise<Sect
     await sinkBridge?.stop();
   }
 
-  log(`memory: idle connections per peer, each in a fresh process`);
-  for (const p of starters) {
-    await attempt(`${p.name} memory`, notes, async () => {
-      const ws = (peer: BenchPeer): WsTarget => ({
-        url: `ws://127.0.0.1:${peer.port}/`,
-        protocols: PROTOCOLS,
-      });
-      const m = await memoryPerConnection(
-        p.start,
-        (peer) => ({ kind: 'ws-setup', ws: ws(peer), count: 5 }),
-        (peer) => ({
-          kind: 'ws-idle',
-          ws: ws(peer),
-          count: p.idle,
-          concurrency: Math.min(20, s.openConcurrency),
-        }),
-      );
-      samples.add(p.name, 'kibIdle', m.kibPerConnection);
-      samples.add(p.name, 'pssIdle', m.pssKibPerConnection);
-      if (m.opened < p.idle)
-        notes.push(
-          `${p.name}: only ${m.opened} of ${p.idle} idle connections opened (${m.firstError ?? ''})`,
+  log(`memory: idle connections per peer, each in a fresh process, ${s.memoryRuns} time(s)`);
+  for (let run = 0; run < s.memoryRuns; run++) {
+    for (const p of starters) {
+      await attempt(`${p.name} memory`, notes, async () => {
+        const ws = (peer: BenchPeer): WsTarget => ({
+          url: `ws://127.0.0.1:${peer.port}/`,
+          protocols: PROTOCOLS,
+        });
+        const m = await memoryPerConnection(
+          p.start,
+          (peer) => ({ kind: 'ws-setup', ws: ws(peer), count: 5 }),
+          (peer) => ({
+            kind: 'ws-idle',
+            ws: ws(peer),
+            count: p.idle,
+            concurrency: Math.min(20, s.openConcurrency),
+          }),
         );
-      log(
-        `${p.name}: ${m.kibPerConnection.toFixed(1)} KiB RSS, ${m.pssKibPerConnection.toFixed(1)} KiB PSS per idle connection (${m.opened} open, ${m.processes} processes)`,
-      );
-    });
+        samples.add(p.name, 'kibIdle', m.kibPerConnection);
+        samples.add(p.name, 'pssIdle', m.pssKibPerConnection);
+        if (m.opened < p.idle)
+          notes.push(
+            `${p.name}: only ${m.opened} of ${p.idle} idle connections opened (${m.firstError ?? ''})`,
+          );
+        log(
+          `${p.name}: ${m.kibPerConnection.toFixed(1)} KiB RSS, ${m.pssKibPerConnection.toFixed(1)} KiB PSS per idle connection (${m.opened} open, ${m.processes} processes)`,
+        );
+      });
+    }
   }
 
   return {

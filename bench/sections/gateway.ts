@@ -108,28 +108,30 @@ export async function gatewaySection(s: Settings, targets: Targets): Promise<Sec
     await Promise.all(peers.map((p) => p.stop()));
   }
 
-  log(`memory: ${s.gatewayIdle} idle WebSockets per peer, each in a fresh process`);
-  for (const p of starters) {
-    await attempt(`${p.name} memory`, notes, async () => {
-      const m = await memoryPerConnection(
-        p.start,
-        (peer) => ({ kind: 'ws-setup', ws: { url: `ws://127.0.0.1:${peer.port}/` }, count: 20 }),
-        (peer) => ({
-          kind: 'ws-idle',
-          ws: { url: `ws://127.0.0.1:${peer.port}/` },
-          count: s.gatewayIdle,
-          concurrency: s.openConcurrency,
-        }),
-      );
-      samples.add(p.name, 'kibIdle', m.kibPerConnection);
-      if (m.opened < s.gatewayIdle)
-        notes.push(
-          `${p.name}: only ${m.opened} of ${s.gatewayIdle} idle WebSockets opened (${m.firstError ?? ''})`,
+  log(`memory: ${s.gatewayIdle} idle WebSockets per peer, each in a fresh process, ${s.memoryRuns} time(s)`);
+  for (let run = 0; run < s.memoryRuns; run++) {
+    for (const p of starters) {
+      await attempt(`${p.name} memory`, notes, async () => {
+        const m = await memoryPerConnection(
+          p.start,
+          (peer) => ({ kind: 'ws-setup', ws: { url: `ws://127.0.0.1:${peer.port}/` }, count: 20 }),
+          (peer) => ({
+            kind: 'ws-idle',
+            ws: { url: `ws://127.0.0.1:${peer.port}/` },
+            count: s.gatewayIdle,
+            concurrency: s.openConcurrency,
+          }),
         );
-      log(
-        `${p.name}: ${m.kibPerConnection.toFixed(1)} KiB per idle WebSocket (${m.opened} open, ${m.processes} processes)`,
-      );
-    });
+        samples.add(p.name, 'kibIdle', m.kibPerConnection);
+        if (m.opened < s.gatewayIdle)
+          notes.push(
+            `${p.name}: only ${m.opened} of ${s.gatewayIdle} idle WebSockets opened (${m.firstError ?? ''})`,
+          );
+        log(
+          `${p.name}: ${m.kibPerConnection.toFixed(1)} KiB per idle WebSocket (${m.opened} open, ${m.processes} processes)`,
+        );
+      });
+    }
   }
 
   return {

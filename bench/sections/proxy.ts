@@ -127,32 +127,34 @@ export async function proxySection(s: Settings, targets: Targets): Promise<Secti
     await Promise.all(peers.map((p) => p.stop()));
   }
 
-  log(`memory: ${s.proxyIdle} idle tunnels per peer, each in a fresh process`);
-  for (const p of starters) {
-    await attempt(`${p.name} memory`, notes, async () => {
-      const m = await memoryPerConnection(
-        p.start,
-        (peer) => ({
-          kind: 'tcp-setup',
-          via: { kind: 'connect', proxyPort: peer.port, targetPort: targets.sinkPort },
-          count: 20,
-        }),
-        (peer) => ({
-          kind: 'tcp-idle',
-          via: { kind: 'connect', proxyPort: peer.port, targetPort: targets.sinkPort },
-          count: s.proxyIdle,
-          concurrency: s.openConcurrency,
-        }),
-      );
-      samples.add(p.name, 'kibIdle', m.kibPerConnection);
-      if (m.opened < s.proxyIdle)
-        notes.push(
-          `${p.name}: only ${m.opened} of ${s.proxyIdle} idle tunnels opened (${m.firstError ?? 'no error text'})`,
+  log(`memory: ${s.proxyIdle} idle tunnels per peer, each in a fresh process, ${s.memoryRuns} time(s)`);
+  for (let run = 0; run < s.memoryRuns; run++) {
+    for (const p of starters) {
+      await attempt(`${p.name} memory`, notes, async () => {
+        const m = await memoryPerConnection(
+          p.start,
+          (peer) => ({
+            kind: 'tcp-setup',
+            via: { kind: 'connect', proxyPort: peer.port, targetPort: targets.sinkPort },
+            count: 20,
+          }),
+          (peer) => ({
+            kind: 'tcp-idle',
+            via: { kind: 'connect', proxyPort: peer.port, targetPort: targets.sinkPort },
+            count: s.proxyIdle,
+            concurrency: s.openConcurrency,
+          }),
         );
-      log(
-        `${p.name}: ${m.kibPerConnection.toFixed(1)} KiB per idle tunnel (${m.opened} open, base ${(m.baseKiB / 1024).toFixed(1)} MiB)`,
-      );
-    });
+        samples.add(p.name, 'kibIdle', m.kibPerConnection);
+        if (m.opened < s.proxyIdle)
+          notes.push(
+            `${p.name}: only ${m.opened} of ${s.proxyIdle} idle tunnels opened (${m.firstError ?? 'no error text'})`,
+          );
+        log(
+          `${p.name}: ${m.kibPerConnection.toFixed(1)} KiB per idle tunnel (${m.opened} open, base ${(m.baseKiB / 1024).toFixed(1)} MiB)`,
+        );
+      });
+    }
   }
 
   return {
