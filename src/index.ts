@@ -35,3 +35,5 @@ export {
 export { TRACE_CHANNEL, type TraceEvent, type TraceRecord } from './observe/trace.js';
 export { formatTraceEvent } from './observe/format-trace.js';
 export { startEchoServer, type EchoServer, type EchoServerOptions } from './echo/echo-server.js';
+export { ProxyServer, type ListeningAddress } from './proxy/server.js';
+export { DEFAULT_LIMITS, type ProxyLimits, type ProxyServerOptions } from './proxy/options.js';

@@ -15,6 +15,7 @@ import { RequestHeadReader, type RequestHead } from '../protocol/head.js';
 import { ProxyProtocolReader } from '../protocol/proxy-protocol.js';
 import { DEFAULT_POLICY, type DestinationPolicy } from '../route/destination.js';
 import { AccessLog } from '../observe/access-log.js';
+import { AuthCache } from './auth-cache.js';
 import { CONNECTION_ESTABLISHED, errorResponse, type ProxyFailure } from './error-response.js';
 import { parseForwardTarget, startForward } from './forward.js';
 import { ProxyMetrics } from './metrics.js';
@@ -50,6 +51,15 @@ export interface ListeningAddress {
   readonly url: string;
 }
 
+/**
+ * The forward proxy, in-process (what `wsvia proxy` runs).
+ *
+ * @example
+ * const proxy = new ProxyServer({ port: 3128, users: new StaticUsers(['alice:s3cret']) });
+ * const { url } = await proxy.listen(); // http://127.0.0.1:3128
+ * // ...
+ * await proxy.close(30_000); // drain: let tunnels finish for up to 30 s
+ */
 export class ProxyServer {
   readonly metrics = new ProxyMetrics();
   readonly #server: net.Server;
@@ -63,6 +73,7 @@ export class ProxyServer {
   readonly #secureContext: tls.SecureContext | undefined;
   readonly #pending = new Set<Pending>();
   readonly #perClient = new Map<string, number>();
+  readonly #authCache = new AuthCache();
   #active = 0;
   #draining = false;
 
@@ -252,11 +263,15 @@ export class ProxyServer {
       });
     if (this.#auth) {
       // RFC 9110 §11.7.2: Proxy-Authorization is consumed by the proxy it is for; never forwarded or logged.
-      const check = await this.#auth.check(
-        getHeader(head.headers, 'proxy-authorization'),
-        head.method,
-        head.target,
-      );
+      const authorization = getHeader(head.headers, 'proxy-authorization');
+      const basic = authorization !== undefined && /^basic /i.test(authorization);
+      const key = basic ? AuthCache.key(authorization) : undefined;
+      const cached = key === undefined ? undefined : this.#authCache.get(key);
+      const check =
+        cached !== undefined
+          ? ({ ok: true, user: cached, scheme: 'basic' } as const)
+          : await this.#auth.check(authorization, head.method, head.target);
+      if (check.ok && key !== undefined && cached === undefined) this.#authCache.set(key, check.user);
       if (!check.ok) {
         this.metrics.authFailures.inc({ reason: check.reason });
         if (check.user !== undefined) p.user = check.user;

@@ -117,11 +117,19 @@ describe('wsvia proxy: authentication', () => {
     assert.equal(missing.status, 407);
     assert.ok(missing.head.headers.some(([k, v]) => k === 'Proxy-Authenticate' && v.startsWith('Basic ')));
     assert.ok(!missing.head.headers.some(([k, v]) => k === 'Proxy-Authenticate' && v.startsWith('Digest ')));
-    const ok = await request(
+    // Twice: the second is answered from the credentials cache; a wrong password after a success still fails.
+    for (let i = 0; i < 2; i++) {
+      const ok = await request(
+        p.port,
+        connectRequest(`127.0.0.1:${echo.port}`, [basic('bob', 'pw-from-file')]),
+      );
+      assert.equal(ok.head.status, 200);
+      ok.socket.destroy();
+    }
+    const wrong = await errorAnswer(
       p.port,
-      connectRequest(`127.0.0.1:${echo.port}`, [basic('bob', 'pw-from-file')]),
+      connectRequest(`127.0.0.1:${echo.port}`, [basic('bob', 'pw-from-filx')]),
     );
-    assert.equal(ok.head.status, 200);
-    ok.socket.destroy();
+    assert.equal(wrong.status, 407);
   });
 });
