@@ -89,7 +89,7 @@ const GOALS: readonly Goal[] = [
   },
 ];
 
-const fmt = (v: number): string => (v >= 100 ? v.toFixed(0) : v.toFixed(2));
+const fmt = (v: number): string => (v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(2));
 
 /** One line per target of this section: what wsvia measured, the bound, met or not. */
 export function checkGoals(section: Section): string[] {
