@@ -15,6 +15,8 @@ export interface Metric {
 export interface Row {
   readonly name: string;
   readonly values: Partial<Record<string, number>>;
+  /** Every sample behind a median (one per round or memory run), for judging the noise. */
+  readonly samples?: Partial<Record<string, readonly number[]>>;
   /** Direct connections are the limit, not a contender. */
   readonly isLimit?: boolean;
 }
@@ -81,4 +83,17 @@ export function markdownTable(section: Section): string {
 /** Arrow that says which way is better, for the table legend. */
 export function legend(section: Section): string {
   return section.metrics.map((m) => `${m.label}: ${m.better} is better`).join('; ');
+}
+
+/** The samples behind each median, one line per contender and figure, for a collapsed block in the report. */
+export function sampleLines(section: Section): string[] {
+  const out: string[] = [];
+  for (const r of section.rows) {
+    for (const m of section.metrics) {
+      const xs = r.samples?.[m.key];
+      if (!xs || xs.length < 2) continue;
+      out.push(`${r.name}, ${m.label} (${m.unit}): ${xs.map((x) => formatValue(x, m.digits)).join(', ')}`);
+    }
+  }
+  return out;
 }

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { peerVersions, startTargets } from './peers.js';
 import { checkGoals } from './goals.js';
 import { openFileLimit } from './procfs.js';
-import { legend, markdownTable, textTable, type Section } from './report.js';
+import { legend, markdownTable, sampleLines, textTable, type Section } from './report.js';
 import { bridgeSection } from './sections/bridge.js';
 import { gatewaySection } from './sections/gateway.js';
 import { proxySection } from './sections/proxy.js';
@@ -68,6 +68,16 @@ function markdown(sections: readonly Section[], info: string[], command: string,
     out.push(...s.counts.map((c) => `- ${c}`), '');
     out.push('Configurations:', '', ...Object.entries(s.configs).map(([k, v]) => `- ${k}: \`${v}\``), '');
     if (s.notes.length) out.push('Notes:', '', ...s.notes.map((n) => `- ${n}`), '');
+    const raw = sampleLines(s);
+    if (raw.length)
+      out.push(
+        '<details><summary>Every sample behind the medians</summary>',
+        '',
+        ...raw.map((l) => `- ${l}`),
+        '',
+        '</details>',
+        '',
+      );
   }
   return out.join('\n');
 }

@@ -34,8 +34,12 @@ export class Samples {
 
   row(c: Contender): Row {
     const values: Record<string, number> = {};
-    for (const [k, xs] of this.#data.get(c.name) ?? []) values[k] = median(xs);
-    return { name: c.name, values, ...(c.isLimit ? { isLimit: true } : {}) };
+    const samples: Record<string, number[]> = {};
+    for (const [k, xs] of this.#data.get(c.name) ?? []) {
+      values[k] = median(xs);
+      samples[k] = [...xs];
+    }
+    return { name: c.name, values, samples, ...(c.isLimit ? { isLimit: true } : {}) };
   }
 }
 

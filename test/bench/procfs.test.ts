@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { median, percentile } from '../../bench/measure.js';
-import { markdownTable, textTable, type Section } from '../../bench/report.js';
+import { markdownTable, sampleLines, textTable, type Section } from '../../bench/report.js';
 import { cpuSeconds, processTree, rssKiB } from '../../bench/procfs.js';
 
 test('a process tree includes a live child, and its CPU and RSS are read from /proc', async () => {
@@ -45,7 +45,7 @@ test('tables give each figure with its ratio to the reference row', () => {
     metrics: [{ key: 'mbps', label: 'throughput', unit: 'MB/s', better: 'higher', digits: 0 }],
     rows: [
       { name: 'wsvia proxy', values: { mbps: 400 } },
-      { name: 'squid', values: { mbps: 600 } },
+      { name: 'squid', values: { mbps: 600 }, samples: { mbps: [500, 600, 700] } },
       { name: 'other', values: {} },
     ],
     counts: [],
@@ -56,4 +56,5 @@ test('tables give each figure with its ratio to the reference row', () => {
   assert.match(md, /\| squid \| 600 \(1\.50x\) \|/);
   assert.match(md, /\| other \| n\/a \|/);
   assert.match(textTable(section), /wsvia proxy\s+400 \(1\.00x\)/);
+  assert.deepEqual(sampleLines(section), ['squid, throughput (MB/s): 500, 600, 700']);
 });
