@@ -37,3 +37,13 @@ export { formatTraceEvent } from './observe/format-trace.js';
 export { startEchoServer, type EchoServer, type EchoServerOptions } from './echo/echo-server.js';
 export { ProxyServer, type ListeningAddress } from './proxy/server.js';
 export { DEFAULT_LIMITS, type ProxyLimits, type ProxyServerOptions } from './proxy/options.js';
+export { runDoctor, type DoctorOptions } from './doctor/run-doctor.js';
+export {
+  reportToJSON,
+  STEP_NAMES,
+  type DoctorReport,
+  type DoctorStep,
+  type IdleResult,
+  type StepName,
+} from './doctor/report.js';
+export { formatReport } from './doctor/format-report.js';

@@ -3,6 +3,7 @@
  * challenges, and their parameters are comma-separated too, so splitting on commas alone is wrong: a new challenge
  * begins where a bare token (the scheme) stands before a space or the end.
  */
+import { splitOutsideQuotes } from '../protocol/headers.js';
 
 export interface Challenge {
   /** Lowercased scheme: `basic`, `digest`, `ntlm`, `negotiate`, ... */
@@ -12,27 +13,6 @@ export interface Challenge {
   /** Parameter names lowercased; quoted-string values unescaped. */
   readonly params: Readonly<Record<string, string>>;
   readonly token68?: string;
-}
-
-function splitTopLevelCommas(s: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i] as string;
-    if (quoted && c === '\\' && i + 1 < s.length) {
-      cur += c + (s[i + 1] as string);
-      i++;
-      continue;
-    }
-    if (c === '"') quoted = !quoted;
-    if (c === ',' && !quoted) {
-      out.push(cur);
-      cur = '';
-    } else cur += c;
-  }
-  out.push(cur);
-  return out;
 }
 
 const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
@@ -48,7 +28,7 @@ function unquote(v: string): string {
 export function parseChallenges(values: readonly string[]): Challenge[] {
   const out: { scheme: string; name: string; params: Record<string, string>; token68?: string }[] = [];
   for (const value of values) {
-    for (const rawItem of splitTopLevelCommas(value)) {
+    for (const rawItem of splitOutsideQuotes(value, ',')) {
       const item = rawItem.trim();
       if (item === '') continue;
       const param = PARAM.exec(item);

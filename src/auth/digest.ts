@@ -19,9 +19,13 @@ function parseAlgorithm(value: string | undefined): { algo: DigestAlgorithm; ses
 /** Whether wsvia can answer this Digest challenge (a known algorithm, and qop absent or including `auth`). */
 export function canAnswerDigest(challenge: Challenge): boolean {
   if (challenge.params.nonce === undefined || challenge.params.realm === undefined) return false;
-  if (!parseAlgorithm(challenge.params.algorithm)) return false;
+  const alg = parseAlgorithm(challenge.params.algorithm);
+  if (!alg) return false;
   const qop = challenge.params.qop;
-  return qop === undefined || qop.split(',').some((q) => q.trim().toLowerCase() === 'auth');
+  // A -sess key hashes in the client nonce, but without qop the cnonce may not be sent (RFC 2617 §3.2.2): the
+  // server could never check the answer, so such a challenge is not answerable.
+  if (qop === undefined) return !alg.sess;
+  return qop.split(',').some((q) => q.trim().toLowerCase() === 'auth');
 }
 
 /** Relative strength among Digest challenges: SHA-256 over MD5. */
@@ -38,6 +42,11 @@ export interface DigestRequest {
   readonly nc?: number;
   /** For tests: a fixed client nonce. */
   readonly cnonce?: string;
+}
+
+/** RFC 8187 §3.2.1 ext-value: attr-char kept, every other UTF-8 byte percent-encoded. */
+function encodeRfc8187(s: string): string {
+  return encodeURIComponent(s).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 function quote(s: string): string {
@@ -67,7 +76,10 @@ export function digestAuthorization(
   const userhash = challenge.params.userhash?.toLowerCase() === 'true';
   const username = userhash ? H(`${credentials.user}:${realm}`) : credentials.user;
   const parts = [
-    `username=${quote(username)}`,
+    // RFC 7616 §3.4.4: a name that a quoted-string cannot carry (non-ASCII) goes in username*, RFC 8187 encoded.
+    !userhash && /[^\x20-\x7e]/.test(username)
+      ? `username*=UTF-8''${encodeRfc8187(username)}`
+      : `username=${quote(username)}`,
     `realm=${quote(realm)}`,
     `nonce=${quote(nonce)}`,
     `uri=${quote(request.uri)}`,

@@ -18,6 +18,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'a forward proxy (CONNECT and absolute-form), safe to expose',
     load: () => import('./proxy.js'),
   },
+  doctor: {
+    summary: 'explain, hop by hop, why a WebSocket fails or drops on this network',
+    load: () => import('./doctor.js'),
+  },
   echo: { summary: 'a WebSocket echo server for tests and demos', load: () => import('./echo.js') },
   demo: {
     summary: 'the whole path on loopback, with a trace (what `npm start` runs)',

@@ -4,7 +4,6 @@
  * error that says what answered.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
 import WebSocket, { type ClientOptions } from 'ws';
 import { WsviaError, invalidArgument } from '../errors.js';
 import { excerptText } from '../protocol/body.js';
@@ -228,8 +227,6 @@ function upgrade(u: URL, dialed: DialResult, options: ConnectOptions): Promise<W
       finishRequest: (req) => {
         sentAt = tracer.elapsed();
         tracer.emit({ type: 'head', from: 'client', to: 'server', text: headText(req), ms: sentAt });
-        // The dial left the socket paused; resume once the HTTP client has attached its reader.
-        req.once('socket', (s: Duplex) => process.nextTick(() => s.resume()));
         req.end();
       },
     };
@@ -276,6 +273,11 @@ function upgrade(u: URL, dialed: DialResult, options: ConnectOptions): Promise<W
         enumerable: false,
       });
       if (options.ping) startKeepalive(ws, options.ping, tracer);
+      // Frames that came in the same read as the 101 (a server that greets at once, through a proxy that
+      // coalesces) are parsed on the next tick, before the caller's `await connect()` continues and can add a
+      // 'message' listener: they were lost. Hold the stream until the caller has had its turn.
+      socket.pause();
+      setImmediate(() => socket.resume());
       resolve(ws);
     });
   });

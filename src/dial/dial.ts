@@ -85,7 +85,6 @@ export async function dialDetailed(
 
   let socket: Duplex;
   let proxyResponse: ResponseHead | undefined;
-  let leftover: Uint8Array = new Uint8Array(0);
   if (route.proxy === null) {
     socket = await openTcp({
       host: target.host,
@@ -154,16 +153,12 @@ export async function dialDetailed(
     });
     socket = tunnel.socket;
     proxyResponse = tunnel.head;
-    leftover = tunnel.leftover;
   }
 
-  if (!target.tls) {
-    if (leftover.length > 0) socket.unshift(Buffer.from(leftover));
-    return { socket, route, proxyResponse, certificate: undefined, tracer };
-  }
-  // Inside a tunnel, TLS runs over a recording pass-through: it carries any leftover bytes, and keeps what the
-  // far side said if it answers in plain HTTP (an intercepting gateway).
-  const stream = route.proxy === null ? socket : new RecordingDuplex(socket, leftover);
+  if (!target.tls) return { socket, route, proxyResponse, certificate: undefined, tracer };
+  // Inside a tunnel, TLS runs over a recording pass-through: it reads bytes put back after the CONNECT answer
+  // (the native TLS wrap would not), and keeps what the far side said if it answers in plain HTTP.
+  const stream = route.proxy === null ? socket : new RecordingDuplex(socket);
   try {
     const r = await startTls(stream, {
       host: target.host,

@@ -39,41 +39,46 @@ export interface TunnelStep {
 }
 
 export interface Tunnel {
+  /** Ready to read: bytes that came glued to the 2xx head have been put back at its front. */
   readonly socket: Duplex;
   readonly head: ResponseHead;
-  /** Bytes that came glued to the 2xx head: the first bytes of the tunnel. */
-  readonly leftover: Uint8Array;
 }
 
-/** Sends one CONNECT on `socket` and reads the answer. */
+/**
+ * Sends one CONNECT on `socket` and reads the answer in paused mode ('readable' + read()), so that once the
+ * listener is removed the stream is back in its initial state: whoever reads next (a 'data' listener, pipe(),
+ * TLS) starts the flow, and the bytes after the head are put back first.
+ */
 function exchange(socket: Duplex, request: Buffer, s: TunnelStep): Promise<ConnectResult> {
   const peer = `proxy ${s.proxy.display}`;
   const client = new ConnectClient(peer, s.limits);
   const sentAt = s.tracer.elapsed();
   return new Promise<ConnectResult>((resolve, reject) => {
     const done = (): void => {
-      socket.removeListener('data', onData);
+      socket.removeListener('readable', onReadable);
       socket.removeListener('end', onEnd);
       socket.removeListener('error', onError);
       socket.removeListener('close', onEnd);
     };
     const finish = (r: ConnectResult): void => {
       done();
-      // Stop the flow before anything else is read: what follows belongs to the tunnel's next user.
-      socket.pause();
+      if (r.kind === 'tunnel' && r.leftover.length > 0) socket.unshift(Buffer.from(r.leftover));
       s.tracer.emit({
         type: 'head',
         from: 'proxy',
         to: 'client',
-        text: formatHead(r.head),
+        text: redactHeadText(formatHead(r.head)),
         ms: s.tracer.elapsed() - sentAt,
       });
       resolve(r);
     };
-    const onData = (chunk: Buffer): void => {
+    const onReadable = (): void => {
       try {
-        const r = client.receive(chunk);
-        if (r) finish(r);
+        let chunk: Buffer | null;
+        while ((chunk = socket.read() as Buffer | null) !== null) {
+          const r = client.receive(chunk);
+          if (r) return finish(r);
+        }
       } catch (e) {
         done();
         socket.destroy();
@@ -103,7 +108,7 @@ function exchange(socket: Duplex, request: Buffer, s: TunnelStep): Promise<Conne
         ),
       );
     };
-    socket.on('data', onData);
+    socket.on('readable', onReadable);
     socket.once('end', onEnd);
     socket.once('close', onEnd);
     socket.once('error', onError);
@@ -115,7 +120,6 @@ function exchange(socket: Duplex, request: Buffer, s: TunnelStep): Promise<Conne
       ms: sentAt,
     });
     socket.write(request);
-    socket.resume();
   });
 }
 
@@ -128,7 +132,7 @@ export function answerOf(head: ResponseHead, bodyExcerpt: string): PeerAnswer {
   };
 }
 
-/** Opens the tunnel or fails with a typed error. The returned socket is paused. */
+/** Opens the tunnel or fails with a typed error. */
 export function openHttpTunnel(first: Duplex, s: TunnelStep): Promise<Tunnel> {
   const authority = formatAuthority(s.target);
   return step<Tunnel>(
@@ -162,7 +166,7 @@ export function openHttpTunnel(first: Duplex, s: TunnelStep): Promise<Tunnel> {
           if (authorization) headers.push(['Proxy-Authorization', authorization]);
           for (const [k, v] of s.headers) headers.push([k, v]);
           const result = await exchange(socket, buildConnectRequest(s.target, headers), s);
-          if (result.kind === 'tunnel') return { socket, head: result.head, leftover: result.leftover };
+          if (result.kind === 'tunnel') return { socket, head: result.head };
           if (result.head.status !== 407) throw refusal(result.head, result.bodyExcerpt, s);
           const challenges = parseChallenges(getHeaderValues(result.head.headers, 'proxy-authenticate'));
           const stale = challenges.some(

@@ -2,7 +2,7 @@
  * A pass-through Duplex over a socket that keeps the first bytes the peer sent. TLS inside a tunnel runs over it,
  * so when the far side answers a ClientHello in plain HTTP (an intercepting gateway's `500 handshakefailed`)
  * wsvia can show what it said instead of OpenSSL's "wrong version number". It also carries bytes that arrived
- * glued to the CONNECT answer, which the native TLS wrap would not see.
+ * put back in the socket after the CONNECT answer, which the native TLS wrap would not see.
  */
 import { Duplex } from 'node:stream';
 
@@ -12,11 +12,10 @@ export class RecordingDuplex extends Duplex {
   readonly #recorded: Buffer[] = [];
   #recordedBytes = 0;
 
-  constructor(socket: Duplex, first: Uint8Array, maxRecord = 4096) {
+  constructor(socket: Duplex, maxRecord = 4096) {
     super({ allowHalfOpen: true });
     this.#socket = socket;
     this.#max = maxRecord;
-    if (first.length > 0) this.#deliver(Buffer.from(first));
     socket.on('data', (chunk: Buffer) => this.#deliver(chunk));
     socket.on('end', () => this.push(null));
     socket.on('error', (err) => this.destroy(err));

@@ -40,7 +40,7 @@ export function tcpError(
     case 'ECONNREFUSED':
       return new WsviaError(
         isProxy ? 'PROXY_CONNECT_FAILED' : 'CONNECTION_REFUSED',
-        `${s.peer} refused the connection to ${where}`,
+        isProxy ? `${s.peer} refused the connection to ${where}` : `${where} refused the connection`,
         {
           hop: 'tcp',
           ...(isProxy ? { proxy: s.peer } : { target: where }),

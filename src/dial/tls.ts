@@ -237,6 +237,9 @@ function handshakeError(err: NodeJS.ErrnoException, s: TlsStep, stream: Duplex, 
       // The tunnel was granted, then the ClientHello was answered in plain HTTP: the gateway tried TLS to the
       // server itself (TLS inspection) and failed, and tells us so in HTTP (McAfee's "500 handshakefailed").
       const via = answer.headers?.find(([k]) => k.toLowerCase() === 'via')?.[1];
+      const server = answer.headers?.find(([k]) => k.toLowerCase() === 'server')?.[1];
+      // Gateways name themselves in Via or Server ("1.0 10.0.0.1 (McAfee Web Gateway 7.8)"): say which product.
+      const product = knownInterceptor(`${via ?? ''} ${server ?? ''}`);
       return new WsviaError(
         'TLS_NOT_SPOKEN',
         `${s.viaProxy} granted the tunnel, then answered the TLS handshake for ${s.peer} in plain HTTP: "${answer.statusLine.replace(/^HTTP\/\d\.\d /, '')}"${via ? ` (Via: ${via})` : ''}`,
@@ -244,8 +247,8 @@ function handshakeError(err: NodeJS.ErrnoException, s: TlsStep, stream: Duplex, 
           hop: 'tunnel',
           ...fields,
           answer,
-          details: { interceptingGateway: true },
-          hint: "the gateway inspects TLS and failed its own TLS handshake with the server: ask its administrator to trust the server's certificate or to add an inspection exception for this host",
+          details: { interceptingGateway: true, ...(product ? { interceptor: product } : {}) },
+          hint: `the gateway${product ? ` (${product})` : ''} inspects TLS and failed its own TLS handshake with ${s.host}: ask its administrator to trust the server's certificate or to add an inspection exception for ${s.host}`,
         },
       );
     }

@@ -12,6 +12,17 @@ function labelKey(labels: Labels): string {
   return `{${keys.map((k) => `${k}="${String(labels[k]).replace(/["\\\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`))}"`).join(',')}}`;
 }
 
+/** A sample value as the exposition format spells it: `+Inf`, `-Inf` and `NaN`, not JavaScript's `Infinity`. */
+export function formatValue(v: number): string {
+  if (Number.isFinite(v)) return String(v);
+  return Number.isNaN(v) ? 'NaN' : v > 0 ? '+Inf' : '-Inf';
+}
+
+/** HELP text escapes backslash and line feed (exposition format 0.0.4), or a newline would end the line early. */
+function escapeHelp(help: string): string {
+  return help.replace(/[\\\n]/g, (c) => (c === '\n' ? '\\n' : '\\\\'));
+}
+
 abstract class Metric {
   constructor(
     readonly name: string,
@@ -20,9 +31,11 @@ abstract class Metric {
   abstract readonly type: 'counter' | 'gauge' | 'histogram';
   abstract samples(): string[];
   render(): string {
-    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`, ...this.samples()].join(
-      '\n',
-    );
+    return [
+      `# HELP ${this.name} ${escapeHelp(this.help)}`,
+      `# TYPE ${this.name} ${this.type}`,
+      ...this.samples(),
+    ].join('\n');
   }
 }
 
@@ -38,7 +51,7 @@ export class Counter extends Metric {
   }
   samples(): string[] {
     if (this.#values.size === 0) return [`${this.name} 0`];
-    return [...this.#values].map(([k, v]) => `${this.name}${k} ${v}`);
+    return [...this.#values].map(([k, v]) => `${this.name}${k} ${formatValue(v)}`);
   }
 }
 
@@ -60,7 +73,7 @@ export class Gauge extends Metric {
   }
   samples(): string[] {
     if (this.#values.size === 0) return [`${this.name} 0`];
-    return [...this.#values].map(([k, v]) => `${this.name}${k} ${v}`);
+    return [...this.#values].map(([k, v]) => `${this.name}${k} ${formatValue(v)}`);
   }
 }
 
@@ -89,7 +102,7 @@ export class Histogram extends Metric {
         out.push(`${this.name}_bucket${labelKey({ ...s.labels, le: String(b) })} ${s.counts[i]}`),
       );
       out.push(`${this.name}_bucket${labelKey({ ...s.labels, le: '+Inf' })} ${s.count}`);
-      out.push(`${this.name}_sum${labelKey(s.labels)} ${s.sum}`);
+      out.push(`${this.name}_sum${labelKey(s.labels)} ${formatValue(s.sum)}`);
       out.push(`${this.name}_count${labelKey(s.labels)} ${s.count}`);
     }
     return out;

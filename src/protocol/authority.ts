@@ -30,6 +30,17 @@ const HOSTNAME =
   /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/;
 
 /**
+ * A name whose last label is a number (`127.1`, `2130706433`, `0x7f.0.0.1`, `010.0.0.1`) is no DNS name: the
+ * resolver's inet_aton reads it as an IPv4 address in a legacy form, so a rule written for `127.0.0.1` would not
+ * see it (STYLE trap 9). The WHATWG URL host parser has the same "ends in a number" rule.
+ */
+function endsInNumber(host: string): boolean {
+  const labels = host.replace(/\.$/, '').split('.');
+  const last = labels[labels.length - 1] ?? '';
+  return /^\d+$/.test(last) || /^0x[0-9a-f]*$/i.test(last);
+}
+
+/**
  * Parses an authority-form request-target strictly (RFC 9112 §3.2.3): a port is required, IPv6 must be bracketed,
  * names are DNS labels. Anything else is a 400-class {@link RemoteProtocolError}.
  */
@@ -58,6 +69,7 @@ export function parseAuthority(text: string, peer = 'the client'): Authority {
     portText = text.slice(colon + 1);
     if (host.includes(':')) return fail('IPv6 address without brackets');
     if (isIP(host) === 0 && !HOSTNAME.test(host)) return fail('not a host name');
+    if (isIP(host) === 0 && endsInNumber(host)) return fail('not a canonical IPv4 address');
   }
   if (!/^\d{1,5}$/.test(portText)) return fail('bad port');
   const port = Number(portText);

@@ -45,12 +45,27 @@ export function responseFraming(
   return length === undefined ? { kind: 'close' } : { kind: 'length', length };
 }
 
+/**
+ * Whether a response's framing is too doubtful to read another message after it on the same connection:
+ * Transfer-Encoding with Content-Length (RFC 9112 §6.3 rule 3, "ought to be handled as an error"), or
+ * Transfer-Encoding in HTTP/1.0 (§6.1: "treat the message as if the framing is faulty ... and close the connection").
+ */
+export function framingForbidsReuse(head: ResponseHead): boolean {
+  if (headerTokens(head.headers, 'transfer-encoding').length === 0) return false;
+  return head.version === '1.0' || getHeaderValues(head.headers, 'content-length').length > 0;
+}
+
 /** How a request body is framed (RFC 9112 §6.3): without Content-Length or chunked, there is none. */
 export function requestFraming(head: RequestHead, peer: string): BodyFraming {
   const te = headerTokens(head.headers, 'transfer-encoding');
   if (te.length > 0) {
-    // A request whose final coding is not chunked cannot be framed (RFC 9112 §6.3 rule 4): 400.
-    if (te[te.length - 1] !== 'chunked') {
+    // A request whose final coding is not chunked cannot be framed (RFC 9112 §6.3 rule 4): 400. Chunked may be
+    // applied once only (§7), and an HTTP/1.0 message with Transfer-Encoding has faulty framing (§6.1).
+    if (
+      te[te.length - 1] !== 'chunked' ||
+      te.indexOf('chunked') !== te.length - 1 ||
+      head.version === '1.0'
+    ) {
       throw new RemoteProtocolError(`${peer} sent a request with Transfer-Encoding ${te.join(', ')}`, {
         hop: 'server',
       });
@@ -78,7 +93,16 @@ export interface BodyStep {
 
 const EMPTY = new Uint8Array(0);
 type ChunkState =
-  'size' | 'size-ext' | 'size-lf' | 'data' | 'data-cr' | 'data-lf' | 'trailer' | 'trailer-lf' | 'done';
+  | 'size'
+  | 'size-bws'
+  | 'size-ext'
+  | 'size-lf'
+  | 'data'
+  | 'data-cr'
+  | 'data-lf'
+  | 'trailer'
+  | 'trailer-lf'
+  | 'done';
 
 /**
  * Follows a body through the bytes. `onPayload` receives the decoded payload (chunk framing removed).
@@ -158,13 +182,17 @@ export class BodyTracker {
       switch (this.#state) {
         case 'size':
           if (isHex(c)) {
-            if (++this.#sizeDigits > 15) this.#fail('chunk size too large');
+            // Stay within exact integer arithmetic (2^52 - 1): past it, sizes would round and the framing drift.
+            if (++this.#sizeDigits > 15 || this.#remaining > MAX_CHUNK_SIZE_PREFIX)
+              this.#fail('chunk size too large');
             this.#remaining = this.#remaining * 16 + parseInt(String.fromCharCode(c), 16);
             i++;
           } else if (this.#sizeDigits === 0) {
             this.#fail('missing chunk size');
-          } else if (c === 0x3b || c === 0x20 || c === 0x09) {
+          } else if (c === 0x3b) {
             this.#state = 'size-ext';
+          } else if (c === 0x20 || c === 0x09) {
+            this.#state = 'size-bws';
           } else if (c === 0x0d) {
             this.#state = 'size-lf';
             i++;
@@ -172,6 +200,15 @@ export class BodyTracker {
             this.#endSizeLine();
             i++;
           } else this.#fail('bad chunk size');
+          break;
+        case 'size-bws':
+          // chunk-ext = *( BWS ";" ... ) (RFC 9112 §7.1.1): after the size, only whitespace, then `;` or the line end.
+          // Anything else (`5 6`) is a size other parsers may read differently: refuse it.
+          if (c === 0x3b) this.#state = 'size-ext';
+          else if (c === 0x0d) this.#state = 'size-lf';
+          else if (c === 0x0a) this.#endSizeLine();
+          else if (c !== 0x20 && c !== 0x09) this.#fail('bad chunk size');
+          i++;
           break;
         case 'size-ext':
           if (++this.#lineBytes > 4096) this.#fail('chunk extension too long');
@@ -241,14 +278,19 @@ export class BodyTracker {
   }
 }
 
+/** Largest value that may take one more hex digit and stay at most 2^52 - 1. */
+const MAX_CHUNK_SIZE_PREFIX = 0xffffffffffff;
+
 function isHex(c: number): boolean {
   return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
 }
 
 /**
  * A short printable excerpt of a body for error messages: HTML tags and scripts dropped, whitespace folded,
- * cut at `max` characters. Keeps at most `max * 8` bytes while collecting.
+ * cut at `max` characters. Keeps at most 16 KiB while collecting: error pages often open with a large <style>.
  */
+const MAX_EXCERPT_SOURCE = 16 * 1024;
+
 export class BodyExcerpt {
   readonly #max: number;
   readonly #parts: Uint8Array[] = [];
@@ -259,7 +301,7 @@ export class BodyExcerpt {
   }
 
   add(bytes: Uint8Array): void {
-    const room = this.#max * 8 - this.#size;
+    const room = MAX_EXCERPT_SOURCE - this.#size;
     if (room <= 0) return;
     const part = bytes.subarray(0, room);
     this.#parts.push(Uint8Array.from(part));
@@ -274,7 +316,9 @@ export class BodyExcerpt {
 export function excerptText(raw: string, max = 200): string {
   const text = raw
     .replace(/<(script|style)\b[\s\S]*?(<\/\1>|$)/gi, ' ')
-    .replace(/<[^>]*>?/g, ' ')
+    // Only what looks like a tag or comment: a bare `<` in prose ("quota < limit") is text, not the start of a tag
+    // that eats the rest of the excerpt.
+    .replace(/<!--[\s\S]*?(-->|$)|<\/?[A-Za-z!?][^<>]*>?/g, ' ')
     .replace(/&nbsp;/g, ' ')
     .replace(/&lt;/g, '<')
     .replace(/&gt;/g, '>')

@@ -10,7 +10,7 @@
  */
 import { WsviaError } from '../errors.js';
 import { formatAuthority, type Authority } from './authority.js';
-import { BodyExcerpt, BodyTracker, responseFraming } from './body.js';
+import { BodyExcerpt, BodyTracker, framingForbidsReuse, responseFraming } from './body.js';
 import { getHeader, hasToken, type HeaderList } from './headers.js';
 import {
   DEFAULT_HEAD_LIMITS,
@@ -59,7 +59,7 @@ export class ConnectClient {
   #head: ResponseHead | undefined;
   #body: BodyTracker | undefined;
   #bodyBytes = 0;
-  readonly #excerpt = new BodyExcerpt(300);
+  readonly #excerpt = new BodyExcerpt(200);
   #result: ConnectResult | undefined;
 
   /** `peer` names the proxy in errors, e.g. `proxy http://p:3128`. */
@@ -98,7 +98,8 @@ export class ConnectClient {
         onPayload: (b) => this.#excerpt.add(b),
       });
       data = r.leftover;
-      if (this.#body.done) return this.#reject(true);
+      // Bytes after an empty body are not a response we asked for: the connection cannot be trusted for a retry.
+      if (this.#body.done) return this.#reject(data.length === 0);
     }
     const body = this.#body as BodyTracker;
     const step = body.receive(data);
@@ -132,7 +133,8 @@ export class ConnectClient {
       kind: 'rejected',
       head,
       bodyExcerpt: this.#excerpt.text(),
-      reusable: bodyComplete && (this.#body?.done ?? false) && isPersistent(head),
+      reusable:
+        bodyComplete && (this.#body?.done ?? false) && isPersistent(head) && !framingForbidsReuse(head),
     });
   }
 }

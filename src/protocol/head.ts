@@ -7,7 +7,7 @@
  * `maxHeaders` fields likewise. Bytes that cannot start an HTTP message are rejected as soon as they are seen,
  * not after 16 KiB of waiting. The scan is linear: each byte is copied and examined once.
  */
-import { RemoteProtocolError, WsviaError } from '../errors.js';
+import { invalidArgument, RemoteProtocolError, WsviaError } from '../errors.js';
 import { isToken, isValidFieldValue, type HeaderList } from './headers.js';
 
 export interface HeadLimits {
@@ -50,7 +50,19 @@ export interface HeadResult<H extends Head> {
 const LF = 0x0a;
 const CR = 0x0d;
 const EMPTY = new Uint8Array(0);
-const HTTP_PREFIX = [0x48, 0x54, 0x54, 0x50, 0x2f]; // "HTTP/"
+const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
+/**
+ * What the first 12 bytes of a response must be: `HTTP/1.0 ` or `HTTP/1.1 `, then a 3-digit status. Checked byte
+ * by byte as they arrive, so a peer that speaks something else is caught at its first wrong byte.
+ */
+const STATUS_LINE_PREFIX: readonly ((c: number) => boolean)[] = [
+  ...[...'HTTP/1.'].map((ch) => (c: number) => c === ch.charCodeAt(0)),
+  (c) => c === 0x30 || c === 0x31,
+  (c) => c === 0x20,
+  isDigit,
+  isDigit,
+  isDigit,
+];
 
 /** Context for error messages: who sent these bytes (e.g. `proxy http://p:3128`). */
 export interface HeadReaderContext {
@@ -157,7 +169,11 @@ abstract class HeadReader<H extends Head> {
         // obs-fold (RFC 9112 §5.2): replace the fold with a space, as a proxy or user agent may.
         const last = headers[headers.length - 1];
         if (last === undefined) throw this.protocolError('a continuation line before any header field');
-        last[1] = `${last[1]} ${line.trim()}`.trim();
+        // Trim SP and HTAB only: String#trim would also eat 0x85 and 0xA0, which are obs-text here (the second
+        // byte of a UTF-8 "à" is 0xA0).
+        last[1] = `${last[1]} ${trimOws(line)}`.replace(/^[ \t]+|[ \t]+$/g, '');
+        // The folded part is value too: a bare CR or NUL there is no more acceptable than on the first line.
+        if (!isValidFieldValue(last[1])) throw this.protocolError(`an invalid value for header ${last[0]}`);
         continue;
       }
       const colon = line.indexOf(':');
@@ -167,7 +183,7 @@ abstract class HeadReader<H extends Head> {
       // RFC 9112 §5.1: no whitespace between the field name and the colon.
       if (!isToken(name))
         throw this.protocolError(`an invalid header name ${JSON.stringify(name.slice(0, 60))}`);
-      const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+      const value = trimOws(line.slice(colon + 1));
       if (!isValidFieldValue(value)) throw this.protocolError(`an invalid value for header ${name}`);
       headers.push([name, value]);
       if (headers.length > this.#limits.maxHeaders) {
@@ -185,6 +201,11 @@ abstract class HeadReader<H extends Head> {
   }
 }
 
+/** Strips optional whitespace (OWS: SP and HTAB, RFC 9110 §5.6.3) from both ends. */
+function trimOws(s: string): string {
+  return s.replace(/^[ \t]+|[ \t]+$/g, '');
+}
+
 function parseVersion(v: string): HttpVersion | undefined {
   if (v === 'HTTP/1.1') return '1.1';
   if (v === 'HTTP/1.0') return '1.0';
@@ -194,8 +215,8 @@ function parseVersion(v: string): HttpVersion | undefined {
 /** Reads a response head, as a client of a proxy or a server does. */
 export class ResponseHeadReader extends HeadReader<ResponseHead> {
   protected checkPrefix(start: Uint8Array): void {
-    for (let i = 0; i < Math.min(start.length, HTTP_PREFIX.length); i++) {
-      if (start[i] !== HTTP_PREFIX[i]) {
+    for (let i = 0; i < Math.min(start.length, STATUS_LINE_PREFIX.length); i++) {
+      if (!(STATUS_LINE_PREFIX[i] as (c: number) => boolean)(start[i] as number)) {
         const hint =
           start[0] === 0x16
             ? 'the peer answered with TLS: use an https:// URL for it'
@@ -209,7 +230,8 @@ export class ResponseHeadReader extends HeadReader<ResponseHead> {
     // status-line = HTTP-version SP status-code SP [ reason-phrase ]   (RFC 9112 §4)
     const m = /^(HTTP\/\d\.\d) (\d{3})(?: (.*))?$/.exec(line);
     const version = m?.[1] === undefined ? undefined : parseVersion(m[1]);
-    if (!m || version === undefined) {
+    // reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ): no controls, which would reach the terminal in errors.
+    if (!m || version === undefined || !isValidFieldValue(m[3] ?? '')) {
       throw this.protocolError(`an invalid status line ${JSON.stringify(line.slice(0, 80))}`);
     }
     return { kind: 'response', version, status: Number(m[2]), reason: m[3] ?? '' };
@@ -257,10 +279,27 @@ export function printable(bytes: Uint8Array, max: number): string {
   return bytes.length > max ? `${out}...` : out;
 }
 
-/** Serializes a head for the wire (CRLF line ends, fields in the given order). */
+/**
+ * Serializes a head for the wire (CRLF line ends, fields in the given order). Names must be tokens and values
+ * free of controls: a CR or LF from a caller's header (`--proxy-header`) would otherwise split the request and
+ * inject fields, as node's own http module refuses with ERR_INVALID_CHAR. Throws INVALID_ARGUMENT.
+ */
 export function serializeHead(startLine: string, headers: HeaderList): Buffer {
+  if (/[\0\r\n]|[^\0-\xff]/.test(startLine))
+    throw invalidArgument(`invalid start line ${JSON.stringify(startLine)}`);
   let s = `${startLine}\r\n`;
-  for (const [k, v] of headers) s += `${k}: ${v}\r\n`;
+  for (const [k, v] of headers) {
+    if (!isToken(k)) throw invalidArgument(`invalid header name ${JSON.stringify(k)}`);
+    // The head goes out as latin1: a character above U+00FF would be silently cut to its low byte.
+    if (!isValidFieldValue(v) || /[^\0-\xff]/.test(v)) {
+      // The value may be a secret (Proxy-Authorization): name the field only.
+      throw invalidArgument(
+        `invalid value for header ${k}`,
+        'header values may not hold CR, LF or other controls',
+      );
+    }
+    s += `${k}: ${v}\r\n`;
+  }
   return Buffer.from(`${s}\r\n`, 'latin1');
 }
 

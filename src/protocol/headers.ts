@@ -33,7 +33,33 @@ export function isToken(s: string): boolean {
   return TCHAR.test(s);
 }
 
-/** RFC 9110 §5.5: field values may not hold CR, LF or NUL. */
+/**
+ * RFC 9110 §5.5: a field value is visible characters, obs-text, SP and HTAB. CR, LF and NUL must be rejected;
+ * other controls are invalid too, and are refused here rather than retained (as h11 does): values end up in
+ * error messages and traces, where an ESC would drive the user's terminal.
+ */
 export function isValidFieldValue(s: string): boolean {
-  return !/[\r\n\0]/.test(s);
+  return !/[\0-\x08\x0a-\x1f\x7f]/.test(s);
+}
+
+/** Splits on `sep` outside quoted-strings (RFC 9110 §5.6.4), keeping backslash escapes as they are. */
+export function splitOutsideQuotes(s: string, sep: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i] as string;
+    if (quoted && c === '\\' && i + 1 < s.length) {
+      cur += c + (s[i + 1] as string);
+      i++;
+      continue;
+    }
+    if (c === '"') quoted = !quoted;
+    if (c === sep && !quoted) {
+      out.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  out.push(cur);
+  return out;
 }

@@ -2,6 +2,7 @@
  * The Proxy-Status response field (RFC 9209): which intermediary produced an error and why. Parsed leniently for
  * display (it is advisory) and serialized by wsvia's own servers.
  */
+import { splitOutsideQuotes } from './headers.js';
 
 export interface ProxyStatusEntry {
   /** The intermediary's name (an sf-token or sf-string). */
@@ -40,28 +41,6 @@ export const PROXY_ERROR_TYPES = [
   'proxy_loop_detected',
 ] as const;
 export type ProxyErrorType = (typeof PROXY_ERROR_TYPES)[number];
-
-/** Splits on `sep` outside double quotes. */
-function splitOutsideQuotes(s: string, sep: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i] as string;
-    if (quoted && c === '\\' && i + 1 < s.length) {
-      cur += c + (s[i + 1] as string);
-      i++;
-      continue;
-    }
-    if (c === '"') quoted = !quoted;
-    if (c === sep && !quoted) {
-      out.push(cur);
-      cur = '';
-    } else cur += c;
-  }
-  out.push(cur);
-  return out;
-}
 
 function unquote(v: string): string {
   const t = v.trim();

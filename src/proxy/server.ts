@@ -15,6 +15,7 @@ import { RequestHeadReader, type RequestHead } from '../protocol/head.js';
 import { ProxyProtocolReader } from '../protocol/proxy-protocol.js';
 import { DEFAULT_POLICY, type DestinationPolicy } from '../route/destination.js';
 import { AccessLog } from '../observe/access-log.js';
+import { redactUrl } from '../observe/redact.js';
 import { AuthCache } from './auth-cache.js';
 import { CONNECTION_ESTABLISHED, errorResponse, type ProxyFailure } from './error-response.js';
 import { parseForwardTarget, startForward } from './forward.js';
@@ -424,14 +425,16 @@ export class ProxyServer {
       client: p.client,
       user: p.user ?? null,
       method,
-      target: target.slice(0, 300),
+      target: redactUrl(target.slice(0, 300)),
       status: f.status,
       bytes_up: 0,
       bytes_down: 0,
       duration_ms: 0,
       close: f.reason,
       error: f.error,
-      details: f.details,
+      // A malformed request is quoted in its details: keep what the client sent out of the log (it may hold
+      // credentials), the client itself still sees it in the answer.
+      details: f.reason === 'protocol' ? f.details.replace(/"(?:[^"\\]|\\.)*"/g, '"..."') : f.details,
     });
     if (p.timer !== undefined) clearTimeout(p.timer);
     p.timer = undefined;

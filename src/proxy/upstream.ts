@@ -248,7 +248,7 @@ async function viaParent(
     const socket = t.socket as net.Socket;
     // Half-close is passed through the parent too.
     socket.allowHalfOpen = true;
-    if (t.leftover.length > 0) socket.unshift(Buffer.from(t.leftover));
+    // Bytes glued to the parent's 2xx are already back at the socket's front; the relay starts the flow.
     socket.pause();
     return { ok: true, socket, address: target.host };
   } catch (e) {

@@ -48,7 +48,13 @@ function firstSet(env: Readonly<Record<string, string | undefined>>, names: read
 
 /** Reads the proxy variables once. Call this at the edge (CLI, `connect()`), never during a dial. */
 export function routeConfigFromEnv(env: Readonly<Record<string, string | undefined>>): EnvProxies {
-  const ws = firstSet(env, ENV_ORDER.ws);
+  // httpoxy (CVE-2016-5385): under CGI, a request's `Proxy:` header arrives as HTTP_PROXY, so the client would pick
+  // the proxy. As Go's net/http/httpproxy does, HTTP_PROXY is ignored when REQUEST_METHOD says we run under CGI.
+  const cgi = env.REQUEST_METHOD !== undefined && env.REQUEST_METHOD !== '';
+  const ws = firstSet(
+    env,
+    ENV_ORDER.ws.filter((n) => !(cgi && n === 'HTTP_PROXY')),
+  );
   const wss = firstSet(env, ENV_ORDER.wss);
   const noProxy = firstSet(env, ENV_ORDER.noProxy);
   return { ...(ws ? { ws } : {}), ...(wss ? { wss } : {}), ...(noProxy ? { noProxy } : {}) };

@@ -1,6 +1,6 @@
 /**
  * NO_PROXY, with curl's conventions (curl's `--noproxy` and CURLOPT_NOPROXY): entries separated by commas or
- * spaces; `*` alone matches every host; a name matches itself and its subdomains, with or without a leading dot;
+ * spaces; `*` as the whole value matches every host; a name matches itself and its subdomains, with or without a leading dot;
  * IP addresses and CIDR ranges match addresses (never names: no DNS is done); `host:port` limits an entry to a
  * port; everything is case-insensitive.
  */
@@ -27,14 +27,13 @@ function splitPort(entry: string): { host: string; port?: number } {
 }
 
 export function parseNoProxy(value: string): NoProxyRule[] {
+  // curl: "The only wildcard available is a single * character" -- the whole value, not one entry of a list
+  // (curl 7.88 sends `localhost,*` through the proxy for other hosts). A `*` entry in a list matches nothing.
+  if (value.trim() === '*') return [{ kind: 'all', text: '*' }];
   const rules: NoProxyRule[] = [];
   for (const raw of value.split(/[\s,]+/)) {
     const text = raw.trim();
-    if (text === '') continue;
-    if (text === '*') {
-      rules.push({ kind: 'all', text });
-      continue;
-    }
+    if (text === '' || text === '*') continue;
     const { host, port } = splitPort(text.toLowerCase());
     const withPort = port === undefined ? {} : { port };
     const cidr = parseCidr(host);

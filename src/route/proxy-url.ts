@@ -59,7 +59,9 @@ export function parseProxyUrl(text: string): ProxyUrl {
     );
   }
   const host = unbracket(url.hostname);
-  const port = url.port === '' ? DEFAULT_PORTS[scheme] : Number(url.port);
+  // The URL parser drops a port equal to its scheme's default (`http://proxy:80` has port ''), but curl's default
+  // for a proxy is 1080, not 80: read an explicit port from the text before falling back.
+  const port = url.port !== '' ? Number(url.port) : (explicitPort(withScheme) ?? DEFAULT_PORTS[scheme]);
   let credentials: Credentials | undefined;
   if (url.username !== '' || url.password !== '') {
     try {
@@ -69,6 +71,14 @@ export function parseProxyUrl(text: string): ProxyUrl {
     }
   }
   return { scheme, host, port, credentials, display: displayProxy(scheme, host, port, credentials) };
+}
+
+/** The port written in `scheme://[userinfo@]host:port[/...]`, if any. */
+function explicitPort(withScheme: string): number | undefined {
+  const rest = withScheme.slice(withScheme.indexOf('//') + 2);
+  const authority = rest.split(/[/?#\\]/, 1)[0] ?? '';
+  const m = /:(\d+)$/.exec(authority.slice(authority.lastIndexOf('@') + 1));
+  return m ? Number(m[1]) : undefined;
 }
 
 function displayProxy(
@@ -86,10 +96,13 @@ export function withCredentials(proxy: ProxyUrl, credentials: Credentials | unde
   return { ...proxy, credentials, display: displayProxy(proxy.scheme, proxy.host, proxy.port, credentials) };
 }
 
-/** Redacts the password of any URL-looking text, for messages about input that did not parse. */
+/**
+ * Redacts the password of any URL-looking text, for messages about input that did not parse. The password runs to
+ * the last `@`: text that failed to parse may hold a raw `/` or `@` in it, and the redaction errs on the wide side.
+ */
 export function redactUrlText(text: string): string {
   return text.replace(
-    /^([a-z][a-z0-9+.-]*:\/\/)?([^/@:]*):[^/@]*@/i,
+    /^([a-z][a-z0-9+.-]*:\/\/)?([^/@:]*):[\s\S]*@/i,
     (_m, s: string | undefined, u: string) => `${s ?? ''}${u}:***@`,
   );
 }

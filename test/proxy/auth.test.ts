@@ -133,3 +133,26 @@ describe('wsvia proxy: authentication', () => {
     assert.equal(wrong.status, 407);
   });
 });
+
+describe('wsvia proxy: secrets stay out of the access log', () => {
+  it('a malformed credentials line and a URL with a password are not logged', async () => {
+    const logFile = path.join(tempDir(), 'access.log');
+    const p = await startProxy({ accessLog: AccessLog.open(logFile) });
+    after(() => p.close());
+    const bad = await errorAnswer(
+      p.port,
+      'CONNECT a.example:443 HTTP/1.1\r\nProxy-Authorization Basic c2VjcmV0LXh5eg==\r\n\r\n',
+    );
+    assert.equal(bad.status, 400);
+    const url = await errorAnswer(
+      p.port,
+      'GET http://user:hunter2@a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n',
+    );
+    assert.equal(url.status, 400);
+    await p.close();
+    const log = fs.readFileSync(logFile, 'utf8');
+    assert.equal(log.trim().split('\n').length, 2);
+    assert.ok(!log.includes('c2VjcmV0LXh5eg'), log);
+    assert.ok(!log.includes('hunter2'), log);
+  });
+});

@@ -125,4 +125,29 @@ describe('wsvia proxy: operations', () => {
     const health = await fetch(`${admin.url}/healthz`);
     assert.equal(health.status, 200);
   });
+
+  it('listens on IPv6 and prints a bracketed URL', async () => {
+    const p = await startProxy({ host: '::1' });
+    after(() => p.close());
+    assert.match(p.url, /^http:\/\/\[::1\]:\d+$/);
+    const ws = await connect(echo.url, { proxy: p.url });
+    ws.terminate();
+  });
+
+  it('TLS listener behind a PROXY protocol header (HAProxy in TCP mode in front of an https:// proxy)', async () => {
+    const pair = makeSelfSigned();
+    const p = await startProxy({ tls: pair, proxyProtocol: true });
+    after(() => p.close());
+    const tls = await import('node:tls');
+    const net = await import('node:net');
+    const raw = net.connect(p.port, '127.0.0.1');
+    await new Promise<void>((r) => raw.once('connect', () => r()));
+    raw.write('PROXY TCP4 198.51.100.9 127.0.0.1 4000 443\r\n');
+    const secure = tls.connect({ socket: raw, ca: pair.cert, servername: 'localhost' });
+    await new Promise<void>((r) => secure.once('secureConnect', () => r()));
+    secure.write(connectRequest(`127.0.0.1:${echo.port}`));
+    const first = await new Promise<string>((r) => secure.once('data', (d: Buffer) => r(d.toString())));
+    assert.match(first, /^HTTP\/1\.1 200 Connection established/);
+    secure.destroy();
+  });
 });
