@@ -20,6 +20,7 @@ const PEERS = {
   '/usr/bin/openssl': 'openssl',
   '/usr/bin/python3': 'python3', // a listener with a full backlog: the connect-timeout test's black hole
   '/usr/bin/java': 'default-jdk-headless',
+  '/usr/bin/tshark': 'tshark',
 };
 
 const missing = [

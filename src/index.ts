@@ -9,18 +9,42 @@ export { connect, connectInfo, type ConnectOptions, type ConnectInfo } from './c
 export { ReconnectingWebSocket, isRetryable, type ReconnectOptions } from './client/reconnecting.js';
 export { startKeepalive, closeReason, type PingOptions } from './client/keepalive.js';
 export { backoffDelay, type BackoffOptions } from './client/backoff.js';
+export { WsviaAgent, wsviaAgent, type WsviaAgentOptions } from './client/agent.js';
+export { wsviaConnector, wsviaDispatcher, type UndiciConnector } from './client/undici.js';
 export {
   dial,
   dialDetailed,
+  dialRoute,
   resolveRoute,
+  resolveRoutes,
   toDialTarget,
   type DialTarget,
   type DialResult,
 } from './dial/dial.js';
 export type { DialOptions, Timeouts } from './dial/options.js';
-export { chooseRoute, routeConfigFromEnv, type RouteDecision, type RouteConfig } from './route/choose.js';
-export { parseProxyUrl, type ProxyUrl, type ProxyScheme } from './route/proxy-url.js';
+export { BadProxyList } from './dial/bad-proxies.js';
+export { pacSelector } from './dial/pac-selector.js';
+export { loadPac, clearPacCache } from './dial/pac-source.js';
+export {
+  chooseRoute,
+  routeConfigFromEnv,
+  routeHops,
+  type ProxyInput,
+  type RouteDecision,
+  type RouteConfig,
+} from './route/choose.js';
+export { parseProxyUrl, PROXY_SCHEMES, type ProxyUrl, type ProxyScheme } from './route/proxy-url.js';
 export { parseNoProxy, matchNoProxy, type NoProxyRule } from './route/no-proxy.js';
+export { compilePac, type PacHost, type PacScript } from './route/pac.js';
+export { parsePacResult, type PacEntry, type PacResult } from './route/pac-result.js';
+export {
+  chainSelector,
+  environmentSelector,
+  failoverSelector,
+  staticSelector,
+  type ProxySelector,
+  type SelectorTarget,
+} from './route/selector.js';
 export { Credentials } from './auth/credentials.js';
 export {
   WsviaError,
@@ -47,3 +71,23 @@ export {
   type StepName,
 } from './doctor/report.js';
 export { formatReport } from './doctor/format-report.js';
+export { startBridge, type Bridge, type BridgeOptions } from './bridge/server.js';
+export { startAdmin } from './bridge/admin.js';
+export {
+  startLocalTunnel,
+  startReverseTunnel,
+  carry,
+  type TunnelOptions,
+  type LocalTunnel,
+  type ReverseTunnel,
+} from './bridge/tunnel.js';
+export { parseTargetRule, type TargetRule } from './bridge/allow-target.js';
+export { parseTokenFile } from './bridge/token-file.js';
+export { parseRecording } from './bridge/replay.js';
+export {
+  TUNNEL_SUBPROTOCOL,
+  REVERSE_SUBPROTOCOL,
+  parseControlMessage,
+  formatControlMessage,
+  type ControlMessage,
+} from './protocol/tunnel-control.js';

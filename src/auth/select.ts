@@ -6,12 +6,19 @@ import { basicAuthorization } from './basic.js';
 import type { Challenge } from './challenge.js';
 import type { Credentials } from './credentials.js';
 import { canAnswerDigest, digestAuthorization, digestStrength } from './digest.js';
+import { ntlmNegotiate } from './ntlm.js';
 
-export const AUTH_SCHEMES = ['basic', 'digest'] as const;
+export const AUTH_SCHEMES = ['basic', 'digest', 'ntlm'] as const;
 export type AuthScheme = (typeof AUTH_SCHEMES)[number];
 
+/**
+ * curl's order for --proxy-anyauth (`pickoneauth`): Negotiate, Digest, NTLM, Basic. wsvia does not answer
+ * Negotiate, so Digest is strongest, then NTLM (it does not send the password, but NTLMv2 is weaker than Digest
+ * with SHA-256), then Basic.
+ */
 function strength(c: Challenge): number {
   if (c.scheme === 'digest') return canAnswerDigest(c) ? 10 + digestStrength(c) : -1;
+  if (c.scheme === 'ntlm') return 5;
   if (c.scheme === 'basic') return 1;
   return -1;
 }
@@ -41,6 +48,9 @@ export function answerChallenge(
       return basicAuthorization(credentials);
     case 'digest':
       return digestAuthorization(challenge, credentials, request);
+    case 'ntlm':
+      // The first leg; the third answers the proxy's CHALLENGE (ntlmAuthenticate), on the same connection.
+      return ntlmNegotiate();
     default:
       throw new Error(`cannot answer the ${challenge.name} scheme`);
   }

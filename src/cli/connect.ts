@@ -9,19 +9,14 @@ import { ReconnectingWebSocket } from '../client/reconnecting.js';
 import { EXIT_CODES, exitCodeFor, isWsviaError, WsviaError } from '../errors.js';
 import { formatTraceEvent } from '../observe/format-trace.js';
 import { reportError, reportUsage, UsageError } from './output.js';
+import { ROUTE_FLAGS, ROUTE_USAGE, routeOptionsFrom } from './route-options.js';
 
 export const usage = `usage: wsvia connect URL [options]
 
 Opens a WebSocket to URL (ws:// or wss://), directly or through a proxy, prints what it receives on stdout
 and sends each line of stdin as a text message.
 
-route and proxy (curl's names):
-  -x, --proxy URL            proxy: http://, https:// (user:pass@ allowed); default from the environment
-                             (wss: https_proxy, ws: http_proxy, then all_proxy; NO_PROXY honoured)
-      --no-proxy             ignore the environment's proxy variables: connect directly
-      --noproxy LIST         hosts not to proxy (NO_PROXY syntax: names, .suffixes, IPs, CIDRs, host:port, *)
-  -U, --proxy-user USER:PASS proxy credentials (Basic or Digest, the strongest the proxy offers)
-      --proxy-header 'K: V'  extra header on the CONNECT request (repeatable)
+${ROUTE_USAGE}      --proxy-header 'K: V'  extra header on the CONNECT request (repeatable)
       --proxy-ca FILE        trust this CA for an https:// proxy
       --proxy-insecure       do not verify an https:// proxy's certificate
 
@@ -73,10 +68,7 @@ export function parseConnectArgs(argv: string[]) {
     args: argv,
     allowPositionals: true,
     options: {
-      proxy: { type: 'string', short: 'x' },
-      'no-proxy': { type: 'boolean' },
-      noproxy: { type: 'string' },
-      'proxy-user': { type: 'string', short: 'U' },
+      ...ROUTE_FLAGS,
       'proxy-header': { type: 'string', multiple: true },
       'proxy-ca': { type: 'string' },
       'proxy-insecure': { type: 'boolean' },
@@ -100,8 +92,6 @@ export function parseConnectArgs(argv: string[]) {
     throw new UsageError(
       positionals.length === 0 ? 'missing URL' : `unexpected arguments: ${positionals.slice(1).join(' ')}`,
     );
-  if (values.proxy !== undefined && values['no-proxy'])
-    throw new UsageError('--proxy and --no-proxy contradict each other');
   const timeoutS = positiveNumber(values.timeout, '--timeout');
   const pingS = positiveNumber(values.ping, '--ping');
   const expect = values.expect === undefined ? undefined : Number(values.expect);
@@ -110,13 +100,7 @@ export function parseConnectArgs(argv: string[]) {
   const headers = Object.fromEntries((values.header ?? []).map((h) => header(h, '--header')));
   const timeoutMs = timeoutS === undefined ? undefined : timeoutS * 1000;
   const options: ConnectOptions = {
-    ...(values['no-proxy']
-      ? { proxy: false as const }
-      : values.proxy !== undefined
-        ? { proxy: values.proxy }
-        : {}),
-    ...(values.noproxy !== undefined ? { noProxy: values.noproxy } : {}),
-    ...(values['proxy-user'] !== undefined ? { proxyAuth: values['proxy-user'] } : {}),
+    ...routeOptionsFrom(values),
     proxyHeaders: (values['proxy-header'] ?? []).map((h) => header(h, '--proxy-header')),
     ...(values['proxy-ca'] !== undefined ? { proxyCa: readFile(values['proxy-ca'], '--proxy-ca') } : {}),
     ...(values['proxy-insecure'] ? { proxyRejectUnauthorized: false } : {}),

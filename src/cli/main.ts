@@ -18,9 +18,21 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'a forward proxy (CONNECT and absolute-form), safe to expose',
     load: () => import('./proxy.js'),
   },
+  bridge: {
+    summary: 'WebSocket -> TCP bridge, websockify-compatible (targets, tokens, reverse tunnels)',
+    load: () => import('./bridge.js'),
+  },
+  tunnel: {
+    summary: 'TCP -> WebSocket through any proxy: -L, -R, --stdio (to wsvia bridge or websockify)',
+    load: () => import('./tunnel.js'),
+  },
   doctor: {
     summary: 'explain, hop by hop, why a WebSocket fails or drops on this network',
     load: () => import('./doctor.js'),
+  },
+  route: {
+    summary: 'print the route (proxy, chain, PAC entries) wsvia would take to a URL, and why',
+    load: () => import('./route.js'),
   },
   echo: { summary: 'a WebSocket echo server for tests and demos', load: () => import('./echo.js') },
   demo: {

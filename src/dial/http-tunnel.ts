@@ -3,9 +3,11 @@
  * answer a 407 with the strongest scheme offered (on the same connection when the proxy keeps it open, on a new
  * one when it closes it), and turn every refusal into a typed error that quotes the proxy.
  */
+import crypto from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { parseChallenges, describeSchemes, type Challenge } from '../auth/challenge.js';
 import type { Credentials } from '../auth/credentials.js';
+import { ntlmAuthenticate, parseNtlmChallenge } from '../auth/ntlm.js';
 import { answerChallenge, pickChallenge, type AuthScheme } from '../auth/select.js';
 import { WsviaError, type PeerAnswer } from '../errors.js';
 import { formatAuthority, type Authority } from '../protocol/authority.js';
@@ -161,6 +163,8 @@ export function openHttpTunnel(first: Duplex, s: TunnelStep): Promise<Tunnel> {
       const run = async (): Promise<Tunnel> => {
         let authorization: string | undefined;
         let sentCredentials = false;
+        // NTLM authenticates the connection: NEGOTIATE, the proxy's CHALLENGE, then AUTHENTICATE on the same one.
+        let ntlmLeg: 'none' | 'negotiated' | 'authenticated' = 'none';
         for (let round = 0; round < 4; round++) {
           const headers: [string, string][] = [];
           if (authorization) headers.push(['Proxy-Authorization', authorization]);
@@ -169,6 +173,34 @@ export function openHttpTunnel(first: Duplex, s: TunnelStep): Promise<Tunnel> {
           if (result.kind === 'tunnel') return { socket, head: result.head };
           if (result.head.status !== 407) throw refusal(result.head, result.bodyExcerpt, s);
           const challenges = parseChallenges(getHeaderValues(result.head.headers, 'proxy-authenticate'));
+          const ntlmChallenge = challenges.find((c) => c.scheme === 'ntlm' && c.token68 !== undefined);
+          if (ntlmLeg === 'negotiated' && ntlmChallenge && s.credentials) {
+            if (!result.reusable) {
+              throw new WsviaError(
+                'PROXY_AUTH_REQUIRED',
+                `proxy ${s.proxy.display} closed the connection after its NTLM challenge for CONNECT ${authority}`,
+                {
+                  hop: 'proxy',
+                  proxy: s.proxy.display,
+                  target: authority,
+                  answer: answerOf(result.head, result.bodyExcerpt),
+                  hint: 'NTLM needs the three legs on one connection; a proxy or load balancer in between may not keep it (try Basic or Digest)',
+                },
+              );
+            }
+            const challenge = parseNtlmChallenge(ntlmChallenge.token68 as string, `proxy ${s.proxy.display}`);
+            s.tracer.emit({
+              type: 'note',
+              text: `ntlm: challenge from ${challenge.targetName || 'the proxy'}; answering on the same connection`,
+              ms: s.tracer.elapsed(),
+            });
+            authorization = await ntlmAuthenticate(challenge, s.credentials, {
+              random: (n) => crypto.randomBytes(n),
+              now: Date.now,
+            });
+            ntlmLeg = 'authenticated';
+            continue;
+          }
           const stale = challenges.some(
             (c) => c.scheme === 'digest' && c.params.stale?.toLowerCase() === 'true',
           );
@@ -178,6 +210,7 @@ export function openHttpTunnel(first: Duplex, s: TunnelStep): Promise<Tunnel> {
           const chosen = pickChallenge(challenges, s.schemes);
           if (!chosen) throw authRequired(result.head, result.bodyExcerpt, challenges, s, false);
           authorization = answerChallenge(chosen, s.credentials, { method: 'CONNECT', uri: authority });
+          if (chosen.scheme === 'ntlm') ntlmLeg = 'negotiated';
           sentCredentials = true;
           if (!result.reusable) {
             socket.destroy();
@@ -302,7 +335,9 @@ function authRequired(
       `proxy ${s.proxy.display} answered ${status} to CONNECT ${authority}${offers}, and wsvia cannot answer any of these schemes`,
       {
         ...base,
-        hint: 'wsvia answers Basic and Digest; ask for one of them to be enabled',
+        hint: challenges.some((c) => c.scheme === 'negotiate')
+          ? 'the proxy offers Negotiate (Kerberos/SPNEGO), which needs the optional `kerberos` package (npm install kerberos) and is not answered by this build; wsvia answers Digest, NTLM and Basic: ask for one of them to be enabled'
+          : 'wsvia answers Digest, NTLM and Basic; ask for one of them to be enabled',
       },
     );
   }

@@ -3,8 +3,9 @@ import type { HeaderList } from '../protocol/headers.js';
 import type { HeadLimits } from '../protocol/head.js';
 import type { Credentials } from '../auth/credentials.js';
 import type { AuthScheme } from '../auth/select.js';
-import type { RouteDecision } from '../route/choose.js';
-import type { ProxyUrl } from '../route/proxy-url.js';
+import type { ProxyInput, RouteDecision } from '../route/choose.js';
+import type { ProxySelector } from '../route/selector.js';
+import type { BadProxyList } from './bad-proxies.js';
 import type { TraceCallback } from '../observe/trace.js';
 
 /** Milliseconds allowed for each step; each expiry fails with its own code. */
@@ -29,8 +30,22 @@ export const DEFAULT_TIMEOUTS: Required<Timeouts> = {
 export type CaOption = string | Buffer | readonly (string | Buffer)[];
 
 export interface DialOptions {
-  /** A proxy URL, a parsed one, or `false` for direct. Default: from the environment. */
-  readonly proxy?: string | ProxyUrl | false;
+  /**
+   * A proxy URL (http, https, socks4, socks4a, socks5, socks5h), a parsed one, a chain of them (dialled in order,
+   * the last reaches the target), or `false` for direct. Default: from the environment.
+   */
+  readonly proxy?: ProxyInput | false;
+  /**
+   * A PAC file (a path, `file:`, `http:` or `https:` URL): its `FindProxyForURL` chooses the routes, tried in
+   * order. Wins over `proxy` and the environment; `noProxy` still goes direct first.
+   */
+  readonly pac?: string;
+  /** Your own policy: the routes to try for a target, in order. Wins over `pac`, `proxy` and the environment. */
+  readonly proxySelector?: ProxySelector;
+  /** Where failed proxies are remembered (default: one list shared by the process, 5 minutes). */
+  readonly badProxies?: BadProxyList;
+  /** Proxies dialled before the route's own, for every route (curl's `--preproxy`). */
+  readonly preproxy?: ProxyInput;
   /** Hosts not to proxy (NO_PROXY syntax); overrides the environment's. */
   readonly noProxy?: string;
   /** The environment to read proxy variables from (read once). Default: `process.env`. */

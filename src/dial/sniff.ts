@@ -12,10 +12,12 @@ export class RecordingDuplex extends Duplex {
   readonly #recorded: Buffer[] = [];
   #recordedBytes = 0;
 
-  constructor(socket: Duplex, maxRecord = 4096) {
+  /** `first`: bytes already read off `socket` that come before anything it yields (a SOCKS reply's tail). */
+  constructor(socket: Duplex, first: Uint8Array = new Uint8Array(0), maxRecord = 4096) {
     super({ allowHalfOpen: true });
     this.#socket = socket;
     this.#max = maxRecord;
+    if (first.length > 0) this.#deliver(Buffer.from(first));
     socket.on('data', (chunk: Buffer) => this.#deliver(chunk));
     socket.on('end', () => this.push(null));
     socket.on('error', (err) => this.destroy(err));

@@ -130,7 +130,9 @@ export function startForward(x: ForwardExchange): void {
     client.resume();
   }
 
-  const reader = new ResponseHeadReader({ peer: `server ${target.hostHeader}`, hop: 'server' });
+  const newReader = (): ResponseHeadReader =>
+    new ResponseHeadReader({ peer: `server ${target.hostHeader}`, hop: 'server' });
+  let reader = newReader();
   let timer: NodeJS.Timeout | undefined;
   const done = (): void => {
     clearTimeout(timer);
@@ -158,10 +160,20 @@ export function startForward(x: ForwardExchange): void {
       });
     }
     if (!r) return;
-    done();
-    upstream.pause();
     const res = r.head;
     const upgraded = res.status === 101 && target.upgrade !== undefined;
+    if (res.status >= 100 && res.status < 200 && !upgraded) {
+      // RFC 9110 §15.2: interim responses (100 Continue, 103 Early Hints) are forwarded, hop-by-hop fields
+      // removed and Via added like any other; the final response is read from what follows.
+      const interim = endToEnd(res.headers);
+      withVia(interim, res.version, x.name);
+      client.write(serializeHead(`HTTP/1.1 ${res.status} ${res.reason}`, interim));
+      reader = newReader();
+      if (r.leftover.length > 0) onData(Buffer.from(r.leftover));
+      return;
+    }
+    done();
+    upstream.pause();
     const out = endToEnd(res.headers);
     if (upgraded)
       out.push(

@@ -6,9 +6,20 @@ import { invalidArgument } from '../errors.js';
 import { matchNoProxy, parseNoProxy, type NoProxyRule } from './no-proxy.js';
 import { parseProxyUrl, type ProxyUrl } from './proxy-url.js';
 
+/** One proxy, or a chain of them in the order they are dialled (the last one reaches the target). */
+export type ProxyInput = string | ProxyUrl | readonly (string | ProxyUrl)[];
+
 export interface RouteConfig {
-  /** An explicit proxy (`--proxy`, the `proxy` option): wins over the environment. `false` forces direct. */
-  readonly proxy?: string | ProxyUrl | false;
+  /**
+   * An explicit proxy (`--proxy`, the `proxy` option): wins over the environment. `false` forces direct. A list is
+   * a chain: the first is dialled, each next one is reached through the one before, the last reaches the target.
+   */
+  readonly proxy?: ProxyInput | false;
+  /**
+   * Proxies dialled before the route's own (curl's `--preproxy`, there a SOCKS proxy): prepended to every route,
+   * a direct one included (the target is then reached from the preproxy).
+   */
+  readonly preproxy?: ProxyInput;
   /** Explicit no-proxy list (`--noproxy`), or from NO_PROXY. */
   readonly noProxy?: string;
   /** Proxy variables from the environment, as read by {@link routeConfigFromEnv}. */
@@ -23,10 +34,15 @@ export interface EnvProxies {
 }
 
 export interface RouteDecision {
-  /** The proxy to use, or null for a direct connection. */
+  /** The proxy that reaches the target (the last hop), or null for a direct connection. */
   readonly proxy: ProxyUrl | null;
+  /**
+   * Every proxy in dialling order, the last being `proxy`; absent means `[proxy]` (or none when direct). A chain
+   * from `--preproxy` or a proxy list has more than one.
+   */
+  readonly hops?: readonly ProxyUrl[];
   readonly reason: string;
-  readonly source: 'option' | 'environment' | 'no-proxy' | 'direct';
+  readonly source: 'option' | 'environment' | 'no-proxy' | 'direct' | 'pac' | 'selector';
   readonly variable?: string;
   readonly noProxyEntry?: string;
 }
@@ -67,7 +83,7 @@ export interface RouteTarget {
   readonly port: number;
 }
 
-export function chooseRoute(target: RouteTarget, cfg: RouteConfig): RouteDecision {
+function chooseBaseRoute(target: RouteTarget, cfg: RouteConfig): RouteDecision {
   if (cfg.proxy === false) return { proxy: null, reason: 'direct: proxy disabled', source: 'direct' };
   const noProxyText = cfg.noProxy ?? cfg.env?.noProxy?.value;
   const noProxyName = cfg.noProxy !== undefined ? '--noproxy' : (cfg.env?.noProxy?.name ?? 'NO_PROXY');
@@ -75,12 +91,17 @@ export function chooseRoute(target: RouteTarget, cfg: RouteConfig): RouteDecisio
   const match = matchNoProxy(rules, target.host, target.port);
 
   let proxy: ProxyUrl;
+  let chain: ProxyUrl[] = [];
   let base: string;
   let source: 'option' | 'environment';
   let variable: string | undefined;
   if (cfg.proxy !== undefined) {
-    proxy = typeof cfg.proxy === 'string' ? parseProxyUrl(cfg.proxy) : cfg.proxy;
-    base = `proxy ${proxy.display} from the options`;
+    chain = proxyList(cfg.proxy);
+    proxy = chain[chain.length - 1] as ProxyUrl;
+    base =
+      chain.length > 1
+        ? `chain ${describeHops(chain)} from the options`
+        : `proxy ${proxy.display} from the options`;
     source = 'option';
   } else {
     const v = target.secure ? cfg.env?.wss : cfg.env?.ws;
@@ -112,5 +133,49 @@ export function chooseRoute(target: RouteTarget, cfg: RouteConfig): RouteDecisio
     };
   }
   const np = rules.length > 0 ? `; no ${noProxyName} entry matched ${target.host}` : '';
-  return { proxy, reason: `${base}${np}`, source, ...(variable ? { variable } : {}) };
+  return {
+    proxy,
+    ...(chain.length > 1 ? { hops: chain } : {}),
+    reason: `${base}${np}`,
+    source,
+    ...(variable ? { variable } : {}),
+  };
+}
+
+/** A proxy or a list of proxies, parsed; an empty list is refused. */
+export function proxyList(input: ProxyInput): ProxyUrl[] {
+  const items = typeof input === 'string' || !Array.isArray(input) ? [input as string | ProxyUrl] : input;
+  if (items.length === 0) throw invalidArgument('an empty proxy chain', 'give at least one proxy URL');
+  return items.map((p: string | ProxyUrl) => (typeof p === 'string' ? parseProxyUrl(p) : p));
+}
+
+/** `socks5://a:1080 -> http://b:3128`, for reasons and messages. */
+export function describeHops(hops: readonly ProxyUrl[]): string {
+  return hops.map((h) => h.display).join(' -> ');
+}
+
+/** Every proxy of a decision in dialling order (empty for direct). */
+export function routeHops(route: RouteDecision): readonly ProxyUrl[] {
+  return route.hops ?? (route.proxy ? [route.proxy] : []);
+}
+
+/** The decision with `before` dialled first: the preproxy of curl, generalised to any list. */
+export function prependHops(route: RouteDecision, before: readonly ProxyUrl[]): RouteDecision {
+  if (before.length === 0) return route;
+  const hops = [...before, ...routeHops(route)];
+  return {
+    ...route,
+    proxy: hops[hops.length - 1] as ProxyUrl,
+    hops,
+    reason: `${route.reason}; through preproxy ${describeHops(before)} first`,
+  };
+}
+
+/**
+ * Where a connection to `target` goes, and why: the explicit proxy (or chain), else the environment's variables,
+ * unless a no-proxy entry matches; then any preproxy in front. Pure: no DNS, no environment read here.
+ */
+export function chooseRoute(target: RouteTarget, cfg: RouteConfig): RouteDecision {
+  const route = chooseBaseRoute(target, cfg);
+  return cfg.preproxy === undefined ? route : prependHops(route, proxyList(cfg.preproxy));
 }

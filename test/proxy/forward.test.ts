@@ -112,6 +112,39 @@ describe('wsvia proxy: absolute-form requests', () => {
     assert.ok(!last.headers.some(([k]) => k.toLowerCase() === 'proxy-authorization'));
   });
 
+  it('forwards a 100 Continue as interim, then the final response with its own Via and Connection', async () => {
+    // A raw origin: 100 Continue at once, then the final answer once the body has arrived.
+    const raw = net.createServer((sock) => {
+      sock.write('HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\n');
+      let got = '';
+      sock.on('data', (d: Buffer) => {
+        got += d.toString();
+        if (got.endsWith('hello'))
+          sock.end('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nContent-Length: 4\r\n\r\ndone');
+      });
+    });
+    await new Promise<void>((r) => raw.listen(0, '127.0.0.1', () => r()));
+    const port = (raw.address() as AddressInfo).port;
+    try {
+      const sock = net.connect(proxy.port, '127.0.0.1');
+      sock.write(
+        `POST http://127.0.0.1:${port}/up HTTP/1.1\r\nHost: x\r\n${AUTH}\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello`,
+      );
+      const all = (await readAll(sock, Buffer.alloc(0))).toString();
+      const [interim, final] = all.split(/\r\n\r\n/);
+      assert.match(interim ?? '', /^HTTP\/1\.1 100 Continue\r\n/);
+      assert.match(interim ?? '', /X-Interim: 1/);
+      assert.match(interim ?? '', /Via: 1\.1 wsvia/);
+      assert.match(final ?? '', /^HTTP\/1\.1 200 OK\r\n/);
+      assert.match(final ?? '', /Via: 1\.1 wsvia/);
+      assert.match(final ?? '', /Connection: close/);
+      assert.doesNotMatch(final ?? '', /Keep-Alive/);
+      assert.ok(all.endsWith('done'));
+    } finally {
+      raw.close();
+    }
+  });
+
   it('answers an https:// absolute-form request with a 400 that says to use CONNECT', async () => {
     const a = await request(
       proxy.port,
