@@ -103,7 +103,11 @@ async function main(): Promise<number> {
   }
   const fitted = fitToFdLimit(values.quick ? QUICK : FULL, openFileLimit());
   const settings = fitted.settings;
+  const builds = Object.entries(process.env)
+    .filter(([k]) => /^WSVIA_BENCH_[A-Z]+_MAIN$/.test(k))
+    .map(([k, v]) => `${k}=${v ?? ''}`);
   const command = [
+    ...builds,
     'npm run bench',
     ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : []),
   ].join(' ');
