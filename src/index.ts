@@ -91,3 +91,13 @@ export {
   formatControlMessage,
   type ControlMessage,
 } from './protocol/tunnel-control.js';
+export { Gateway, type GatewayAddresses, type GatewayOptions } from './gateway/gateway.js';
+export {
+  configFromNode as gatewayConfigFromNode,
+  parseRouteFlag,
+  parseSniFlag,
+  type GatewayConfig,
+  type RouteSpec,
+  type UpstreamSpec,
+  type SniRoute,
+} from './gateway/config.js';

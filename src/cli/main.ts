@@ -34,6 +34,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'print the route (proxy, chain, PAC entries) wsvia would take to a URL, and why',
     load: () => import('./route.js'),
   },
+  gateway: {
+    summary: 'a WebSocket reverse proxy that never drops a healthy connection',
+    load: () => import('./gateway.js'),
+  },
   echo: { summary: 'a WebSocket echo server for tests and demos', load: () => import('./echo.js') },
   demo: {
     summary: 'the whole path on loopback, with a trace (what `npm start` runs)',

@@ -58,12 +58,21 @@ export async function runDoctor(url: string, options: DoctorOptions = {}): Promi
   let error: WsviaError | undefined;
   try {
     target = toDialTarget(url);
-    route = resolveRoute(target, connectOptions);
-    ws = await connect(url, { ...connectOptions, route, trace: transcript.callback(options.trace) });
+    // A PAC file or a selector may offer several routes and fail over between them: then connect() chooses,
+    // and the report shows the route it took. Otherwise the one route is decided here, once, and pinned.
+    const chooses = connectOptions.pac !== undefined || connectOptions.proxySelector !== undefined;
+    if (!chooses) route = resolveRoute(target, connectOptions);
+    ws = await connect(url, {
+      ...connectOptions,
+      ...(route ? { route } : {}),
+      trace: transcript.callback(options.trace),
+    });
+    route ??= connectInfo(ws)?.route;
   } catch (e) {
     if (!isWsviaError(e)) throw e;
     error = e;
   }
+  route ??= lastRouteTried(transcript);
   const failedAt = transcript.now();
   // Listen from the first moment: the mirror report is the first message and may already be on its way.
   const inbox = ws ? new Inbox(ws) : undefined;
@@ -168,4 +177,12 @@ export async function runDoctor(url: string, options: DoctorOptions = {}): Promi
   ];
   summary = `a WebSocket to ${shownUrl} works${via}${warnings.length ? `, but: ${warnings.join('; ')}` : ''}`;
   return scrubReport({ ok: true, code: null, summary, steps, idle, advice }, secrets);
+}
+
+/** The last route the client tried, from its trace (a PAC or selector route that failed). */
+function lastRouteTried(transcript: Transcript): RouteDecision | undefined {
+  const routes = transcript.records.map((r) => r.event).filter((e) => e.type === 'route');
+  const last = routes[routes.length - 1];
+  if (!last || last.type !== 'route') return undefined;
+  return { proxy: null, reason: last.text, source: 'selector' };
 }

@@ -72,7 +72,7 @@ export interface HeadReaderContext {
 
 abstract class HeadReader<H extends Head> {
   readonly #limits: HeadLimits;
-  readonly #buf: Uint8Array;
+  #buf: Uint8Array;
   #len = 0;
   #scanned = 0;
   #done = false;
@@ -81,7 +81,9 @@ abstract class HeadReader<H extends Head> {
   constructor(context: HeadReaderContext, limits: HeadLimits = DEFAULT_HEAD_LIMITS) {
     this.context = context;
     this.#limits = limits;
-    this.#buf = new Uint8Array(limits.maxHeadBytes);
+    // Start small and grow by doubling up to the limit: a server holds one reader per connection being read,
+    // and most heads are a few hundred bytes (a 16 KiB buffer each would dominate memory per connection).
+    this.#buf = new Uint8Array(Math.min(limits.maxHeadBytes, 1024));
   }
 
   /** Bytes received so far that belong to the head (for diagnostics when the peer closes mid-head). */
@@ -100,6 +102,7 @@ abstract class HeadReader<H extends Head> {
       const room = this.#limits.maxHeadBytes - this.#len;
       if (room === 0) throw this.#tooLarge();
       const take = Math.min(room, chunk.length - offset);
+      if (this.#len + take > this.#buf.length) this.#grow(this.#len + take);
       this.#buf.set(chunk.subarray(offset, offset + take), this.#len);
       const before = this.#len;
       this.#len += take;
@@ -116,6 +119,14 @@ abstract class HeadReader<H extends Head> {
     }
     if (this.#len >= this.#limits.maxHeadBytes) throw this.#tooLarge();
     return undefined;
+  }
+
+  #grow(needed: number): void {
+    let size = this.#buf.length;
+    while (size < needed) size *= 2;
+    const next = new Uint8Array(Math.min(size, this.#limits.maxHeadBytes));
+    next.set(this.#buf.subarray(0, this.#len));
+    this.#buf = next;
   }
 
   /** Returns the index just past the blank line, or -1. Accepts CRLF and bare LF line ends (RFC 9112 §2.2). */

@@ -1,0 +1,299 @@
+/** `wsvia gateway`: the WebSocket reverse proxy. Argument parsing, signals and printing only. */
+import cluster from 'node:cluster';
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadConfigFile } from '../config.js';
+import { EXIT_CODES, isWsviaError } from '../errors.js';
+import {
+  configFromNode,
+  DEFAULT_LIMITS,
+  parseRouteFlag,
+  parseSniFlag,
+  parseTrust,
+  validateConfig,
+  type GatewayConfig,
+} from '../gateway/config.js';
+import { Gateway, type GatewayAddresses } from '../gateway/gateway.js';
+import { formatError, reportError, reportUsage, UsageError } from './output.js';
+
+export const usage = `usage: wsvia gateway --listen HOST:PORT --route PATH=UPSTREAM[,UPSTREAM...] [options]
+       wsvia gateway --config FILE [--watch] [options]
+
+A WebSocket reverse proxy that never drops a healthy connection: idle WebSockets are never cut, reloads leave
+open WebSockets on their upstream, SIGTERM drains with close 1001.
+
+Routes
+  --listen HOST:PORT        plain HTTP/WebSocket listener (port 0: any free port)
+  --route PATH=UP[,UP...]   longest path prefix wins; UP is ws://, wss://, http:// or https:// host[:port];
+                            a list is a round-robin pool with failover (repeatable)
+  --config FILE             YAML config (see docs/gateway.md); flags given too override its values
+  --watch                   reload when the config file changes (SIGHUP always reloads)
+  --allow-origin ORIGIN     only these Origins may open WebSockets (repeatable; others get 403)
+  --trust-proxy CIDR        keep X-Forwarded-*/Forwarded from these peers (repeatable)
+  --proxy-protocol          expect a PROXY protocol v1/v2 header on every connection
+  --upstream-ca FILE        trust this CA for wss:// and https:// upstreams
+TLS
+  --tls-listen HOST:PORT    TLS listener: ALPN h2 (RFC 8441 WebSockets) and http/1.1
+  --tls-cert FILE --tls-key FILE   its certificate (re-read on SIGHUP)
+  --sni NAME=HOST:PORT      pass TLS for NAME (or *.example.com) to HOST:PORT undecrypted (repeatable)
+Keepalive (seconds; fractions allowed)
+  --ping S                  ping clients and upstreams every S; a missed pong closes and counts it dead
+  --ping-timeout S          how long to wait for the pong (default: the ping interval)
+  --idle-timeout S          close WebSockets idle for S (default: never)
+  --max-lifetime S          close WebSockets after S (default: never)
+  --drain-timeout S         on SIGTERM, wait up to S for WebSockets to close (default 10)
+  --drain-spread S          spread the 1001 closes over S (default 5, at most half the drain timeout)
+Limits
+  --max-connections N       open client connections (503 above; default no limit)
+  --max-per-client N        open connections per client address (429 above; default no limit)
+  --max-header-bytes N      request head size (431 above; default 16384)
+  --handshake-timeout S     complete request head within S (408 otherwise; default 10)
+  --connect-timeout S       connect to an upstream within S (504 when every member times out; default 5)
+  --health-interval S       re-check dead upstreams every S (default 2)
+Operations
+  --admin HOST:PORT         /metrics (Prometheus), /healthz, /routes
+  --access-log FILE|-       JSON line per request and WebSocket at its end (- for stdout)
+  --workers N               N processes sharing the port(s) (default 1)
+  -h, --help
+
+Prints "wsvia gateway listening on http://HOST:PORT" when ready. Exit codes: 0 after a drain, 2 for a usage or
+configuration error, 1 otherwise.
+`;
+
+const OPTIONS = {
+  listen: { type: 'string' },
+  route: { type: 'string', multiple: true },
+  config: { type: 'string' },
+  watch: { type: 'boolean' },
+  'allow-origin': { type: 'string', multiple: true },
+  'trust-proxy': { type: 'string', multiple: true },
+  'proxy-protocol': { type: 'boolean' },
+  'upstream-ca': { type: 'string' },
+  'tls-listen': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  sni: { type: 'string', multiple: true },
+  ping: { type: 'string' },
+  'ping-timeout': { type: 'string' },
+  'idle-timeout': { type: 'string' },
+  'max-lifetime': { type: 'string' },
+  'drain-timeout': { type: 'string' },
+  'drain-spread': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'max-per-client': { type: 'string' },
+  'max-header-bytes': { type: 'string' },
+  'handshake-timeout': { type: 'string' },
+  'connect-timeout': { type: 'string' },
+  'health-interval': { type: 'string' },
+  admin: { type: 'string' },
+  'access-log': { type: 'string' },
+  workers: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
+
+function seconds(flags: Flags, name: keyof Flags): number | undefined {
+  const v = flags[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !/^\d+(\.\d+)?$/.test(v))
+    throw new UsageError(`--${name} expects seconds, got ${String(v)}`);
+  return Math.round(Number(v) * 1000);
+}
+
+function count(flags: Flags, name: keyof Flags): number | undefined {
+  const v = flags[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !/^\d{1,9}$/.test(v))
+    throw new UsageError(`--${name} expects a whole number, got ${String(v)}`);
+  return Number(v);
+}
+
+/** The flags over a base config (the file's, or the defaults). */
+function applyFlags(base: GatewayConfig, f: Flags): GatewayConfig {
+  const l = base.limits;
+  const ping = seconds(f, 'ping') ?? base.ping;
+  const routes = f.route ? f.route.map(parseRouteFlag) : base.routes;
+  const cfg: GatewayConfig = {
+    ...base,
+    listen: f.listen ?? base.listen,
+    tls: {
+      listen: f['tls-listen'] ?? base.tls.listen,
+      cert: f['tls-cert'] ?? base.tls.cert,
+      key: f['tls-key'] ?? base.tls.key,
+    },
+    routes,
+    sni: f.sni ? f.sni.map((s) => parseSniFlag(s)) : base.sni,
+    allowOrigins: f['allow-origin'] ?? base.allowOrigins,
+    ping,
+    pingTimeout: seconds(f, 'ping-timeout') ?? (f.ping !== undefined ? ping : base.pingTimeout),
+    admin: f.admin ?? base.admin,
+    trustProxy: f['trust-proxy']
+      ? parseTrust(f['trust-proxy'], '--trust-proxy', '--trust-proxy')
+      : base.trustProxy,
+    proxyProtocol: f['proxy-protocol'] ?? base.proxyProtocol,
+    limits: {
+      maxConnections: count(f, 'max-connections') ?? l.maxConnections,
+      maxPerClient: count(f, 'max-per-client') ?? l.maxPerClient,
+      maxHeaderBytes: count(f, 'max-header-bytes') ?? l.maxHeaderBytes,
+      handshakeTimeout: seconds(f, 'handshake-timeout') ?? l.handshakeTimeout,
+      connectTimeout: seconds(f, 'connect-timeout') ?? l.connectTimeout,
+      idleTimeout: seconds(f, 'idle-timeout') ?? l.idleTimeout,
+      maxLifetime: seconds(f, 'max-lifetime') ?? l.maxLifetime,
+      drainTimeout: seconds(f, 'drain-timeout') ?? l.drainTimeout,
+      drainSpread: seconds(f, 'drain-spread') ?? l.drainSpread,
+    },
+    healthInterval: seconds(f, 'health-interval') ?? base.healthInterval,
+    accessLog: f['access-log'] ?? base.accessLog,
+    upstreamCa: f['upstream-ca'] ?? base.upstreamCa,
+  };
+  return validateConfig(cfg, f.config ?? 'flags');
+}
+
+const EMPTY: GatewayConfig = {
+  listen: undefined,
+  tls: { listen: undefined, cert: undefined, key: undefined },
+  routes: [],
+  sni: [],
+  allowOrigins: [],
+  ping: 0,
+  pingTimeout: 0,
+  admin: undefined,
+  trustProxy: [],
+  proxyProtocol: false,
+  limits: DEFAULT_LIMITS,
+  healthInterval: 2_000,
+  accessLog: undefined,
+  upstreamCa: undefined,
+};
+
+/** The whole config: the file (if any) under the flags. Throws a WsviaError naming the problem. */
+function loadConfig(f: Flags): GatewayConfig {
+  if (f.config === undefined) return applyFlags(EMPTY, f);
+  // The file is validated as a whole after the flags are applied: they may supply the listener or routes.
+  return applyFlags(configFromNode(loadConfigFile(f.config), f.config, { validate: false }), f);
+}
+
+function announce(a: GatewayAddresses): void {
+  const fmt = (x: { address: string; port: number }): string =>
+    `${x.address.includes(':') ? `[${x.address}]` : x.address}:${x.port}`;
+  if (a.listen) process.stdout.write(`wsvia gateway listening on http://${fmt(a.listen)}\n`);
+  if (a.tls) process.stdout.write(`wsvia gateway listening on https://${fmt(a.tls)}\n`);
+  if (a.admin) process.stdout.write(`wsvia gateway admin on http://${fmt(a.admin)}\n`);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let flags: Flags;
+  let config: GatewayConfig;
+  let workers = 1;
+  try {
+    ({ values: flags } = parseArgs({ args: argv, options: OPTIONS, strict: true }));
+    if (flags.help) {
+      process.stdout.write(usage);
+      return EXIT_CODES.ok;
+    }
+    if (flags.watch && !flags.config) throw new UsageError('--watch needs --config');
+    workers = count(flags, 'workers') ?? 1;
+    if (workers < 1 || workers > 64) throw new UsageError('--workers expects 1 to 64');
+    config = loadConfig(flags);
+  } catch (e) {
+    if (isWsviaError(e)) {
+      process.stderr.write(formatError(e));
+      return EXIT_CODES.usage;
+    }
+    return reportUsage(e, usage);
+  }
+  if (workers > 1 && cluster.isPrimary) return runPrimary(workers, argv);
+
+  const inWorker = cluster.isWorker;
+  // In a worker only the first one serves the admin listener: the others would compete for its port.
+  if (inWorker && process.env['WSVIA_WORKER_INDEX'] !== '0') config = { ...config, admin: undefined };
+  let gateway: Gateway;
+  try {
+    gateway = new Gateway(config);
+    const addresses = await gateway.start();
+    if (inWorker) process.send?.({ wsvia: 'listening', addresses });
+    else announce(addresses);
+  } catch (e) {
+    return reportError(e);
+  }
+
+  let reloading = false;
+  const reload = (why: string): void => {
+    if (reloading) return;
+    reloading = true;
+    try {
+      let next = loadConfig(flags);
+      if (inWorker && process.env['WSVIA_WORKER_INDEX'] !== '0') next = { ...next, admin: undefined };
+      gateway.reload(next);
+      process.stderr.write(
+        `wsvia gateway: reloaded (${why}): ${next.routes.length} routes, ${next.sni.length} SNI routes\n`,
+      );
+    } catch (e) {
+      const msg = isWsviaError(e) ? formatError(e).trimEnd() : String(e);
+      process.stderr.write(
+        `wsvia gateway: reload failed (${why}), keeping the running configuration\n${msg}\n`,
+      );
+    } finally {
+      reloading = false;
+    }
+  };
+  process.on('SIGHUP', () => reload('SIGHUP'));
+  let watcher: fs.FSWatcher | undefined;
+  if (flags.watch && flags.config) {
+    let t: NodeJS.Timeout | undefined;
+    watcher = fs.watch(flags.config, () => {
+      clearTimeout(t);
+      // Editors write in several steps; settle first.
+      t = setTimeout(() => reload('file changed'), 200);
+    });
+  }
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  watcher?.close();
+  process.stderr.write(`wsvia gateway: ${signal}: draining ${gateway.openWebSockets} WebSockets\n`);
+  const left = await gateway.drain();
+  if (left > 0)
+    process.stderr.write(`wsvia gateway: ${left} WebSockets still open at the drain timeout, cut\n`);
+  // A worker's IPC channel to the primary would keep it alive.
+  cluster.worker?.disconnect();
+  return EXIT_CODES.ok;
+}
+
+/** --workers N: forks N copies sharing the listening sockets (node:cluster), relays signals, prints once. */
+async function runPrimary(workers: number, argv: string[]): Promise<number> {
+  cluster.setupPrimary({ args: ['gateway', ...argv] });
+  const ready = new Map<number, GatewayAddresses>();
+  let announced = false;
+  const all: ReturnType<typeof cluster.fork>[] = [];
+  for (let i = 0; i < workers; i++) {
+    const w = cluster.fork({ WSVIA_WORKER_INDEX: String(i) });
+    all.push(w);
+    w.on('message', (m: { wsvia?: string; addresses?: GatewayAddresses }) => {
+      if (m.wsvia !== 'listening' || !m.addresses) return;
+      ready.set(i, m.addresses);
+      // Every worker shares the same ports; only the first serves the admin listener.
+      const first = ready.get(0);
+      if (ready.size === workers && first && !announced) {
+        announced = true;
+        announce(first);
+      }
+    });
+  }
+  process.on('SIGHUP', () => all.forEach((w) => w.process.kill('SIGHUP')));
+  const stop = (sig: NodeJS.Signals): void => all.forEach((w) => w.process.kill(sig));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGTERM'));
+  let failed = false;
+  await new Promise<void>((resolve) => {
+    let exited = 0;
+    cluster.on('exit', (_w, code) => {
+      if (code !== 0) failed = true;
+      if (!announced) stop('SIGTERM');
+      if (++exited === workers) resolve();
+    });
+  });
+  return failed ? EXIT_CODES.failure : EXIT_CODES.ok;
+}

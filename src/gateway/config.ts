@@ -1,0 +1,322 @@
+/**
+ * The gateway's configuration: one shape whether it comes from flags or from a YAML file, validated before it is
+ * used, at start and at every reload. Validation names the key and the problem; nothing is half-applied.
+ */
+import { ConfigNode } from '../config.js';
+import { WsviaError } from '../errors.js';
+import { parseCidr, type Cidr } from '../route/cidr.js';
+
+export const UPSTREAM_SCHEMES = ['ws:', 'wss:', 'http:', 'https:'] as const;
+
+export interface UpstreamSpec {
+  /** As written, for logs and /routes. */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly tls: boolean;
+}
+
+export interface RouteSpec {
+  /** A path prefix, always starting with `/`. */
+  readonly path: string;
+  readonly upstreams: readonly UpstreamSpec[];
+}
+
+export interface SniRoute {
+  /** A server name, or `*.example.com` for any one label in front of example.com. */
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface Limits {
+  /** Open client connections at once; over it: 503. 0: no limit. */
+  readonly maxConnections: number;
+  /** Open connections per client address; over it: 429. 0: no limit. */
+  readonly maxPerClient: number;
+  /** Request head size; over it: 431. */
+  readonly maxHeaderBytes: number;
+  /** Milliseconds from accept to a complete request head; over it: 408. */
+  readonly handshakeTimeout: number;
+  /** Milliseconds to connect to an upstream (TCP and TLS); over it, for every pool member: 504. */
+  readonly connectTimeout: number;
+  /** Milliseconds without a byte either way before a WebSocket is closed. 0: never (the default). */
+  readonly idleTimeout: number;
+  /** Milliseconds a WebSocket may live. 0: forever (the default). */
+  readonly maxLifetime: number;
+  /** Milliseconds to wait for WebSockets to close on SIGTERM. */
+  readonly drainTimeout: number;
+  /** Milliseconds over which the 1001 closes are spread on SIGTERM. */
+  readonly drainSpread: number;
+}
+
+export interface TlsSpec {
+  readonly listen: string | undefined;
+  readonly cert: string | undefined;
+  readonly key: string | undefined;
+}
+
+export interface GatewayConfig {
+  readonly listen: string | undefined;
+  readonly tls: TlsSpec;
+  readonly routes: readonly RouteSpec[];
+  readonly sni: readonly SniRoute[];
+  /** Empty: every Origin is allowed. */
+  readonly allowOrigins: readonly string[];
+  /** Milliseconds between pings to both sides of each WebSocket; 0: no pings. */
+  readonly ping: number;
+  /** Milliseconds to wait for a pong; default the ping interval. */
+  readonly pingTimeout: number;
+  readonly admin: string | undefined;
+  readonly trustProxy: readonly Cidr[];
+  readonly proxyProtocol: boolean;
+  readonly limits: Limits;
+  /** Milliseconds between health checks of an upstream marked dead. */
+  readonly healthInterval: number;
+  /** `-` for stdout, a file path, or undefined for none. */
+  readonly accessLog: string | undefined;
+  /** Trust these CA certificates (PEM file) for wss:// and https:// upstreams. */
+  readonly upstreamCa: string | undefined;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxConnections: 0,
+  maxPerClient: 0,
+  maxHeaderBytes: 16 * 1024,
+  handshakeTimeout: 10_000,
+  connectTimeout: 5_000,
+  idleTimeout: 0,
+  maxLifetime: 0,
+  drainTimeout: 10_000,
+  drainSpread: 5_000,
+};
+
+function configError(source: string, where: string, problem: string): WsviaError {
+  return new WsviaError('CONFIG_INVALID', `${source}: ${where}: ${problem}`, {
+    hop: 'config',
+    hint: 'fix it; the running configuration, if any, is kept',
+  });
+}
+
+/** Parses `ws://h:p`, `wss://h`, `http://...`, `https://...`; the path of an upstream URL is not used. */
+export function parseUpstream(text: string, source: string, where: string): UpstreamSpec {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw configError(source, where, `invalid upstream URL ${JSON.stringify(text)}`);
+  }
+  if (!(UPSTREAM_SCHEMES as readonly string[]).includes(url.protocol)) {
+    throw configError(source, where, `upstream ${text} must be ws://, wss://, http:// or https://`);
+  }
+  if (url.pathname !== '/' || url.search !== '' || url.username !== '') {
+    throw configError(
+      source,
+      where,
+      `upstream ${text} must be scheme://host[:port] only: the request's path and query go through unchanged`,
+    );
+  }
+  const tls = url.protocol === 'wss:' || url.protocol === 'https:';
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  return { url: text, host, port: url.port === '' ? (tls ? 443 : 80) : Number(url.port), tls };
+}
+
+function checkPath(path: string, source: string, where: string): string {
+  if (!path.startsWith('/') || /[\s?#]/.test(path)) {
+    throw configError(
+      source,
+      where,
+      `a route path must start with / and hold no spaces, ? or #, got ${path}`,
+    );
+  }
+  return path;
+}
+
+/** `PATH=UPSTREAM[,UPSTREAM...]` as given to --route. */
+export function parseRouteFlag(text: string): RouteSpec {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw configError('--route', text, 'expected PATH=UPSTREAM[,UPSTREAM...]');
+  const path = checkPath(text.slice(0, eq), '--route', text);
+  const list = text
+    .slice(eq + 1)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (list.length === 0) throw configError('--route', text, 'no upstream after =');
+  return { path, upstreams: list.map((u) => parseUpstream(u, '--route', text)) };
+}
+
+/** `NAME=HOST:PORT` as given to --sni. */
+export function parseSniFlag(text: string, source = '--sni'): SniRoute {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw configError(source, text, 'expected NAME=HOST:PORT');
+  return sniRoute(text.slice(0, eq), text.slice(eq + 1), source, text);
+}
+
+function sniRoute(name: string, backend: string, source: string, where: string): SniRoute {
+  const n = name.toLowerCase();
+  if (!/^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(n)) {
+    throw configError(
+      source,
+      where,
+      `invalid server name ${JSON.stringify(name)} (wildcards: *.example.com)`,
+    );
+  }
+  const { host, port } = parseHostPort(backend, source, where);
+  return { name: n, host, port };
+}
+
+export function parseHostPort(text: string, source: string, where: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) throw configError(source, where, `expected HOST:PORT, got ${JSON.stringify(text)}`);
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+export function parseTrust(list: readonly string[], source: string, where: string): Cidr[] {
+  return list.map((t) => {
+    const c = parseCidr(t);
+    if (!c) throw configError(source, where, `invalid address or CIDR ${JSON.stringify(t)}`);
+    return c;
+  });
+}
+
+/** Checks what flags and files have in common: something to listen on, and listeners that can work. */
+export function validateConfig(c: GatewayConfig, source: string): GatewayConfig {
+  if (c.listen === undefined && c.tls.listen === undefined) {
+    throw configError(source, 'listen', 'nothing to listen on: give listen (--listen) or tls.listen');
+  }
+  if (c.listen !== undefined) parseHostPort(c.listen, source, 'listen');
+  if (c.admin !== undefined) parseHostPort(c.admin, source, 'admin');
+  if (c.tls.listen !== undefined) {
+    parseHostPort(c.tls.listen, source, 'tls.listen');
+    if ((c.tls.cert === undefined) !== (c.tls.key === undefined))
+      throw configError(source, 'tls', 'cert and key go together');
+    if (c.tls.cert === undefined && c.sni.length === 0)
+      throw configError(source, 'tls', 'a TLS listener needs a cert and key, or SNI passthrough routes');
+  } else if (c.sni.length > 0) {
+    throw configError(source, 'sni', 'SNI passthrough routes need a TLS listener (tls.listen, --tls-listen)');
+  }
+  if (c.routes.length === 0 && c.sni.length === 0) {
+    throw configError(source, 'routes', 'no routes: give at least one (--route PATH=UPSTREAM)');
+  }
+  const seen = new Set<string>();
+  for (const r of c.routes) {
+    if (seen.has(r.path)) throw configError(source, 'routes', `path ${r.path} appears twice`);
+    seen.add(r.path);
+  }
+  return c;
+}
+
+const TOP_KEYS = [
+  'listen',
+  'tls',
+  'routes',
+  'sni',
+  'allowOrigins',
+  'ping',
+  'pingTimeout',
+  'admin',
+  'trustProxy',
+  'proxyProtocol',
+  'limits',
+  'healthInterval',
+  'accessLog',
+  'upstreamCa',
+] as const;
+const LIMIT_KEYS = [
+  'maxConnections',
+  'maxPerClient',
+  'maxHeaderBytes',
+  'handshakeTimeout',
+  'connectTimeout',
+  'idleTimeout',
+  'maxLifetime',
+  'drainTimeout',
+  'drainSpread',
+] as const;
+
+/** Seconds in the file, milliseconds inside. */
+function seconds(node: ConfigNode, key: string): number | undefined {
+  const v = node.number(key, { min: 0, max: 31 * 24 * 3600 });
+  return v === undefined ? undefined : Math.round(v * 1000);
+}
+
+/** A YAML document to a validated config. Durations are in seconds; `limits.*Timeout`, `ping` too. */
+export function configFromNode(
+  root: ConfigNode,
+  source: string,
+  options: { validate?: boolean } = {},
+): GatewayConfig {
+  root.onlyKeys(TOP_KEYS);
+  const tls = root.get('tls').onlyKeys(['listen', 'cert', 'key']);
+  const limitsNode = root.get('limits').onlyKeys(LIMIT_KEYS);
+  const routes = root.list('routes').map((r, i) => {
+    r.onlyKeys(['path', 'upstream']);
+    const path = r.string('path');
+    if (path === undefined) throw r.error('missing key', 'path');
+    const ups = r.strings('upstream');
+    if (ups === undefined || ups.length === 0)
+      throw r.error('missing key (a URL or a list of URLs)', 'upstream');
+    return {
+      path: checkPath(path, source, `routes[${i}].path`),
+      upstreams: ups.map((u, j) => parseUpstream(u, source, `routes[${i}].upstream[${j}]`)),
+    };
+  });
+  const sni = root.list('sni').map((s, i) => {
+    s.onlyKeys(['name', 'backend']);
+    const name = s.string('name');
+    const backend = s.string('backend');
+    if (name === undefined) throw s.error('missing key', 'name');
+    if (backend === undefined) throw s.error('missing key (HOST:PORT)', 'backend');
+    return sniRoute(name, backend, source, `sni[${i}]`);
+  });
+  const d = DEFAULT_LIMITS;
+  const ms = (key: string, dflt: number): number => seconds(limitsNode, key) ?? dflt;
+  const count = (key: string, dflt: number): number =>
+    limitsNode.number(key, { min: 0, integer: true }) ?? dflt;
+  const ping = seconds(root, 'ping') ?? 0;
+  const config: GatewayConfig = {
+    listen: root.string('listen'),
+    tls: { listen: tls.string('listen'), cert: tls.string('cert'), key: tls.string('key') },
+    routes,
+    sni,
+    allowOrigins: root.strings('allowOrigins') ?? [],
+    ping,
+    pingTimeout: seconds(root, 'pingTimeout') ?? ping,
+    admin: root.string('admin'),
+    trustProxy: parseTrust(root.strings('trustProxy') ?? [], source, 'trustProxy'),
+    proxyProtocol: root.boolean('proxyProtocol') ?? false,
+    limits: {
+      maxConnections: count('maxConnections', d.maxConnections),
+      maxPerClient: count('maxPerClient', d.maxPerClient),
+      maxHeaderBytes:
+        limitsNode.number('maxHeaderBytes', { min: 1024, max: 1 << 20, integer: true }) ?? d.maxHeaderBytes,
+      handshakeTimeout: ms('handshakeTimeout', d.handshakeTimeout),
+      connectTimeout: ms('connectTimeout', d.connectTimeout),
+      idleTimeout: ms('idleTimeout', d.idleTimeout),
+      maxLifetime: ms('maxLifetime', d.maxLifetime),
+      drainTimeout: ms('drainTimeout', d.drainTimeout),
+      drainSpread: ms('drainSpread', d.drainSpread),
+    },
+    healthInterval: seconds(root, 'healthInterval') ?? 2_000,
+    accessLog: root.string('accessLog'),
+    upstreamCa: root.string('upstreamCa'),
+  };
+  return options.validate === false ? config : validateConfig(config, source);
+}
+
+/** The running config as JSON for `/routes` (no key material: file paths only). */
+export function configToJson(c: GatewayConfig): Record<string, unknown> {
+  return {
+    listen: c.listen ?? null,
+    tls: { listen: c.tls.listen ?? null, cert: c.tls.cert ?? null },
+    routes: c.routes.map((r) => ({ path: r.path, upstreams: r.upstreams.map((u) => u.url) })),
+    sni: c.sni.map((s) => ({ name: s.name, backend: `${s.host}:${s.port}` })),
+    allowOrigins: c.allowOrigins,
+    pingSeconds: c.ping / 1000,
+    trustProxy: c.trustProxy.map((t) => t.text),
+    proxyProtocol: c.proxyProtocol,
+    limits: c.limits,
+  };
+}

@@ -1,0 +1,314 @@
+/**
+ * The gateway process: listeners, the configuration snapshot, health checks of dead upstreams, the admin
+ * listener, reload and drain. Reload swaps the snapshot only: connections read it when their request arrives,
+ * and an open WebSocket never looks at it again, so it stays on its upstream whatever the new routes say.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import type http2 from 'node:http2';
+import { WsviaError, type ErrorCode } from '../errors.js';
+import { AccessLog } from '../observe/access-log.js';
+import { PROMETHEUS_CONTENT_TYPE } from '../observe/metrics.js';
+import { configToJson, parseHostPort, type GatewayConfig, type UpstreamSpec } from './config.js';
+import { gatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
+import { createH2Server } from './h2-websocket.js';
+import { Http1Connection } from './http1-connection.js';
+import type { Admission, Runtime, Snapshot } from './runtime.js';
+import { buildSnapshot } from './snapshot.js';
+import { handleTlsConnection } from './tls-listener.js';
+import { UpstreamHealth } from './upstream-pool.js';
+import type { WsRelay } from './ws-relay.js';
+
+export interface GatewayAddresses {
+  readonly listen: AddressInfo | undefined;
+  readonly tls: AddressInfo | undefined;
+  readonly admin: AddressInfo | undefined;
+}
+
+export interface GatewayOptions {
+  /** Where the access log goes (overrides the config's accessLog). */
+  readonly accessLog?: AccessLog;
+}
+
+function listen(server: net.Server | http.Server, hostPort: string, what: string): Promise<AddressInfo> {
+  const { host, port } = parseHostPort(hostPort, what, what);
+  return new Promise((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException): void =>
+      reject(
+        new WsviaError('CONFIG_INVALID', `cannot listen on ${hostPort} (${what}): ${e.code ?? e.message}`, {
+          hop: 'config',
+          hint: e.code === 'EADDRINUSE' ? 'another process has that port' : undefined,
+          cause: e,
+        } as never),
+      );
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.removeListener('error', onError);
+      // After listening, errors are per connection (EMFILE on accept when out of file descriptors): the
+      // server keeps running, and the connections it has are untouched.
+      server.on('error', () => {});
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+/**
+ * The WebSocket reverse proxy, in process.
+ *
+ * @example
+ * const config = gatewayConfigFromNode(parseConfig(yamlText, 'gateway.yaml'), 'gateway.yaml');
+ * const gateway = new Gateway(config);
+ * const { listen } = await gateway.start();
+ * process.on('SIGTERM', () => void gateway.drain());
+ */
+export class Gateway implements Runtime {
+  readonly metrics: GatewayMetrics = gatewayMetrics();
+  readonly log: AccessLog;
+  readonly #health = new UpstreamHealth();
+  #snapshot: Snapshot;
+  #draining = false;
+  readonly #relays = new Set<WsRelay>();
+  readonly #perClient = new Map<string, number>();
+  #connections = 0;
+  #plain: net.Server | undefined;
+  #tls: net.Server | undefined;
+  #admin: http.Server | undefined;
+  #h2: http2.Http2Server | undefined;
+  #terminator: tls.Server | undefined;
+  #healthTimer: NodeJS.Timeout | undefined;
+  readonly #sockets = new Set<net.Socket>();
+  #addresses: GatewayAddresses = { listen: undefined, tls: undefined, admin: undefined };
+
+  constructor(config: GatewayConfig, options: GatewayOptions = {}) {
+    this.#snapshot = buildSnapshot(config, this.#health);
+    this.log = options.accessLog ?? AccessLog.open(config.accessLog);
+  }
+
+  snapshot(): Snapshot {
+    return this.#snapshot;
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  get addresses(): GatewayAddresses {
+    return this.#addresses;
+  }
+
+  /** WebSockets open now. */
+  get openWebSockets(): number {
+    return this.#relays.size;
+  }
+
+  async start(): Promise<GatewayAddresses> {
+    const c = this.#snapshot.config;
+    if (c.listen !== undefined) {
+      this.#plain = net.createServer({ noDelay: true }, (s) => this.#accept(s, 'http'));
+      this.#addresses = { ...this.#addresses, listen: await listen(this.#plain, c.listen, 'listen') };
+    }
+    if (c.tls.listen !== undefined) {
+      this.#h2 = createH2Server(this);
+      this.#terminator = this.#makeTerminator();
+      this.#tls = net.createServer({ noDelay: true }, (s) => this.#accept(s, 'https'));
+      this.#addresses = { ...this.#addresses, tls: await listen(this.#tls, c.tls.listen, 'tls.listen') };
+    }
+    if (c.admin !== undefined) {
+      this.#admin = http.createServer((req, res) => this.#serveAdmin(req, res));
+      this.#addresses = { ...this.#addresses, admin: await listen(this.#admin, c.admin, 'admin') };
+    }
+    this.#updateHealthGauge();
+    this.#healthTimer = setInterval(() => this.#checkHealth(), c.healthInterval);
+    this.#healthTimer.unref();
+    return this.#addresses;
+  }
+
+  #accept(socket: net.Socket, proto: 'http' | 'https'): void {
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+    if (this.#draining) {
+      socket.destroy();
+      return;
+    }
+    if (proto === 'http') {
+      new Http1Connection(socket, this, { proto, remoteAddress: socket.remoteAddress ?? '' });
+      return;
+    }
+    if (this.#terminator) handleTlsConnection(socket, this, { terminator: this.#terminator });
+  }
+
+  /** The TLS terminator: certificate from the snapshot (SIGHUP swaps it), ALPN h2 then http/1.1. */
+  #makeTerminator(): tls.Server {
+    const ctx = this.#snapshot.secureContext;
+    const server = tls.createServer({
+      ALPNProtocols: ['h2', 'http/1.1'],
+      handshakeTimeout: this.#snapshot.config.limits.handshakeTimeout,
+      // The context is looked up per handshake, so a reload's new certificate applies to the next connection.
+      SNICallback: (_name, cb) => cb(null, this.#snapshot.secureContext ?? ctx),
+      ...(ctx ? { secureContext: ctx } : {}),
+    });
+    server.on('secureConnection', (secure: tls.TLSSocket) => {
+      if (secure.alpnProtocol === 'h2') this.#h2?.emit('connection', secure);
+      else {
+        new Http1Connection(secure, this, {
+          proto: 'https',
+          remoteAddress: secure.remoteAddress ?? '',
+          admitted: true,
+        });
+      }
+    });
+    server.on('tlsClientError', () => {});
+    return server;
+  }
+
+  admit(address: string): Admission {
+    const l = this.#snapshot.config.limits;
+    if (l.maxConnections > 0 && this.#connections >= l.maxConnections) return 'max_connections';
+    const n = this.#perClient.get(address) ?? 0;
+    if (l.maxPerClient > 0 && n >= l.maxPerClient) return 'per_client';
+    this.#connections++;
+    this.#perClient.set(address, n + 1);
+    this.metrics.connections.set({}, this.#connections);
+    return 'ok';
+  }
+
+  release(address: string): void {
+    this.#connections--;
+    const n = (this.#perClient.get(address) ?? 1) - 1;
+    if (n <= 0) this.#perClient.delete(address);
+    else this.#perClient.set(address, n);
+    this.metrics.connections.set({}, this.#connections);
+  }
+
+  markDead(u: UpstreamSpec, code: ErrorCode): void {
+    this.metrics.upstreamFailures.inc({ upstream: u.url, code });
+    this.#health.markDead(u, Date.now());
+    this.metrics.upstreamHealthy.set({ upstream: u.url }, 0);
+  }
+
+  track(relay: WsRelay): () => void {
+    this.#relays.add(relay);
+    return () => {
+      this.#relays.delete(relay);
+    };
+  }
+
+  #updateHealthGauge(): void {
+    for (const s of this.#health.all())
+      this.metrics.upstreamHealthy.set({ upstream: s.spec.url }, s.healthy ? 1 : 0);
+  }
+
+  /** A dead member comes back when it accepts a TCP connection again. */
+  #checkHealth(): void {
+    const timeout = this.#snapshot.config.limits.connectTimeout;
+    for (const s of this.#health.dead()) {
+      const sock = net.connect({ host: s.spec.host, port: s.spec.port });
+      const t = setTimeout(() => sock.destroy(), timeout);
+      sock.once('connect', () => {
+        clearTimeout(t);
+        sock.destroy();
+        if (this.#health.markAlive(s.spec)) this.metrics.upstreamHealthy.set({ upstream: s.spec.url }, 1);
+      });
+      sock.once('error', () => {
+        clearTimeout(t);
+        sock.destroy();
+      });
+    }
+  }
+
+  /**
+   * Applies a new config to new connections. Throws (a WsviaError) and keeps the running one when the new one
+   * is invalid or changes what cannot change in process (the listening addresses).
+   */
+  reload(config: GatewayConfig): void {
+    const old = this.#snapshot.config;
+    try {
+      for (const [name, a, b] of [
+        ['listen', old.listen, config.listen],
+        ['tls.listen', old.tls.listen, config.tls.listen],
+        ['admin', old.admin, config.admin],
+      ] as const) {
+        if (a !== b) {
+          throw new WsviaError('CONFIG_INVALID', `${name} changed from ${a ?? 'none'} to ${b ?? 'none'}`, {
+            hop: 'config',
+            hint: 'listening addresses change only with a restart; the running configuration is kept',
+          });
+        }
+      }
+      if (old.proxyProtocol !== config.proxyProtocol) {
+        throw new WsviaError('CONFIG_INVALID', 'proxyProtocol changed', {
+          hop: 'config',
+          hint: 'it changes how every connection starts: restart to change it; the running configuration is kept',
+        });
+      }
+      this.#snapshot = buildSnapshot(config, this.#health);
+    } catch (e) {
+      this.metrics.reloads.inc({ result: 'failed' });
+      throw e;
+    }
+    this.metrics.reloads.inc({ result: 'ok' });
+    this.#updateHealthGauge();
+  }
+
+  #serveAdmin(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/metrics') {
+      res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE });
+      res.end(this.metrics.registry.render());
+    } else if (path === '/healthz') {
+      res.writeHead(this.#draining ? 503 : 200, { 'Content-Type': 'text/plain' });
+      res.end(this.#draining ? 'draining\n' : 'ok\n');
+    } else if (path === '/routes') {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      const health = Object.fromEntries(
+        this.#health.all().map((s) => [s.spec.url, s.healthy ? 'up' : 'down']),
+      );
+      res.end(`${JSON.stringify({ ...configToJson(this.#snapshot.config), health }, null, 2)}\n`);
+    } else {
+      res.writeHead(404, { 'Content-Type': 'text/plain' });
+      res.end('try /metrics, /healthz or /routes\n');
+    }
+  }
+
+  /**
+   * SIGTERM: stop accepting, send close 1001 to every open WebSocket at a random moment within the spread (so
+   * clients do not all reconnect in the same second), wait for them to end up to the drain timeout, then close.
+   * Resolves with the number of WebSockets still open when the time ran out.
+   */
+  async drain(): Promise<number> {
+    this.#draining = true;
+    this.#plain?.close();
+    this.#tls?.close();
+    const l = this.#snapshot.config.limits;
+    const spread = Math.min(l.drainSpread, l.drainTimeout / 2);
+    const timers: NodeJS.Timeout[] = [];
+    for (const r of this.#relays) {
+      timers.push(setTimeout(() => r.close(1001, 'going away', 'drain'), Math.random() * spread));
+    }
+    const deadline = Date.now() + l.drainTimeout;
+    while (this.#relays.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, deadline - Date.now()))));
+    }
+    timers.forEach(clearTimeout);
+    const left = this.#relays.size;
+    await this.close();
+    return left;
+  }
+
+  /** Closes everything at once (tests, and the end of drain). */
+  async close(): Promise<void> {
+    this.#draining = true;
+    clearInterval(this.#healthTimer);
+    for (const r of this.#relays) r.destroy();
+    for (const s of this.#sockets) s.destroy();
+    const closing = [this.#plain, this.#tls, this.#admin]
+      .filter((s): s is net.Server => s !== undefined)
+      .map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    this.#admin?.closeAllConnections();
+    this.#h2?.close();
+    await Promise.all(closing);
+    await this.log.close();
+  }
+}

@@ -1,0 +1,539 @@
+/**
+ * One client connection speaking HTTP/1.1 (plain, or inside TLS the gateway terminated): an optional PROXY
+ * protocol header, then requests read with the shared head reader. A WebSocket upgrade is forwarded and, after
+ * the upstream's 101, handed to the raw {@link WsRelay}; a plain request is proxied with its body streamed, one
+ * upstream connection per request, and the client connection kept alive between requests when framing allows.
+ */
+import type { Duplex } from 'node:stream';
+import { isWsviaError, RemoteProtocolError } from '../errors.js';
+import { BodyTracker, requestFraming, responseFraming } from '../protocol/body.js';
+import { RequestHeadReader, serializeHead, type RequestHead } from '../protocol/head.js';
+import { getHeader, hasToken, headerTokens } from '../protocol/headers.js';
+import { ProxyProtocolReader } from '../protocol/proxy-protocol.js';
+import type { RouteSpec } from './config.js';
+import { clientResponseHeaders, isTrusted, upstreamHeaders } from './forwarded.js';
+import type { RefusalReason } from './gateway-metrics.js';
+import type { Runtime, Snapshot } from './runtime.js';
+import { connectPool, readResponseHead, type UpstreamConnection } from './upstream-connect.js';
+import { WsRelay } from './ws-relay.js';
+
+/** Upstream response heads: more room than requests get (Set-Cookie lists), still bounded. */
+const RESPONSE_HEAD_LIMIT = 32 * 1024;
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  404: 'Not Found',
+  408: 'Request Timeout',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+/** A short error response, then the connection ends (RFC 9112 §9.6: `Connection: close`). */
+export function sendError(socket: Duplex, status: number, message: string): void {
+  if (socket.destroyed || !socket.writable) return;
+  const body = `${message}\n`;
+  socket.end(
+    serializeHead(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}`, [
+      ['Content-Type', 'text/plain; charset=utf-8'],
+      ['Content-Length', String(Buffer.byteLength(body))],
+      ['Connection', 'close'],
+    ]).toString('latin1') + body,
+  );
+}
+
+export interface Http1Options {
+  readonly proto: 'http' | 'https';
+  /** The socket's peer address (the PROXY protocol may replace it). */
+  readonly remoteAddress: string;
+  /** Bytes already read from the socket (a TLS sniff). */
+  readonly initial?: Uint8Array;
+  /** The TLS listener already counted this connection against the limits. */
+  readonly admitted?: boolean;
+}
+
+export class Http1Connection {
+  readonly #socket: Duplex;
+  readonly #rt: Runtime;
+  readonly #proto: 'http' | 'https';
+  #address: string;
+  #admitted = false;
+  #pp: ProxyProtocolReader | undefined;
+  #reader: RequestHeadReader | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #requests = 0;
+  #received = 0;
+  readonly #onData = (chunk: Buffer): void => this.#receive(chunk);
+
+  constructor(socket: Duplex, rt: Runtime, options: Http1Options) {
+    this.#socket = socket;
+    this.#rt = rt;
+    this.#proto = options.proto;
+    this.#address = options.remoteAddress;
+    const snap = rt.snapshot();
+    this.#pp = snap.config.proxyProtocol ? new ProxyProtocolReader() : undefined;
+    socket.on('error', () => socket.destroy());
+    socket.once('close', () => {
+      clearTimeout(this.#timer);
+      if (this.#admitted) this.#rt.release(this.#address);
+    });
+    if (options.admitted) this.#pp = undefined;
+    else if (!this.#pp && !this.#admit()) return;
+    this.#waitForRequest(options.initial ?? new Uint8Array(0));
+  }
+
+  #newReader(snap: Snapshot): RequestHeadReader {
+    return new RequestHeadReader(
+      { peer: `client ${this.#address}`, hop: 'server' },
+      { maxHeadBytes: snap.config.limits.maxHeaderBytes, maxHeaders: 100 },
+    );
+  }
+
+  #admit(): boolean {
+    const verdict = this.#rt.admit(this.#address);
+    if (verdict === 'ok') {
+      this.#admitted = true;
+      return true;
+    }
+    this.#refuse(verdict, verdict === 'max_connections' ? 503 : 429, 'too many connections');
+    return false;
+  }
+
+  #refuse(reason: RefusalReason, status: number, message: string): void {
+    this.#rt.metrics.refused.inc({ reason });
+    sendError(this.#socket, status, message);
+  }
+
+  #waitForRequest(leftover: Uint8Array): void {
+    const ms = this.#rt.snapshot().config.limits.handshakeTimeout;
+    this.#received = 0;
+    this.#timer = setTimeout(() => {
+      // A keep-alive connection that stays silent is simply closed; a request that stalls mid-head gets 408.
+      if (this.#received === 0 && this.#requests > 0) this.#socket.destroy();
+      else this.#refuse('handshake_timeout', 408, `no complete request head within ${ms} ms`);
+    }, ms);
+    this.#socket.on('data', this.#onData);
+    if (leftover.length > 0) this.#receive(Buffer.from(leftover));
+    this.#socket.resume();
+  }
+
+  #receive(chunk: Buffer): void {
+    this.#received += chunk.length;
+    let data: Uint8Array = chunk;
+    if (this.#pp) {
+      let r;
+      try {
+        r = this.#pp.receive(chunk);
+      } catch {
+        this.#stopReading();
+        this.#rt.metrics.refused.inc({ reason: 'bad_request' });
+        this.#socket.destroy();
+        return;
+      }
+      if (!r) return;
+      this.#pp = undefined;
+      if (r.header.command === 'proxy' && r.header.source) this.#address = r.header.source.address;
+      if (!this.#admit()) return this.#stopReading();
+      data = r.leftover;
+      if (data.length === 0) return;
+    }
+    let result;
+    this.#reader ??= this.#newReader(this.#rt.snapshot());
+    try {
+      result = this.#reader.receive(data);
+    } catch (e) {
+      this.#stopReading();
+      const status = e instanceof RemoteProtocolError ? e.statusHint : 400;
+      this.#refuse(
+        status === 431 ? 'header_too_large' : 'bad_request',
+        status === 431 ? 431 : 400,
+        'bad request',
+      );
+      return;
+    }
+    if (!result) return;
+    this.#stopReading();
+    // The reader's buffer is not needed until the next request (and never after an upgrade).
+    this.#reader = undefined;
+    this.#requests++;
+    void this.#handle(result.head, result.leftover);
+  }
+
+  #stopReading(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#socket.removeListener('data', this.#onData);
+    this.#socket.pause();
+  }
+
+  async #handle(head: RequestHead, leftover: Uint8Array): Promise<void> {
+    const snap = this.#rt.snapshot();
+    if (!head.target.startsWith('/')) {
+      this.#refuse('bad_request', 400, 'the gateway accepts origin-form request targets only');
+      return;
+    }
+    const route = snap.table.match(head.target);
+    if (!route) {
+      this.#refuse('no_route', 404, 'no route for this path');
+      return;
+    }
+    const upgrade =
+      hasToken(head.headers, 'connection', 'upgrade') &&
+      headerTokens(head.headers, 'upgrade').includes('websocket');
+    if (upgrade) await this.#upgrade(snap, route, head, leftover);
+    else await this.#http(snap, route, head, leftover);
+  }
+
+  async #connect(snap: Snapshot, route: RouteSpec): Promise<UpstreamConnection | undefined> {
+    const pool = snap.pools.get(route.path);
+    if (!pool) throw new Error(`no pool for ${route.path}`);
+    try {
+      return await connectPool(pool, {
+        connectTimeout: snap.config.limits.connectTimeout,
+        ca: snap.ca,
+        markDead: (u, code) => this.#rt.markDead(u, code),
+      });
+    } catch (e) {
+      const timedOut = isWsviaError(e) && e.code === 'TCP_TIMEOUT';
+      this.#refuse(
+        timedOut ? 'upstream_timeout' : 'upstream_unavailable',
+        timedOut ? 504 : 502,
+        timedOut ? 'upstream connect timeout' : 'no upstream available',
+      );
+      return undefined;
+    }
+  }
+
+  #trusted(snap: Snapshot): boolean {
+    return isTrusted(this.#address, snap.config.trustProxy);
+  }
+
+  async #upgrade(snap: Snapshot, route: RouteSpec, head: RequestHead, leftover: Uint8Array): Promise<void> {
+    const started = Date.now();
+    const origin = getHeader(head.headers, 'origin');
+    const allowed = snap.config.allowOrigins;
+    // Browsers always send Origin with a WebSocket handshake (RFC 6455 §10.2); clients without one are not
+    // browsers, so cross-site WebSocket hijacking does not apply to them.
+    if (
+      origin !== undefined &&
+      allowed.length > 0 &&
+      !allowed.some((a) => a === '*' || a.toLowerCase() === origin.toLowerCase())
+    ) {
+      this.#refuse('origin', 403, 'origin not allowed');
+      return;
+    }
+    if (this.#rt.draining) {
+      this.#refuse('draining', 503, 'the gateway is shutting down');
+      return;
+    }
+    if (head.version !== '1.1') {
+      this.#refuse('bad_request', 400, 'WebSocket upgrades need HTTP/1.1');
+      return;
+    }
+    const conn = await this.#connect(snap, route);
+    if (!conn) return;
+    const client = this.#socket;
+    const upstream = conn.socket;
+    if (client.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    const onEarlyClose = (): void => {
+      upstream.destroy();
+    };
+    client.once('close', onEarlyClose);
+    const headers = upstreamHeaders(
+      head.headers,
+      { address: this.#address, proto: this.#proto },
+      { trusted: this.#trusted(snap), upgrade: true },
+    );
+    upstream.write(serializeHead(`${head.method} ${head.target} HTTP/1.1`, headers));
+    let res;
+    try {
+      res = await readResponseHead(upstream, {
+        peer: `upstream ${conn.upstream.url}`,
+        maxHeadBytes: RESPONSE_HEAD_LIMIT,
+        timeout: snap.config.limits.handshakeTimeout,
+        onInterim: (r) =>
+          client.write(serializeHead(`HTTP/1.1 ${r.head.status} ${r.head.reason}`, r.head.headers)),
+      });
+    } catch {
+      client.removeListener('close', onEarlyClose);
+      upstream.destroy();
+      this.#refuse('upstream_unavailable', 502, 'the upstream did not answer the upgrade');
+      return;
+    }
+    client.removeListener('close', onEarlyClose);
+    if (client.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    if (res.head.status !== 101) {
+      this.#rt.metrics.refused.inc({ reason: 'upstream_rejected' });
+      this.#relayResponse(snap, route, conn, head, res.head, res.leftover, {
+        keepAlive: false,
+        started,
+        bodyDone: true,
+      });
+      return;
+    }
+    client.write(serializeHead(`HTTP/1.1 101 ${res.head.reason || 'Switching Protocols'}`, res.head.headers));
+    const m = this.#rt.metrics;
+    m.upgradeSeconds.observe((Date.now() - started) / 1000);
+    m.wsOpen.inc({ route: route.path });
+    m.wsTotal.inc({ route: route.path });
+    const c = snap.config;
+    // Only what the access log needs stays referenced for the WebSocket's life, not the request head.
+    const path = head.target.split('?')[0];
+    const routePath = route.path;
+    const upstreamUrl = conn.upstream.url;
+    let untrack = (): void => {};
+    const relay = new WsRelay(
+      client,
+      upstream,
+      {
+        ping: c.ping,
+        pingTimeout: c.pingTimeout || c.ping,
+        idleTimeout: c.limits.idleTimeout,
+        maxLifetime: c.limits.maxLifetime,
+      },
+      {
+        onDead: (side) => {
+          m.pingsMissed.inc({ side });
+          m.deadReaped.inc({ side });
+        },
+        onEnd: (end) => {
+          untrack();
+          m.wsOpen.dec({ route: routePath });
+          m.bytes.inc({ direction: 'upstream' }, end.bytesToUpstream);
+          m.bytes.inc({ direction: 'client' }, end.bytesToClient);
+          this.#rt.log.write({
+            kind: 'websocket',
+            client: this.#address,
+            route: routePath,
+            upstream: upstreamUrl,
+            path,
+            status: 101,
+            bytesToUpstream: end.bytesToUpstream,
+            bytesToClient: end.bytesToClient,
+            durationMs: end.durationMs,
+            closedBy: end.closedBy,
+            closeCode: end.closeCode,
+            reason: end.reason,
+          });
+        },
+      },
+    );
+    untrack = this.#rt.track(relay);
+    relay.start(res.leftover, leftover);
+    client.resume();
+    upstream.resume();
+  }
+
+  async #http(snap: Snapshot, route: RouteSpec, head: RequestHead, leftover: Uint8Array): Promise<void> {
+    const started = Date.now();
+    let framing;
+    try {
+      framing = requestFraming(head, `client ${this.#address}`);
+    } catch {
+      this.#refuse('bad_request', 400, 'bad request framing');
+      return;
+    }
+    const conn = await this.#connect(snap, route);
+    if (!conn) return;
+    const client = this.#socket;
+    const upstream = conn.socket;
+    if (client.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    const onClientClose = (): void => {
+      upstream.destroy();
+    };
+    client.once('close', onClientClose);
+    upstream.on('error', () => {
+      upstream.destroy();
+    });
+    const headers = upstreamHeaders(
+      head.headers,
+      { address: this.#address, proto: this.#proto },
+      { trusted: this.#trusted(snap), upgrade: false },
+    );
+    upstream.write(serializeHead(`${head.method} ${head.target} HTTP/1.1`, headers));
+
+    // The request body, streamed with backpressure; what follows it is the next pipelined request.
+    const body = new BodyTracker(framing, { peer: `client ${this.#address}`, hop: 'server' });
+    let next: Uint8Array = new Uint8Array(0);
+    let bodyDone = body.done;
+    if (bodyDone) next = leftover;
+    let bytesIn = 0;
+    const onDrain = (): void => {
+      client.resume();
+    };
+    const feed = (chunk: Uint8Array): void => {
+      let step;
+      try {
+        step = body.receive(chunk);
+      } catch {
+        client.destroy();
+        return;
+      }
+      bytesIn += step.body.length;
+      const ok = step.body.length === 0 || upstream.write(step.body);
+      if (step.done) {
+        bodyDone = true;
+        next = step.leftover;
+        client.removeListener('data', feed);
+        upstream.removeListener('drain', onDrain);
+        client.pause();
+      } else if (!ok) client.pause();
+    };
+    if (!bodyDone) {
+      if (leftover.length > 0) feed(leftover);
+      if (!bodyDone) {
+        client.on('data', feed);
+        upstream.on('drain', onDrain);
+        client.resume();
+      }
+    }
+    let res;
+    try {
+      res = await readResponseHead(upstream, {
+        peer: `upstream ${conn.upstream.url}`,
+        maxHeadBytes: RESPONSE_HEAD_LIMIT,
+        timeout: 0,
+        onInterim: (r) =>
+          client.write(serializeHead(`HTTP/1.1 ${r.head.status} ${r.head.reason}`, r.head.headers)),
+      });
+    } catch {
+      client.removeListener('close', onClientClose);
+      client.removeListener('data', feed);
+      upstream.destroy();
+      this.#refuse('upstream_unavailable', 502, 'the upstream did not answer');
+      return;
+    }
+    client.removeListener('close', onClientClose);
+    const wantsKeepAlive = head.version === '1.1' && !hasToken(head.headers, 'connection', 'close');
+    this.#relayResponse(snap, route, conn, head, res.head, res.leftover, {
+      keepAlive: wantsKeepAlive && !this.#rt.draining,
+      started,
+      bodyDone,
+      next: () => next,
+      stillReading: () => !bodyDone,
+      bytesIn: () => bytesIn,
+      stopFeeding: () => {
+        client.removeListener('data', feed);
+        upstream.removeListener('drain', onDrain);
+      },
+    });
+  }
+
+  /** Relays a response head and body to the client, then reads the next request or closes. */
+  #relayResponse(
+    snap: Snapshot,
+    route: RouteSpec,
+    conn: UpstreamConnection,
+    request: RequestHead,
+    response: import('../protocol/head.js').ResponseHead,
+    leftover: Uint8Array,
+    o: {
+      keepAlive: boolean;
+      started: number;
+      bodyDone: boolean;
+      next?: () => Uint8Array;
+      stillReading?: () => boolean;
+      bytesIn?: () => number;
+      stopFeeding?: () => void;
+    },
+  ): void {
+    const client = this.#socket;
+    const upstream = conn.socket;
+    let framing;
+    try {
+      framing = responseFraming(response, request.method, `upstream ${conn.upstream.url}`, 'server');
+    } catch {
+      upstream.destroy();
+      this.#refuse('upstream_unavailable', 502, 'the upstream sent an invalid response');
+      return;
+    }
+    const keepAlive = o.keepAlive && framing.kind !== 'close';
+    client.write(
+      serializeHead(
+        `HTTP/1.1 ${response.status} ${response.reason}`,
+        clientResponseHeaders(response.headers, keepAlive),
+      ),
+    );
+    const tracker = new BodyTracker(framing, { peer: `upstream ${conn.upstream.url}`, hop: 'server' });
+    let bytesOut = 0;
+    let finished = false;
+    const done = (ok: boolean): void => {
+      if (finished) return;
+      finished = true;
+      upstream.removeListener('data', onData);
+      client.removeListener('drain', onDrain);
+      upstream.destroy();
+      const m = this.#rt.metrics;
+      m.requests.inc({ route: route.path, status: `${Math.floor(response.status / 100)}xx` });
+      m.bytes.inc({ direction: 'client' }, bytesOut);
+      m.bytes.inc({ direction: 'upstream' }, o.bytesIn?.() ?? 0);
+      this.#rt.log.write({
+        kind: 'http',
+        client: this.#address,
+        route: route.path,
+        upstream: conn.upstream.url,
+        method: request.method,
+        path: request.target.split('?')[0],
+        status: response.status,
+        bytesToUpstream: o.bytesIn?.() ?? 0,
+        bytesToClient: bytesOut,
+        durationMs: Date.now() - o.started,
+      });
+      const reading = o.stillReading?.() ?? false;
+      if (!ok || !keepAlive || reading || client.destroyed) {
+        o.stopFeeding?.();
+        if (ok) client.end();
+        else client.destroy();
+        return;
+      }
+      this.#waitForRequest(o.next?.() ?? new Uint8Array(0));
+    };
+    const onDrain = (): void => {
+      upstream.resume();
+    };
+    const onData = (chunk: Uint8Array): void => {
+      let step;
+      try {
+        step = tracker.receive(chunk);
+      } catch {
+        done(false);
+        return;
+      }
+      bytesOut += step.body.length;
+      const ok = client.write(step.body);
+      if (step.done) done(true);
+      else if (!ok) upstream.pause();
+    };
+    client.on('drain', onDrain);
+    upstream.once('end', () => {
+      try {
+        tracker.receiveEof();
+        done(true);
+      } catch {
+        done(false);
+      }
+    });
+    upstream.once('close', () => done(tracker.done));
+    if (tracker.done) {
+      done(true);
+      return;
+    }
+    if (leftover.length > 0) onData(leftover);
+    if (!finished) {
+      upstream.on('data', onData);
+      upstream.resume();
+    }
+  }
+}

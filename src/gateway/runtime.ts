@@ -1,0 +1,39 @@
+/**
+ * What a connection handler needs from the running gateway: the configuration snapshot in force when the
+ * connection's request arrived (a reload swaps the snapshot, never edits it), metrics, the access log, limits
+ * accounting and the set of open WebSockets for drain.
+ */
+import type { SecureContext } from 'node:tls';
+import type { ErrorCode } from '../errors.js';
+import type { AccessLog } from '../observe/access-log.js';
+import type { GatewayConfig, UpstreamSpec } from './config.js';
+import type { GatewayMetrics } from './gateway-metrics.js';
+import type { RouteTable } from './route-table.js';
+import type { UpstreamPool } from './upstream-pool.js';
+import type { WsRelay } from './ws-relay.js';
+
+export interface Snapshot {
+  readonly config: GatewayConfig;
+  readonly table: RouteTable;
+  /** By route path. */
+  readonly pools: ReadonlyMap<string, UpstreamPool>;
+  /** The upstream CA file's contents, read at load. */
+  readonly ca: string | undefined;
+  /** The TLS listener's certificate, read at load (SIGHUP reloads it). */
+  readonly secureContext: SecureContext | undefined;
+}
+
+export type Admission = 'ok' | 'max_connections' | 'per_client';
+
+export interface Runtime {
+  snapshot(): Snapshot;
+  readonly metrics: GatewayMetrics;
+  readonly log: AccessLog;
+  readonly draining: boolean;
+  /** Counts a new client connection from `address`, or says which limit refuses it. */
+  admit(address: string): Admission;
+  release(address: string): void;
+  markDead(u: UpstreamSpec, code: ErrorCode): void;
+  /** Registers an open WebSocket; returns the function that forgets it. */
+  track(relay: WsRelay): () => void;
+}

@@ -1,0 +1,48 @@
+/**
+ * Turns a validated config into the immutable snapshot connections use: route table, pools, and the files the
+ * config names (upstream CA, TLS certificate) read now, so a broken file fails the load or reload rather than a
+ * client's handshake later.
+ */
+import fs from 'node:fs';
+import tls from 'node:tls';
+import { WsviaError } from '../errors.js';
+import type { GatewayConfig } from './config.js';
+import { RouteTable } from './route-table.js';
+import type { Snapshot } from './runtime.js';
+import { UpstreamPool, type UpstreamHealth } from './upstream-pool.js';
+
+function readFile(path: string, what: string): string {
+  try {
+    return fs.readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new WsviaError(
+      'CONFIG_INVALID',
+      `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+      {
+        hop: 'config',
+        cause: e,
+      },
+    );
+  }
+}
+
+export function buildSnapshot(config: GatewayConfig, health: UpstreamHealth): Snapshot {
+  const ca = config.upstreamCa === undefined ? undefined : readFile(config.upstreamCa, 'upstream CA file');
+  let secureContext: tls.SecureContext | undefined;
+  if (config.tls.cert !== undefined && config.tls.key !== undefined) {
+    const cert = readFile(config.tls.cert, 'TLS certificate');
+    const key = readFile(config.tls.key, 'TLS key');
+    try {
+      secureContext = tls.createSecureContext({ cert, key });
+    } catch (e) {
+      throw new WsviaError(
+        'CONFIG_INVALID',
+        `the TLS certificate ${config.tls.cert} and key ${config.tls.key} cannot be used: ${(e as Error).message}`,
+        { hop: 'config', hint: 'both must be PEM, and the key must match the certificate', cause: e },
+      );
+    }
+  }
+  const pools = new Map(config.routes.map((r) => [r.path, new UpstreamPool(r, health)] as const));
+  health.retain(new Set(config.routes.flatMap((r) => r.upstreams.map((u) => u.url))));
+  return { config, table: new RouteTable(config.routes), pools, ca, secureContext };
+}

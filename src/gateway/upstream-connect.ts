@@ -1,0 +1,136 @@
+/**
+ * Connecting to a route's pool with failover: members in round-robin order, a refusal or timeout marks the
+ * member dead and the next is tried at once, so one dead member costs a client nothing but a refused connect.
+ * Then the upstream's response head is read with the shared head reader, leftover kept.
+ */
+import type { Duplex } from 'node:stream';
+import { dial } from '../dial/dial.js';
+import { WsviaError, isWsviaError, type ErrorCode } from '../errors.js';
+import { ResponseHeadReader, type HeadResult, type ResponseHead } from '../protocol/head.js';
+import type { UpstreamSpec } from './config.js';
+import type { UpstreamPool } from './upstream-pool.js';
+
+export interface ConnectContext {
+  readonly connectTimeout: number;
+  readonly ca: string | undefined;
+  markDead(u: UpstreamSpec, code: ErrorCode): void;
+}
+
+export interface UpstreamConnection {
+  readonly socket: Duplex;
+  readonly upstream: UpstreamSpec;
+}
+
+const TIMEOUTS: readonly ErrorCode[] = ['TCP_TIMEOUT', 'TLS_TIMEOUT'];
+
+/** Tries each member; throws the last failure (a WsviaError) when none connects. */
+export async function connectPool(pool: UpstreamPool, ctx: ConnectContext): Promise<UpstreamConnection> {
+  let last: WsviaError | undefined;
+  let timedOut = false;
+  for (const u of pool.candidates()) {
+    try {
+      const socket = await dial(
+        { host: u.host, port: u.port, tls: u.tls },
+        {
+          proxy: false,
+          timeouts: { tcp: ctx.connectTimeout, tls: ctx.connectTimeout },
+          ...(ctx.ca === undefined ? {} : { ca: ctx.ca }),
+          alpn: ['http/1.1'],
+        },
+      );
+      return { socket, upstream: u };
+    } catch (e) {
+      const err = isWsviaError(e)
+        ? e
+        : new WsviaError('CONNECTION_RESET', `cannot connect to ${u.url}`, { hop: 'tcp', cause: e });
+      if (TIMEOUTS.includes(err.code)) timedOut = true;
+      ctx.markDead(u, err.code);
+      last = err;
+    }
+  }
+  throw new WsviaError(
+    timedOut ? 'TCP_TIMEOUT' : 'CONNECTION_REFUSED',
+    `no upstream of route ${pool.route.path} accepted a connection (last: ${last?.summary ?? 'none'})`,
+    { hop: 'tcp', cause: last, details: { timedOut } },
+  );
+}
+
+/**
+ * Reads the upstream's response head. Interim 1xx responses other than 101 (100 Continue, 103 Early Hints) are
+ * handed to `onInterim` and reading goes on (RFC 9110 §15.2).
+ */
+export function readResponseHead(
+  socket: Duplex,
+  options: {
+    peer: string;
+    maxHeadBytes: number;
+    timeout: number;
+    onInterim?: (r: HeadResult<ResponseHead>) => void;
+  },
+): Promise<HeadResult<ResponseHead>> {
+  return new Promise((resolve, reject) => {
+    let reader = new ResponseHeadReader(
+      { peer: options.peer, hop: 'upgrade' },
+      { maxHeadBytes: options.maxHeadBytes, maxHeaders: 200 },
+    );
+    const timer =
+      options.timeout > 0
+        ? setTimeout(
+            () =>
+              finish(
+                new WsviaError(
+                  'UPGRADE_TIMEOUT',
+                  `${options.peer} sent no response within ${options.timeout} ms`,
+                  {
+                    hop: 'upgrade',
+                  },
+                ),
+              ),
+            options.timeout,
+          )
+        : undefined;
+    const finish = (err: unknown, result?: HeadResult<ResponseHead>): void => {
+      clearTimeout(timer);
+      socket.removeListener('data', onData);
+      socket.removeListener('end', onEnd);
+      socket.removeListener('error', onEnd);
+      socket.pause();
+      if (result) resolve(result);
+      else reject(err);
+    };
+    const onData = (chunk: Buffer): void => {
+      let data: Uint8Array = chunk;
+      try {
+        for (;;) {
+          const r = reader.receive(data);
+          if (!r) return;
+          const s = r.head.status;
+          if (s >= 100 && s < 200 && s !== 101) {
+            options.onInterim?.(r);
+            reader = new ResponseHeadReader(
+              { peer: options.peer, hop: 'upgrade' },
+              { maxHeadBytes: options.maxHeadBytes, maxHeaders: 200 },
+            );
+            data = r.leftover;
+            if (data.length === 0) return;
+            continue;
+          }
+          finish(undefined, r);
+          return;
+        }
+      } catch (e) {
+        finish(e);
+      }
+    };
+    const onEnd = (): void =>
+      finish(
+        new WsviaError('CONNECTION_RESET', `${options.peer} closed the connection before its response`, {
+          hop: 'upgrade',
+        }),
+      );
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+    socket.once('error', onEnd);
+    socket.resume();
+  });
+}
