@@ -1,0 +1,56 @@
+/**
+ * Memory per idle connection: a fresh peer, a few connections opened and closed first (so code loading is not
+ * charged to the connections), RSS of its process tree, then `count` idle connections held by a load process,
+ * RSS again. The delta divided by the connections actually opened.
+ */
+import type { Job } from './jobs.js';
+import { holdIdle, runJob, settledRssKiB, sleep } from './measure.js';
+import type { BenchPeer } from './peers.js';
+import { processCount, pssKiB } from './procfs.js';
+
+export interface MemoryResult {
+  /** KiB of RSS per idle connection. */
+  readonly kibPerConnection: number;
+  /** KiB of PSS per idle connection (fairer for a fork per connection, whose shared pages RSS counts again). */
+  readonly pssKibPerConnection: number;
+  readonly opened: number;
+  readonly errors: number;
+  readonly baseKiB: number;
+  readonly processes: number;
+  readonly firstError?: string;
+}
+
+export async function memoryPerConnection(
+  start: () => Promise<BenchPeer>,
+  warm: (peer: BenchPeer) => Job,
+  idle: (peer: BenchPeer) => Job,
+): Promise<MemoryResult> {
+  const peer = await start();
+  try {
+    await sleep(300);
+    await runJob(warm(peer));
+    await sleep(700);
+    const base = await settledRssKiB(peer.pid);
+    const basePss = pssKiB(peer.pid);
+    const held = await holdIdle(idle(peer));
+    try {
+      await sleep(1000);
+      const after = await settledRssKiB(peer.pid);
+      const afterPss = pssKiB(peer.pid);
+      const n = Math.max(1, held.result.opened);
+      return {
+        kibPerConnection: (after - base) / n,
+        pssKibPerConnection: (afterPss - basePss) / n,
+        opened: held.result.opened,
+        errors: held.result.errors,
+        baseKiB: base,
+        processes: processCount(peer.pid),
+        ...(held.result.firstError !== undefined ? { firstError: held.result.firstError } : {}),
+      };
+    } finally {
+      await held.release();
+    }
+  } finally {
+    await peer.stop();
+  }
+}
