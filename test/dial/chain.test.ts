@@ -11,8 +11,9 @@ import { makeSelfSigned } from '../../src/echo/self-signed.js';
 import { isWsviaError, type WsviaError } from '../../src/errors.js';
 import { formatTraceEvent } from '../../src/observe/format-trace.js';
 import type { TraceRecord } from '../../src/observe/trace.js';
-import { freePort } from '../helpers/process.js';
-import { startMicrosocks, startTinyproxy, type RunningProxy } from '../helpers/route-peers.js';
+import { freePort, type RunningProxy } from '../helpers/process.js';
+import { startMicrosocks } from '../helpers/socks-peers.js';
+import { startTinyproxy } from '../helpers/tinyproxy.js';
 
 function roundTrip(ws: WebSocket, text: string): Promise<string> {
   return new Promise((resolve, reject) => {

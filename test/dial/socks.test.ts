@@ -7,9 +7,8 @@ import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js'
 import { makeSelfSigned } from '../../src/echo/self-signed.js';
 import { isWsviaError, WsviaError } from '../../src/errors.js';
 import type { TraceRecord } from '../../src/observe/trace.js';
-import { freePort } from '../helpers/process.js';
-import { startSocks4Server } from '../helpers/socks4-server.js';
-import { ensureSystemUser, startDante, startMicrosocks, type RunningProxy } from '../helpers/route-peers.js';
+import { freePort, type RunningProxy } from '../helpers/process.js';
+import { startSocks4Server, ensureSystemUser, startDante, startMicrosocks } from '../helpers/socks-peers.js';
 import type WebSocket from 'ws';
 
 const USER = 'wsviasocks';

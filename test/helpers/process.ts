@@ -101,3 +101,43 @@ export async function startPeer(
   }
   return peer;
 }
+
+/** A proxy a test talks to, whether a real one in a child process or one in this process. */
+export interface RunningProxy {
+  readonly url: string;
+  readonly port: number;
+  /** What the proxy logged about requests, for proof that traffic passed. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/** A peer started from a config in its own temporary directory (a proxy, a reverse proxy, a SOCKS server). */
+export interface RunningPeer extends RunningProxy {
+  readonly dir: string;
+  readonly peer: Peer;
+  /** The peer's log file (when it keeps one) then what it printed. */
+  log(): string;
+  /** Stops the process and removes its directory. */
+  stop(): Promise<void>;
+}
+
+/** Wraps a started peer whose config, logs and pid file live in `dir` (removed on stop). */
+export function runningPeer(
+  peer: Peer,
+  port: number,
+  dir: string,
+  options: { logFile?: string; scheme?: string } = {},
+): RunningPeer {
+  const { logFile, scheme = 'http' } = options;
+  return {
+    url: `${scheme}://127.0.0.1:${port}`,
+    port,
+    dir,
+    peer,
+    log: () => (logFile && fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '') + peer.output(),
+    stop: async () => {
+      await peer.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

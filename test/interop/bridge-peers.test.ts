@@ -12,9 +12,9 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { runCli, WSVIA } from '../helpers/cli.js';
 import { startBridgeCli, type RunningBridge } from '../helpers/bridge-cli.js';
-import { freePort, startPeer, type Peer } from '../helpers/process.js';
-import { startSquid, type RunningProxy } from '../helpers/proxies.js';
-import { startMicrosocks, type RunningProxy as RoutePeer } from '../helpers/route-peers.js';
+import { freePort, startPeer, type Peer, type RunningProxy } from '../helpers/process.js';
+import { startMicrosocks } from '../helpers/socks-peers.js';
+import { startSquid } from '../helpers/squid.js';
 import { answerAfterEof, exchange, sha256, tcpEcho, type TcpServer } from '../bridge/tcp-servers.js';
 
 describe('wsvia tunnel against websockify', () => {
@@ -155,7 +155,7 @@ describe('wsvia tunnel through squid to wsvia bridge', () => {
 
 describe('wsvia tunnel through SOCKS to wsvia bridge', () => {
   let answer: TcpServer;
-  let socks: RoutePeer;
+  let socks: RunningProxy;
   let bridge: Bridge;
 
   before(async () => {
