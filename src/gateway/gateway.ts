@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type http2 from 'node:http2';
 import { WsviaError, type ErrorCode } from '../errors.js';
 import { AccessLog } from '../observe/access-log.js';
-import { PROMETHEUS_CONTENT_TYPE } from '../observe/metrics.js';
+import { serveAdminPage } from '../observe/admin-pages.js';
 import { configToJson, parseHostPort, type GatewayConfig, type UpstreamSpec } from './config.js';
 import { gatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
 import { createH2Server } from './h2-websocket.js';
@@ -253,23 +253,21 @@ export class Gateway implements Runtime {
   }
 
   #serveAdmin(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/metrics') {
-      res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE });
-      res.end(this.metrics.registry.render());
-    } else if (path === '/healthz') {
-      res.writeHead(this.#draining ? 503 : 200, { 'Content-Type': 'text/plain' });
-      res.end(this.#draining ? 'draining\n' : 'ok\n');
-    } else if (path === '/routes') {
-      res.writeHead(200, { 'Content-Type': 'application/json' });
-      const health = Object.fromEntries(
-        this.#health.all().map((s) => [s.spec.url, s.healthy ? 'up' : 'down']),
-      );
-      res.end(`${JSON.stringify({ ...configToJson(this.#snapshot.config), health }, null, 2)}\n`);
-    } else {
-      res.writeHead(404, { 'Content-Type': 'text/plain' });
-      res.end('try /metrics, /healthz or /routes\n');
-    }
+    serveAdminPage(req, res, {
+      registry: this.metrics.registry,
+      healthy: () => !this.#draining,
+      pages: {
+        '/routes': () => {
+          const health = Object.fromEntries(
+            this.#health.all().map((s) => [s.spec.url, s.healthy ? 'up' : 'down']),
+          );
+          return {
+            contentType: 'application/json',
+            body: `${JSON.stringify({ ...configToJson(this.#snapshot.config), health }, null, 2)}\n`,
+          };
+        },
+      },
+    });
   }
 
   /**
