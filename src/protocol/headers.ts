@@ -43,6 +43,19 @@ export function isValidFieldValue(s: string): boolean {
 }
 
 /**
+ * Hop-by-hop fields (RFC 9110 §7.6.1) plus the non-standard Proxy-Connection that old clients send, lowercased:
+ * an intermediary never forwards them (nor any field the Connection header names).
+ */
+export const HOP_BY_HOP_FIELDS = [
+  'connection',
+  'proxy-connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'upgrade',
+] as const;
+
+/**
  * A token or quoted-string value (RFC 9110 §5.6.4), trimmed, with the quotes removed and backslash escapes
  * undone; anything else is returned trimmed as it is.
  */
