@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type http2 from 'node:http2';
 import { WsviaError, type ErrorCode } from '../errors.js';
 import { AccessLog } from '../observe/access-log.js';
+import { CountsByKey } from '../observe/counts-by-key.js';
 import { serveAdminPage } from '../observe/admin-pages.js';
 import { configToJson, parseHostPort, type GatewayConfig, type UpstreamSpec } from './config.js';
 import { gatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
@@ -70,7 +71,7 @@ export class Gateway implements Runtime {
   #snapshot: Snapshot;
   #draining = false;
   readonly #relays = new Set<WsRelay>();
-  readonly #perClient = new Map<string, number>();
+  readonly #perClient = new CountsByKey();
   #connections = 0;
   #plain: net.Server | undefined;
   #tls: net.Server | undefined;
@@ -166,19 +167,17 @@ export class Gateway implements Runtime {
   admit(address: string): Admission {
     const l = this.#snapshot.config.limits;
     if (l.maxConnections > 0 && this.#connections >= l.maxConnections) return 'max_connections';
-    const n = this.#perClient.get(address) ?? 0;
+    const n = this.#perClient.get(address);
     if (l.maxPerClient > 0 && n >= l.maxPerClient) return 'per_client';
     this.#connections++;
-    this.#perClient.set(address, n + 1);
+    this.#perClient.add(address);
     this.metrics.connections.set({}, this.#connections);
     return 'ok';
   }
 
   release(address: string): void {
     this.#connections--;
-    const n = (this.#perClient.get(address) ?? 1) - 1;
-    if (n <= 0) this.#perClient.delete(address);
-    else this.#perClient.set(address, n);
+    this.#perClient.remove(address);
     this.metrics.connections.set({}, this.#connections);
   }
 
