@@ -4,7 +4,7 @@ import { after, describe, it } from 'node:test';
 import { connect } from '../../src/client/connect.js';
 import { startEchoServer } from '../../src/echo/echo-server.js';
 import { parseProxyUrl } from '../../src/route/proxy-url.js';
-import { connectRequest, errorAnswer, startProxy } from '../helpers/proxy.js';
+import { connectRequest, errorAnswer, startProxy } from '../helpers/wsvia-proxy.js';
 import { startSquid } from '../helpers/squid.js';
 
 describe('wsvia proxy with squid as its parent', () => {
