@@ -3,7 +3,7 @@
  * challenges, and their parameters are comma-separated too, so splitting on commas alone is wrong: a new challenge
  * begins where a bare token (the scheme) stands before a space or the end.
  */
-import { splitOutsideQuotes } from '../protocol/headers.js';
+import { splitOutsideQuotes, unquote } from '../protocol/headers.js';
 
 export interface Challenge {
   /** Lowercased scheme: `basic`, `digest`, `ntlm`, `negotiate`, ... */
@@ -19,10 +19,6 @@ const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
 const PARAM = new RegExp(`^(${TOKEN})\\s*=\\s*("(?:[^"\\\\]|\\\\.)*"|${TOKEN})$`);
 const SCHEME_START = new RegExp(`^(${TOKEN})(?:\\s+([\\s\\S]*))?$`);
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
-
-function unquote(v: string): string {
-  return v.startsWith('"') ? v.slice(1, -1).replace(/\\(.)/g, '$1') : v;
-}
 
 /** Parses every challenge in the given field values. Unparseable pieces are skipped, never thrown on. */
 export function parseChallenges(values: readonly string[]): Challenge[] {

@@ -22,6 +22,7 @@ import {
 } from '../protocol/tunnel-control.js';
 import { portAllowed, type PortRange } from '../route/destination.js';
 import { AccessLog } from '../observe/access-log.js';
+import { CountsByKey } from '../observe/counts-by-key.js';
 import { checkHandshake, makeAuthCheck, makeOriginCheck, offeredProtocols, Refusal } from './admission.js';
 import type { TargetRule } from './allow-target.js';
 import { bridgeMetrics, type BridgeMetrics } from './metrics.js';
@@ -98,7 +99,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       ? undefined
       : new ServerAuth({ realm: 'wsvia bridge', users: options.users, schemes: ['basic'] });
   const reverse = new ReversePorts();
-  const perClient = new Map<string, number>();
+  const perClient = new CountsByKey();
   const scheme = options.tls ? 'https' : 'http';
   const checkAuth = makeAuthCheck(auth, options.bearerTokens);
   const checkOrigin = makeOriginCheck(options.allowOrigins, webRoot !== undefined, scheme);
@@ -160,7 +161,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
         req,
         new Refusal(503, `the bridge is at its limit of ${options.maxConnections} connections`, 'limit'),
       );
-    const mine = perClient.get(client) ?? 0;
+    const mine = perClient.get(client);
     if (options.maxPerClient !== undefined && mine >= options.maxPerClient)
       return refuse(
         socket,
@@ -176,14 +177,12 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     const origin = checkOrigin(req);
     if (origin) return refuse(socket, req, origin);
     pending++;
-    perClient.set(client, mine + 1);
+    perClient.add(client);
     let released = false;
     const release = (): void => {
       if (released) return;
       released = true;
-      const n = (perClient.get(client) ?? 1) - 1;
-      if (n <= 0) perClient.delete(client);
-      else perClient.set(client, n);
+      perClient.remove(client);
     };
     try {
       const denied = await checkAuth(req);

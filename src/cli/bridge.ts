@@ -13,6 +13,7 @@ import { AccessLog } from '../observe/access-log.js';
 import { parseAuthority, type Authority } from '../protocol/authority.js';
 import { parsePortList } from '../route/destination.js';
 import { parseListen } from './listen-address.js';
+import { positiveNumber, readFlagFile } from './flag-values.js';
 import { reportError, reportUsage, UsageError } from './output.js';
 
 export const usage = `usage: wsvia bridge --listen [HOST:]PORT (--target HOST:PORT | --route PATH=HOST:PORT | --token-file FILE
@@ -65,22 +66,6 @@ function authority(text: string, flag: string): Authority {
     return parseAuthority(text, flag);
   } catch {
     throw new UsageError(`${flag} expects HOST:PORT (IPv6 in brackets), got ${JSON.stringify(text)}`);
-  }
-}
-
-function count(text: string | undefined, flag: string): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new UsageError(`${flag} expects a positive number, got ${JSON.stringify(text)}`);
-  return n;
-}
-
-function readText(file: string, flag: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UsageError(`${flag}: cannot read ${file}: ${(e as Error).message}`);
   }
 }
 
@@ -152,7 +137,9 @@ export function parseBridgeArgs(argv: string[]) {
   if (values.auth) stores.push(new StaticUsers(values.auth));
   if (values.htpasswd !== undefined) {
     try {
-      stores.push(Htpasswd.parse(readText(values.htpasswd, '--htpasswd'), values.htpasswd));
+      stores.push(
+        Htpasswd.parse(readFlagFile(values.htpasswd, '--htpasswd').toString('utf8'), values.htpasswd),
+      );
     } catch (e) {
       throw new UsageError(isWsviaError(e) ? e.message : String(e));
     }
@@ -164,14 +151,15 @@ export function parseBridgeArgs(argv: string[]) {
   const bearerTokens =
     values['bearer-token-file'] === undefined
       ? undefined
-      : readText(values['bearer-token-file'], '--bearer-token-file')
+      : readFlagFile(values['bearer-token-file'], '--bearer-token-file')
+          .toString('utf8')
           .split(/\r?\n/)
           .map((l) => l.trim())
           .filter((l) => l !== '' && !l.startsWith('#'));
-  const ping = count(values.ping, '--ping');
-  const maxConnections = count(values['max-connections'], '--max-connections');
-  const maxPerClient = count(values['max-per-client'], '--max-per-client');
-  const connectTimeout = count(values['connect-timeout'], '--connect-timeout');
+  const ping = positiveNumber(values.ping, '--ping');
+  const maxConnections = positiveNumber(values['max-connections'], '--max-connections');
+  const maxPerClient = positiveNumber(values['max-per-client'], '--max-per-client');
+  const connectTimeout = positiveNumber(values['connect-timeout'], '--connect-timeout');
   if (values.record !== undefined && !fs.statSync(values.record, { throwIfNoEntry: false })?.isDirectory())
     throw new UsageError(`--record expects an existing directory, got ${values.record}`);
   if (values.web !== undefined && !fs.statSync(values.web, { throwIfNoEntry: false })?.isDirectory())
@@ -190,8 +178,8 @@ export function parseBridgeArgs(argv: string[]) {
     ...(values['tls-cert'] !== undefined && values['tls-key'] !== undefined
       ? {
           tls: {
-            cert: readText(values['tls-cert'], '--tls-cert'),
-            key: readText(values['tls-key'], '--tls-key'),
+            cert: readFlagFile(values['tls-cert'], '--tls-cert').toString('utf8'),
+            key: readFlagFile(values['tls-key'], '--tls-key').toString('utf8'),
           },
         }
       : {}),

@@ -1,5 +1,4 @@
 /** `wsvia connect URL`: a WebSocket client with curl's proxy options, for people and for scripts. */
-import fs from 'node:fs';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import type WebSocket from 'ws';
@@ -8,6 +7,7 @@ import { closeReason } from '../client/keepalive.js';
 import { ReconnectingWebSocket } from '../client/reconnecting.js';
 import { EXIT_CODES, exitCodeFor, isWsviaError, WsviaError } from '../errors.js';
 import { formatTraceEvent } from '../observe/format-trace.js';
+import { positiveNumber, readFlagFile } from './flag-values.js';
 import { reportError, reportUsage, UsageError } from './output.js';
 import { ROUTE_FLAGS, ROUTE_USAGE, routeOptionsFrom } from './route-options.js';
 
@@ -45,22 +45,6 @@ function header(text: string, flag: string): [string, string] {
   const colon = text.indexOf(':');
   if (colon <= 0) throw new UsageError(`${flag} expects 'Name: value', got ${JSON.stringify(text)}`);
   return [text.slice(0, colon).trim(), text.slice(colon + 1).trim()];
-}
-
-function positiveNumber(text: string | undefined, flag: string): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new UsageError(`${flag} expects a positive number, got ${JSON.stringify(text)}`);
-  return n;
-}
-
-function readFile(path: string, flag: string): Buffer {
-  try {
-    return fs.readFileSync(path);
-  } catch (e) {
-    throw new UsageError(`${flag}: cannot read ${path}: ${(e as Error).message}`);
-  }
 }
 
 export function parseConnectArgs(argv: string[]) {
@@ -102,12 +86,12 @@ export function parseConnectArgs(argv: string[]) {
   const options: ConnectOptions = {
     ...routeOptionsFrom(values),
     proxyHeaders: (values['proxy-header'] ?? []).map((h) => header(h, '--proxy-header')),
-    ...(values['proxy-ca'] !== undefined ? { proxyCa: readFile(values['proxy-ca'], '--proxy-ca') } : {}),
+    ...(values['proxy-ca'] !== undefined ? { proxyCa: readFlagFile(values['proxy-ca'], '--proxy-ca') } : {}),
     ...(values['proxy-insecure'] ? { proxyRejectUnauthorized: false } : {}),
     headers,
     ...(values.subprotocol ? { protocols: values.subprotocol } : {}),
     ...(values.origin !== undefined ? { origin: values.origin } : {}),
-    ...(values.ca !== undefined ? { ca: readFile(values.ca, '--ca') } : {}),
+    ...(values.ca !== undefined ? { ca: readFlagFile(values.ca, '--ca') } : {}),
     ...(values.insecure ? { rejectUnauthorized: false } : {}),
     ...(timeoutMs === undefined
       ? {}

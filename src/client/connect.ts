@@ -231,7 +231,8 @@ function upgrade(u: URL, dialed: DialResult, options: ConnectOptions): Promise<W
       },
     };
     const ws = new WebSocket(u, protocols, clientOptions);
-    ws.once('upgrade', (res) => {
+    // The server's answer, 101 or not, goes in the trace with the time since the request went out.
+    const traceAnswer = (res: IncomingMessage): void =>
       tracer.emit({
         type: 'head',
         from: 'server',
@@ -239,15 +240,9 @@ function upgrade(u: URL, dialed: DialResult, options: ConnectOptions): Promise<W
         text: responseText(res),
         ms: tracer.elapsed() - sentAt,
       });
-    });
+    ws.once('upgrade', traceAnswer);
     ws.once('unexpected-response', (_req, res) => {
-      tracer.emit({
-        type: 'head',
-        from: 'server',
-        to: 'client',
-        text: responseText(res),
-        ms: tracer.elapsed() - sentAt,
-      });
+      traceAnswer(res);
       void readExcerpt(res, 4096, 1000).then((excerpt) => fail(upgradeRejected(res, excerpt, u, viaProxy)));
     });
     ws.once('error', (err: Error & { code?: string }) => fail(upgradeError(err, u, viaProxy)));

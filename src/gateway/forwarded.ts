@@ -5,7 +5,7 @@
  * they are dropped, or a client could claim any address.
  */
 import type { HeaderList } from '../protocol/headers.js';
-import { getHeader, headerTokens } from '../protocol/headers.js';
+import { getHeader, headerTokens, HOP_BY_HOP_FIELDS } from '../protocol/headers.js';
 import { cidrContains, ipBytes, type Cidr } from '../route/cidr.js';
 
 const FORWARDING = new Set([
@@ -15,15 +15,8 @@ const FORWARDING = new Set([
   'forwarded',
   'x-real-ip',
 ]);
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'upgrade',
-  'http2-settings',
-]);
+/** The hop-by-hop fields, and HTTP2-Settings (RFC 7540 §3.2.1, an h2c upgrade is not passed on). */
+const HOP_BY_HOP = new Set<string>([...HOP_BY_HOP_FIELDS, 'http2-settings']);
 
 export interface ClientFacts {
   /** The client's address: the socket's peer, or the PROXY protocol source. */

@@ -10,7 +10,8 @@ import type { AddressInfo } from 'node:net';
 import type http2 from 'node:http2';
 import { WsviaError, type ErrorCode } from '../errors.js';
 import { AccessLog } from '../observe/access-log.js';
-import { PROMETHEUS_CONTENT_TYPE } from '../observe/metrics.js';
+import { CountsByKey } from '../observe/counts-by-key.js';
+import { serveAdminPage } from '../observe/admin-pages.js';
 import { configToJson, parseHostPort, type GatewayConfig, type UpstreamSpec } from './config.js';
 import { gatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
 import { createH2Server } from './h2-websocket.js';
@@ -70,7 +71,7 @@ export class Gateway implements Runtime {
   #snapshot: Snapshot;
   #draining = false;
   readonly #relays = new Set<WsRelay>();
-  readonly #perClient = new Map<string, number>();
+  readonly #perClient = new CountsByKey();
   #connections = 0;
   #plain: net.Server | undefined;
   #tls: net.Server | undefined;
@@ -166,19 +167,17 @@ export class Gateway implements Runtime {
   admit(address: string): Admission {
     const l = this.#snapshot.config.limits;
     if (l.maxConnections > 0 && this.#connections >= l.maxConnections) return 'max_connections';
-    const n = this.#perClient.get(address) ?? 0;
+    const n = this.#perClient.get(address);
     if (l.maxPerClient > 0 && n >= l.maxPerClient) return 'per_client';
     this.#connections++;
-    this.#perClient.set(address, n + 1);
+    this.#perClient.add(address);
     this.metrics.connections.set({}, this.#connections);
     return 'ok';
   }
 
   release(address: string): void {
     this.#connections--;
-    const n = (this.#perClient.get(address) ?? 1) - 1;
-    if (n <= 0) this.#perClient.delete(address);
-    else this.#perClient.set(address, n);
+    this.#perClient.remove(address);
     this.metrics.connections.set({}, this.#connections);
   }
 
@@ -253,23 +252,21 @@ export class Gateway implements Runtime {
   }
 
   #serveAdmin(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/metrics') {
-      res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE });
-      res.end(this.metrics.registry.render());
-    } else if (path === '/healthz') {
-      res.writeHead(this.#draining ? 503 : 200, { 'Content-Type': 'text/plain' });
-      res.end(this.#draining ? 'draining\n' : 'ok\n');
-    } else if (path === '/routes') {
-      res.writeHead(200, { 'Content-Type': 'application/json' });
-      const health = Object.fromEntries(
-        this.#health.all().map((s) => [s.spec.url, s.healthy ? 'up' : 'down']),
-      );
-      res.end(`${JSON.stringify({ ...configToJson(this.#snapshot.config), health }, null, 2)}\n`);
-    } else {
-      res.writeHead(404, { 'Content-Type': 'text/plain' });
-      res.end('try /metrics, /healthz or /routes\n');
-    }
+    serveAdminPage(req, res, {
+      registry: this.metrics.registry,
+      healthy: () => !this.#draining,
+      pages: {
+        '/routes': () => {
+          const health = Object.fromEntries(
+            this.#health.all().map((s) => [s.spec.url, s.healthy ? 'up' : 'down']),
+          );
+          return {
+            contentType: 'application/json',
+            body: `${JSON.stringify({ ...configToJson(this.#snapshot.config), health }, null, 2)}\n`,
+          };
+        },
+      },
+    });
   }
 
   /**

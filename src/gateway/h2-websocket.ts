@@ -15,7 +15,7 @@ import { serializeHead } from '../protocol/head.js';
 import { isTrusted, upstreamHeaders } from './forwarded.js';
 import type { Runtime } from './runtime.js';
 import { connectPool, readResponseHead } from './upstream-connect.js';
-import { WsRelay } from './ws-relay.js';
+import { originAllowed, startWebSocketSession } from './websocket-session.js';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -67,12 +67,7 @@ async function bridge(
     return refuse(stream, 404, 'no route for this path');
   }
   const origin = headers.origin === undefined ? undefined : String(headers.origin);
-  const allowed = snap.config.allowOrigins;
-  if (
-    origin !== undefined &&
-    allowed.length > 0 &&
-    !allowed.some((a) => a === '*' || a.toLowerCase() === origin.toLowerCase())
-  ) {
+  if (!originAllowed(snap.config.allowOrigins, origin)) {
     m.refused.inc({ reason: 'origin' });
     return refuse(stream, 403, 'origin not allowed');
   }
@@ -147,49 +142,21 @@ async function bridge(
     if (v !== undefined) reply[name] = v;
   }
   stream.respond(reply);
-  m.upgradeSeconds.observe((Date.now() - started) / 1000);
-  m.wsOpen.inc({ route: route.path });
-  m.wsTotal.inc({ route: route.path });
-  const c = snap.config;
-  let untrack = (): void => {};
-  const relay = new WsRelay(
+  startWebSocketSession(
+    rt,
+    snap,
     stream,
     upstream,
     {
-      ping: c.ping,
-      pingTimeout: c.pingTimeout || c.ping,
-      idleTimeout: c.limits.idleTimeout,
-      maxLifetime: c.limits.maxLifetime,
+      http: '2',
+      client: address,
+      route: route.path,
+      upstream: conn.upstream.url,
+      path: path.split('?')[0] ?? '',
+      status: 200,
+      started,
     },
-    {
-      onDead: (side) => {
-        m.pingsMissed.inc({ side });
-        m.deadReaped.inc({ side });
-      },
-      onEnd: (end) => {
-        untrack();
-        m.wsOpen.dec({ route: route.path });
-        m.bytes.inc({ direction: 'upstream' }, end.bytesToUpstream);
-        m.bytes.inc({ direction: 'client' }, end.bytesToClient);
-        rt.log.write({
-          kind: 'websocket',
-          http: '2',
-          client: address,
-          route: route.path,
-          upstream: conn.upstream.url,
-          path: path.split('?')[0],
-          status: 200,
-          bytesToUpstream: end.bytesToUpstream,
-          bytesToClient: end.bytesToClient,
-          durationMs: end.durationMs,
-          closedBy: end.closedBy,
-          closeCode: end.closeCode,
-          reason: end.reason,
-        });
-      },
-    },
+    { fromUpstream: res.leftover, fromClient: new Uint8Array(0) },
   );
-  untrack = rt.track(relay);
-  relay.start(res.leftover, new Uint8Array(0));
   upstream.resume();
 }

@@ -15,7 +15,7 @@ import { clientResponseHeaders, isTrusted, upstreamHeaders } from './forwarded.j
 import type { RefusalReason } from './gateway-metrics.js';
 import type { Runtime, Snapshot } from './runtime.js';
 import { connectPool, readResponseHead, type UpstreamConnection } from './upstream-connect.js';
-import { WsRelay } from './ws-relay.js';
+import { originAllowed, startWebSocketSession } from './websocket-session.js';
 
 /** Upstream response heads: more room than requests get (Set-Cookie lists), still bounded. */
 const RESPONSE_HEAD_LIMIT = 32 * 1024;
@@ -213,15 +213,7 @@ export class Http1Connection {
 
   async #upgrade(snap: Snapshot, route: RouteSpec, head: RequestHead, leftover: Uint8Array): Promise<void> {
     const started = Date.now();
-    const origin = getHeader(head.headers, 'origin');
-    const allowed = snap.config.allowOrigins;
-    // Browsers always send Origin with a WebSocket handshake (RFC 6455 §10.2); clients without one are not
-    // browsers, so cross-site WebSocket hijacking does not apply to them.
-    if (
-      origin !== undefined &&
-      allowed.length > 0 &&
-      !allowed.some((a) => a === '*' || a.toLowerCase() === origin.toLowerCase())
-    ) {
+    if (!originAllowed(snap.config.allowOrigins, getHeader(head.headers, 'origin'))) {
       this.#refuse('origin', 403, 'origin not allowed');
       return;
     }
@@ -281,54 +273,21 @@ export class Http1Connection {
       return;
     }
     client.write(serializeHead(`HTTP/1.1 101 ${res.head.reason || 'Switching Protocols'}`, res.head.headers));
-    const m = this.#rt.metrics;
-    m.upgradeSeconds.observe((Date.now() - started) / 1000);
-    m.wsOpen.inc({ route: route.path });
-    m.wsTotal.inc({ route: route.path });
-    const c = snap.config;
-    // Only what the access log needs stays referenced for the WebSocket's life, not the request head.
-    const path = head.target.split('?')[0];
-    const routePath = route.path;
-    const upstreamUrl = conn.upstream.url;
-    let untrack = (): void => {};
-    const relay = new WsRelay(
+    startWebSocketSession(
+      this.#rt,
+      snap,
       client,
       upstream,
       {
-        ping: c.ping,
-        pingTimeout: c.pingTimeout || c.ping,
-        idleTimeout: c.limits.idleTimeout,
-        maxLifetime: c.limits.maxLifetime,
+        client: this.#address,
+        route: route.path,
+        upstream: conn.upstream.url,
+        path: head.target.split('?')[0] ?? '',
+        status: 101,
+        started,
       },
-      {
-        onDead: (side) => {
-          m.pingsMissed.inc({ side });
-          m.deadReaped.inc({ side });
-        },
-        onEnd: (end) => {
-          untrack();
-          m.wsOpen.dec({ route: routePath });
-          m.bytes.inc({ direction: 'upstream' }, end.bytesToUpstream);
-          m.bytes.inc({ direction: 'client' }, end.bytesToClient);
-          this.#rt.log.write({
-            kind: 'websocket',
-            client: this.#address,
-            route: routePath,
-            upstream: upstreamUrl,
-            path,
-            status: 101,
-            bytesToUpstream: end.bytesToUpstream,
-            bytesToClient: end.bytesToClient,
-            durationMs: end.durationMs,
-            closedBy: end.closedBy,
-            closeCode: end.closeCode,
-            reason: end.reason,
-          });
-        },
-      },
+      { fromUpstream: res.leftover, fromClient: leftover },
     );
-    untrack = this.#rt.track(relay);
-    relay.start(res.leftover, leftover);
     client.resume();
     upstream.resume();
   }

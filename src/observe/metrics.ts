@@ -39,10 +39,13 @@ abstract class Metric {
   }
 }
 
-export class Counter extends Metric {
-  readonly type = 'counter';
+/** One number per label set: what counters and gauges both keep, and how both expose it. */
+abstract class ScalarMetric extends Metric {
   readonly #values = new Map<string, number>();
-  inc(labels: Labels = {}, by = 1): void {
+  protected put(labels: Labels, value: number): void {
+    this.#values.set(labelKey(labels), value);
+  }
+  protected add(labels: Labels, by: number): void {
     const k = labelKey(labels);
     this.#values.set(k, (this.#values.get(k) ?? 0) + by);
   }
@@ -55,25 +58,23 @@ export class Counter extends Metric {
   }
 }
 
-export class Gauge extends Metric {
+export class Counter extends ScalarMetric {
+  readonly type = 'counter';
+  inc(labels: Labels = {}, by = 1): void {
+    this.add(labels, by);
+  }
+}
+
+export class Gauge extends ScalarMetric {
   readonly type = 'gauge';
-  readonly #values = new Map<string, number>();
   set(labels: Labels, value: number): void {
-    this.#values.set(labelKey(labels), value);
+    this.put(labels, value);
   }
   inc(labels: Labels = {}, by = 1): void {
-    const k = labelKey(labels);
-    this.#values.set(k, (this.#values.get(k) ?? 0) + by);
+    this.add(labels, by);
   }
   dec(labels: Labels = {}, by = 1): void {
-    this.inc(labels, -by);
-  }
-  get(labels: Labels = {}): number {
-    return this.#values.get(labelKey(labels)) ?? 0;
-  }
-  samples(): string[] {
-    if (this.#values.size === 0) return [`${this.name} 0`];
-    return [...this.#values].map(([k, v]) => `${this.name}${k} ${formatValue(v)}`);
+    this.add(labels, -by);
   }
 }
 

@@ -42,6 +42,29 @@ export function isValidFieldValue(s: string): boolean {
   return !/[\0-\x08\x0a-\x1f\x7f]/.test(s);
 }
 
+/**
+ * Hop-by-hop fields (RFC 9110 §7.6.1) plus the non-standard Proxy-Connection that old clients send, lowercased:
+ * an intermediary never forwards them (nor any field the Connection header names).
+ */
+export const HOP_BY_HOP_FIELDS = [
+  'connection',
+  'proxy-connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'upgrade',
+] as const;
+
+/**
+ * A token or quoted-string value (RFC 9110 §5.6.4), trimmed, with the quotes removed and backslash escapes
+ * undone; anything else is returned trimmed as it is.
+ */
+export function unquote(v: string): string {
+  const t = v.trim();
+  if (t.length >= 2 && t.startsWith('"') && t.endsWith('"')) return t.slice(1, -1).replace(/\\(.)/g, '$1');
+  return t;
+}
+
 /** Splits on `sep` outside quoted-strings (RFC 9110 §5.6.4), keeping backslash escapes as they are. */
 export function splitOutsideQuotes(s: string, sep: string): string[] {
   const out: string[] = [];

@@ -2,7 +2,7 @@
  * The Proxy-Status response field (RFC 9209): which intermediary produced an error and why. Parsed leniently for
  * display (it is advisory) and serialized by wsvia's own servers.
  */
-import { splitOutsideQuotes } from './headers.js';
+import { splitOutsideQuotes, unquote } from './headers.js';
 
 export interface ProxyStatusEntry {
   /** The intermediary's name (an sf-token or sf-string). */
@@ -41,12 +41,6 @@ export const PROXY_ERROR_TYPES = [
   'proxy_loop_detected',
 ] as const;
 export type ProxyErrorType = (typeof PROXY_ERROR_TYPES)[number];
-
-function unquote(v: string): string {
-  const t = v.trim();
-  if (t.length >= 2 && t.startsWith('"') && t.endsWith('"')) return t.slice(1, -1).replace(/\\(.)/g, '$1');
-  return t;
-}
 
 /** Parses every Proxy-Status value (a List, RFC 8941 §3.1). Malformed members are kept as best understood. */
 export function parseProxyStatus(values: readonly string[]): ProxyStatusEntry[] {

@@ -2,7 +2,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { formatHost } from '../protocol/authority.js';
-import { PROMETHEUS_CONTENT_TYPE, type Registry } from '../observe/metrics.js';
+import { serveAdminPage } from '../observe/admin-pages.js';
+import type { Registry } from '../observe/metrics.js';
 
 export interface AdminServer {
   readonly url: string;
@@ -16,17 +17,9 @@ export async function startAdmin(
   healthy: () => boolean,
 ): Promise<AdminServer> {
   const server = http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD' }).end();
-    } else if (path === '/metrics') {
-      res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE }).end(registry.render());
-    } else if (path === '/healthz') {
-      const ok = healthy();
-      res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok ? 'ok\n' : 'draining\n');
-    } else {
-      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('try /metrics or /healthz\n');
-    }
+    } else serveAdminPage(req, res, { registry, healthy });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

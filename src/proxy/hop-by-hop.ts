@@ -3,19 +3,10 @@
  * are removed (those §7.6.1 lists and every field the Connection header names), a Via entry is appended (§7.6.3),
  * and the proxy's own credentials never travel on (Proxy-Authorization is consumed here, RFC 9110 §11.7.2).
  */
-import { headerTokens, type HeaderList } from '../protocol/headers.js';
+import { HOP_BY_HOP_FIELDS, headerTokens, type HeaderList } from '../protocol/headers.js';
 
-/** RFC 9110 §7.6.1 plus the non-standard Proxy-Connection that old clients send. */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'proxy-connection',
-  'keep-alive',
-  'te',
-  'trailer',
-  'upgrade',
-  'proxy-authorization',
-  'proxy-authenticate',
-]);
+/** The hop-by-hop fields, and the proxy's own credentials (consumed here, RFC 9110 §11.7.2). */
+const HOP_BY_HOP = new Set<string>([...HOP_BY_HOP_FIELDS, 'proxy-authorization', 'proxy-authenticate']);
 
 /**
  * The end-to-end fields of `headers`. Transfer-Encoding stays: the body is relayed with its framing untouched, so

@@ -15,6 +15,7 @@ import { RequestHeadReader, type RequestHead } from '../protocol/head.js';
 import { ProxyProtocolReader } from '../protocol/proxy-protocol.js';
 import { DEFAULT_POLICY, type DestinationPolicy } from '../route/destination.js';
 import { AccessLog } from '../observe/access-log.js';
+import { CountsByKey } from '../observe/counts-by-key.js';
 import { redactUrl } from '../observe/redact.js';
 import { AuthCache } from './auth-cache.js';
 import { CONNECTION_ESTABLISHED, errorResponse, type ProxyFailure } from './error-response.js';
@@ -73,7 +74,7 @@ export class ProxyServer {
   readonly #tunnels: TunnelSet;
   readonly #secureContext: tls.SecureContext | undefined;
   readonly #pending = new Set<Pending>();
-  readonly #perClient = new Map<string, number>();
+  readonly #perClient = new CountsByKey();
   readonly #authCache = new AuthCache();
   #active = 0;
   #draining = false;
@@ -291,7 +292,7 @@ export class ProxyServer {
       }
       p.user = check.user;
     }
-    const perClient = this.#perClient.get(p.clientKey) ?? 0;
+    const perClient = this.#perClient.get(p.clientKey);
     if (this.#active >= this.#limits.maxTunnels)
       return this.#answer(p, head.method, head.target, {
         status: 503,
@@ -383,15 +384,13 @@ export class ProxyServer {
 
   #acquire(key: string): void {
     this.#active++;
-    this.#perClient.set(key, (this.#perClient.get(key) ?? 0) + 1);
+    this.#perClient.add(key);
     this.metrics.tunnelsActive.set({}, this.#active);
   }
 
   #release(key: string): void {
     this.#active--;
-    const n = (this.#perClient.get(key) ?? 1) - 1;
-    if (n <= 0) this.#perClient.delete(key);
-    else this.#perClient.set(key, n);
+    this.#perClient.remove(key);
     this.metrics.tunnelsActive.set({}, this.#active);
   }
 

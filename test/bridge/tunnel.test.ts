@@ -8,17 +8,10 @@ import { startLocalTunnel, startReverseTunnel, type LocalTunnel } from '../../sr
 import { parsePortList } from '../../src/route/destination.js';
 import { StaticUsers } from '../../src/auth/server-auth.js';
 import { isWsviaError, type WsviaError } from '../../src/errors.js';
-import { freePort } from '../helpers/process.js';
+import { acceptsConnection, freePort } from '../helpers/process.js';
 import { localhostCert } from '../helpers/certs.js';
 import { answerAfterEof, exchange, namedServer, sha256, tcpEcho, type TcpServer } from './tcp-servers.js';
-
-async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { until } from '../helpers/eventually.js';
 
 /** Opens a local connection and resolves with the error the tunnel reported for it. */
 async function errorFor(tunnelErrors: unknown[], port: number): Promise<WsviaError> {
@@ -212,7 +205,7 @@ describe('wsvia tunnel -R', () => {
 
       // The tunnel goes: the bridge frees the port.
       await tunnel.close();
-      await until('the port to be freed', () => portClosed(remotePort));
+      await until('the port to be freed', async () => !(await acceptsConnection(remotePort)));
 
       // The tunnel returns: the bridge takes the port back.
       tunnel = open();
@@ -221,7 +214,7 @@ describe('wsvia tunnel -R', () => {
 
       // The bridge restarts: the tunnel reconnects with backoff and the port comes back.
       await bridge.close();
-      await until('the port to be freed', () => portClosed(remotePort));
+      await until('the port to be freed', async () => !(await acceptsConnection(remotePort)));
       bridge = await startBridge({ port: bridgePort, allowReverse: parsePortList(String(remotePort)) });
       await until('the tunnel to come back', () => listening.length === 3, 15_000);
       assert.match((await exchange(remotePort, 'after restart')).toString(), /\nafter restart$/);
@@ -249,17 +242,6 @@ describe('wsvia tunnel -R', () => {
     }
   });
 });
-
-function portClosed(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.once('error', () => resolve(true));
-  });
-}
 
 describe('wsvia tunnel to a wss:// bridge (--tls-cert/--tls-key)', () => {
   it('verifies the bridge against --ca and carries a half-close; an untrusted bridge is a TLS error', async () => {

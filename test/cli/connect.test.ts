@@ -13,8 +13,9 @@ import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js'
 import { EXIT_CODES } from '../../src/errors.js';
 import { localhostCert } from '../helpers/certs.js';
 import { runCli } from '../helpers/cli.js';
-import { startScriptedProxy, startSquid, type RunningProxy } from '../helpers/proxies.js';
-import { freePort } from '../helpers/process.js';
+import { startScriptedProxy } from '../helpers/scripted-proxy.js';
+import { startSquid } from '../helpers/squid.js';
+import { freePort, type RunningProxy } from '../helpers/process.js';
 
 let echo: EchoServer;
 let secure: EchoServer;

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { freePort, startPeer, tempDir, type Peer } from '../helpers/process.js';
-import { closed, echo, openWs, startUpstream, until, type Upstream } from '../gateway/peers.js';
+import { closed, echo, openWs, startUpstream, type Upstream } from '../gateway/peers.js';
+import { until } from '../helpers/eventually.js';
 
 const MAIN = path.resolve('dist/src/cli/main.js');
 
@@ -98,7 +99,7 @@ describe('wsvia gateway (the command)', () => {
       assert.equal(old.report['name'], 'a');
       write(b.url, 'limits: { drainTimeout: 3, drainSpread: 0.5 }\n');
       peer.process.kill('SIGHUP');
-      await until(() => /reloaded/.test(peer.output()));
+      await until('the reload', () => /reloaded/.test(peer.output()));
       const fresh = await openWs(`ws://127.0.0.1:${port}/`);
       assert.equal(fresh.report['name'], 'b');
       assert.equal((await echo(old.ws, 'still on a')).toString(), 'still on a');
@@ -109,7 +110,9 @@ describe('wsvia gateway (the command)', () => {
       // A broken file at reload: the running config stays, and the gateway says why.
       fs.writeFileSync(file, `listen: 127.0.0.1:${port}\nroutes:\n  - { path: /, upstream: ftp://nope }\n`);
       peer.process.kill('SIGHUP');
-      await until(() => /reload failed \(SIGHUP\), keeping the running configuration/.test(peer.output()));
+      await until('the failed reload reported', () =>
+        /reload failed \(SIGHUP\), keeping the running configuration/.test(peer.output()),
+      );
       assert.match(peer.output(), /routes\[0\]\.upstream\[0\]: upstream ftp:\/\/nope must be ws:\/\//);
       const again = await openWs(`ws://127.0.0.1:${port}/`);
       assert.equal(again.report['name'], 'b');
@@ -118,7 +121,7 @@ describe('wsvia gateway (the command)', () => {
 
       // --watch: a good file is picked up without a signal.
       write(a.url, 'limits: { drainTimeout: 3, drainSpread: 0.5 }\n');
-      await until(() => /reloaded \(file changed\)/.test(peer.output()));
+      await until('the reload on file change', () => /reloaded \(file changed\)/.test(peer.output()));
       const watched = await openWs(`ws://127.0.0.1:${port}/`);
       assert.equal(watched.report['name'], 'a');
       watched.ws.close();
@@ -145,7 +148,7 @@ describe('wsvia gateway (the command)', () => {
       { port },
     );
     try {
-      await until(() => /listening on http:\/\/127\.0\.0\.1:\d+/.test(peer.output()));
+      await until('the listening line', () => /listening on http:\/\/127\.0\.0\.1:\d+/.test(peer.output()));
       assert.equal(peer.output().match(/listening on/g)?.length, 1);
       for (let i = 0; i < 4; i++) {
         const { ws } = await openWs(`ws://127.0.0.1:${port}/`);

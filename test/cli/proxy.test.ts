@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
 import { tempDir } from '../helpers/process.js';
-import { connectRequest, readAll, request } from '../helpers/proxy.js';
+import { connectRequest, readAll, request } from '../helpers/wsvia-proxy.js';
 
 const MAIN = path.resolve('dist/src/cli/main.js');
 

@@ -5,8 +5,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
-import { freePort, tempDir } from '../helpers/process.js';
-import { startMicrosocks, type RunningProxy } from '../helpers/route-peers.js';
+import { freePort, tempDir, type RunningProxy } from '../helpers/process.js';
+import { startMicrosocks } from '../helpers/socks-peers.js';
 
 const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 const CLEAN_ENV = Object.fromEntries(

@@ -9,8 +9,9 @@ import { wsviaConnector, wsviaDispatcher } from '../../src/client/undici.js';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
 import { makeSelfSigned } from '../../src/echo/self-signed.js';
 import { isWsviaError } from '../../src/errors.js';
-import { freePort } from '../helpers/process.js';
-import { startMicrosocks, startTinyproxy, type RunningProxy } from '../helpers/route-peers.js';
+import { freePort, type RunningProxy } from '../helpers/process.js';
+import { startMicrosocks } from '../helpers/socks-peers.js';
+import { startTinyproxy } from '../helpers/tinyproxy.js';
 
 function wsRoundTrip(ws: WebSocket, text: string): Promise<string> {
   return new Promise((resolve, reject) => {

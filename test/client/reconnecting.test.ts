@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { ReconnectingWebSocket } from '../../src/client/reconnecting.js';
 import { startEchoServer } from '../../src/echo/echo-server.js';
 import { WsviaError } from '../../src/errors.js';
-import { startScriptedProxy } from '../helpers/proxies.js';
+import { startScriptedProxy } from '../helpers/scripted-proxy.js';
 
 test('reconnects after the server restarts and delivers what was queued meanwhile', async () => {
   let server = await startEchoServer({ port: 0 });

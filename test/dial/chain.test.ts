@@ -3,34 +3,17 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createProxy } from 'proxy';
-import type WebSocket from 'ws';
 import { connect } from '../../src/client/connect.js';
 import { dialDetailed } from '../../src/dial/dial.js';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
 import { makeSelfSigned } from '../../src/echo/self-signed.js';
-import { isWsviaError, type WsviaError } from '../../src/errors.js';
 import { formatTraceEvent } from '../../src/observe/format-trace.js';
 import type { TraceRecord } from '../../src/observe/trace.js';
-import { freePort } from '../helpers/process.js';
-import { startMicrosocks, startTinyproxy, type RunningProxy } from '../helpers/route-peers.js';
-
-function roundTrip(ws: WebSocket, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    ws.once('message', (m) => resolve(String(m)));
-    ws.once('error', reject);
-    ws.send(text);
-  });
-}
-
-async function rejects(p: Promise<unknown>): Promise<WsviaError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(isWsviaError(e), `expected a WsviaError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected a rejection');
-}
+import { freePort, type RunningProxy } from '../helpers/process.js';
+import { startMicrosocks } from '../helpers/socks-peers.js';
+import { startTinyproxy } from '../helpers/tinyproxy.js';
+import { wsviaRejection } from '../helpers/wsvia-rejection.js';
+import { echoOnce } from '../helpers/ws.js';
 
 describe('chains of proxies (preproxy, proxy lists)', () => {
   let echo: EchoServer;
@@ -60,7 +43,7 @@ describe('chains of proxies (preproxy, proxy lists)', () => {
       proxy: `http://127.0.0.1:${http.port}`,
       trace: (e) => events.push(e),
     });
-    assert.equal(await roundTrip(ws, 'two hops'), 'two hops');
+    assert.equal(await echoOnce(ws, 'two hops'), 'two hops');
     ws.close();
     const text = events.map(formatTraceEvent).join('\n');
     assert.match(text, /route: proxy http:\/\/127\.0\.0\.1:\d+ from the options; through preproxy socks5h:/);
@@ -76,7 +59,7 @@ describe('chains of proxies (preproxy, proxy lists)', () => {
       proxy: [`http://127.0.0.1:${http.port}`, `socks5h://127.0.0.1:${socks.port}`],
       ca,
     });
-    assert.equal(await roundTrip(ws, 'secure chain'), 'secure chain');
+    assert.equal(await echoOnce(ws, 'secure chain'), 'secure chain');
     ws.close();
   });
 
@@ -93,11 +76,11 @@ describe('chains of proxies (preproxy, proxy lists)', () => {
         ca,
         trace: (e) => events.push(e),
       });
-      assert.equal(await roundTrip(ws, 'tls in tls in socks'), 'tls in tls in socks');
+      assert.equal(await echoOnce(ws, 'tls in tls in socks'), 'tls in tls in socks');
       ws.close();
       const tls = events.filter((e) => e.type === 'tls').map((e) => (e as { to: string }).to);
       assert.deepEqual(tls, ['proxy', 'server']);
-      const e = await rejects(
+      const e = await wsviaRejection(
         dialDetailed(`wss://localhost:${tlsEcho.port}/`, {
           proxy: [`socks5h://127.0.0.1:${socks.port}`, `https://localhost:${port}`],
           ca,
@@ -112,7 +95,7 @@ describe('chains of proxies (preproxy, proxy lists)', () => {
   });
 
   it('an error in a chain names its hop: proxy 1 cannot reach proxy 2', async () => {
-    const e = await rejects(
+    const e = await wsviaRejection(
       dialDetailed(echo.url, {
         preproxy: `socks5h://127.0.0.1:${socks.port}`,
         proxy: `http://127.0.0.1:${closedPort}`,
@@ -125,7 +108,7 @@ describe('chains of proxies (preproxy, proxy lists)', () => {
   });
 
   it('an error in a chain names its hop: proxy 1 is not running', async () => {
-    const e = await rejects(
+    const e = await wsviaRejection(
       dialDetailed(echo.url, {
         proxy: [`socks5h://127.0.0.1:${closedPort}`, `http://127.0.0.1:${http.port}`],
       }),
@@ -135,7 +118,7 @@ describe('chains of proxies (preproxy, proxy lists)', () => {
   });
 
   it('an error in a chain names its hop: proxy 2 refuses the target', async () => {
-    const e = await rejects(
+    const e = await wsviaRejection(
       dialDetailed(`ws://127.0.0.1:${closedPort}/`, {
         proxy: [`socks5h://127.0.0.1:${socks.port}`, `http://127.0.0.1:${http.port}`],
       }),

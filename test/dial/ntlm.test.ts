@@ -5,14 +5,15 @@ import { dialDetailed } from '../../src/dial/dial.js';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
 import { isWsviaError } from '../../src/errors.js';
 import type { TraceRecord } from '../../src/observe/trace.js';
-import { startSquid, type RunningProxy } from '../helpers/route-peers.js';
+import { type RunningProxy } from '../helpers/process.js';
+import { startSquid } from '../helpers/squid.js';
 
 describe('NTLM against squid (ntlm_fake_auth)', () => {
   let echo: EchoServer;
   let squid: RunningProxy;
   before(async () => {
     echo = await startEchoServer();
-    squid = await startSquid({ ntlm: true });
+    squid = await startSquid({ auth: 'ntlm' });
   });
   after(async () => {
     await squid?.stop();

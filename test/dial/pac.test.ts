@@ -4,35 +4,18 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type WebSocket from 'ws';
 import { connect } from '../../src/client/connect.js';
 import { BadProxyList } from '../../src/dial/bad-proxies.js';
 import { dialDetailed, resolveRoutes } from '../../src/dial/dial.js';
 import { clearPacCache, freshnessSeconds } from '../../src/dial/pac-source.js';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
-import { isWsviaError, type WsviaError } from '../../src/errors.js';
 import { formatTraceEvent } from '../../src/observe/format-trace.js';
 import type { TraceRecord } from '../../src/observe/trace.js';
-import { freePort, tempDir } from '../helpers/process.js';
-import { startMicrosocks, startTinyproxy, type RunningProxy } from '../helpers/route-peers.js';
-
-function roundTrip(ws: WebSocket, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    ws.once('message', (m) => resolve(String(m)));
-    ws.once('error', reject);
-    ws.send(text);
-  });
-}
-
-async function rejects(p: Promise<unknown>): Promise<WsviaError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(isWsviaError(e), `expected a WsviaError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected a rejection');
-}
+import { freePort, tempDir, type RunningProxy } from '../helpers/process.js';
+import { startMicrosocks } from '../helpers/socks-peers.js';
+import { startTinyproxy } from '../helpers/tinyproxy.js';
+import { wsviaRejection } from '../helpers/wsvia-rejection.js';
+import { echoOnce } from '../helpers/ws.js';
 
 function pacReturning(result: string): string {
   return `function FindProxyForURL(url, host) { return ${JSON.stringify(result)}; }`;
@@ -79,7 +62,7 @@ describe('PAC routes with failover, against real proxies', () => {
     const badProxies = new BadProxyList();
     const events: TraceRecord[] = [];
     const ws = await connect(echo.url, { pac, badProxies, trace: (e) => events.push(e) });
-    assert.equal(await roundTrip(ws, 'failover'), 'failover');
+    assert.equal(await echoOnce(ws, 'failover'), 'failover');
     ws.close();
     const text = events.map(formatTraceEvent).join('\n');
     assert.match(
@@ -113,14 +96,14 @@ describe('PAC routes with failover, against real proxies', () => {
     const routes = await resolveRoutes({ host: 'localhost', port: echo.port, tls: false }, { pac });
     assert.equal(routes[0]?.proxy?.display, `socks5h://127.0.0.1:${socks.port}`);
     const ws = await connect(`ws://localhost:${echo.port}/`, { pac });
-    assert.equal(await roundTrip(ws, 'pac socks'), 'pac socks');
+    assert.equal(await echoOnce(ws, 'pac socks'), 'pac socks');
     ws.close();
   });
 
   it('every route failing is one error listing every attempt', async () => {
     const pac = path.join(dir, 'dead.pac');
     fs.writeFileSync(pac, pacReturning(`PROXY 127.0.0.1:${dead1}; SOCKS5 127.0.0.1:${dead2}`));
-    const e = await rejects(dialDetailed(echo.url, { pac, badProxies: new BadProxyList() }));
+    const e = await wsviaRejection(dialDetailed(echo.url, { pac, badProxies: new BadProxyList() }));
     assert.equal(e.code, 'PROXY_CONNECT_FAILED');
     assert.match(
       e.message,
@@ -148,7 +131,7 @@ describe('PAC routes with failover, against real proxies', () => {
     for (const [name, body, pattern] of cases) {
       const pac = path.join(dir, name);
       fs.writeFileSync(pac, body);
-      const e = await rejects(dialDetailed(echo.url, { pac }));
+      const e = await wsviaRejection(dialDetailed(echo.url, { pac }));
       assert.equal(e.code, 'CONFIG_INVALID', e.message);
       assert.equal(e.hop, 'route');
       assert.match(e.message, pattern);
@@ -181,7 +164,7 @@ describe('PAC routes with failover, against real proxies', () => {
     );
     assert.equal(fetches.get('/together.pac'), 1, 'dials that start together share one fetch');
     assert.equal(fetches.get('/nostore.pac'), 3);
-    const e = await rejects(resolveRoutes(target, { pac: `http://127.0.0.1:${pacPort}/missing.pac` }));
+    const e = await wsviaRejection(resolveRoutes(target, { pac: `http://127.0.0.1:${pacPort}/missing.pac` }));
     assert.match(e.message, /cannot fetch the PAC file .*missing\.pac: the server answered 404/);
   });
 

@@ -5,33 +5,14 @@ import { connect } from '../../src/client/connect.js';
 import { dialDetailed } from '../../src/dial/dial.js';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
 import { makeSelfSigned } from '../../src/echo/self-signed.js';
-import { isWsviaError, WsviaError } from '../../src/errors.js';
 import type { TraceRecord } from '../../src/observe/trace.js';
-import { freePort } from '../helpers/process.js';
-import { startSocks4Server } from '../helpers/socks4-server.js';
-import { ensureSystemUser, startDante, startMicrosocks, type RunningProxy } from '../helpers/route-peers.js';
-import type WebSocket from 'ws';
+import { freePort, type RunningProxy } from '../helpers/process.js';
+import { startSocks4Server, ensureSystemUser, startDante, startMicrosocks } from '../helpers/socks-peers.js';
+import { wsviaRejection } from '../helpers/wsvia-rejection.js';
+import { echoOnce } from '../helpers/ws.js';
 
 const USER = 'wsviasocks';
 const PASS = 's3cret:pass';
-
-function roundTrip(ws: WebSocket, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    ws.once('message', (m) => resolve(String(m)));
-    ws.once('error', reject);
-    ws.send(text);
-  });
-}
-
-async function rejects(p: Promise<unknown>): Promise<WsviaError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(isWsviaError(e), `expected a WsviaError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected a rejection');
-}
 
 describe('SOCKS routes against real proxies', () => {
   let echo: EchoServer;
@@ -68,7 +49,7 @@ describe('SOCKS routes against real proxies', () => {
       proxy: `socks5://${USER}:${encodeURIComponent(PASS)}@127.0.0.1:${dante.port}`,
       trace: (e) => events.push(e),
     });
-    assert.equal(await roundTrip(ws, 'through dante'), 'through dante');
+    assert.equal(await echoOnce(ws, 'through dante'), 'through dante');
     ws.close();
     const notes = events.filter((e) => e.type === 'note').map((e) => (e as { text: string }).text);
     assert.ok(notes.some((t) => t.startsWith('socks5: CONNECT 127.0.0.1:') && t.includes(`user "${USER}"`)));
@@ -81,12 +62,14 @@ describe('SOCKS routes against real proxies', () => {
       proxy: `socks5://127.0.0.1:${dante.port}`,
       proxyAuth: `${USER}:${PASS}`,
     });
-    assert.equal(await roundTrip(ws, 'x'), 'x');
+    assert.equal(await echoOnce(ws, 'x'), 'x');
     ws.close();
   });
 
   it('a wrong password is PROXY_AUTH_REQUIRED naming the RFC 1929 failure', async () => {
-    const e = await rejects(connect(echo.url, { proxy: `socks5://${USER}:wrong@127.0.0.1:${dante.port}` }));
+    const e = await wsviaRejection(
+      connect(echo.url, { proxy: `socks5://${USER}:wrong@127.0.0.1:${dante.port}` }),
+    );
     assert.equal(e.code, 'PROXY_AUTH_REQUIRED');
     assert.equal(e.hop, 'proxy');
     assert.match(e.message, /username\/password authentication failed/);
@@ -95,14 +78,14 @@ describe('SOCKS routes against real proxies', () => {
   });
 
   it('no credentials for a proxy that requires them is PROXY_AUTH_REQUIRED with a hint', async () => {
-    const e = await rejects(connect(echo.url, { proxy: `socks5://127.0.0.1:${dante.port}` }));
+    const e = await wsviaRejection(connect(echo.url, { proxy: `socks5://127.0.0.1:${dante.port}` }));
     assert.equal(e.code, 'PROXY_AUTH_REQUIRED');
     assert.match(e.message, /no acceptable authentication method/);
     assert.match(e.hint ?? '', /--proxy-user/);
   });
 
   it("the rule set's refusal is PROXY_REFUSED naming the SOCKS reply", async () => {
-    const e = await rejects(
+    const e = await wsviaRejection(
       connect(blockedEcho.url, {
         proxy: `socks5://${USER}:${encodeURIComponent(PASS)}@127.0.0.1:${dante.port}`,
       }),
@@ -114,7 +97,7 @@ describe('SOCKS routes against real proxies', () => {
   });
 
   it('a closed destination port is PROXY_UNAVAILABLE: connection refused (reply 5)', async () => {
-    const e = await rejects(
+    const e = await wsviaRejection(
       connect(`ws://127.0.0.1:${closedPort}/`, { proxy: `socks5h://127.0.0.1:${microsocks.port}` }),
     );
     assert.equal(e.code, 'PROXY_UNAVAILABLE');
@@ -129,7 +112,7 @@ describe('SOCKS routes against real proxies', () => {
         proxy: `${scheme}://127.0.0.1:${microsocks.port}`,
         trace: (e) => events.push(e),
       });
-      assert.equal(await roundTrip(ws, scheme), scheme);
+      assert.equal(await echoOnce(ws, scheme), scheme);
       ws.close();
       const notes = events.filter((e) => e.type === 'note').map((e) => (e as { text: string }).text);
       if (scheme === 'socks5h') {
@@ -154,9 +137,9 @@ describe('SOCKS routes against real proxies', () => {
       proxy: `socks5h://127.0.0.1:${microsocks.port}`,
       ca,
     });
-    assert.equal(await roundTrip(ws, 'secure'), 'secure');
+    assert.equal(await echoOnce(ws, 'secure'), 'secure');
     ws.close();
-    const e = await rejects(
+    const e = await wsviaRejection(
       connect(`wss://localhost:${tlsEcho.port}/`, { proxy: `socks5h://127.0.0.1:${microsocks.port}` }),
     );
     assert.equal(e.code, 'TLS_UNTRUSTED');
@@ -166,12 +149,12 @@ describe('SOCKS routes against real proxies', () => {
     const ws = await connect(`ws://localhost:${echo.port}/`, {
       proxy: `socks4://127.0.0.1:${danteOpen.port}`,
     });
-    assert.equal(await roundTrip(ws, 'socks4'), 'socks4');
+    assert.equal(await echoOnce(ws, 'socks4'), 'socks4');
     ws.close();
   });
 
   it('dante does not speak SOCKS4a: its reply 91 is PROXY_REFUSED, quoted', async () => {
-    const e = await rejects(
+    const e = await wsviaRejection(
       connect(`ws://localhost:${echo.port}/`, { proxy: `socks4a://127.0.0.1:${danteOpen.port}` }),
     );
     assert.equal(e.code, 'PROXY_REFUSED');
@@ -185,7 +168,7 @@ describe('SOCKS routes against real proxies', () => {
         const ws = await connect(`ws://localhost:${echo.port}/`, {
           proxy: `${scheme}://alice@127.0.0.1:${s4.port}`,
         });
-        assert.equal(await roundTrip(ws, scheme), scheme);
+        assert.equal(await echoOnce(ws, scheme), scheme);
         ws.close();
       }
       assert.deepEqual(
@@ -195,7 +178,7 @@ describe('SOCKS routes against real proxies', () => {
           ['alice', '127.0.0.1'],
         ],
       );
-      const e = await rejects(
+      const e = await wsviaRejection(
         connect(`ws://localhost:${echo.port}/`, { proxy: `socks4a://bob@127.0.0.1:${s4.port}` }),
       );
       assert.equal(e.code, 'PROXY_AUTH_REQUIRED');
@@ -206,7 +189,7 @@ describe('SOCKS routes against real proxies', () => {
   });
 
   it('SOCKS4 cannot carry an IPv6 destination', async () => {
-    const e = await rejects(
+    const e = await wsviaRejection(
       dialDetailed(`ws://[::1]:${echo.port}/`, { proxy: `socks4://127.0.0.1:${danteOpen.port}` }),
     );
     assert.equal(e.code, 'INVALID_ARGUMENT');
@@ -214,7 +197,7 @@ describe('SOCKS routes against real proxies', () => {
   });
 
   it('a SOCKS4 request to a SOCKS5-only proxy fails with a clear error', async () => {
-    const e = await rejects(
+    const e = await wsviaRejection(
       connect(echo.url, { proxy: `socks4://127.0.0.1:${microsocks.port}`, timeouts: { tunnel: 5000 } }),
     );
     assert.equal(e.hop, 'proxy');
@@ -230,7 +213,7 @@ describe('SOCKS routes against real proxies', () => {
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const port = (silent.address() as net.AddressInfo).port;
     try {
-      const e = await rejects(
+      const e = await wsviaRejection(
         dialDetailed(echo.url, { proxy: `socks5h://127.0.0.1:${port}`, timeouts: { tunnel: 300 } }),
       );
       assert.equal(e.code, 'TUNNEL_TIMEOUT');
@@ -242,7 +225,7 @@ describe('SOCKS routes against real proxies', () => {
   });
 
   it('a SOCKS proxy that is not running is PROXY_CONNECT_FAILED', async () => {
-    const e = await rejects(dialDetailed(echo.url, { proxy: `socks5://127.0.0.1:${closedPort}` }));
+    const e = await wsviaRejection(dialDetailed(echo.url, { proxy: `socks5://127.0.0.1:${closedPort}` }));
     assert.equal(e.code, 'PROXY_CONNECT_FAILED');
   });
 });

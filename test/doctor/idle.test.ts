@@ -5,7 +5,8 @@ import { WebSocketServer } from 'ws';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
 import { runDoctor } from '../../src/doctor/run-doctor.js';
 import { startForgetfulRelay, type ForgetfulRelay } from '../helpers/forgetful-relay.js';
-import { startNginx, type RunningPeer } from './peers.js';
+import { startNginx } from '../helpers/nginx.js';
+import { type RunningPeer } from '../helpers/process.js';
 
 describe('doctor: the idle probe', () => {
   let echo: EchoServer;

@@ -8,7 +8,7 @@ import {
   startInterceptingGateway,
   type ScriptedGateway,
 } from '../helpers/intercepting-gateway.js';
-import { startMitmproxy, type Mitmproxy } from './peers.js';
+import { startMitmproxy, type Mitmproxy } from '../helpers/mitmproxy.js';
 
 describe('doctor: TLS interception', () => {
   let keys: KeyPair;

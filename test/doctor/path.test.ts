@@ -5,7 +5,8 @@ import { WebSocketServer } from 'ws';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
 import { makeSelfSigned, type KeyPair } from '../../src/echo/self-signed.js';
 import { runDoctor } from '../../src/doctor/run-doctor.js';
-import { startSquid, type RunningPeer } from './peers.js';
+import { type RunningPeer } from '../helpers/process.js';
+import { startSquid } from '../helpers/squid.js';
 
 describe('doctor: route, a silent proxy, a server that does not echo', () => {
   let echo: EchoServer;

@@ -4,7 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
 import { runDoctor } from '../../src/doctor/run-doctor.js';
 import { reportToJSON } from '../../src/doctor/report.js';
-import { startSquid, type RunningPeer } from './peers.js';
+import { type RunningPeer } from '../helpers/process.js';
+import { startSquid } from '../helpers/squid.js';
 
 describe('doctor: proxies that refuse', () => {
   let echo: EchoServer;
@@ -15,7 +16,7 @@ describe('doctor: proxies that refuse', () => {
     echo = await startEchoServer({ mirror: true });
     [portRule, authed, limited] = await Promise.all([
       startSquid({ sslPortsOnly: true }),
-      startSquid({ basicAuth: { user: 'alice', password: 'wonder-land-42' } }),
+      startSquid({ auth: 'basic', users: { alice: 'wonder-land-42' } }),
       startSquid({ tunnelLimit: 1 }),
     ]);
   });

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
 import { runDoctor } from '../../src/doctor/run-doctor.js';
-import { startNginx, type RunningPeer } from './peers.js';
+import { startNginx } from '../helpers/nginx.js';
+import { type RunningPeer } from '../helpers/process.js';
 
 describe('doctor: the upgrade through a reverse proxy', () => {
   let echo: EchoServer;

@@ -3,7 +3,8 @@ import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
 import { startGateway, startUpstream, type TestGateway, type Upstream } from './peers.js';
 
 describe('gateway: a real browser (headless Chromium)', () => {
@@ -28,18 +29,7 @@ routes:
   - { path: /, upstream: http://127.0.0.1:${pagePort} }
   - { path: /ws, upstream: ${up.url} }
 `);
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--no-sandbox',
-        '--headless',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

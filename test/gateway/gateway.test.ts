@@ -17,10 +17,10 @@ import {
   sleep,
   startGateway,
   startUpstream,
-  until,
   type TestGateway,
   type Upstream,
 } from './peers.js';
+import { until } from '../helpers/eventually.js';
 
 describe('gateway: WebSockets and HTTP through routes', () => {
   let a: Upstream;
@@ -65,7 +65,9 @@ routes:
     assert.equal((await echo(ws, 'text')).toString(), 'text');
     ws.close(4000, 'done');
     assert.equal(await closed(ws), 4000);
-    await until(() => gw.records.some((r) => r['kind'] === 'websocket' && r['route'] === '/b'));
+    await until('the WebSocket record for /b', () =>
+      gw.records.some((r) => r['kind'] === 'websocket' && r['route'] === '/b'),
+    );
     const rec = gw.records.find((r) => r['kind'] === 'websocket' && r['route'] === '/b');
     assert.equal(rec?.['closedBy'], 'client');
     assert.equal(rec?.['closeCode'], 4000);
@@ -124,7 +126,7 @@ routes:
     assert.equal(info.headers['x-forwarded-for'], '127.0.0.1');
     assert.equal(r1.socket, r2.socket, 'the second request reused the client connection');
     agent.destroy();
-    await until(() => gw.records.filter((r) => r['kind'] === 'http').length >= 2);
+    await until('two http records', () => gw.records.filter((r) => r['kind'] === 'http').length >= 2);
   });
 
   it('drops X-Forwarded-For from an untrusted client', async () => {
@@ -229,6 +231,7 @@ limits: { maxConnections: 4 }
     assert.equal(await gw.metric(`wsvia_gateway_upstream_healthy{upstream="ws://127.0.0.1:${deadPort}"}`), 0);
     revived = await startUpstream('revived', { port: deadPort });
     await until(
+      'the upstream marked healthy',
       async () =>
         (await gw.metric(`wsvia_gateway_upstream_healthy{upstream="ws://127.0.0.1:${deadPort}"}`)) === 1,
     );
@@ -357,10 +360,10 @@ routes: [{ path: /, upstream: ${up.url} }]
     const t0 = Date.now();
     await new Promise((resolve) => sock.once('close', resolve));
     assert.ok(Date.now() - t0 < 3000);
-    await until(() => up.closes.length > before);
+    await until('the upstream to see a close', () => up.closes.length > before);
     assert.equal(up.closes[up.closes.length - 1], 1001);
     assert.equal(await gw.metric('wsvia_gateway_dead_peers_reaped_total{side="client"}'), 1);
-    await until(() => gw.records.some((r) => r['reason'] === 'dead_client'));
+    await until('the dead_client record', () => gw.records.some((r) => r['reason'] === 'dead_client'));
   });
 });
 
@@ -456,6 +459,6 @@ limits: { drainTimeout: 2, drainSpread: 0.2 }
     const left = await gw.gateway.drain();
     assert.equal(left, 0);
     assert.deepEqual(await Promise.all(codes), [1001, 1001, 1001]);
-    await until(() => b.closes.filter((c) => c === 1001).length >= 3);
+    await until('three 1001 closes', () => b.closes.filter((c) => c === 1001).length >= 3);
   });
 });

@@ -1,6 +1,7 @@
 /** Starts the built `wsvia bridge` CLI as a user would, and waits for its "listening on" line. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { WSVIA } from './cli.js';
+import { stopProcess } from './process.js';
 
 export interface RunningBridge {
   readonly url: string;
@@ -18,16 +19,7 @@ export function startBridgeCli(args: readonly string[], timeoutMs = 15_000): Pro
   };
   child.stdout.on('data', collect);
   child.stderr.on('data', collect);
-  const stop = (): Promise<void> =>
-    new Promise((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-      child.once('exit', () => {
-        clearTimeout(t);
-        resolve();
-      });
-      child.kill('SIGTERM');
-    });
+  const stop = (): Promise<void> => stopProcess(child);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       void stop();

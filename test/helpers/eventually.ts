@@ -11,3 +11,12 @@ export async function eventually(check: () => void | Promise<void>, ms = 5000, e
     }
   }
 }
+
+/** Polls `ok` every 25 ms until it holds; fails naming `what` after `ms`. */
+export async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

@@ -27,22 +27,39 @@ export function tempDir(prefix = 'wsvia-test-'): string {
   return dir;
 }
 
+/** Whether `host:port` accepts a TCP connection right now (the connection is closed at once). */
+export function acceptsConnection(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const s = net.connect({ host, port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
 /** Resolves once `host:port` accepts a TCP connection; rejects after `timeoutMs`. */
 export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host, port });
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
+    if (await acceptsConnection(port, host)) return;
     if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** SIGTERM, then SIGKILL if the process has not exited 3 s later; resolves once it has exited. */
+export function stopProcess(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
 }
 
 export interface Peer {
@@ -82,16 +99,7 @@ export async function startPeer(
   const peer: Peer = {
     process: child,
     output: () => out,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-        child.once('exit', () => {
-          clearTimeout(t);
-          resolve();
-        });
-        child.kill('SIGTERM');
-      }),
+    stop: () => stopProcess(child),
   };
   try {
     await Promise.race([waitForPort(options.port, options.host, options.timeoutMs), exited]);
@@ -100,4 +108,44 @@ export async function startPeer(
     throw e;
   }
   return peer;
+}
+
+/** A proxy a test talks to, whether a real one in a child process or one in this process. */
+export interface RunningProxy {
+  readonly url: string;
+  readonly port: number;
+  /** What the proxy logged about requests, for proof that traffic passed. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/** A peer started from a config in its own temporary directory (a proxy, a reverse proxy, a SOCKS server). */
+export interface RunningPeer extends RunningProxy {
+  readonly dir: string;
+  readonly peer: Peer;
+  /** The peer's log file (when it keeps one) then what it printed. */
+  log(): string;
+  /** Stops the process and removes its directory. */
+  stop(): Promise<void>;
+}
+
+/** Wraps a started peer whose config, logs and pid file live in `dir` (removed on stop). */
+export function runningPeer(
+  peer: Peer,
+  port: number,
+  dir: string,
+  options: { logFile?: string; scheme?: string } = {},
+): RunningPeer {
+  const { logFile, scheme = 'http' } = options;
+  return {
+    url: `${scheme}://127.0.0.1:${port}`,
+    port,
+    dir,
+    peer,
+    log: () => (logFile && fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '') + peer.output(),
+    stop: async () => {
+      await peer.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

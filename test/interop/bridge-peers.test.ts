@@ -9,13 +9,13 @@ import { startBridge, type Bridge } from '../../src/bridge/server.js';
 import { startLocalTunnel, startReverseTunnel, type LocalTunnel } from '../../src/bridge/tunnel.js';
 import { parsePortList } from '../../src/route/destination.js';
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import { runCli, WSVIA } from '../helpers/cli.js';
 import { startBridgeCli, type RunningBridge } from '../helpers/bridge-cli.js';
-import { freePort, startPeer, type Peer } from '../helpers/process.js';
-import { startSquid, type RunningProxy } from '../helpers/proxies.js';
-import { startMicrosocks, type RunningProxy as RoutePeer } from '../helpers/route-peers.js';
+import { acceptsConnection, freePort, startPeer, type Peer, type RunningProxy } from '../helpers/process.js';
+import { startMicrosocks } from '../helpers/socks-peers.js';
+import { startSquid } from '../helpers/squid.js';
 import { answerAfterEof, exchange, sha256, tcpEcho, type TcpServer } from '../bridge/tcp-servers.js';
+import { until } from '../helpers/eventually.js';
 
 describe('wsvia tunnel against websockify', () => {
   let echo: TcpServer;
@@ -155,7 +155,7 @@ describe('wsvia tunnel through squid to wsvia bridge', () => {
 
 describe('wsvia tunnel through SOCKS to wsvia bridge', () => {
   let answer: TcpServer;
-  let socks: RoutePeer;
+  let socks: RunningProxy;
   let bridge: Bridge;
 
   before(async () => {
@@ -276,7 +276,7 @@ describe('the wsvia bridge and wsvia tunnel commands', () => {
       await until('the reverse port', () => t.out().includes(`bridge listens on 127.0.0.1:${remotePort}`));
       assert.match((await exchange(remotePort, 'reverse')).toString(), /\nreverse$/);
       t.child.kill('SIGKILL');
-      await until('the port to be freed', () => portClosed(remotePort));
+      await until('the port to be freed', async () => !(await acceptsConnection(remotePort)));
       t = startTunnel();
       await until('the reverse port again', () =>
         t.out().includes(`bridge listens on 127.0.0.1:${remotePort}`),
@@ -297,22 +297,3 @@ describe('the wsvia bridge and wsvia tunnel commands', () => {
     assert.match(b.stderr, /nothing to bridge to/);
   });
 });
-
-async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function portClosed(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.once('error', () => resolve(true));
-  });
-}

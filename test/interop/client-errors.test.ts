@@ -13,7 +13,7 @@ import { dial } from '../../src/dial/dial.js';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
 import { WsviaError, type ErrorCode } from '../../src/errors.js';
 import { localhostCert } from '../helpers/certs.js';
-import { relay, startScriptedProxy, targetOf } from '../helpers/proxies.js';
+import { relay, startScriptedProxy, targetOf } from '../helpers/scripted-proxy.js';
 import { echoOnce } from '../helpers/ws.js';
 import { startBlackhole } from '../helpers/blackhole.js';
 

@@ -10,7 +10,9 @@ import { WsviaError } from '../../src/errors.js';
 import type { TraceRecord } from '../../src/observe/trace.js';
 import { localhostCert } from '../helpers/certs.js';
 import { eventually } from '../helpers/eventually.js';
-import { startNpmProxy, startTinyproxy, type RunningProxy } from '../helpers/proxies.js';
+import { startNpmProxy } from '../helpers/npm-proxy.js';
+import { type RunningProxy } from '../helpers/process.js';
+import { startTinyproxy } from '../helpers/tinyproxy.js';
 import { echoOnce } from '../helpers/ws.js';
 
 describe('through tinyproxy', () => {

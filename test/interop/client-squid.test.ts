@@ -10,7 +10,8 @@ import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js'
 import { WsviaError } from '../../src/errors.js';
 import type { TraceRecord } from '../../src/observe/trace.js';
 import { localhostCert } from '../helpers/certs.js';
-import { startSquid, type RunningProxy } from '../helpers/proxies.js';
+import { type RunningProxy } from '../helpers/process.js';
+import { startSquid } from '../helpers/squid.js';
 import { echoOnce } from '../helpers/ws.js';
 import { eventually } from '../helpers/eventually.js';
 

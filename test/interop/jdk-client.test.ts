@@ -10,11 +10,11 @@ import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js'
 import { PassThrough } from 'node:stream';
 import { AccessLog } from '../../src/observe/access-log.js';
 import { eventually } from '../helpers/eventually.js';
-import { startProxy, type RunningProxy } from '../helpers/proxy.js';
+import { startProxy, type RunningWsviaProxy } from '../helpers/wsvia-proxy.js';
 
 const SOURCE = path.resolve('test/interop/jdk/WsEcho.java');
 
-let proxy: RunningProxy;
+let proxy: RunningWsviaProxy;
 let echo: EchoServer;
 const log = new PassThrough();
 let logged = '';

@@ -9,10 +9,10 @@ import WebSocket from 'ws';
 import { StaticUsers } from '../../src/auth/server-auth.js';
 import { connect } from '../../src/client/connect.js';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
-import { startProxy, type RunningProxy } from '../helpers/proxy.js';
+import { startProxy, type RunningWsviaProxy } from '../helpers/wsvia-proxy.js';
 
 describe('third-party clients through wsvia proxy', () => {
-  let proxy: RunningProxy;
+  let proxy: RunningWsviaProxy;
   let echo: EchoServer;
   let origin: http.Server;
   let originUrl: string;

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { AccessLog } from '../../src/observe/access-log.js';
 import { freePort, startPeer, tempDir } from '../helpers/process.js';
-import { connectRequest, eventually, readAll, request, startProxy, startTcpEcho } from '../helpers/proxy.js';
+import { connectRequest, readAll, request, startProxy, startTcpEcho } from '../helpers/wsvia-proxy.js';
+import { until } from '../helpers/eventually.js';
 
 describe('wsvia proxy behind HAProxy (PROXY protocol)', () => {
   for (const sender of ['send-proxy', 'send-proxy-v2']) {
@@ -44,9 +45,9 @@ describe('wsvia proxy behind HAProxy (PROXY protocol)', () => {
       const clientPort = a.socket.localPort;
       a.socket.end('through haproxy');
       assert.equal((await readAll(a.socket, a.rest)).toString(), 'through haproxy');
-      await eventually(
-        () => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('"status":200'),
+      await until(
         'the log line',
+        () => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('"status":200'),
       );
       // HAProxy's own connection to the proxy has another source port: seeing ours proves the header was used.
       assert.match(fs.readFileSync(logFile, 'utf8'), new RegExp(`"client":"127\\.0\\.0\\.1:${clientPort}"`));

@@ -13,17 +13,17 @@ import { tempDir } from '../helpers/process.js';
 import {
   connectRequest,
   errorAnswer,
-  eventually,
   request,
   startProxy,
-  type RunningProxy,
-} from '../helpers/proxy.js';
+  type RunningWsviaProxy,
+} from '../helpers/wsvia-proxy.js';
+import { until } from '../helpers/eventually.js';
 
 const basic = (user: string, pass: string): string =>
   `Proxy-Authorization: Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
 
 describe('wsvia proxy: authentication', () => {
-  let proxy: RunningProxy;
+  let proxy: RunningWsviaProxy;
   let echo: EchoServer;
   let logFile: string;
   before(async () => {
@@ -83,9 +83,9 @@ describe('wsvia proxy: authentication', () => {
   });
 
   it('logs the user, never the credentials', async () => {
-    await eventually(
-      () => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('"user":"alice"'),
+    await until(
       'a log line',
+      () => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('"user":"alice"'),
     );
     const log = fs.readFileSync(logFile, 'utf8');
     assert.ok(!log.includes('s3cret-pass'));

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, describe, it } from 'node:test';
-import { connectRequest, eventually, request, startProxy } from '../helpers/proxy.js';
+import { connectRequest, request, startProxy } from '../helpers/wsvia-proxy.js';
+import { until } from '../helpers/eventually.js';
 
 describe('wsvia proxy: backpressure', () => {
   it('a slow reader makes the sender wait instead of the proxy buffering', async () => {
@@ -35,7 +36,7 @@ describe('wsvia proxy: backpressure', () => {
     const heapBefore = process.memoryUsage().arrayBuffers;
     const a = await request(proxy.port, connectRequest(`127.0.0.1:${port}`));
     assert.equal(a.head.status, 200);
-    await eventually(() => stalled, 'the server to be held back');
+    await until('the server to be held back', () => stalled);
     // Let everything settle: whatever the proxy buffers, it buffers now.
     await new Promise((r) => setTimeout(r, 500));
     const heldBack = written;

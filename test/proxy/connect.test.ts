@@ -6,17 +6,17 @@ import {
   closed,
   connectRequest,
   errorAnswer,
-  eventually,
   readAll,
   request,
   startProxy,
   startTcpEcho,
-  type RunningProxy,
+  type RunningWsviaProxy,
   type TcpPeer,
-} from '../helpers/proxy.js';
+} from '../helpers/wsvia-proxy.js';
+import { until } from '../helpers/eventually.js';
 
 describe('wsvia proxy: CONNECT tunnels', () => {
-  let proxy: RunningProxy;
+  let proxy: RunningWsviaProxy;
   let echo: TcpPeer;
   let echo6: TcpPeer;
   before(async () => {
@@ -94,7 +94,7 @@ describe('wsvia proxy: CONNECT tunnels', () => {
   it('closes the client when the server resets, and resets the server when the client does', async () => {
     const a = await request(proxy.port, connectRequest(`127.0.0.1:${echo.port}`));
     a.socket.write('x');
-    await eventually(() => echo.sockets.length > 0, 'the echo connection');
+    await until('the echo connection', () => echo.sockets.length > 0);
     const upstream = echo.sockets[echo.sockets.length - 1] as net.Socket;
     const clientClosed = closed(a.socket);
     a.socket.on('error', () => {});
@@ -104,20 +104,20 @@ describe('wsvia proxy: CONNECT tunnels', () => {
 
     const b = await request(proxy.port, connectRequest(`127.0.0.1:${echo.port}`));
     b.socket.write('y');
-    await eventually(
-      () => echo.sockets[echo.sockets.length - 1]?.destroyed === false,
+    await until(
       'the second echo connection',
+      () => echo.sockets[echo.sockets.length - 1]?.destroyed === false,
     );
     const up2 = echo.sockets[echo.sockets.length - 1] as net.Socket;
     const upClosed = closed(up2);
     b.socket.resetAndDestroy();
     await upClosed;
-    await eventually(() => proxy.server.active === 0, 'tunnels released');
+    await until('tunnels released', () => proxy.server.active === 0);
   });
 });
 
 describe('wsvia proxy: error answers', () => {
-  let proxy: RunningProxy;
+  let proxy: RunningWsviaProxy;
   before(async () => {
     // The default policy: ports 443 and 80 only, no private addresses.
     proxy = await startProxy({ policy: DEFAULT_POLICY });

@@ -5,12 +5,13 @@ import { after, before, describe, it } from 'node:test';
 import { StaticUsers } from '../../src/auth/server-auth.js';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
 import { getHeader } from '../../src/protocol/headers.js';
-import { eventually, readAll, request, startProxy, type RunningProxy } from '../helpers/proxy.js';
+import { readAll, request, startProxy, type RunningWsviaProxy } from '../helpers/wsvia-proxy.js';
+import { until } from '../helpers/eventually.js';
 
 const AUTH = `Proxy-Authorization: Basic ${Buffer.from('u:p').toString('base64')}`;
 
 describe('wsvia proxy: absolute-form requests', () => {
-  let proxy: RunningProxy;
+  let proxy: RunningWsviaProxy;
   let echo: EchoServer;
   let origin: http.Server;
   let originPort: number;
@@ -164,9 +165,9 @@ describe('wsvia proxy: absolute-form requests', () => {
     const port = (silent.address() as AddressInfo).port;
     const socket = net.connect(proxy.port, '127.0.0.1');
     socket.write(`GET http://127.0.0.1:${port}/ HTTP/1.1\r\nHost: x\r\n${AUTH}\r\n\r\n`);
-    await eventually(() => proxy.server.active === 1, 'the exchange to start');
+    await until('the exchange to start', () => proxy.server.active === 1);
     // A reset, as when the client's host goes away (a FIN alone may be a legitimate half-close after a request).
     socket.resetAndDestroy();
-    await eventually(() => proxy.server.active === 0, 'the slot to be released');
+    await until('the slot to be released', () => proxy.server.active === 0);
   });
 });

@@ -6,12 +6,12 @@ import { freePort } from '../helpers/process.js';
 import {
   connectRequest,
   errorAnswer,
-  eventually,
   readAll,
   request,
   startProxy,
   startTcpEcho,
-} from '../helpers/proxy.js';
+} from '../helpers/wsvia-proxy.js';
+import { until } from '../helpers/eventually.js';
 
 describe('wsvia proxy: limits, each hit for real', () => {
   it('--max-tunnels: 503 with Retry-After when full', async () => {
@@ -31,7 +31,7 @@ describe('wsvia proxy: limits, each hit for real', () => {
     assert.match(r.proxyStatus, /error=connection_limit_reached/);
     assert.equal(r.rule, '--max-tunnels 2');
     for (const a of open) a.socket.destroy();
-    await eventually(() => p.server.active === 0, 'tunnels released');
+    await until('tunnels released', () => p.server.active === 0);
     const again = await request(p.port, connectRequest(`127.0.0.1:${echo.port}`));
     assert.equal(again.head.status, 200);
     again.socket.destroy();
@@ -108,7 +108,7 @@ describe('wsvia proxy: limits, each hit for real', () => {
     const a = await request(p.port, connectRequest(`127.0.0.1:${echo.port}`));
     await readAll(a.socket, a.rest);
     a.socket.destroy();
-    await eventually(() => p.server.active === 0, 'the idle tunnel released');
+    await until('the idle tunnel released', () => p.server.active === 0);
     assert.equal(p.server.metrics.closes.get({ reason: 'idle_timeout' }), 1);
 
     const q = await startProxy({ limits: { maxLifetime: 400, idleTimeout: 0 } });
@@ -120,9 +120,6 @@ describe('wsvia proxy: limits, each hit for real', () => {
     clearInterval(pinger);
     b.socket.destroy();
     assert.ok(got.length > 0, 'the tunnel carried bytes before its lifetime ended');
-    await eventually(
-      () => q.server.metrics.closes.get({ reason: 'max_lifetime' }) === 1,
-      'a max_lifetime close',
-    );
+    await until('a max_lifetime close', () => q.server.metrics.closes.get({ reason: 'max_lifetime' }) === 1);
   });
 });

@@ -13,12 +13,12 @@ import { tempDir } from '../helpers/process.js';
 import {
   connectRequest,
   errorAnswer,
-  eventually,
   readAll,
   request,
   startProxy,
   startTcpEcho,
-} from '../helpers/proxy.js';
+} from '../helpers/wsvia-proxy.js';
+import { until } from '../helpers/eventually.js';
 
 describe('wsvia proxy: operations', () => {
   let echo: EchoServer;
@@ -61,7 +61,7 @@ describe('wsvia proxy: operations', () => {
     assert.equal(v2.head.status, 200);
     v2.socket.destroy();
     await assert.rejects(request(p.port, connectRequest(`127.0.0.1:${tcp.port}`)), /closed before an answer/);
-    await eventually(() => p.server.active === 0, 'tunnels released');
+    await until('tunnels released', () => p.server.active === 0);
     await p.close();
     const log = fs.readFileSync(logFile, 'utf8');
     assert.match(log, /"client":"203\.0\.113\.7:5555"/);
@@ -109,7 +109,7 @@ describe('wsvia proxy: operations', () => {
     });
     const ws = await connect(echo.url, { proxy: p.url });
     ws.terminate();
-    await eventually(() => p.server.active === 0, 'the tunnel to end');
+    await until('the tunnel to end', () => p.server.active === 0);
     await errorAnswer(p.port, 'GET / HTTP/1.1\r\n\r\n');
     const metrics = await (await fetch(`${admin.url}/metrics`)).text();
     for (const name of [

@@ -1,17 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isWsviaError, type WsviaError } from '../../src/errors.js';
 import { compilePac } from '../../src/route/pac.js';
-
-async function rejects(p: Promise<unknown>): Promise<WsviaError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(isWsviaError(e), `expected a WsviaError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected a rejection');
-}
+import { wsviaRejection } from '../helpers/wsvia-rejection.js';
 
 const CORP = `
 function FindProxyForURL(url, host) {
@@ -54,7 +44,7 @@ describe('compilePac', () => {
   it('a PAC that loops is interrupted at its budget, and the script stays usable', async () => {
     const pac = await compilePac(CORP, { source: 'corp.pac', timeoutMs: 150 });
     try {
-      const e = await rejects(pac.findProxyForUrl('wss://loop.example/', 'loop.example'));
+      const e = await wsviaRejection(pac.findProxyForUrl('wss://loop.example/', 'loop.example'));
       assert.equal(e.code, 'CONFIG_INVALID');
       assert.equal(e.hop, 'route');
       assert.match(e.message, /corp\.pac did not finish for wss:\/\/loop\.example\/ within 150 ms/);
@@ -65,7 +55,7 @@ describe('compilePac', () => {
   });
 
   it('a PAC that loops while loading is interrupted too', async () => {
-    const e = await rejects(
+    const e = await wsviaRejection(
       compilePac('while (true) {} function FindProxyForURL() { return "DIRECT"; }', {
         source: 'bad.pac',
         timeoutMs: 100,
@@ -77,7 +67,7 @@ describe('compilePac', () => {
   it('a PAC that throws names the error', async () => {
     const pac = await compilePac(CORP, { source: 'corp.pac' });
     try {
-      const e = await rejects(pac.resolve('wss://throw.example/', 'throw.example'));
+      const e = await wsviaRejection(pac.resolve('wss://throw.example/', 'throw.example'));
       assert.equal(e.code, 'CONFIG_INVALID');
       assert.match(e.message, /failed for wss:\/\/throw\.example\/: Error: no rule for throw\.example/);
     } finally {
@@ -88,12 +78,12 @@ describe('compilePac', () => {
   it('garbage and non-string results are clear errors', async () => {
     const pac = await compilePac(CORP, { source: 'corp.pac' });
     try {
-      let e = await rejects(pac.resolve('wss://garbage.example/', 'garbage.example'));
+      let e = await wsviaRejection(pac.resolve('wss://garbage.example/', 'garbage.example'));
       assert.match(
         e.message,
         /returned "NOPE", which holds no usable entry for wss:\/\/garbage\.example\/ \(PAC corp\.pac\)/,
       );
-      e = await rejects(pac.resolve('wss://number.example/', 'number.example'));
+      e = await wsviaRejection(pac.resolve('wss://number.example/', 'number.example'));
       assert.match(e.message, /returned number, not a string/);
     } finally {
       pac.dispose();
@@ -101,9 +91,9 @@ describe('compilePac', () => {
   });
 
   it('a script that does not parse, or lacks FindProxyForURL, fails to load', async () => {
-    let e = await rejects(compilePac('function FindProxyForURL( {', { source: 'syntax.pac' }));
+    let e = await wsviaRejection(compilePac('function FindProxyForURL( {', { source: 'syntax.pac' }));
     assert.equal(e.code, 'CONFIG_INVALID');
-    e = await rejects(compilePac('var x = 1;', { source: 'empty.pac' }));
+    e = await wsviaRejection(compilePac('var x = 1;', { source: 'empty.pac' }));
     assert.match(e.message, /FindProxyForURL/);
   });
 
@@ -130,7 +120,7 @@ describe('compilePac', () => {
       { source: 'hog.pac', memoryLimit: 8 * 1024 * 1024, timeoutMs: 10_000 },
     );
     try {
-      const e = await rejects(pac.findProxyForUrl('http://x/', 'x'));
+      const e = await wsviaRejection(pac.findProxyForUrl('http://x/', 'x'));
       assert.equal(e.code, 'CONFIG_INVALID');
     } finally {
       pac.dispose();

@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { startDemo } from '../../../examples/tcp-game/demo.js';
 import { launchChromium } from '../../helpers/browser.js';
+import { until } from '../../helpers/eventually.js';
 
 /** A TCP player: collects lines. */
 function tcpPlayer(port: number, name: string) {
@@ -22,14 +23,6 @@ function tcpPlayer(port: number, name: string) {
     send: (line: string) => s.write(`${line}\n`),
     close: () => s.destroy(),
   };
-}
-
-async function until(what: string, ok: () => boolean, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 describe('examples/tcp-game in headless Chromium through wsvia bridge --web', () => {

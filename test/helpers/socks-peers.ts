@@ -1,9 +1,65 @@
 /**
- * A tiny SOCKS4/SOCKS4a server for tests: Debian ships no SOCKS4a server (dante speaks SOCKS4 but answers 91 to a
- * 4a name). It follows the SOCKS4 protocol note and the SOCKS4A extension: DSTIP 0.0.0.x (x != 0) means a name
- * follows the user id. It records each request so a test can prove whether the name reached the proxy.
+ * SOCKS servers on loopback for tests: dante (SOCKS4 and SOCKS5, with username/password and port blocks),
+ * microsocks (SOCKS5, no auth, names resolved at the proxy), both started with test/helpers/process.ts, and a
+ * tiny in-process SOCKS4/SOCKS4a server: Debian ships no SOCKS4a server (dante speaks SOCKS4 but answers 91 to a
+ * 4a name). That one follows the SOCKS4 protocol note and the SOCKS4A extension: DSTIP 0.0.0.x (x != 0) means a
+ * name follows the user id. It records each request so a test can prove whether the name reached the proxy.
  */
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
+import { freePort, runningPeer, startPeer, tempDir, type RunningPeer } from './process.js';
+
+/** A system user for dante's username method (it checks passwords with the system's own). Idempotent. */
+export function ensureSystemUser(user: string, password: string): void {
+  if (spawnSync('id', [user], { stdio: 'ignore' }).status !== 0) {
+    execFileSync('useradd', ['-M', '-s', '/usr/sbin/nologin', user]);
+  }
+  execFileSync('chpasswd', { input: `${user}:${password}\n` });
+}
+
+export interface DanteOptions {
+  /** Require RFC 1929 username/password (checked against system users); else no authentication. */
+  readonly auth?: boolean;
+  /** Destination ports the rule set blocks (a `socks block` rule before the pass rule). */
+  readonly blockPorts?: readonly number[];
+}
+
+export async function startDante(options: DanteOptions = {}): Promise<RunningPeer> {
+  const dir = tempDir('wsvia-dante-');
+  const port = await freePort();
+  const logFile = path.join(dir, 'danted.log');
+  const blocks = (options.blockPorts ?? [])
+    .map((p) => `socks block {\n  from: 127.0.0.0/8 to: 0.0.0.0/0 port = ${p}\n  log: error\n}`)
+    .join('\n');
+  fs.writeFileSync(
+    path.join(dir, 'danted.conf'),
+    `logoutput: ${logFile}
+internal: 127.0.0.1 port = ${port}
+external: 127.0.0.1
+socksmethod: ${options.auth ? 'username' : 'none'}
+user.privileged: root
+user.notprivileged: nobody
+client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
+${blocks}
+socks pass {
+  from: 127.0.0.0/8 to: 0.0.0.0/0
+  command: connect
+  log: connect error
+}
+`,
+  );
+  const peer = await startPeer('danted', ['-f', path.join(dir, 'danted.conf')], { port });
+  return runningPeer(peer, port, dir, { logFile, scheme: 'socks5' });
+}
+
+export async function startMicrosocks(): Promise<RunningPeer> {
+  const dir = tempDir('wsvia-microsocks-');
+  const port = await freePort();
+  const peer = await startPeer('microsocks', ['-i', '127.0.0.1', '-p', String(port)], { port });
+  return runningPeer(peer, port, dir, { scheme: 'socks5h' });
+}
 
 export interface Socks4Request {
   readonly userId: string;

@@ -9,7 +9,7 @@ import { parseHostRule, parsePortList } from '../../src/route/destination.js';
 import type { ProxyServerOptions } from '../../src/proxy/options.js';
 import { ProxyServer } from '../../src/proxy/server.js';
 
-export interface RunningProxy {
+export interface RunningWsviaProxy {
   readonly server: ProxyServer;
   readonly port: number;
   readonly url: string;
@@ -24,7 +24,7 @@ export const LOOPBACK_POLICY = {
   deny: [],
 };
 
-export async function startProxy(options: ProxyServerOptions = {}): Promise<RunningProxy> {
+export async function startProxy(options: ProxyServerOptions = {}): Promise<RunningWsviaProxy> {
   const server = new ProxyServer({ host: '127.0.0.1', port: 0, policy: LOOPBACK_POLICY, ...options });
   const a = await server.listen();
   return { server, port: a.port, url: a.url, close: (drain = 0) => server.close(drain) };
@@ -140,13 +140,4 @@ export function connectRequest(target: string, headers: string[] = [], version =
 /** Resolves when `socket` closes. */
 export function closed(socket: net.Socket): Promise<void> {
   return new Promise((r) => (socket.closed ? r() : socket.once('close', () => r())));
-}
-
-/** Waits until `check()` holds, polling; bounded. */
-export async function eventually(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
