@@ -12,7 +12,8 @@ import { runDoctor } from '../../src/doctor/run-doctor.js';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { tempDir } from '../helpers/process.js';
-import { startTinyproxy, type RunningProxy } from '../helpers/route-peers.js';
+import { startTinyproxy } from '../helpers/tinyproxy.js';
+import type { RunningPeer } from '../helpers/process.js';
 import { echoOnce } from '../helpers/ws.js';
 
 /** What listens on TCP port 80, for the failure message (ss names the process). */
@@ -39,7 +40,7 @@ describe('WPAD by DNS against a real DNS server, PAC server and proxy on loopbac
   let dnsServer: TestDnsServer;
   let pacServer: http.Server;
   let echo: EchoServer;
-  let tiny: RunningProxy;
+  let tiny: RunningPeer;
   let dir: string;
   let resolvConf: string;
   const requests: { host: string; url: string }[] = [];

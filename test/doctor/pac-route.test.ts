@@ -7,7 +7,8 @@ import { after, before, test } from 'node:test';
 import { runDoctor } from '../../src/doctor/run-doctor.js';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
 import { startBlackhole, type Blackhole } from '../helpers/blackhole.js';
-import { startNpmProxy, type RunningProxy } from '../helpers/proxies.js';
+import { startNpmProxy } from '../helpers/npm-proxy.js';
+import type { RunningProxy } from '../helpers/process.js';
 
 let echo: EchoServer;
 let live: RunningProxy & { requests: string[] };
