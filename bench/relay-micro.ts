@@ -83,6 +83,8 @@ function connectTunnel(proxyPort: number, targetPort: number): Promise<net.Socke
       if (!head.includes('\r\n\r\n')) return;
       s.off('data', onData);
       s.off('error', reject);
+      // Bytes that came with the answer head (the destination may send at once) count as received.
+      received += head.length - head.indexOf('\r\n\r\n') - 4;
       if (!head.startsWith('HTTP/1.1 200') && !head.startsWith('HTTP/1.0 200'))
         reject(new Error(`CONNECT refused: ${head.split('\r\n')[0]}`));
       else resolve(s);
@@ -92,6 +94,7 @@ function connectTunnel(proxyPort: number, targetPort: number): Promise<net.Socke
 }
 
 let total = 0;
+let received = 0;
 
 function pushAll(s: net.Socket): Promise<void> {
   const chunk = Buffer.alloc(64 * 1024, 7);
@@ -116,7 +119,6 @@ async function main(): Promise<void> {
   total = Number(mb) * 1024 * 1024;
   const idle = Number(n);
   // The sink counts bytes and tells when all arrived; idle connections are held open.
-  let received = 0;
   let done: (() => void) | undefined;
   const held: net.Socket[] = [];
   let pushNext = false;
