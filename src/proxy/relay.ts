@@ -8,6 +8,7 @@
  * Idle and lifetime limits are enforced by one shared sweep over all tunnels ({@link TunnelSet}), never a timer
  * per socket: a tunnel's activity is read from the sockets' own byte counters.
  */
+import type * as net from 'node:net';
 import type { Socket } from 'node:net';
 
 export const CLOSE_REASONS = [
@@ -25,11 +26,18 @@ export type CloseReason = (typeof CLOSE_REASONS)[number];
 const PEER = Symbol('wsvia.peer');
 const TUNNEL = Symbol('wsvia.tunnel');
 const IS_CLIENT = Symbol('wsvia.isClient');
+const EARLY = Symbol('wsvia.early');
+
+/** The size of a reused read buffer: what Node reads per call by default. */
+const READ_SIZE = 64 * 1024;
+/** Where sockets without bulk traffic read: small reads are copied out of it, as Node would allocate them. */
+const SHARED = Buffer.allocUnsafeSlow(16 * 1024);
 
 interface RelaySocket extends Socket {
   [PEER]: Socket;
   [TUNNEL]: Tunnel;
   [IS_CLIENT]: boolean;
+  [EARLY]: Buffer[] | undefined;
 }
 
 /** What the access log says about a tunnel, filled in by the server. */
@@ -109,6 +117,49 @@ function onData(this: RelaySocket, chunk: Buffer): void {
   if (!peer.write(chunk)) this.pause();
 }
 
+/*
+ * Reads into a reused buffer (net's `onread`), for sockets wsvia creates itself: Node otherwise allocates a fresh
+ * 64 KiB buffer for every read. The buffer may be reused only if the write of the previous read no longer refers
+ * to it: a write that does not complete at once (the peer's kernel buffer is full, or writes are already queued)
+ * keeps a reference. Then this socket gets a fresh buffer for its next read and the old one belongs to the write;
+ * so the buffer is reused exactly while the relay keeps up, and behaves as Node's default when it does not.
+ * A socket gets its own buffer only once a read fills the small shared one (bulk traffic) and gives it up on the
+ * next small read, so idle tunnels cost no buffer at all.
+ * Node calls `buffer()` before each read and `callback` (with the socket as `this`) after it.
+ */
+/** `onread` options for a socket the relay will own (CONNECT tunnels to the destination). */
+export function reusedReads(): net.OnReadOpts {
+  // Node calls `buffer()` without a `this` (and once already when the socket is made), so each socket's own
+  // buffer lives in this closure, and only once the socket moves bulk data: idle tunnels must stay cheap.
+  let own: Buffer | undefined;
+  return {
+    buffer: () => own ?? SHARED,
+    callback(this: RelaySocket, nread: number, buf: Uint8Array): boolean {
+      const peer = this[PEER] as Socket | undefined;
+      // The shared buffer is read into by every socket: what it holds is copied before it leaves this callback.
+      const shared = buf === SHARED;
+      const data = shared ? Buffer.from(buf.subarray(0, nread)) : buf.subarray(0, nread);
+      if (shared && nread === SHARED.length) own = Buffer.allocUnsafeSlow(READ_SIZE);
+      else if (!shared && nread < SHARED.length) own = undefined;
+      if (peer === undefined) {
+        // Not relaying yet (the socket is paused until then, so this is a safety net): keep the bytes for attach().
+        (this[EARLY] ??= []).push(Buffer.from(data));
+        own = undefined;
+        return true;
+      }
+      if (peer.destroyed) {
+        this.destroy();
+        return false;
+      }
+      const ok = peer.write(data);
+      // A write still pending refers to the buffer: it is the write's now, the next read gets another.
+      if (!shared && peer.writableLength > 0) own = undefined;
+      // false stops reading until the peer's drain resumes this socket (onDrain), as pause() does for data events.
+      return ok;
+    },
+  };
+}
+
 function onDrain(this: RelaySocket): void {
   this[PEER].resume();
 }
@@ -151,6 +202,11 @@ function attach(socket: Socket, peer: Socket, tunnel: Tunnel, isClient: boolean,
   s[PEER] = peer;
   s[TUNNEL] = tunnel;
   s[IS_CLIENT] = isClient;
+  const early = s[EARLY];
+  if (early !== undefined) {
+    s[EARLY] = undefined;
+    for (const b of early) peer.write(b);
+  }
   if (forward) {
     s.on('data', onData);
     s.on('end', onEnd);

@@ -22,7 +22,7 @@ import { CONNECTION_ESTABLISHED, errorResponse, type ProxyFailure } from './erro
 import { parseForwardTarget, startForward } from './forward.js';
 import { ProxyMetrics } from './metrics.js';
 import { resolvedLimits, type ProxyLimits, type ProxyServerOptions } from './options.js';
-import { TunnelSet, type Tunnel, type TunnelInfo } from './relay.js';
+import { reusedReads, TunnelSet, type Tunnel, type TunnelInfo } from './relay.js';
 import { openUpstream } from './upstream.js';
 
 /** Keeps an error on a socket from being thrown; the close that follows does the cleanup. */
@@ -322,6 +322,9 @@ export class ProxyServer {
       connectTimeout: this.#limits.connectTimeout,
       parent: this.#o.upstream,
       parentCa: this.#o.upstreamCa,
+      // Only a tunnel's destination socket goes straight to the relay; a forwarded request's answer head is
+      // read by the server first.
+      onread: isConnect ? reusedReads() : undefined,
     });
     if (!r.ok) {
       release();

@@ -26,6 +26,8 @@ export interface UpstreamOptions {
   readonly connectTimeout: number;
   readonly parent: ProxyUrl | undefined;
   readonly parentCa: string | Buffer | undefined;
+  /** For a CONNECT tunnel: the destination socket reads straight into the relay's reused buffer. */
+  readonly onread?: net.OnReadOpts | undefined;
 }
 
 const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NODATA', 'EAI_FAIL', 'ENODATA', 'ESERVFAIL']);
@@ -121,7 +123,7 @@ export async function openUpstream(target: Authority, o: UpstreamOptions): Promi
   if (o.parent) return viaParent({ host: allowed[0] as string, port: target.port }, where, o, left());
   let last: UpstreamResult | undefined;
   for (const address of allowed) {
-    last = await connectDirect(address, target.port, where, o.connectTimeout > 0 ? left() : 0);
+    last = await connectDirect(address, target.port, where, o.connectTimeout > 0 ? left() : 0, o.onread);
     if (last.ok || last.failure.status === 504) return last;
   }
   return last as UpstreamResult;
@@ -143,9 +145,16 @@ function connectDirect(
   port: number,
   where: string,
   timeout: number,
+  onread: net.OnReadOpts | undefined,
 ): Promise<UpstreamResult> {
   return new Promise((resolveResult) => {
-    const socket = net.connect({ host: address, port, allowHalfOpen: true, noDelay: true });
+    const socket = net.connect({
+      host: address,
+      port,
+      allowHalfOpen: true,
+      noDelay: true,
+      ...(onread && { onread }),
+    });
     socket.pause();
     let timer: NodeJS.Timeout | undefined;
     const settle = (r: UpstreamResult): void => {
