@@ -187,7 +187,29 @@ export class Http1Connection {
     else await this.#http(snap, route, head, leftover);
   }
 
-  async #connect(snap: Snapshot, route: RouteSpec): Promise<UpstreamConnection | undefined> {
+  /**
+   * Connects to the route's upstream. Undefined when none could be reached (already answered) or the client left
+   * meanwhile. Until the caller removes `onClientClose` from the client's 'close', the client leaving closes it.
+   */
+  async #connect(
+    snap: Snapshot,
+    route: RouteSpec,
+  ): Promise<{ conn: UpstreamConnection; upstream: Duplex; onClientClose: () => void } | undefined> {
+    const conn = await this.#reachUpstream(snap, route);
+    if (!conn) return undefined;
+    const upstream = conn.socket;
+    if (this.#socket.destroyed) {
+      upstream.destroy();
+      return undefined;
+    }
+    const onClientClose = (): void => {
+      upstream.destroy();
+    };
+    this.#socket.once('close', onClientClose);
+    return { conn, upstream, onClientClose };
+  }
+
+  async #reachUpstream(snap: Snapshot, route: RouteSpec): Promise<UpstreamConnection | undefined> {
     const pool = snap.pools.get(route.path);
     if (!pool) throw new Error(`no pool for ${route.path}`);
     try {
@@ -225,18 +247,10 @@ export class Http1Connection {
       this.#refuse('bad_request', 400, 'WebSocket upgrades need HTTP/1.1');
       return;
     }
-    const conn = await this.#connect(snap, route);
-    if (!conn) return;
+    const reached = await this.#connect(snap, route);
+    if (!reached) return;
+    const { conn, upstream, onClientClose: onEarlyClose } = reached;
     const client = this.#socket;
-    const upstream = conn.socket;
-    if (client.destroyed) {
-      upstream.destroy();
-      return;
-    }
-    const onEarlyClose = (): void => {
-      upstream.destroy();
-    };
-    client.once('close', onEarlyClose);
     const headers = upstreamHeaders(
       head.headers,
       { address: this.#address, proto: this.#proto },
@@ -301,18 +315,10 @@ export class Http1Connection {
       this.#refuse('bad_request', 400, 'bad request framing');
       return;
     }
-    const conn = await this.#connect(snap, route);
-    if (!conn) return;
+    const reached = await this.#connect(snap, route);
+    if (!reached) return;
+    const { conn, upstream, onClientClose } = reached;
     const client = this.#socket;
-    const upstream = conn.socket;
-    if (client.destroyed) {
-      upstream.destroy();
-      return;
-    }
-    const onClientClose = (): void => {
-      upstream.destroy();
-    };
-    client.once('close', onClientClose);
     upstream.on('error', () => {
       upstream.destroy();
     });
