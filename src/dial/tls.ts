@@ -137,6 +137,13 @@ function verifyError(code: string, cert: CertSummary | undefined, s: TlsStep, fi
     : '';
   const details = { verifyError: code, ...(cert ? { certificate: cert } : {}) };
   const hop = s.to === 'proxy' ? ('proxy' as const) : ('tls' as const);
+  const untrusted = (hint: string): WsviaError =>
+    new WsviaError('TLS_UNTRUSTED', `the certificate of ${s.peer} is not trusted (${code})${presented}`, {
+      hop,
+      ...fields,
+      details,
+      hint,
+    });
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
     return new WsviaError(
       'TLS_HOSTNAME_MISMATCH',
@@ -167,32 +174,18 @@ function verifyError(code: string, cert: CertSummary | undefined, s: TlsStep, fi
         },
       );
     }
-    return new WsviaError(
-      'TLS_UNTRUSTED',
-      `the certificate of ${s.peer} is not trusted (${code})${presented}`,
-      {
-        hop,
-        ...fields,
-        details,
-        hint: `the issuer is not the server's usual CA? then ${s.viaProxy} may be intercepting TLS: ${trust}`,
-      },
+    return untrusted(
+      `the issuer is not the server's usual CA? then ${s.viaProxy} may be intercepting TLS: ${trust}`,
     );
   }
   const expired = code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID';
   const option = s.to === 'proxy' ? '--proxy-ca FILE (or --proxy-insecure)' : '--ca FILE (or --insecure)';
-  return new WsviaError(
-    'TLS_UNTRUSTED',
-    `the certificate of ${s.peer} is not trusted (${code})${presented}`,
-    {
-      hop,
-      ...fields,
-      details,
-      hint: expired
-        ? `the certificate is outside its validity period (${cert?.validFrom ?? '?'} to ${cert?.validTo ?? '?'}); check the clock`
-        : UNTRUSTED.has(code) || cert?.selfSigned
-          ? `trust its CA with ${option}`
-          : `verification failed: trust the right CA with ${option}`,
-    },
+  return untrusted(
+    expired
+      ? `the certificate is outside its validity period (${cert?.validFrom ?? '?'} to ${cert?.validTo ?? '?'}); check the clock`
+      : UNTRUSTED.has(code) || cert?.selfSigned
+        ? `trust its CA with ${option}`
+        : `verification failed: trust the right CA with ${option}`,
   );
 }
 
