@@ -1,4 +1,5 @@
 /** `wsvia bridge`: WebSocket -> TCP, websockify-compatible, in one process. */
+import { tuneHeapForLongLivedSockets } from './heap-tuning.js';
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Htpasswd } from '../auth/htpasswd.js';
@@ -200,6 +201,7 @@ export function parseBridgeArgs(argv: string[]) {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  tuneHeapForLongLivedSockets();
   let args: ReturnType<typeof parseBridgeArgs>;
   try {
     args = parseBridgeArgs(argv);

@@ -1,4 +1,5 @@
 /** `wsvia gateway`: the WebSocket reverse proxy. Argument parsing, signals and printing only. */
+import { tuneHeapForLongLivedSockets } from './heap-tuning.js';
 import cluster from 'node:cluster';
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -183,6 +184,7 @@ function announce(a: GatewayAddresses): void {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  tuneHeapForLongLivedSockets();
   let flags: Flags;
   let config: GatewayConfig;
   let workers = 1;

@@ -2,7 +2,6 @@
 import cluster from 'node:cluster';
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import v8 from 'node:v8';
 import { Htpasswd } from '../auth/htpasswd.js';
 import { StaticUsers, type UserStore } from '../auth/server-auth.js';
 import { loadConfigFile, type ConfigNode } from '../config.js';
@@ -14,6 +13,7 @@ import { AccessLog } from '../observe/access-log.js';
 import { startAdmin, type AdminServer } from '../proxy/admin.js';
 import { DEFAULT_LIMITS, type ProxyLimits, type ProxyServerOptions } from '../proxy/options.js';
 import { ProxyServer } from '../proxy/server.js';
+import { tuneHeapForLongLivedSockets } from './heap-tuning.js';
 import { reportError, reportUsage, UsageError } from './output.js';
 
 export const usage = `usage: wsvia proxy [options]
@@ -268,10 +268,8 @@ function waitForSignal(): Promise<NodeJS.Signals> {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  // A proxy holds thousands of long-lived sockets: V8 doubling its young generation on every burst of new tunnels
-  // costs RSS per idle tunnel (docs/proxy.md: about 11.7 -> 10 KiB measured here). V8 reads the growth factor when
-  // it resizes, so setting it now partly works; `node --max-semi-space-size=1` at start-up does a little more.
-  if (process.env.WSVIA_V8_DEFAULTS === undefined) v8.setFlagsFromString('--semi-space-growth-factor=1');
+  // docs/proxy.md: about 11.7 -> 10 KiB per idle tunnel measured here.
+  tuneHeapForLongLivedSockets();
   let built: Built;
   try {
     const { settings, help } = settingsFromArgv(argv);
