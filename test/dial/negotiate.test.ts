@@ -6,6 +6,7 @@ import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js'
 import { isWsviaError } from '../../src/errors.js';
 import type { TraceRecord } from '../../src/observe/trace.js';
 import { startKdc, type RunningKdc } from '../helpers/kdc.js';
+import { runCli } from '../helpers/cli.js';
 import { type RunningProxy } from '../helpers/process.js';
 import { startSquid } from '../helpers/squid.js';
 
@@ -78,5 +79,29 @@ describe('Negotiate (Kerberos) against squid with negotiate_kerberos_auth and a 
   it('under any-auth, empty credentials (curl -U :) pick Negotiate', async () => {
     const d = await dialDetailed(echo.url, { proxy: proxy(), proxyAuth: ':' });
     d.socket.destroy();
+  });
+
+  it('wsvia connect --proxy-negotiate, as curl --proxy-negotiate -U : does', async () => {
+    const r = await runCli(
+      ['connect', echo.url, '-x', proxy(), '--proxy-negotiate', '--send', 'k', '--expect', '1'],
+      { env: kdc.env, timeoutMs: 30_000 },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /k/);
+  });
+
+  it('a ticket for another service: the error names the service the KDC does not know', async () => {
+    // 127.0.0.1 makes the service HTTP@127.0.0.1, which the realm does not hold.
+    try {
+      await dialDetailed(echo.url, {
+        proxy: `http://127.0.0.1:${squid.port}`,
+        proxyAuthSchemes: ['negotiate'],
+      });
+      assert.fail('expected PROXY_AUTH_REQUIRED');
+    } catch (e) {
+      assert.ok(isWsviaError(e), String(e));
+      assert.equal(e.code, 'PROXY_AUTH_REQUIRED');
+      assert.match(e.message, /HTTP@127\.0\.0\.1|HTTP\/127\.0\.0\.1/);
+    }
   });
 });
