@@ -21,7 +21,25 @@ const PEERS = {
   '/usr/bin/python3': 'python3', // a listener with a full backlog: the connect-timeout test's black hole
   '/usr/bin/java': 'default-jdk-headless',
   '/usr/bin/tshark': 'tshark',
+  // Negotiate (Kerberos): a KDC on loopback, kinit, and the GSS-API headers the optional kerberos package builds on.
+  '/usr/sbin/krb5kdc': 'krb5-kdc',
+  '/usr/sbin/kadmin.local': 'krb5-admin-server',
+  '/usr/bin/kinit': 'krb5-user',
+  '/usr/include/gssapi/gssapi_krb5.h': 'libkrb5-dev',
 };
+
+// The optional kerberos package builds at `npm ci` time, before this script can install libkrb5-dev: when its
+// addon is missing, build it now (after the install below, or on a machine that had the headers all along).
+function ensureKerberosAddon() {
+  if (!fs.existsSync('node_modules/kerberos')) return;
+  if (fs.existsSync('node_modules/kerberos/build/Release/kerberos.node')) return;
+  console.error('ensure-peers: building the optional kerberos package against libkrb5-dev');
+  const b = spawnSync('npm', ['rebuild', 'kerberos'], { stdio: 'inherit' });
+  if (b.status !== 0) {
+    console.error('ensure-peers: npm rebuild kerberos failed (the Negotiate tests need it)');
+    process.exit(1);
+  }
+}
 
 const missing = [
   ...new Set(
@@ -30,7 +48,10 @@ const missing = [
       .map(([, pkg]) => pkg),
   ),
 ];
-if (missing.length === 0) process.exit(0);
+if (missing.length === 0) {
+  ensureKerberosAddon();
+  process.exit(0);
+}
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 if (!isRoot) {
@@ -52,7 +73,7 @@ if (r.status !== 0) {
   process.exit(1);
 }
 // Debian starts some daemons on install; the tests start their own on loopback ports.
-for (const svc of ['squid', 'tinyproxy', 'nginx', 'haproxy', 'danted']) {
+for (const svc of ['squid', 'tinyproxy', 'nginx', 'haproxy', 'danted', 'krb5-kdc', 'krb5-admin-server']) {
   spawnSync('service', [svc, 'stop'], { stdio: 'ignore' });
 }
 const still = Object.entries(PEERS)
@@ -62,3 +83,4 @@ if (still.length > 0) {
   console.error(`ensure-peers: still missing after install: ${still.join(' ')}`);
   process.exit(1);
 }
+ensureKerberosAddon();

@@ -1,7 +1,5 @@
 /** The route flags `wsvia connect` and `wsvia route` share, with curl's names and meanings. */
-import { createRequire } from 'node:module';
 import type { DialOptions } from '../dial/options.js';
-import { WsviaError } from '../errors.js';
 import { UsageError } from './output.js';
 
 export const ROUTE_FLAGS = {
@@ -39,11 +37,13 @@ export const ROUTE_USAGE = `route and proxy (curl's names):
       --wpad-domain DOMAIN   search this domain instead of resolv.conf's (repeatable; implies --wpad)
       --no-proxy             ignore the environment's proxy variables: connect directly
       --noproxy LIST         hosts not to proxy (NO_PROXY syntax: names, .suffixes, IPs, CIDRs, host:port, *)
-  -U, --proxy-user USER:PASS proxy credentials (Digest, NTLM or Basic for HTTP proxies, the strongest offered;
+  -U, --proxy-user USER:PASS proxy credentials (Negotiate, Digest, NTLM or Basic for HTTP proxies, the strongest offered;
                              username/password for SOCKS5; the user id for SOCKS4)
-      --proxy-anyauth        pick the strongest scheme the proxy offers (the default): Digest, NTLM, Basic
+      --proxy-anyauth        pick the strongest scheme the proxy offers (the default): Negotiate (with -U :),
+                             Digest, NTLM, Basic
       --proxy-basic, --proxy-digest, --proxy-ntlm   answer only these schemes (combinable)
-      --proxy-negotiate      Negotiate (Kerberos): needs the optional kerberos package; not answered yet
+      --proxy-negotiate      Negotiate (Kerberos/SPNEGO) with the ticket from kinit (curl: --proxy-negotiate -U :);
+                             needs the optional kerberos package
 `;
 
 interface RouteValues {
@@ -66,28 +66,6 @@ interface RouteValues {
   'proxy-negotiate'?: boolean | undefined;
 }
 
-function negotiateUnavailable(): WsviaError {
-  let installed = true;
-  try {
-    createRequire(import.meta.url).resolve('kerberos');
-  } catch {
-    installed = false;
-  }
-  return new WsviaError(
-    'INVALID_ARGUMENT',
-    installed
-      ? '--proxy-negotiate: the kerberos package is installed, but this wsvia does not answer Negotiate yet'
-      : '--proxy-negotiate needs the optional kerberos package, which is not installed',
-    {
-      hop: 'config',
-      hint: installed
-        ? 'use --proxy-ntlm or --proxy-digest if the proxy offers them'
-        : 'npm install kerberos (it builds against the system GSSAPI: apt-get install libkrb5-dev), or use --proxy-ntlm',
-      details: { package: 'kerberos', installed },
-    },
-  );
-}
-
 /** The DialOptions the route flags ask for; contradictions are usage errors. */
 export function routeOptionsFrom(values: RouteValues): DialOptions {
   const socks = (['socks4', 'socks4a', 'socks5', 'socks5-hostname'] as const)
@@ -107,11 +85,10 @@ export function routeOptionsFrom(values: RouteValues): DialOptions {
   const wpad = values.wpad === true || wpadDomains.length > 0;
   if (wpad && (values.pac !== undefined || proxies.length > 0 || values['no-proxy']))
     throw new UsageError('--wpad finds the proxy: drop --pac/--proxy/--no-proxy');
-  if (values['proxy-negotiate']) throw negotiateUnavailable();
-  const schemes = (['basic', 'digest', 'ntlm'] as const).filter((k) => values[`proxy-${k}`]);
+  const schemes = (['basic', 'digest', 'ntlm', 'negotiate'] as const).filter((k) => values[`proxy-${k}`]);
   if (schemes.length > 0 && values['proxy-anyauth'])
     throw new UsageError(
-      '--proxy-anyauth allows every scheme: drop --proxy-basic/--proxy-digest/--proxy-ntlm',
+      '--proxy-anyauth allows every scheme: drop --proxy-basic/--proxy-digest/--proxy-ntlm/--proxy-negotiate',
     );
   const preproxy = values.preproxy ?? [];
   return {

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { parseChallenges, describeSchemes, type Challenge } from '../auth/challenge.js';
 import type { Credentials } from '../auth/credentials.js';
 import { ntlmAuthenticate, parseNtlmChallenge } from '../auth/ntlm.js';
-import { answerChallenge, pickChallenge, type AuthScheme } from '../auth/select.js';
+import { answerChallenge, negotiateUsable, pickChallenge, type AuthScheme } from '../auth/select.js';
 import { WsviaError, type PeerAnswer } from '../errors.js';
 import { formatAuthority, type Authority } from '../protocol/authority.js';
 import {
@@ -24,6 +24,7 @@ import { describeProxyStatus, parseProxyStatus } from '../protocol/proxy-status.
 import { redactHeadText } from '../observe/redact.js';
 import type { Tracer } from '../observe/trace.js';
 import type { ProxyUrl } from '../route/proxy-url.js';
+import { startNegotiate, type NegotiateContext } from './negotiate.js';
 import { step } from './wait.js';
 
 export interface TunnelStep {
@@ -165,6 +166,8 @@ export function openHttpTunnel(first: Duplex, s: TunnelStep): Promise<Tunnel> {
         let sentCredentials = false;
         // NTLM authenticates the connection: NEGOTIATE, the proxy's CHALLENGE, then AUTHENTICATE on the same one.
         let ntlmLeg: 'none' | 'negotiated' | 'authenticated' = 'none';
+        // Negotiate (RFC 4559) may also take several legs; its context lives as long as the connection.
+        let negotiate: NegotiateContext | undefined;
         for (let round = 0; round < 4; round++) {
           const headers: [string, string][] = [];
           if (authorization) headers.push(['Proxy-Authorization', authorization]);
@@ -201,13 +204,38 @@ export function openHttpTunnel(first: Duplex, s: TunnelStep): Promise<Tunnel> {
             ntlmLeg = 'authenticated';
             continue;
           }
+          const negotiateChallenge = challenges.find((c) => c.scheme === 'negotiate');
+          if (negotiate) {
+            // RFC 4559 section 5: a 407 carrying a token continues the exchange; a bare `Negotiate` rejects it.
+            const token = negotiateChallenge?.token68;
+            if (token === undefined) throw negotiateRejected(result.head, result.bodyExcerpt, s);
+            if (!result.reusable) throw closedMidway(result.head, result.bodyExcerpt, s, 'Negotiate');
+            authorization = await negotiate.next(token);
+            if (!authorization) throw negotiateRejected(result.head, result.bodyExcerpt, s);
+            continue;
+          }
+          if (negotiateChallenge && negotiateUsable(s.credentials, s.schemes)) {
+            negotiate = await startNegotiate(s.proxy.host, s.proxy.display);
+            s.tracer.emit({
+              type: 'note',
+              text: `negotiate: answering with a Kerberos ticket for HTTP@${s.proxy.host}`,
+              ms: s.tracer.elapsed(),
+            });
+            authorization = await negotiate.next('');
+            sentCredentials = true;
+            if (!result.reusable) {
+              socket.destroy();
+              socket = await s.connectToProxy();
+            }
+            continue;
+          }
           const stale = challenges.some(
             (c) => c.scheme === 'digest' && c.params.stale?.toLowerCase() === 'true',
           );
           if (!s.credentials || (sentCredentials && !stale)) {
             throw authRequired(result.head, result.bodyExcerpt, challenges, s, sentCredentials);
           }
-          const chosen = pickChallenge(challenges, s.schemes);
+          const chosen = pickChallenge(challenges, s.schemes, s.credentials);
           if (!chosen) throw authRequired(result.head, result.bodyExcerpt, challenges, s, false);
           authorization = answerChallenge(chosen, s.credentials, { method: 'CONNECT', uri: authority });
           if (chosen.scheme === 'ntlm') ntlmLeg = 'negotiated';
@@ -301,6 +329,36 @@ function refusal(head: ResponseHead, body: string, s: TunnelStep): WsviaError {
   }
 }
 
+function negotiateRejected(head: ResponseHead, body: string, s: TunnelStep): WsviaError {
+  const authority = formatAuthority(s.target);
+  return new WsviaError(
+    'PROXY_AUTH_REQUIRED',
+    `proxy ${s.proxy.display} rejected the Kerberos ticket (Negotiate) for CONNECT ${authority}`,
+    {
+      hop: 'proxy',
+      proxy: s.proxy.display,
+      target: authority,
+      answer: answerOf(head, body),
+      hint: `check that the proxy's keytab holds HTTP/${s.proxy.host} for your realm, and that your ticket (klist) is valid`,
+    },
+  );
+}
+
+function closedMidway(head: ResponseHead, body: string, s: TunnelStep, scheme: string): WsviaError {
+  const authority = formatAuthority(s.target);
+  return new WsviaError(
+    'PROXY_AUTH_REQUIRED',
+    `proxy ${s.proxy.display} closed the connection in the middle of ${scheme} for CONNECT ${authority}`,
+    {
+      hop: 'proxy',
+      proxy: s.proxy.display,
+      target: authority,
+      answer: answerOf(head, body),
+      hint: `${scheme} needs its legs on one connection; a proxy or load balancer in between may not keep it (try Basic or Digest)`,
+    },
+  );
+}
+
 function authRequired(
   head: ResponseHead | undefined,
   body: string,
@@ -336,8 +394,8 @@ function authRequired(
       {
         ...base,
         hint: challenges.some((c) => c.scheme === 'negotiate')
-          ? 'the proxy offers Negotiate (Kerberos/SPNEGO), which needs the optional `kerberos` package (npm install kerberos) and is not answered by this build; wsvia answers Digest, NTLM and Basic: ask for one of them to be enabled'
-          : 'wsvia answers Digest, NTLM and Basic; ask for one of them to be enabled',
+          ? "the proxy offers Negotiate (Kerberos/SPNEGO): ask for it with --proxy-negotiate (or proxyAuthSchemes: ['negotiate']) and -U : after kinit; it needs the optional kerberos package (npm install kerberos)"
+          : 'wsvia answers Negotiate, Digest, NTLM and Basic; ask for one of them to be enabled',
       },
     );
   }

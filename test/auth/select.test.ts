@@ -36,6 +36,21 @@ describe('pickChallenge (curl --proxy-anyauth)', () => {
     assert.equal(pick([])?.scheme, undefined);
   });
 
+  it('Negotiate: strongest when asked for by name, or under any-auth with empty credentials (curl -U :)', () => {
+    const offered = parseChallenges(['Negotiate', SHA256, 'NTLM', BASIC]);
+    assert.equal(pickChallenge(offered, ['negotiate'])?.scheme, 'negotiate');
+    assert.equal(pickChallenge(offered, ['negotiate', 'basic'])?.scheme, 'negotiate');
+    assert.equal(pickChallenge(offered, undefined, new Credentials('', ''))?.scheme, 'negotiate');
+    // A password means Digest/NTLM/Basic: a machine without Kerberos is never tried with Negotiate first.
+    assert.equal(
+      pickChallenge(offered, undefined, new Credentials('alice', 'pw'))?.params.algorithm,
+      'SHA-256',
+    );
+    assert.equal(pickChallenge(offered)?.params.algorithm, 'SHA-256');
+    assert.equal(pickChallenge(offered, ['ntlm'], new Credentials('', ''))?.scheme, 'ntlm');
+    assert.equal(pickChallenge(parseChallenges([BASIC]), ['negotiate'])?.scheme, undefined);
+  });
+
   it('keeps to the allowed schemes', () => {
     assert.equal(pick([SHA256, BASIC], ['basic'])?.scheme, 'basic');
     assert.equal(pick([BASIC], ['digest']), undefined);

@@ -11,9 +11,19 @@ import { freePort, runningPeer, startPeer, tempDir, type RunningPeer } from './p
 export interface SquidOptions {
   /**
    * How squid authenticates clients: `both` offers Digest and Basic in one 407; `ntlm` runs squid's
-   * `ntlm_fake_auth`, which completes the handshake and accepts any user.
+   * `ntlm_fake_auth`, which completes the handshake and accepts any user; `negotiate` runs
+   * `negotiate_kerberos_auth` with `negotiate.keytab` (see test/helpers/kdc.ts).
    */
-  readonly auth?: 'none' | 'basic' | 'digest' | 'both' | 'ntlm';
+  readonly auth?: 'none' | 'basic' | 'digest' | 'both' | 'ntlm' | 'negotiate';
+  /**
+   * For `auth: 'negotiate'`: the Kerberos environment (KRB5_CONFIG) the helper needs, the keytab holding the
+   * service's key and its principal (`HTTP/localhost@REALM`). squid passes its environment to its helpers.
+   */
+  readonly negotiate?: {
+    readonly env: NodeJS.ProcessEnv;
+    readonly keytab: string;
+    readonly principal: string;
+  };
   /** Users and passwords for Basic and Digest. */
   readonly users?: Readonly<Record<string, string>>;
   /** `acl SSL_ports port 443` + `http_access deny CONNECT !SSL_ports`: squid's stock rule (403 elsewhere). */
@@ -67,6 +77,19 @@ export async function startSquid(o: SquidOptions = {}): Promise<RunningPeer> {
   }
   if (auth === 'ntlm')
     lines.push('auth_param ntlm program /usr/lib/squid/ntlm_fake_auth', 'auth_param ntlm children 2');
+  let env: NodeJS.ProcessEnv | undefined;
+  if (auth === 'negotiate') {
+    const n = o.negotiate;
+    if (!n) throw new Error("startSquid: auth 'negotiate' needs the negotiate option");
+    // The helper runs as `proxy`: give it its own readable copy of the keytab.
+    const keytab = path.join(dir, 'http.keytab');
+    fs.copyFileSync(n.keytab, keytab);
+    env = { ...process.env, ...n.env, KRB5_KTNAME: `FILE:${keytab}` };
+    lines.push(
+      `auth_param negotiate program /usr/lib/squid/negotiate_kerberos_auth -k ${keytab} -s ${n.principal}`,
+      'auth_param negotiate children 2',
+    );
+  }
   if (o.tunnelLimit !== undefined) {
     // error_directory replaces every page: copy squid's templates and add ours.
     const errors = path.join(dir, 'errors');
@@ -95,12 +118,14 @@ export async function startSquid(o: SquidOptions = {}): Promise<RunningPeer> {
   );
   fs.writeFileSync(path.join(dir, 'squid.conf'), `${lines.join('\n')}\n`);
   for (const f of fs.readdirSync(dir))
-    if (fs.statSync(path.join(dir, f)).isFile()) fs.chmodSync(path.join(dir, f), 0o644);
+    if (fs.statSync(path.join(dir, f)).isFile())
+      fs.chmodSync(path.join(dir, f), f.endsWith('.keytab') ? 0o600 : 0o644);
   // squid drops privileges to the `proxy` user, which must read its config and write its logs here.
   execFileSync('chown', ['-R', 'proxy', dir]);
   const peer = await startPeer('squid', ['-N', '-f', path.join(dir, 'squid.conf')], {
     port,
     timeoutMs: 30_000,
+    ...(env ? { env } : {}),
   });
   return runningPeer(peer, port, dir, {
     logFile: path.join(dir, 'access.log'),
