@@ -2,8 +2,8 @@
  * Issue 7: WebSocket -> TCP bridges side by side in front of the same TCP echo (websockify and wsvia bridge), and
  * `wsvia tunnel` (TCP -> WebSocket) through squid against the same tunnel without a proxy and plain TCP.
  */
-import type { EchoResult, LatencyResult, ThroughputResult, WsTarget } from '../jobs.js';
-import { percentile, runJob, withCpu } from '../measure.js';
+import type { ThroughputResult, WsTarget } from '../jobs.js';
+import { runJob } from '../measure.js';
 import { memoryPerConnection } from '../memory.js';
 import {
   startSquid,
@@ -16,9 +16,17 @@ import {
 } from '../peers.js';
 import type { Section } from '../report.js';
 import type { Settings } from '../settings.js';
-import { attempt, GB, interleave, log, MB, Samples, type Contender } from './common.js';
+import {
+  attempt,
+  interleave,
+  log,
+  MB,
+  Samples,
+  wsBulkEchoStep,
+  wsSetupStep,
+  type Contender,
+} from './common.js';
 
-const BIG = 64 * 1024;
 const PROTOCOLS = ['binary'] as const;
 
 export async function bridgeSection(s: Settings, targets: Targets): Promise<Section> {
@@ -73,31 +81,8 @@ export async function bridgeSection(s: Settings, targets: Targets): Promise<Sect
       s.rounds,
       contenders,
       [
-        {
-          what: 'setup',
-          run: async (c, round) => {
-            const r = await runJob<LatencyResult>({ kind: 'ws-setup', ws: target(c), count: s.setupCount });
-            samples.add(c.name, 'p50', percentile(r.latenciesMs, 50));
-            samples.add(c.name, 'p99', percentile(r.latenciesMs, 99));
-            if (r.errors) notes.push(`${c.name}: ${r.errors} setup errors in round ${round + 1}`);
-          },
-        },
-        {
-          what: '64 KiB messages',
-          run: async (c) => {
-            const job = {
-              kind: 'ws-echo',
-              ws: target(c),
-              connections: 2,
-              size: BIG,
-              window: 4,
-              seconds: s.echoSeconds,
-            } as const;
-            const { result, cpu } = await withCpu<EchoResult>(c.pid as number, job);
-            samples.add(c.name, 'mbps', result.bytes / MB / result.seconds);
-            samples.add(c.name, 'cpuPerGb', cpu / ((2 * result.bytes) / GB));
-          },
-        },
+        wsSetupStep(target, s.setupCount, samples, notes),
+        wsBulkEchoStep('64 KiB messages', target, s.echoSeconds, samples),
       ],
       notes,
     );

@@ -1,5 +1,6 @@
 /** What the sections share: interleaved rounds, progress lines, medians into rows. */
-import { median } from '../measure.js';
+import type { EchoResult, LatencyResult, WsTarget } from '../jobs.js';
+import { median, percentile, runJob, withCpu } from '../measure.js';
 import type { Row } from '../report.js';
 
 /** One column of a table: a peer (or direct) and the pid whose cost is read, if any. */
@@ -65,7 +66,7 @@ export async function attempt(what: string, notes: string[], f: () => Promise<vo
 export async function interleave(
   rounds: number,
   contenders: readonly Contender[],
-  steps: readonly { what: string; run: (c: Contender, round: number) => Promise<void> }[],
+  steps: readonly Step[],
   notes: string[],
 ): Promise<void> {
   for (let round = 0; round < rounds; round++) {
@@ -77,4 +78,57 @@ export async function interleave(
       log(`  ${step.what}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     }
   }
+}
+
+export interface Step {
+  readonly what: string;
+  run(c: Contender, round: number): Promise<void>;
+}
+
+/** WebSocket setup latency: p50 and p99 over `count` sequential handshakes through the contender. */
+export function wsSetupStep(
+  target: (c: Contender) => WsTarget,
+  count: number,
+  samples: Samples,
+  notes: string[],
+): Step {
+  return {
+    what: 'setup',
+    run: async (c, round) => {
+      const r = await runJob<LatencyResult>({ kind: 'ws-setup', ws: target(c), count });
+      samples.add(c.name, 'p50', percentile(r.latenciesMs, 50));
+      samples.add(c.name, 'p99', percentile(r.latenciesMs, 99));
+      if (r.errors) notes.push(`${c.name}: ${r.errors} setup errors in round ${round + 1}`);
+    },
+  };
+}
+
+/**
+ * Echo of 64 KiB WebSocket messages through the contender: MB/s, and its CPU per GB relayed when it is a process
+ * of ours (each echoed byte crosses it twice: to the server and back).
+ */
+export function wsBulkEchoStep(
+  what: string,
+  target: (c: Contender) => WsTarget,
+  seconds: number,
+  samples: Samples,
+): Step {
+  return {
+    what,
+    run: async (c) => {
+      const job = {
+        kind: 'ws-echo',
+        ws: target(c),
+        connections: 2,
+        size: 64 * 1024,
+        window: 4,
+        seconds,
+      } as const;
+      const { result, cpu } = c.pid
+        ? await withCpu<EchoResult>(c.pid, job)
+        : { result: await runJob<EchoResult>(job), cpu: NaN };
+      samples.add(c.name, 'mbps', result.bytes / MB / result.seconds);
+      if (c.pid) samples.add(c.name, 'cpuPerGb', cpu / ((2 * result.bytes) / GB));
+    },
+  };
 }

@@ -2,8 +2,8 @@
  * Issue 6: WebSocket reverse proxies side by side in front of the same `ws` echo server: direct (the limit),
  * wsvia gateway, nginx and HAProxy.
  */
-import type { EchoResult, LatencyResult, WsTarget } from '../jobs.js';
-import { percentile, runJob, withCpu } from '../measure.js';
+import type { EchoResult, WsTarget } from '../jobs.js';
+import { runJob } from '../measure.js';
 import { memoryPerConnection } from '../memory.js';
 import {
   startHaproxy,
@@ -15,9 +15,8 @@ import {
 } from '../peers.js';
 import type { Section } from '../report.js';
 import type { Settings } from '../settings.js';
-import { attempt, GB, interleave, log, MB, Samples, type Contender } from './common.js';
+import { attempt, interleave, log, Samples, wsBulkEchoStep, wsSetupStep, type Contender } from './common.js';
 
-const BIG = 64 * 1024;
 const SMALL = 32;
 
 export async function gatewaySection(s: Settings, targets: Targets): Promise<Section> {
@@ -53,34 +52,8 @@ export async function gatewaySection(s: Settings, targets: Targets): Promise<Sec
       s.rounds,
       contenders,
       [
-        {
-          what: 'setup',
-          run: async (c, round) => {
-            const r = await runJob<LatencyResult>({ kind: 'ws-setup', ws: target(c), count: s.setupCount });
-            samples.add(c.name, 'p50', percentile(r.latenciesMs, 50));
-            samples.add(c.name, 'p99', percentile(r.latenciesMs, 99));
-            if (r.errors) notes.push(`${c.name}: ${r.errors} setup errors in round ${round + 1}`);
-          },
-        },
-        {
-          what: '64 KiB echo',
-          run: async (c) => {
-            const job = {
-              kind: 'ws-echo',
-              ws: target(c),
-              connections: 2,
-              size: BIG,
-              window: 4,
-              seconds: s.echoSeconds,
-            } as const;
-            const { result, cpu } = c.pid
-              ? await withCpu<EchoResult>(c.pid, job)
-              : { result: await runJob<EchoResult>(job), cpu: NaN };
-            samples.add(c.name, 'mbps', result.bytes / MB / result.seconds);
-            // Relayed: each echoed byte crossed the gateway twice (to the server and back).
-            if (c.pid) samples.add(c.name, 'cpuPerGb', cpu / ((2 * result.bytes) / GB));
-          },
-        },
+        wsSetupStep(target, s.setupCount, samples, notes),
+        wsBulkEchoStep('64 KiB echo', target, s.echoSeconds, samples),
         {
           what: '32-byte echo',
           run: async (c) => {
