@@ -6,23 +6,11 @@
  *
  *   node dist/bench/relay-micro.js [wsvia|squid] [MB=1024] [N=2000] [extra node flags for wsvia...]
  */
-import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { freePort, startPeer, tempDir, type Peer } from '../test/helpers/process.js';
-
-const TICK = 100;
-
-function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / TICK;
-}
-
-function rssKiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1]);
-}
+import { freePort, startPeer } from '../test/helpers/process.js';
+import { startSquid } from './peers.js';
+import { cpuSeconds, rssKiB } from './procfs.js';
 
 async function startWsvia(
   flags: string[],
@@ -44,31 +32,6 @@ async function startWsvia(
     '10000',
   ];
   const peer = await startPeer(process.execPath, args, { port, timeoutMs: 30_000 });
-  return { port, pid: peer.process.pid as number, stop: () => peer.stop() };
-}
-
-async function startSquid(): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
-  const dir = tempDir('wsvia-bench-squid-');
-  const port = await freePort();
-  const conf = [
-    `http_port 127.0.0.1:${port}`,
-    'acl lo src 127.0.0.1/32',
-    'acl all_ports port 1-65535',
-    'acl CONNECT method CONNECT',
-    'http_access allow lo',
-    'http_access deny all',
-    'cache deny all',
-    'access_log none',
-    `cache_log ${dir}/cache.log`,
-    `pid_filename ${dir}/squid.pid`,
-    `coredump_dir ${dir}`,
-    'shutdown_lifetime 1 seconds',
-    'max_filedescriptors 16384',
-  ];
-  fs.writeFileSync(path.join(dir, 'squid.conf'), `${conf.join('\n')}\n`);
-  fs.chmodSync(path.join(dir, 'squid.conf'), 0o644);
-  fs.chmodSync(dir, 0o777);
-  const peer: Peer = await startPeer('squid', ['-N', '-f', path.join(dir, 'squid.conf')], { port });
   return { port, pid: peer.process.pid as number, stop: () => peer.stop() };
 }
 
