@@ -37,6 +37,8 @@ export const ERROR_CODES = [
   'DESTINATION_DENIED',
   'LIMIT_REACHED',
   'AUTH_FAILED',
+  // A server could not listen (the address is in use, or not ours to bind).
+  'LISTEN_FAILED',
   // Our caller's fault.
   'INVALID_ARGUMENT',
   'CONFIG_INVALID',
@@ -201,6 +203,7 @@ export function exitCodeFor(code: ErrorCode): number {
       return EXIT_CODES.usage;
     case 'PROTOCOL_ERROR':
     case 'HEAD_TOO_LARGE':
+    case 'LISTEN_FAILED':
       return EXIT_CODES.failure;
     default:
       return assertNever(code);

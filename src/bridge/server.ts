@@ -7,7 +7,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
+import type net from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -22,14 +22,14 @@ import {
 } from '../protocol/tunnel-control.js';
 import { portAllowed, type PortRange } from '../route/destination.js';
 import { AccessLog } from '../observe/access-log.js';
-import { CountsByKey } from '../observe/counts-by-key.js';
+import { Admission, AdmissionRefusal, DEFAULT_ADMISSION, type AdmissionSlot } from '../serve/admission.js';
+import { closeServer, listen } from '../serve/listener.js';
 import { checkHandshake, makeAuthCheck, makeOriginCheck, offeredProtocols, Refusal } from './admission.js';
 import type { TargetRule } from './allow-target.js';
 import { bridgeMetrics, type BridgeMetrics } from './metrics.js';
-import { pump, type ClosedBy } from './pump.js';
-import { SessionRecorder } from './recorder.js';
 import { refuseUpgrade } from './refuse.js';
 import { ReversePorts } from './reverse-ports.js';
+import { BridgeSession } from './session.js';
 import { serveStatic } from './static-files.js';
 import { connectTarget, makeTargetChooser } from './targets.js';
 import { TokenFile } from './token-file.js';
@@ -61,9 +61,13 @@ export interface BridgeOptions {
   readonly bearerTokens?: readonly string[];
   /** Ping every WebSocket this often (ms); a peer that misses a pong is dropped. */
   readonly ping?: number;
+  /** Sessions being set up or open at once (default 10,000; 0: no limit); then 503 + Retry-After. */
   readonly maxConnections?: number;
+  /** The same, per client address (default 500; 0: no limit); then 429 + Retry-After. */
   readonly maxPerClient?: number;
   readonly accessLog?: AccessLog;
+  /** How long {@link Bridge.close} waits for peers to answer its 1001 before cutting them, ms (default 1 s). */
+  readonly drainTimeout?: number;
   /** Record each session's bytes into this directory (recorder.ts). */
   readonly record?: string;
   /** Limit for the TCP connect to a target, ms (default 10 s). */
@@ -79,69 +83,136 @@ export interface Bridge {
   readonly metrics: BridgeMetrics;
   /** Sessions open now. */
   readonly active: number;
-  close(): Promise<void>;
+  /** Closes every session (1001, then cut after the drain timeout); resolves once each has been logged. */
+  close(drainTimeout?: number): Promise<void>;
 }
 
 function peerName(socket: net.Socket): string {
   return `${formatHost(socket.remoteAddress ?? '?')}:${socket.remotePort ?? 0}`;
 }
 
-/** Starts a bridge; resolves once it listens. */
-export async function startBridge(options: BridgeOptions): Promise<Bridge> {
-  const host = options.host ?? '127.0.0.1';
-  const metrics = bridgeMetrics();
-  const log = options.accessLog ?? new AccessLog(undefined);
-  const tokens = options.tokenFile === undefined ? undefined : new TokenFile(options.tokenFile);
-  await tokens?.load();
-  const webRoot = options.web === undefined ? undefined : path.resolve(options.web);
-  const auth =
-    options.users === undefined
-      ? undefined
-      : new ServerAuth({ realm: 'wsvia bridge', users: options.users, schemes: ['basic'] });
-  const reverse = new ReversePorts();
-  const perClient = new CountsByKey();
-  const scheme = options.tls ? 'https' : 'http';
-  const checkAuth = makeAuthCheck(auth, options.bearerTokens);
-  const checkOrigin = makeOriginCheck(options.allowOrigins, webRoot !== undefined, scheme);
-  const chooseTarget = makeTargetChooser({
-    ...(options.target ? { target: options.target } : {}),
-    ...(options.routes ? { routes: options.routes } : {}),
-    ...(tokens ? { tokens } : {}),
-    ...(options.allowTargets ? { allowTargets: options.allowTargets } : {}),
-    ...(options.allowPrivate ? { allowPrivate: true } : {}),
-  });
-  let active = 0;
-  let pending = 0;
+/** The session before its 101: where it goes and when its setup began. */
+interface Choice {
+  readonly target: Authority;
+  readonly kind: string;
+}
 
-  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-    void (async () => {
-      const denied = await checkAuth(req);
-      if (denied) {
-        res.writeHead(denied.status, { 'Content-Type': 'text/plain', ...Object.fromEntries(denied.headers) });
-        return res.end(`wsvia bridge: ${denied.reason}\n`);
-      }
-      if (webRoot !== undefined) return serveStatic(webRoot, req, res);
-      res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'Upgrade' });
-      res.end('This is a wsvia bridge (WebSocket to TCP): connect with a WebSocket client.\n');
-    })();
-  };
-  const server = options.tls
-    ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
-    : http.createServer(onRequest);
-  const wss = new WebSocketServer({
-    noServer: true,
-    perMessageDeflate: false,
-    maxPayload: options.maxPayload ?? 16 * 1024 * 1024,
-    handleProtocols: (offered: Set<string>) => {
-      for (const p of [TUNNEL_SUBPROTOCOL, REVERSE_SUBPROTOCOL, BINARY_SUBPROTOCOL])
-        if (offered.has(p)) return p;
-      return false;
-    },
-  });
+/**
+ * The bridge, in process: listener, admission, the checks before each upgrade, sessions and drain.
+ *
+ * @example
+ * const bridge = await startBridge({ port: 6080, target: { host: '127.0.0.1', port: 5900 } });
+ * // ... noVNC connects to bridge.url
+ * await bridge.close();
+ */
+export class BridgeServer implements Bridge {
+  readonly metrics: BridgeMetrics = bridgeMetrics();
+  readonly host: string;
+  readonly #o: BridgeOptions;
+  readonly #log: AccessLog;
+  readonly #server: http.Server;
+  readonly #wss: WebSocketServer;
+  readonly #reverse = new ReversePorts();
+  readonly #admission: Admission;
+  readonly #sessions = new Set<BridgeSession>();
+  /** Slots a session took over from the upgrade that opened it. */
+  readonly #slotOwners = new WeakSet<AdmissionSlot>();
+  readonly #tokens: TokenFile | undefined;
+  readonly #webRoot: string | undefined;
+  readonly #checkAuth: (req: http.IncomingMessage) => Promise<Refusal | undefined>;
+  readonly #checkOrigin: (req: http.IncomingMessage) => Refusal | undefined;
+  readonly #chooseTarget: ReturnType<typeof makeTargetChooser>;
+  #port = 0;
 
-  const refuse = (socket: Duplex, req: http.IncomingMessage, r: Refusal): void => {
-    metrics.refused.inc({ reason: r.metric });
-    log.write({
+  constructor(options: BridgeOptions) {
+    this.#o = options;
+    this.host = options.host ?? '127.0.0.1';
+    this.#log = options.accessLog ?? new AccessLog(undefined);
+    this.#admission = new Admission({
+      maxConnections: options.maxConnections ?? DEFAULT_ADMISSION.maxConnections,
+      maxPerClient: options.maxPerClient ?? DEFAULT_ADMISSION.maxPerClient,
+    });
+    this.#tokens = options.tokenFile === undefined ? undefined : new TokenFile(options.tokenFile);
+    this.#webRoot = options.web === undefined ? undefined : path.resolve(options.web);
+    const auth =
+      options.users === undefined
+        ? undefined
+        : new ServerAuth({ realm: 'wsvia bridge', users: options.users, schemes: ['basic'] });
+    this.#checkAuth = makeAuthCheck(auth, options.bearerTokens);
+    this.#checkOrigin = makeOriginCheck(
+      options.allowOrigins,
+      this.#webRoot !== undefined,
+      options.tls ? 'https' : 'http',
+    );
+    this.#chooseTarget = makeTargetChooser({
+      ...(options.target ? { target: options.target } : {}),
+      ...(options.routes ? { routes: options.routes } : {}),
+      ...(this.#tokens ? { tokens: this.#tokens } : {}),
+      ...(options.allowTargets ? { allowTargets: options.allowTargets } : {}),
+      ...(options.allowPrivate ? { allowPrivate: true } : {}),
+    });
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+      this.#onRequest(req, res).catch(() => res.destroy());
+    };
+    this.#server = options.tls
+      ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
+      : http.createServer(onRequest);
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      maxPayload: options.maxPayload ?? 16 * 1024 * 1024,
+      handleProtocols: (offered: Set<string>) => {
+        for (const p of [TUNNEL_SUBPROTOCOL, REVERSE_SUBPROTOCOL, BINARY_SUBPROTOCOL])
+          if (offered.has(p)) return p;
+        return false;
+      },
+    });
+    this.#server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on('error', () => {});
+      this.#onUpgrade(req, socket, head).catch(() => socket.destroy());
+    });
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  get url(): string {
+    return `${this.#o.tls ? 'wss' : 'ws'}://${formatHost(this.host)}:${this.#port}`;
+  }
+
+  /** Sessions open now. */
+  get active(): number {
+    return this.#sessions.size;
+  }
+
+  /** Upgrades being set up or bridged now: what the admission limits count. */
+  get admitted(): number {
+    return this.#admission.open;
+  }
+
+  /** Loads the token file, then binds (a `LISTEN_FAILED` error when the address cannot be bound). */
+  async listen(): Promise<void> {
+    await this.#tokens?.load();
+    const a = await listen(this.#server, this.host, this.#o.port ?? 0, '--listen');
+    this.#port = a.port;
+  }
+
+  async #onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const denied = await this.#checkAuth(req);
+    if (denied) {
+      res.writeHead(denied.status, { 'Content-Type': 'text/plain', ...Object.fromEntries(denied.headers) });
+      res.end(`wsvia bridge: ${denied.reason}\n`);
+      return;
+    }
+    if (this.#webRoot !== undefined) return serveStatic(this.#webRoot, req, res);
+    res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'Upgrade' });
+    res.end('This is a wsvia bridge (WebSocket to TCP): connect with a WebSocket client.\n');
+  }
+
+  #refuse(socket: Duplex, req: http.IncomingMessage, r: Refusal): void {
+    this.metrics.refused.inc({ reason: r.metric });
+    this.#log.write({
       event: 'refused',
       client: peerName(req.socket),
       path: (req.url ?? '/').replace(/([?&](token|access_token)=)[^&]*/g, '$1***'),
@@ -149,287 +220,198 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       reason: r.reason,
     });
     refuseUpgrade(socket, r.status, r.reason, r.headers);
-  };
+  }
 
-  async function onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const started = performance.now();
-    const client = req.socket.remoteAddress ?? '?';
-    socket.on('error', () => {});
-    if (options.maxConnections !== undefined && active + pending >= options.maxConnections)
-      return refuse(
-        socket,
-        req,
-        new Refusal(503, `the bridge is at its limit of ${options.maxConnections} connections`, 'limit'),
-      );
-    const mine = perClient.get(client);
-    if (options.maxPerClient !== undefined && mine >= options.maxPerClient)
-      return refuse(
-        socket,
-        req,
-        new Refusal(
-          429,
-          `too many connections from ${client} (limit ${options.maxPerClient})`,
-          'client-limit',
-        ),
-      );
-    const malformed = checkHandshake(req);
-    if (malformed) return refuse(socket, req, malformed);
-    const origin = checkOrigin(req);
-    if (origin) return refuse(socket, req, origin);
-    pending++;
-    perClient.add(client);
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      perClient.remove(client);
-    };
+  /** Admission first, then the checks; the slot is given back here unless a session or reverse port took it. */
+  async #onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const slot = this.#admission.admit(req.socket.remoteAddress ?? '?');
+    if (slot instanceof AdmissionRefusal) return this.#refuse(socket, req, admissionRefusal(slot));
     try {
-      const denied = await checkAuth(req);
-      if (denied) return refuse(socket, req, denied);
-      const url = new URL(req.url ?? '/', 'http://bridge');
-      const offered = offeredProtocols(req);
-      if (offered.includes(REVERSE_SUBPROTOCOL)) return await onReverseControl(req, socket, head, url);
-      const connectionId = url.searchParams.get('connection');
-      if (connectionId !== null) {
-        const s = reverse.take(connectionId);
-        if (!s)
-          return refuse(
-            socket,
-            req,
-            new Refusal(404, 'no reverse connection waits with that id', 'reverse-id'),
-          );
-        return accept(
-          req,
-          socket,
-          head,
-          s,
-          { target: { host: 'reverse', port: s.localPort ?? 0 }, kind: 'reverse' },
-          started,
-          release,
-        );
-      }
-      if (
-        offered.length > 0 &&
-        !offered.includes(TUNNEL_SUBPROTOCOL) &&
-        !offered.includes(BINARY_SUBPROTOCOL)
-      )
-        return refuse(
-          socket,
-          req,
-          new Refusal(
-            400,
-            `none of the offered subprotocols (${offered.join(', ').slice(0, 200)}) is binary or ${TUNNEL_SUBPROTOCOL}`,
-            'subprotocol',
-          ),
-        );
-      const choice = await chooseTarget(url, req.headers.cookie);
-      if (choice instanceof Refusal) return refuse(socket, req, choice);
-      const tcp = await connectTarget(choice.target, choice.address, options.connectTimeout ?? 10_000);
-      if (tcp instanceof Refusal) return refuse(socket, req, tcp);
-      if (socket.destroyed) {
-        tcp.destroy();
-        return;
-      }
-      accept(req, socket, head, tcp, choice, started, release);
+      const refusal = (await this.#setUp(req, socket, head, slot)) ?? undefined;
+      if (refusal) this.#refuse(socket, req, refusal);
     } finally {
-      pending--;
-      // Sessions that were accepted release their per-client slot when they end.
-      if (!accepted.has(socket)) release();
+      if (!this.#holds(slot)) slot.close();
     }
   }
 
-  const accepted = new WeakSet<Duplex>();
+  /** Whether a session (or a reverse control connection) holds `slot` now. */
+  #holds(slot: AdmissionSlot): boolean {
+    return this.#slotOwners.has(slot);
+  }
 
-  function accept(
+  async #setUp(
     req: http.IncomingMessage,
     socket: Duplex,
     head: Buffer,
-    tcp: net.Socket,
-    choice: { target: Authority; kind: string },
-    started: number,
-    release: () => void,
-  ): void {
-    accepted.add(socket);
-    active++;
-    metrics.active.set({}, active);
+    slot: AdmissionSlot,
+  ): Promise<Refusal | void> {
+    const started = performance.now();
+    const malformed = checkHandshake(req);
+    if (malformed) return malformed;
+    const origin = this.#checkOrigin(req);
+    if (origin) return origin;
+    const denied = await this.#checkAuth(req);
+    if (denied) return denied;
+    const url = new URL(req.url ?? '/', 'http://bridge');
+    const offered = offeredProtocols(req);
+    if (offered.includes(REVERSE_SUBPROTOCOL)) return this.#onReverseControl(req, socket, head, url);
+    const connectionId = url.searchParams.get('connection');
+    if (connectionId !== null) {
+      const s = this.#reverse.take(connectionId);
+      if (!s) return new Refusal(404, 'no reverse connection waits with that id', 'reverse-id');
+      const choice = { target: { host: 'reverse', port: s.localPort ?? 0 }, kind: 'reverse' };
+      return this.#accept({ req, socket, head, tcp: s, choice, started, slot });
+    }
+    if (offered.length > 0 && !offered.includes(TUNNEL_SUBPROTOCOL) && !offered.includes(BINARY_SUBPROTOCOL))
+      return new Refusal(
+        400,
+        `none of the offered subprotocols (${offered.join(', ').slice(0, 200)}) is binary or ${TUNNEL_SUBPROTOCOL}`,
+        'subprotocol',
+      );
+    const choice = await this.#chooseTarget(url, req.headers.cookie);
+    if (choice instanceof Refusal) return choice;
+    const tcp = await connectTarget(choice.target, choice.address, this.#o.connectTimeout ?? 10_000);
+    if (tcp instanceof Refusal) return tcp;
+    if (socket.destroyed) {
+      tcp.destroy();
+      return;
+    }
+    this.#accept({ req, socket, head, tcp, choice, started, slot });
+  }
+
+  #accept(a: {
+    req: http.IncomingMessage;
+    socket: Duplex;
+    head: Buffer;
+    tcp: net.Socket;
+    choice: Choice;
+    started: number;
+    slot: AdmissionSlot;
+  }): void {
+    const { req, tcp, choice } = a;
     tcp.pause();
     tcp.on('error', () => {});
     let upgraded = false;
-    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+    this.#wss.handleUpgrade(req, a.socket, a.head, (ws: WebSocket) => {
       upgraded = true;
-      metrics.setup.observe((performance.now() - started) / 1000, {});
-      metrics.sessions.inc({ kind: choice.kind });
-      const target =
-        choice.kind === 'reverse' ? `reverse:${choice.target.port}` : formatAuthority(choice.target);
-      const clientName = peerName(req.socket);
-      const recorder =
-        options.record === undefined
-          ? undefined
-          : new SessionRecorder(options.record, {
-              client: clientName,
-              target,
-              path: new URL(req.url ?? '/', 'http://b').pathname,
-            });
-      if (options.ping !== undefined) startKeepalive(ws, { interval: options.ping });
-      const t0 = performance.now();
-      const done = pump(tcp, ws, {
-        halfClose: ws.protocol === TUNNEL_SUBPROTOCOL,
-        ...(recorder
-          ? { onData: (from, bytes) => recorder.data(from === 'websocket' ? 'up' : 'down', bytes) }
-          : {}),
-      });
-      tcp.resume();
-      void done.then(async (r) => {
-        active--;
-        metrics.active.set({}, active);
-        release();
-        const closedBy = whoClosed(r.closedBy);
-        metrics.bytes.inc({ direction: 'up' }, r.bytesFromWebSocket);
-        metrics.bytes.inc({ direction: 'down' }, r.bytesFromSocket);
-        metrics.closed.inc({ by: closedBy });
-        const summary = {
-          closed_by: closedBy,
-          bytes_up: r.bytesFromWebSocket,
-          bytes_down: r.bytesFromSocket,
-        };
-        log.write({
-          event: 'session',
-          client: clientName,
-          target,
-          kind: choice.kind,
-          subprotocol: ws.protocol || null,
-          ...summary,
-          ws_close_code: r.wsCloseCode,
-          duration_ms: Math.round(performance.now() - t0),
-        });
-        await recorder?.end(summary);
+      this.metrics.setup.observe((performance.now() - a.started) / 1000, {});
+      this.metrics.sessions.inc({ kind: choice.kind });
+      const setup = {
+        clientName: peerName(req.socket),
+        target: choice.kind === 'reverse' ? `reverse:${choice.target.port}` : formatAuthority(choice.target),
+        kind: choice.kind,
+        path: new URL(req.url ?? '/', 'http://b').pathname,
+        ping: this.#o.ping,
+        record: this.#o.record,
+      };
+      this.#slotOwners.add(a.slot);
+      const session = new BridgeSession(ws, tcp, a.slot, { setup, log: this.#log, metrics: this.metrics });
+      this.#sessions.add(session);
+      this.metrics.active.set({}, this.#sessions.size);
+      void session.done.then(() => {
+        this.#sessions.delete(session);
+        this.metrics.active.set({}, this.#sessions.size);
       });
     });
     // ws completes or aborts the handshake synchronously: if it aborted (the client went away), let go.
-    if (!upgraded) {
-      tcp.destroy();
-      active--;
-      metrics.active.set({}, active);
-      release();
-    }
+    if (!upgraded) tcp.destroy();
   }
 
-  function whoClosed(c: ClosedBy): string {
-    return c === 'websocket' ? 'client' : c === 'socket' ? 'target' : c;
-  }
-
-  async function onReverseControl(
+  async #onReverseControl(
     req: http.IncomingMessage,
     socket: Duplex,
     head: Buffer,
     url: URL,
-  ): Promise<void> {
+  ): Promise<Refusal | void> {
     const listen = url.searchParams.get('listen') ?? '';
     let a: Authority;
     try {
       a = parseAuthority(/^\d+$/.test(listen) ? `127.0.0.1:${listen}` : listen, 'the tunnel');
     } catch {
-      return refuse(socket, req, new Refusal(400, 'reverse tunnels ask for ?listen=[BIND:]PORT', 'reverse'));
+      return new Refusal(400, 'reverse tunnels ask for ?listen=[BIND:]PORT', 'reverse');
     }
-    const allowed = options.allowReverse ?? [];
+    const allowed = this.#o.allowReverse ?? [];
     if (!portAllowed(allowed, a.port))
-      return refuse(
-        socket,
-        req,
-        new Refusal(
-          403,
-          `port ${a.port} is not open to reverse tunnels (--allow-reverse ${allowed.length ? 'elsewhere' : 'not given'})`,
-          'reverse-denied',
-        ),
+      return new Refusal(
+        403,
+        `port ${a.port} is not open to reverse tunnels (--allow-reverse ${allowed.length ? 'elsewhere' : 'not given'})`,
+        'reverse-denied',
       );
-    if (reverse.has(a.port))
-      return refuse(
-        socket,
-        req,
-        new Refusal(409, `port ${a.port} is held by another reverse tunnel`, 'reverse-busy'),
-      );
+    if (this.#reverse.has(a.port))
+      return new Refusal(409, `port ${a.port} is held by another reverse tunnel`, 'reverse-busy');
     let control: WebSocket | undefined;
     try {
-      await reverse.open(a.host, a.port, () => control);
+      await this.#reverse.open(a.host, a.port, () => control);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? String(e);
-      return refuse(
-        socket,
-        req,
-        new Refusal(
-          code === 'EADDRINUSE' ? 409 : 403,
-          `cannot listen on ${formatAuthority(a)} (${code})`,
-          'reverse-listen',
-        ),
+      return new Refusal(
+        code === 'EADDRINUSE' ? 409 : 403,
+        `cannot listen on ${formatAuthority(a)} (${code})`,
+        'reverse-listen',
       );
     }
-    if (socket.destroyed) return reverse.close(a.port);
-    metrics.reversePorts.set({}, reverse.size);
+    if (socket.destroyed) return this.#reverse.close(a.port);
+    this.metrics.reversePorts.set({}, this.#reverse.size);
     let upgraded = false;
-    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+    this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       upgraded = true;
       control = ws;
-      startKeepalive(ws, { interval: options.ping ?? 15_000 });
-      ws.on('error', () => {});
-      ws.on('message', () => {
-        // The tunnel sends nothing but pongs on the control connection.
-      });
-      ws.once('close', () => {
-        reverse.close(a.port);
-        metrics.reversePorts.set({}, reverse.size);
-        log.write({ event: 'reverse-closed', client: peerName(req.socket), listen: formatAuthority(a) });
-      });
-      log.write({ event: 'reverse-listening', client: peerName(req.socket), listen: formatAuthority(a) });
-      ws.send(formatControlMessage({ type: 'listening', bind: a.host, port: a.port }));
+      this.#controlOpened(req, ws, a);
     });
     if (!upgraded) {
-      reverse.close(a.port);
-      metrics.reversePorts.set({}, reverse.size);
+      this.#reverse.close(a.port);
+      this.metrics.reversePorts.set({}, this.#reverse.size);
     }
   }
 
-  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    onUpgrade(req, socket, head).catch(() => socket.destroy());
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
+  #controlOpened(req: http.IncomingMessage, ws: WebSocket, a: Authority): void {
+    const client = peerName(req.socket);
+    startKeepalive(ws, { interval: this.#o.ping ?? 15_000 });
+    ws.on('error', () => {});
+    ws.on('message', () => {
+      // The tunnel sends nothing but pongs on the control connection.
     });
-  });
-  const port = (server.address() as net.AddressInfo).port;
-  return {
-    url: `${options.tls ? 'wss' : 'ws'}://${formatHost(host)}:${port}`,
-    host,
-    port,
-    metrics,
-    get active() {
-      return active;
-    },
-    close: async () => {
-      reverse.closeAll();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      // RFC 6455 §7.4.1: 1001, going away; peers that do not answer within a second are cut.
-      const clients = [...wss.clients];
-      await Promise.race([
-        Promise.all(
-          clients.map(
-            (c) =>
-              new Promise<void>((resolve) => {
-                if (c.readyState === c.CLOSED) return resolve();
-                c.once('close', () => resolve());
-                c.close(1001, 'bridge shutting down');
-              }),
-          ),
-        ),
-        new Promise((r) => setTimeout(r, 1000).unref()),
-      ]);
-      for (const c of wss.clients) c.terminate();
-      wss.close();
-      server.closeAllConnections();
-      await closed;
-    },
-  };
+    ws.once('close', () => {
+      this.#reverse.close(a.port);
+      this.metrics.reversePorts.set({}, this.#reverse.size);
+      this.#log.write({ event: 'reverse-closed', client, listen: formatAuthority(a) });
+    });
+    this.#log.write({ event: 'reverse-listening', client, listen: formatAuthority(a) });
+    ws.send(formatControlMessage({ type: 'listening', bind: a.host, port: a.port }));
+  }
+
+  /**
+   * Stops accepting, closes every session with 1001 and waits up to `drainTimeout` ms (default 1 s) for the
+   * peers to answer, then cuts the rest. Resolves once every session has ended and written its log line.
+   */
+  async close(drainTimeout = this.#o.drainTimeout ?? 1000): Promise<void> {
+    this.#reverse.closeAll();
+    const closed = closeServer(this.#server);
+    const sessions = [...this.#sessions];
+    for (const s of sessions) s.drain();
+    const all = Promise.all(sessions.map((s) => s.done));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise((r) => (timer = setTimeout(r, drainTimeout)))]);
+    clearTimeout(timer);
+    for (const s of sessions) s.terminate();
+    // Control connections of reverse tunnels, and upgrades still being set up.
+    for (const c of this.#wss.clients) c.terminate();
+    this.#wss.close();
+    this.#server.closeAllConnections();
+    await all;
+    await closed;
+  }
+}
+
+/** The bridge's answer to a connection over a limit (the labels its metrics have always used). */
+function admissionRefusal(r: AdmissionRefusal): Refusal {
+  const reason = r.describe({ maxConnections: '--max-connections', maxPerClient: '--max-per-client' });
+  return new Refusal(r.status, reason, r.reason === 'max_connections' ? 'limit' : 'client-limit', r.headers);
+}
+
+/** Starts a bridge; resolves once it listens. */
+export async function startBridge(options: BridgeOptions): Promise<BridgeServer> {
+  const bridge = new BridgeServer(options);
+  await bridge.listen();
+  return bridge;
 }

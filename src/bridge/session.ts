@@ -1,0 +1,105 @@
+/**
+ * One bridged session, from the 101 to its one access-log line: the pump between the WebSocket and the TCP
+ * target, the recording, the keepalive, and the admission slot it holds until both sides are closed. However the
+ * session ends (either peer, an error, a ping timeout, the bridge's drain), it ends in exactly one log line and
+ * gives its slot back once.
+ */
+import type net from 'node:net';
+import type WebSocket from 'ws';
+import { startKeepalive } from '../client/keepalive.js';
+import type { AccessLog } from '../observe/access-log.js';
+import { TUNNEL_SUBPROTOCOL } from '../protocol/tunnel-control.js';
+import type { AdmissionSlot } from '../serve/admission.js';
+import type { BridgeMetrics } from './metrics.js';
+import { pump, type ClosedBy, type PumpResult } from './pump.js';
+import { SessionRecorder } from './recorder.js';
+
+export interface SessionSetup {
+  readonly clientName: string;
+  /** `host:port`, or `reverse:PORT`. */
+  readonly target: string;
+  readonly kind: string;
+  readonly path: string;
+  readonly ping: number | undefined;
+  readonly record: string | undefined;
+}
+
+function whoClosed(c: ClosedBy): string {
+  return c === 'websocket' ? 'client' : c === 'socket' ? 'target' : c;
+}
+
+export class BridgeSession {
+  readonly #ws: WebSocket;
+  readonly #setup: SessionSetup;
+  readonly #log: AccessLog;
+  readonly #metrics: BridgeMetrics;
+  readonly #recorder: SessionRecorder | undefined;
+  readonly #opened = performance.now();
+  #drained = false;
+  /** Settles once the session is over and logged. */
+  readonly done: Promise<void>;
+
+  constructor(
+    ws: WebSocket,
+    tcp: net.Socket,
+    slot: AdmissionSlot,
+    ctx: { setup: SessionSetup; log: AccessLog; metrics: BridgeMetrics },
+  ) {
+    this.#ws = ws;
+    this.#setup = ctx.setup;
+    this.#log = ctx.log;
+    this.#metrics = ctx.metrics;
+    const s = ctx.setup;
+    this.#recorder =
+      s.record === undefined
+        ? undefined
+        : new SessionRecorder(s.record, { client: s.clientName, target: s.target, path: s.path });
+    if (s.ping !== undefined) startKeepalive(ws, { interval: s.ping });
+    const recorder = this.#recorder;
+    const pumped = pump(tcp, ws, {
+      halfClose: ws.protocol === TUNNEL_SUBPROTOCOL,
+      ...(recorder
+        ? { onData: (from, bytes) => recorder.data(from === 'websocket' ? 'up' : 'down', bytes) }
+        : {}),
+    });
+    tcp.resume();
+    this.done = pumped
+      .then((r) => {
+        slot.close();
+        return this.#ended(r);
+      })
+      .catch(() => slot.close());
+  }
+
+  /** RFC 6455 §7.4.1: 1001, going away; the session's log line says it was the drain that ended it. */
+  drain(): void {
+    this.#drained = true;
+    this.#ws.close(1001, 'bridge shutting down');
+  }
+
+  /** Cuts a session whose peer did not answer the drain's close in time. */
+  terminate(): void {
+    this.#drained = true;
+    this.#ws.terminate();
+  }
+
+  async #ended(r: PumpResult): Promise<void> {
+    const closedBy = this.#drained ? 'drain' : whoClosed(r.closedBy);
+    const m = this.#metrics;
+    m.bytes.inc({ direction: 'up' }, r.bytesFromWebSocket);
+    m.bytes.inc({ direction: 'down' }, r.bytesFromSocket);
+    m.closed.inc({ by: closedBy });
+    const summary = { closed_by: closedBy, bytes_up: r.bytesFromWebSocket, bytes_down: r.bytesFromSocket };
+    this.#log.write({
+      event: 'session',
+      client: this.#setup.clientName,
+      target: this.#setup.target,
+      kind: this.#setup.kind,
+      subprotocol: this.#ws.protocol || null,
+      ...summary,
+      ws_close_code: r.wsCloseCode,
+      duration_ms: Math.round(performance.now() - this.#opened),
+    });
+    await this.#recorder?.end(summary);
+  }
+}
