@@ -1,15 +1,14 @@
-/** `--admin`: Prometheus `/metrics` on its own address, away from the bridge's public port. */
-import http from 'node:http';
-import { serveAdminPage } from '../observe/admin-pages.js';
+/** `--admin`: Prometheus `/metrics` and `/healthz` on their own address, away from the bridge's public port. */
+import type http from 'node:http';
+import { AdminListener } from '../serve/admin.js';
 import type { Bridge } from './server.js';
 
+/** Starts the bridge's admin listener (the shared {@link AdminListener}); resolves with its server once bound. */
 export async function startAdmin(bridge: Bridge, host: string, port: number): Promise<http.Server> {
-  const server = http.createServer((req, res) => {
-    serveAdminPage(req, res, { registry: bridge.metrics.registry });
+  const admin = new AdminListener({
+    registry: bridge.metrics.registry,
+    ...(bridge.draining === undefined ? {} : { healthy: () => !bridge.draining }),
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  return server;
+  await admin.listen(host, port);
+  return admin.server;
 }

@@ -83,6 +83,8 @@ export interface Bridge {
   readonly metrics: BridgeMetrics;
   /** Sessions open now. */
   readonly active: number;
+  /** True once closing began. */
+  readonly draining?: boolean;
   /** Closes every session (1001, then cut after the drain timeout); resolves once each has been logged. */
   close(drainTimeout?: number): Promise<void>;
 }
@@ -123,11 +125,13 @@ export class BridgeServer implements Bridge {
   readonly #checkOrigin: (req: http.IncomingMessage) => Refusal | undefined;
   readonly #chooseTarget: ReturnType<typeof makeTargetChooser>;
   #port = 0;
+  #draining = false;
 
   constructor(options: BridgeOptions) {
     this.#o = options;
     this.host = options.host ?? '127.0.0.1';
     this.#log = options.accessLog ?? new AccessLog(undefined);
+    this.#log.countInto(this.metrics.registry);
     this.#admission = new Admission({
       maxConnections: options.maxConnections ?? DEFAULT_ADMISSION.maxConnections,
       maxPerClient: options.maxPerClient ?? DEFAULT_ADMISSION.maxPerClient,
@@ -184,6 +188,11 @@ export class BridgeServer implements Bridge {
   /** Sessions open now. */
   get active(): number {
     return this.#sessions.size;
+  }
+
+  /** True once {@link close} began: `/healthz` turns 503. */
+  get draining(): boolean {
+    return this.#draining;
   }
 
   /** Upgrades being set up or bridged now: what the admission limits count. */
@@ -385,6 +394,7 @@ export class BridgeServer implements Bridge {
    * peers to answer, then cuts the rest. Resolves once every session has ended and written its log line.
    */
   async close(drainTimeout = this.#o.drainTimeout ?? 1000): Promise<void> {
+    this.#draining = true;
     this.#reverse.closeAll();
     const closed = closeServer(this.#server);
     const sessions = [...this.#sessions];

@@ -7,15 +7,17 @@ import { StaticUsers, type UserStore } from '../auth/server-auth.js';
 import { parseTargetRule, type TargetRule } from '../bridge/allow-target.js';
 import { sessionToPcapng } from '../bridge/pcapng.js';
 import { formatRecording, parseRecording } from '../bridge/replay.js';
-import { startAdmin } from '../bridge/admin.js';
-import { startBridge, type BridgeOptions } from '../bridge/server.js';
+import { BridgeServer, type BridgeOptions } from '../bridge/server.js';
 import { EXIT_CODES, isWsviaError } from '../errors.js';
-import { AccessLog } from '../observe/access-log.js';
+import type { AccessLog } from '../observe/access-log.js';
+import { AdminListener } from '../serve/admin.js';
+import { DEFAULT_ADMISSION } from '../serve/admission.js';
 import { parseAuthority, type Authority } from '../protocol/authority.js';
 import { parsePortList } from '../route/destination.js';
 import { parseListen } from './listen-address.js';
 import { positiveNumber, readFlagFile } from './flag-values.js';
 import { reportError, reportUsage, UsageError } from './output.js';
+import { openAccessLog, waitForSignal } from './server-lifecycle.js';
 
 export const usage = `usage: wsvia bridge --listen [HOST:]PORT (--target HOST:PORT | --route PATH=HOST:PORT | --token-file FILE
                     | --allow-target PATTERN | --allow-reverse PORTS)... [options]
@@ -48,18 +50,19 @@ browsers and security:
 
 operations:
       --ping SECONDS         ping every WebSocket; a peer that misses a pong is dropped (dead-peer reaping)
-      --max-connections N    at most N sessions at once (then 503)
-      --max-per-client N     at most N sessions per client address (then 429)
+      --max-connections N    at most N sessions at once (default ${DEFAULT_ADMISSION.maxConnections}; then 503)
+      --max-per-client N     at most N sessions per client address (default ${DEFAULT_ADMISSION.maxPerClient}; then 429)
       --connect-timeout S    limit for the TCP connect to a target (default 10)
       --access-log FILE      one JSON line per session (target, bytes each way, duration, who closed); - is stdout
-      --admin [HOST:]PORT    Prometheus /metrics there
+      --admin [HOST:]PORT    Prometheus /metrics and /healthz there
+      --drain-timeout S      on SIGINT/SIGTERM, sessions get close 1001 and this long to end (default 1)
       --record DIR           each session's bytes with timestamps, one JSON-lines file per session
       --replay FILE          print a recorded session (time, direction, bytes) and exit ...
       --pcap OUT             ... or write it as pcapng for Wireshark/tshark (a synthetic TCP connection)
   -h, --help
 
 Prints "wsvia bridge listening on ws://HOST:PORT" when ready; stops on SIGINT or SIGTERM.
-exit codes: 0 ok, 2 usage or configuration
+exit codes: 0 ok, 1 failure (a port in use), 2 usage or configuration (an access log that cannot be opened)
 `;
 
 function authority(text: string, flag: string): Authority {
@@ -95,6 +98,7 @@ export function parseBridgeArgs(argv: string[]) {
       'connect-timeout': { type: 'string' },
       'access-log': { type: 'string' },
       admin: { type: 'string' },
+      'drain-timeout': { type: 'string' },
       record: { type: 'string' },
       replay: { type: 'string' },
       pcap: { type: 'string' },
@@ -161,6 +165,7 @@ export function parseBridgeArgs(argv: string[]) {
   const maxConnections = positiveNumber(values['max-connections'], '--max-connections');
   const maxPerClient = positiveNumber(values['max-per-client'], '--max-per-client');
   const connectTimeout = positiveNumber(values['connect-timeout'], '--connect-timeout');
+  const drainTimeout = positiveNumber(values['drain-timeout'], '--drain-timeout');
   if (values.record !== undefined && !fs.statSync(values.record, { throwIfNoEntry: false })?.isDirectory())
     throw new UsageError(`--record expects an existing directory, got ${values.record}`);
   if (values.web !== undefined && !fs.statSync(values.web, { throwIfNoEntry: false })?.isDirectory())
@@ -190,6 +195,7 @@ export function parseBridgeArgs(argv: string[]) {
     ...(maxConnections === undefined ? {} : { maxConnections }),
     ...(maxPerClient === undefined ? {} : { maxPerClient }),
     ...(connectTimeout === undefined ? {} : { connectTimeout: connectTimeout * 1000 }),
+    ...(drainTimeout === undefined ? {} : { drainTimeout: drainTimeout * 1000 }),
     ...(values.record === undefined ? {} : { record: values.record }),
   };
   return {
@@ -222,29 +228,27 @@ export async function run(argv: string[]): Promise<number> {
       return reportError(e);
     }
   }
-  const accessLog = AccessLog.open(args.accessLog);
+  let bridge: BridgeServer;
+  let admin: AdminListener | undefined;
+  let accessLog: AccessLog;
   try {
-    const bridge = await startBridge({ ...args.options, accessLog });
-    const admin = args.admin ? await startAdmin(bridge, args.admin.host, args.admin.port) : undefined;
-    process.stdout.write(`wsvia bridge listening on ${bridge.url}\n`);
-    if (admin) {
-      const a = admin.address() as { port: number };
-      process.stderr.write(`wsvia bridge: metrics on http://${args.admin?.host}:${a.port}/metrics\n`);
-    }
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
-    admin?.close();
-    await bridge.close();
-    await accessLog.close();
-    return EXIT_CODES.ok;
+    accessLog = openAccessLog(args.accessLog, 'bridge');
+    bridge = new BridgeServer({ ...args.options, accessLog });
+    const b = bridge;
+    admin = args.admin
+      ? new AdminListener({ registry: b.metrics.registry, healthy: () => !b.draining })
+      : undefined;
+    await admin?.listen(args.admin?.host ?? '127.0.0.1', args.admin?.port ?? 0);
+    await bridge.listen();
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE' || code === 'EACCES') {
-      process.stderr.write(`wsvia: cannot listen (${code}): choose another --listen or --admin address\n`);
-      return EXIT_CODES.usage;
-    }
+    await admin?.close();
     return reportError(e);
   }
+  process.stdout.write(`wsvia bridge listening on ${bridge.url}\n`);
+  if (admin) process.stderr.write(`wsvia bridge: metrics on ${admin.url}/metrics\n`);
+  await waitForSignal();
+  await bridge.close();
+  await admin?.close();
+  await accessLog.close();
+  return EXIT_CODES.ok;
 }

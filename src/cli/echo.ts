@@ -1,10 +1,11 @@
 /** `wsvia echo`: a WebSocket echo server on loopback, ws or wss. */
-import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startEchoServer } from '../echo/echo-server.js';
 import { makeSelfSigned } from '../echo/self-signed.js';
 import { EXIT_CODES } from '../errors.js';
+import { readFlagFile } from './flag-values.js';
 import { reportError, reportUsage, UsageError } from './output.js';
+import { waitForSignal } from './server-lifecycle.js';
 
 export const usage = `usage: wsvia echo [options]
 
@@ -20,6 +21,7 @@ A WebSocket echo server: every message comes back as sent (text as text, binary 
   -h, --help
 
 Prints its URL when ready; stops on SIGINT or SIGTERM.
+exit codes: 0 stopped by a signal, 1 failure (a port in use), 2 usage
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -49,13 +51,16 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(usage);
     return EXIT_CODES.ok;
   }
+  let cert: { cert: Buffer; key: Buffer } | undefined;
   try {
-    const tls =
-      values.cert !== undefined && values.key !== undefined
-        ? { cert: fs.readFileSync(values.cert), key: fs.readFileSync(values.key) }
-        : values.tls
-          ? makeSelfSigned()
-          : undefined;
+    // An unreadable certificate is a configuration error (exit 2), found before anything listens.
+    if (values.cert !== undefined && values.key !== undefined)
+      cert = { cert: readFlagFile(values.cert, '--cert'), key: readFlagFile(values.key, '--key') };
+  } catch (e) {
+    return reportUsage(e, usage);
+  }
+  try {
+    const tls = cert ?? (values.tls ? makeSelfSigned() : undefined);
     const server = await startEchoServer({
       host: values.host ?? '127.0.0.1',
       port: values.port === undefined ? 8765 : Number(values.port),
@@ -64,19 +69,10 @@ export async function run(argv: string[]): Promise<number> {
       ...(values.subprotocol ? { protocols: values.subprotocol } : {}),
     });
     process.stdout.write(`wsvia echo listening on ${server.url}\n`);
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
+    await waitForSignal();
     await server.close();
     return EXIT_CODES.ok;
   } catch (e) {
-    if (e instanceof Error && 'code' in e && e.code === 'EADDRINUSE') {
-      process.stderr.write(
-        `wsvia: port ${values.port ?? 8765} is in use: choose another with --port (0 for any)\n`,
-      );
-      return EXIT_CODES.usage;
-    }
     return reportError(e);
   }
 }

@@ -16,6 +16,7 @@ import {
 } from '../gateway/config.js';
 import { Gateway, type GatewayAddresses } from '../gateway/gateway.js';
 import { formatError, reportError, reportUsage, UsageError } from './output.js';
+import { openAccessLog, waitForSignal } from './server-lifecycle.js';
 
 export const usage = `usage: wsvia gateway --listen HOST:PORT --route PATH=UPSTREAM[,UPSTREAM...] [options]
        wsvia gateway --config FILE [--watch] [options]
@@ -45,8 +46,8 @@ Keepalive (seconds; fractions allowed)
   --drain-timeout S         on SIGTERM, wait up to S for WebSockets to close (default 10)
   --drain-spread S          spread the 1001 closes over S (default 5, at most half the drain timeout)
 Limits
-  --max-connections N       open client connections (503 above; default no limit)
-  --max-per-client N        open connections per client address (429 above; default no limit)
+  --max-connections N       open client connections (503 above; default ${DEFAULT_LIMITS.maxConnections}; 0: no limit)
+  --max-per-client N        open connections per client address (429 above; default ${DEFAULT_LIMITS.maxPerClient}; 0: no limit)
   --max-header-bytes N      request head size (431 above; default 16384)
   --handshake-timeout S     complete request head within S (408 otherwise; default 10)
   --connect-timeout S       connect to an upstream within S (504 when every member times out; default 5)
@@ -57,8 +58,9 @@ Operations
   --workers N               N processes sharing the port(s) (default 1)
   -h, --help
 
-Prints "wsvia gateway listening on http://HOST:PORT" when ready. Exit codes: 0 after a drain, 2 for a usage or
-configuration error, 1 otherwise.
+Prints "wsvia gateway listening on http://HOST:PORT" when ready, after every listener (the admin one too) is
+bound. Exit codes: 0 after a drain, 2 for a usage or configuration error (an access log that cannot be opened),
+1 otherwise (a port in use).
 `;
 
 const OPTIONS = {
@@ -212,7 +214,7 @@ export async function run(argv: string[]): Promise<number> {
   if (inWorker && process.env['WSVIA_WORKER_INDEX'] !== '0') config = { ...config, admin: undefined };
   let gateway: Gateway;
   try {
-    gateway = new Gateway(config);
+    gateway = new Gateway(config, { accessLog: openAccessLog(config.accessLog, 'gateway') });
     const addresses = await gateway.start();
     if (inWorker) process.send?.({ wsvia: 'listening', addresses });
     else announce(addresses);
@@ -250,10 +252,7 @@ export async function run(argv: string[]): Promise<number> {
       t = setTimeout(() => reload('file changed'), 200);
     });
   }
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const signal = await waitForSignal();
   watcher?.close();
   process.stderr.write(`wsvia gateway: ${signal}: draining ${gateway.openWebSockets} WebSockets\n`);
   const left = await gateway.drain();

@@ -9,12 +9,12 @@ import { EXIT_CODES, WsviaError } from '../errors.js';
 import { unbracket } from '../protocol/authority.js';
 import { parseHostRule, parsePortList, type DestinationPolicy } from '../route/destination.js';
 import { parseProxyUrl } from '../route/proxy-url.js';
-import { AccessLog } from '../observe/access-log.js';
-import { startAdmin, type AdminServer } from '../proxy/admin.js';
+import { AdminListener } from '../serve/admin.js';
 import { DEFAULT_LIMITS, type ProxyLimits, type ProxyServerOptions } from '../proxy/options.js';
 import { ProxyServer } from '../proxy/server.js';
 import { tuneHeapForLongLivedSockets } from './heap-tuning.js';
 import { reportError, reportUsage, UsageError } from './output.js';
+import { openAccessLog, waitForSignal } from './server-lifecycle.js';
 
 export const usage = `usage: wsvia proxy [options]
 
@@ -57,7 +57,8 @@ operations:
   -h, --help
 
 Prints "wsvia proxy listening on URL" when ready.
-exit codes: 0 stopped by a signal, 1 failure, 2 usage or invalid configuration
+exit codes: 0 stopped by a signal, 1 failure (a port in use), 2 usage or invalid configuration (an access log
+that cannot be opened)
 `;
 
 const STRING_OPTIONS = [
@@ -260,13 +261,6 @@ function merge(file: Settings, flags: Settings): Settings {
   };
 }
 
-function waitForSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-  });
-}
-
 export async function run(argv: string[]): Promise<number> {
   // docs/proxy.md: about 11.7 -> 10 KiB per idle tunnel measured here.
   tuneHeapForLongLivedSockets();
@@ -291,32 +285,25 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 async function runServer(built: Built, isWorker: boolean): Promise<number> {
-  let admin: AdminServer | undefined;
-  const accessLog = AccessLog.open(built.accessLog);
-  const server = new ProxyServer({ ...built.server, accessLog });
+  let server: ProxyServer;
+  let admin: AdminListener | undefined;
+  let url: string;
   try {
-    if (built.admin) {
-      admin = await startAdmin(
-        built.admin.host,
-        built.admin.port,
-        server.metrics.registry,
-        () => !server.draining,
-      );
-      if (!isWorker) process.stderr.write(`wsvia proxy admin on ${admin.url} (/metrics, /healthz)\n`);
-    }
-    const address = await server.listen();
-    if (isWorker) process.send?.({ wsviaProxyListening: address.url });
-    else process.stdout.write(`wsvia proxy listening on ${address.url}\n`);
+    const accessLog = openAccessLog(built.accessLog, 'proxy');
+    const s = (server = new ProxyServer({ ...built.server, accessLog }));
+    admin = built.admin
+      ? new AdminListener({ registry: s.metrics.registry, healthy: () => !s.draining })
+      : undefined;
+    if (built.admin) await admin?.listen(built.admin.host, built.admin.port);
+    url = (await server.listen()).url;
   } catch (e) {
     await admin?.close();
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE' || code === 'EACCES') {
-      process.stderr.write(
-        `wsvia: cannot listen: ${(e as Error).message}: choose another --port (0 for any)\n`,
-      );
-      return EXIT_CODES.usage;
-    }
     return reportError(e);
+  }
+  if (isWorker) process.send?.({ wsviaProxyListening: url });
+  else {
+    if (admin) process.stderr.write(`wsvia proxy admin on ${admin.url} (/metrics, /healthz)\n`);
+    process.stdout.write(`wsvia proxy listening on ${url}\n`);
   }
   const signal = await waitForSignal();
   if (!isWorker)

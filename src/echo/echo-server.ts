@@ -6,10 +6,10 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import { formatHost } from '../protocol/authority.js';
+import { listen } from '../serve/listener.js';
 
 export interface EchoServerOptions {
   readonly host?: string;
@@ -59,6 +59,8 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
       ? { handleProtocols: (offered: Set<string>) => [...offered].find((p) => accepted.includes(p)) ?? false }
       : {}),
   });
+  // ws passes the HTTP server's errors on; a failed listen is reported by listen() below.
+  wss.on('error', () => {});
   const received: ReceivedUpgrade[] = [];
   wss.on('connection', (ws, req) => {
     const headers: [string, string][] = [];
@@ -85,11 +87,7 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
     });
     ws.on('error', () => ws.terminate());
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { port } = await listen(server, host, options.port ?? 0, '--host/--port');
   return {
     url: `${options.tls ? 'wss' : 'ws'}://${formatHost(host)}:${port}/`,
     port,

@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import type { Writable } from 'node:stream';
 import { WsviaError } from '../errors.js';
+import type { Counter, Registry } from './metrics.js';
 
 export type AccessLogRecord = Readonly<Record<string, string | number | boolean | null | undefined>>;
 
@@ -24,6 +25,8 @@ export class AccessLog {
   readonly #onError: ((error: Error) => void) | undefined;
   #blocked = false;
   #failed: Error | undefined;
+  readonly #errorCounters: Counter[] = [];
+  readonly #droppedCounters: Counter[] = [];
   /** Lines dropped because the destination was not keeping up. */
   dropped = 0;
   /** Write errors, and lines lost to a log that had failed. */
@@ -56,6 +59,25 @@ export class AccessLog {
     return new AccessLog(fs.createWriteStream(target, { fd }), options);
   }
 
+  /**
+   * Counts this log's losses in a server's `/metrics`: `wsvia_access_log_errors_total` (write errors, and lines
+   * lost after one) and `wsvia_access_log_dropped_total` (lines dropped while the destination did not keep up).
+   */
+  countInto(registry: Registry): void {
+    const errors = registry.counter(
+      'wsvia_access_log_errors_total',
+      'Access log write errors (ENOSPC, EPIPE, ...) and lines lost to a log that had failed',
+    );
+    const dropped = registry.counter(
+      'wsvia_access_log_dropped_total',
+      'Access log lines dropped because the destination did not keep up',
+    );
+    errors.inc({}, this.errors);
+    dropped.inc({}, this.dropped);
+    this.#errorCounters.push(errors);
+    this.#droppedCounters.push(dropped);
+  }
+
   /** The first write error, once there was one. */
   get failure(): Error | undefined {
     return this.#failed;
@@ -63,20 +85,23 @@ export class AccessLog {
 
   write(record: AccessLogRecord): void {
     if (!this.#out) return;
-    if (this.#failed) {
-      this.errors++;
-      return;
-    }
+    if (this.#failed) return this.#countError();
     if (this.#blocked) {
       this.dropped++;
+      for (const c of this.#droppedCounters) c.inc();
       return;
     }
     const line = JSON.stringify({ time: new Date().toISOString(), ...record });
     if (!this.#out.write(`${line}\n`)) this.#blocked = true;
   }
 
-  #fail(e: Error): void {
+  #countError(): void {
     this.errors++;
+    for (const c of this.#errorCounters) c.inc();
+  }
+
+  #fail(e: Error): void {
+    this.#countError();
     if (this.#failed) return;
     this.#failed = e;
     this.#onError?.(e);
