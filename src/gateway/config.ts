@@ -5,6 +5,7 @@
 import { ConfigNode } from '../config.js';
 import { WsviaError } from '../errors.js';
 import { parseCidr, type Cidr } from '../route/cidr.js';
+import { DEFAULT_ADMISSION } from '../serve/admission.js';
 
 export const UPSTREAM_SCHEMES = ['ws:', 'wss:', 'http:', 'https:'] as const;
 
@@ -30,9 +31,9 @@ export interface SniRoute {
 }
 
 export interface Limits {
-  /** Open client connections at once; over it: 503. 0: no limit. */
+  /** Open client connections at once; over it: 503 + Retry-After (a close for TLS). 0: no limit. */
   readonly maxConnections: number;
-  /** Open connections per client address; over it: 429. 0: no limit. */
+  /** Open connections per client address; over it: 429 + Retry-After (a close for TLS). 0: no limit. */
   readonly maxPerClient: number;
   /** Request head size; over it: 431. */
   readonly maxHeaderBytes: number;
@@ -80,8 +81,7 @@ export interface GatewayConfig {
 }
 
 export const DEFAULT_LIMITS: Limits = {
-  maxConnections: 0,
-  maxPerClient: 0,
+  ...DEFAULT_ADMISSION,
   maxHeaderBytes: 16 * 1024,
   handshakeTimeout: 10_000,
   connectTimeout: 5_000,

@@ -3,20 +3,20 @@
  * listener, reload and drain. Reload swaps the snapshot only: connections read it when their request arrives,
  * and an open WebSocket never looks at it again, so it stays on its upstream whatever the new routes say.
  */
-import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type http2 from 'node:http2';
 import { WsviaError, type ErrorCode } from '../errors.js';
 import { AccessLog } from '../observe/access-log.js';
-import { CountsByKey } from '../observe/counts-by-key.js';
-import { serveAdminPage } from '../observe/admin-pages.js';
+import { AdminListener } from '../serve/admin.js';
+import { Admission, type AdmissionRefusal, type AdmissionSlot } from '../serve/admission.js';
+import { closeServer, listen } from '../serve/listener.js';
 import { configToJson, parseHostPort, type GatewayConfig, type UpstreamSpec } from './config.js';
 import { gatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
 import { createH2Server } from './h2-websocket.js';
 import { Http1Connection } from './http1-connection.js';
-import type { Admission, Runtime, Snapshot } from './runtime.js';
+import type { Runtime, Snapshot } from './runtime.js';
 import { buildSnapshot } from './snapshot.js';
 import { handleTlsConnection } from './tls-listener.js';
 import { UpstreamHealth } from './upstream-pool.js';
@@ -33,26 +33,10 @@ export interface GatewayOptions {
   readonly accessLog?: AccessLog;
 }
 
-function listen(server: net.Server | http.Server, hostPort: string, what: string): Promise<AddressInfo> {
+/** Binds `server` to the config's `HOST:PORT` (`what` names the key); `LISTEN_FAILED` when it cannot. */
+function listenAt(server: net.Server, hostPort: string, what: string): Promise<AddressInfo> {
   const { host, port } = parseHostPort(hostPort, what, what);
-  return new Promise((resolve, reject) => {
-    const onError = (e: NodeJS.ErrnoException): void =>
-      reject(
-        new WsviaError('CONFIG_INVALID', `cannot listen on ${hostPort} (${what}): ${e.code ?? e.message}`, {
-          hop: 'config',
-          hint: e.code === 'EADDRINUSE' ? 'another process has that port' : undefined,
-          cause: e,
-        } as never),
-      );
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.removeListener('error', onError);
-      // After listening, errors are per connection (EMFILE on accept when out of file descriptors): the
-      // server keeps running, and the connections it has are untouched.
-      server.on('error', () => {});
-      resolve(server.address() as AddressInfo);
-    });
-  });
+  return listen(server, host, port, what);
 }
 
 /**
@@ -71,11 +55,10 @@ export class Gateway implements Runtime {
   #snapshot: Snapshot;
   #draining = false;
   readonly #relays = new Set<WsRelay>();
-  readonly #perClient = new CountsByKey();
-  #connections = 0;
+  readonly #admission: Admission;
   #plain: net.Server | undefined;
   #tls: net.Server | undefined;
-  #admin: http.Server | undefined;
+  #admin: AdminListener | undefined;
   #h2: http2.Http2Server | undefined;
   #terminator: tls.Server | undefined;
   #healthTimer: NodeJS.Timeout | undefined;
@@ -85,6 +68,11 @@ export class Gateway implements Runtime {
   constructor(config: GatewayConfig, options: GatewayOptions = {}) {
     this.#snapshot = buildSnapshot(config, this.#health);
     this.log = options.accessLog ?? AccessLog.open(config.accessLog);
+    this.log.countInto(this.metrics.registry);
+    this.#admission = new Admission(
+      () => this.#snapshot.config.limits,
+      (open) => this.metrics.connections.set({}, open),
+    );
   }
 
   snapshot(): Snapshot {
@@ -104,26 +92,45 @@ export class Gateway implements Runtime {
     return this.#relays.size;
   }
 
+  /**
+   * Binds every listener the config names (plain, TLS, admin). If any cannot be bound, the ones already bound are
+   * closed again before the `LISTEN_FAILED` error is thrown: a gateway either starts whole or not at all.
+   */
   async start(): Promise<GatewayAddresses> {
+    try {
+      await this.#bind();
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
+    this.#updateHealthGauge();
+    this.#healthTimer = setInterval(() => this.#checkHealth(), this.#snapshot.config.healthInterval);
+    this.#healthTimer.unref();
+    return this.#addresses;
+  }
+
+  async #bind(): Promise<void> {
     const c = this.#snapshot.config;
     if (c.listen !== undefined) {
       this.#plain = net.createServer({ noDelay: true }, (s) => this.#accept(s, 'http'));
-      this.#addresses = { ...this.#addresses, listen: await listen(this.#plain, c.listen, 'listen') };
+      this.#addresses = { ...this.#addresses, listen: await listenAt(this.#plain, c.listen, 'listen') };
     }
     if (c.tls.listen !== undefined) {
       this.#h2 = createH2Server(this);
       this.#terminator = this.#makeTerminator();
       this.#tls = net.createServer({ noDelay: true }, (s) => this.#accept(s, 'https'));
-      this.#addresses = { ...this.#addresses, tls: await listen(this.#tls, c.tls.listen, 'tls.listen') };
+      this.#addresses = { ...this.#addresses, tls: await listenAt(this.#tls, c.tls.listen, 'tls.listen') };
     }
     if (c.admin !== undefined) {
-      this.#admin = http.createServer((req, res) => this.#serveAdmin(req, res));
-      this.#addresses = { ...this.#addresses, admin: await listen(this.#admin, c.admin, 'admin') };
+      this.#admin = new AdminListener({
+        registry: this.metrics.registry,
+        healthy: () => !this.#draining,
+        pages: { '/routes': () => this.#routesPage() },
+      });
+      const { host, port } = parseHostPort(c.admin, 'admin', 'admin');
+      await this.#admin.listen(host, port, 'admin');
+      this.#addresses = { ...this.#addresses, admin: this.#admin.server.address() as AddressInfo };
     }
-    this.#updateHealthGauge();
-    this.#healthTimer = setInterval(() => this.#checkHealth(), c.healthInterval);
-    this.#healthTimer.unref();
-    return this.#addresses;
   }
 
   #accept(socket: net.Socket, proto: 'http' | 'https'): void {
@@ -164,21 +171,13 @@ export class Gateway implements Runtime {
     return server;
   }
 
-  admit(address: string): Admission {
-    const l = this.#snapshot.config.limits;
-    if (l.maxConnections > 0 && this.#connections >= l.maxConnections) return 'max_connections';
-    const n = this.#perClient.get(address);
-    if (l.maxPerClient > 0 && n >= l.maxPerClient) return 'per_client';
-    this.#connections++;
-    this.#perClient.add(address);
-    this.metrics.connections.set({}, this.#connections);
-    return 'ok';
+  admit(address: string): AdmissionSlot | AdmissionRefusal {
+    return this.#admission.admit(address);
   }
 
-  release(address: string): void {
-    this.#connections--;
-    this.#perClient.remove(address);
-    this.metrics.connections.set({}, this.#connections);
+  /** Client connections counted against the limits now. */
+  get connections(): number {
+    return this.#admission.open;
   }
 
   markDead(u: UpstreamSpec, code: ErrorCode): void {
@@ -251,22 +250,12 @@ export class Gateway implements Runtime {
     this.#updateHealthGauge();
   }
 
-  #serveAdmin(req: http.IncomingMessage, res: http.ServerResponse): void {
-    serveAdminPage(req, res, {
-      registry: this.metrics.registry,
-      healthy: () => !this.#draining,
-      pages: {
-        '/routes': () => {
-          const health = Object.fromEntries(
-            this.#health.all().map((s) => [s.spec.url, s.healthy ? 'up' : 'down']),
-          );
-          return {
-            contentType: 'application/json',
-            body: `${JSON.stringify({ ...configToJson(this.#snapshot.config), health }, null, 2)}\n`,
-          };
-        },
-      },
-    });
+  #routesPage(): { contentType: string; body: string } {
+    const health = Object.fromEntries(this.#health.all().map((s) => [s.spec.url, s.healthy ? 'up' : 'down']));
+    return {
+      contentType: 'application/json',
+      body: `${JSON.stringify({ ...configToJson(this.#snapshot.config), health }, null, 2)}\n`,
+    };
   }
 
   /**
@@ -300,10 +289,10 @@ export class Gateway implements Runtime {
     clearInterval(this.#healthTimer);
     for (const r of this.#relays) r.destroy();
     for (const s of this.#sockets) s.destroy();
-    const closing = [this.#plain, this.#tls, this.#admin]
+    const closing = [this.#plain, this.#tls]
       .filter((s): s is net.Server => s !== undefined)
-      .map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
-    this.#admin?.closeAllConnections();
+      .map((s) => closeServer(s));
+    closing.push(this.#admin?.close() ?? Promise.resolve());
     this.#h2?.close();
     await Promise.all(closing);
     await this.log.close();

@@ -10,6 +10,7 @@ import { BodyTracker, requestFraming, responseFraming } from '../protocol/body.j
 import { RequestHeadReader, serializeHead, type RequestHead } from '../protocol/head.js';
 import { getHeader, hasToken, headerTokens } from '../protocol/headers.js';
 import { ProxyProtocolReader } from '../protocol/proxy-protocol.js';
+import { AdmissionRefusal, type AdmissionSlot } from '../serve/admission.js';
 import type { RouteSpec } from './config.js';
 import { clientResponseHeaders, isTrusted, upstreamHeaders } from './forwarded.js';
 import type { RefusalReason } from './gateway-metrics.js';
@@ -33,7 +34,12 @@ const STATUS_TEXT: Record<number, string> = {
 };
 
 /** A short error response, then the connection ends (RFC 9112 §9.6: `Connection: close`). */
-export function sendError(socket: Duplex, status: number, message: string): void {
+export function sendError(
+  socket: Duplex,
+  status: number,
+  message: string,
+  headers: readonly (readonly [string, string])[] = [],
+): void {
   if (socket.destroyed || !socket.writable) return;
   const body = `${message}\n`;
   socket.end(
@@ -41,6 +47,7 @@ export function sendError(socket: Duplex, status: number, message: string): void
       ['Content-Type', 'text/plain; charset=utf-8'],
       ['Content-Length', String(Buffer.byteLength(body))],
       ['Connection', 'close'],
+      ...headers,
     ]).toString('latin1') + body,
   );
 }
@@ -60,7 +67,7 @@ export class Http1Connection {
   readonly #rt: Runtime;
   readonly #proto: 'http' | 'https';
   #address: string;
-  #admitted = false;
+  #slot: AdmissionSlot | undefined;
   #pp: ProxyProtocolReader | undefined;
   #reader: RequestHeadReader | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -78,7 +85,7 @@ export class Http1Connection {
     socket.on('error', () => socket.destroy());
     socket.once('close', () => {
       clearTimeout(this.#timer);
-      if (this.#admitted) this.#rt.release(this.#address);
+      this.#slot?.close();
     });
     if (options.admitted) this.#pp = undefined;
     else if (!this.#pp && !this.#admit()) return;
@@ -93,18 +100,26 @@ export class Http1Connection {
   }
 
   #admit(): boolean {
-    const verdict = this.#rt.admit(this.#address);
-    if (verdict === 'ok') {
-      this.#admitted = true;
-      return true;
+    const slot = this.#rt.admit(this.#address);
+    if (slot instanceof AdmissionRefusal) {
+      const why = slot.describe({ maxConnections: '--max-connections', maxPerClient: '--max-per-client' });
+      this.#refuse(slot.reason, slot.status, `too many connections: ${why}`, slot.headers);
+      return false;
     }
-    this.#refuse(verdict, verdict === 'max_connections' ? 503 : 429, 'too many connections');
-    return false;
+    this.#slot = slot;
+    // A socket may have closed while its PROXY header was read: its close handler has already run.
+    if (this.#socket.destroyed) slot.close();
+    return true;
   }
 
-  #refuse(reason: RefusalReason, status: number, message: string): void {
+  #refuse(
+    reason: RefusalReason,
+    status: number,
+    message: string,
+    headers: readonly (readonly [string, string])[] = [],
+  ): void {
     this.#rt.metrics.refused.inc({ reason });
-    sendError(this.#socket, status, message);
+    sendError(this.#socket, status, message, headers);
   }
 
   #waitForRequest(leftover: Uint8Array): void {

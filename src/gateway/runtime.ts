@@ -6,6 +6,7 @@
 import type { SecureContext } from 'node:tls';
 import type { ErrorCode } from '../errors.js';
 import type { AccessLog } from '../observe/access-log.js';
+import type { AdmissionRefusal, AdmissionSlot } from '../serve/admission.js';
 import type { GatewayConfig, UpstreamSpec } from './config.js';
 import type { GatewayMetrics } from './gateway-metrics.js';
 import type { RouteTable } from './route-table.js';
@@ -23,16 +24,16 @@ export interface Snapshot {
   readonly secureContext: SecureContext | undefined;
 }
 
-export type Admission = 'ok' | 'max_connections' | 'per_client';
-
 export interface Runtime {
   snapshot(): Snapshot;
   readonly metrics: GatewayMetrics;
   readonly log: AccessLog;
   readonly draining: boolean;
-  /** Counts a new client connection from `address`, or says which limit refuses it. */
-  admit(address: string): Admission;
-  release(address: string): void;
+  /**
+   * Counts a new client connection from `address` (the slot's close() gives it back, once), or says which limit
+   * refuses it.
+   */
+  admit(address: string): AdmissionSlot | AdmissionRefusal;
   markDead(u: UpstreamSpec, code: ErrorCode): void;
   /** Registers an open WebSocket; returns the function that forgets it. */
   track(relay: WsRelay): () => void;

@@ -7,6 +7,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { ClientHelloReader, serverNameMatches } from '../protocol/tls-client-hello.js';
+import { AdmissionRefusal } from '../serve/admission.js';
 import type { SniRoute } from './config.js';
 import type { Runtime } from './runtime.js';
 
@@ -47,25 +48,26 @@ export function handleTlsConnection(socket: net.Socket, rt: Runtime, handlers: T
     const current = rt.snapshot();
     const route = findSniRoute(current.config.sni, r.hello.serverName);
     const replay = Buffer.concat([r.records, r.leftover]);
-    if (route) {
-      passthrough(socket, route, replay, rt);
-      return;
-    }
-    if (!current.secureContext) {
+    if (!route && !current.secureContext) {
       // Passthrough only, and no route for this name: an alert would need a TLS stack; a reset is what
       // nginx's ssl_preread with no matching map entry gives too.
       rt.metrics.refused.inc({ reason: 'no_route' });
       socket.destroy();
       return;
     }
-    const verdict = rt.admit(remoteAddress);
-    if (verdict !== 'ok') {
+    // Passthrough and terminated connections alike count against the limits.
+    const slot = rt.admit(remoteAddress);
+    if (slot instanceof AdmissionRefusal) {
       // Over a limit before any HTTP is spoken: there is no way to answer 503 or 429 inside TLS not yet set up.
-      rt.metrics.refused.inc({ reason: verdict });
+      rt.metrics.refused.inc({ reason: slot.reason });
       socket.destroy();
       return;
     }
-    socket.once('close', () => rt.release(remoteAddress));
+    socket.once('close', () => slot.close());
+    if (route) {
+      passthrough(socket, route, replay, rt);
+      return;
+    }
     // Node's TLSSocket reads what is already buffered on the wrapped socket before its handle.
     socket.unshift(replay);
     handlers.terminator.emit('connection', socket);

@@ -17,6 +17,7 @@ import { DEFAULT_POLICY, type DestinationPolicy } from '../route/destination.js'
 import { AccessLog } from '../observe/access-log.js';
 import { CountsByKey } from '../observe/counts-by-key.js';
 import { redactUrl } from '../observe/redact.js';
+import { listen } from '../serve/listener.js';
 import { AuthCache } from './auth-cache.js';
 import { CONNECTION_ESTABLISHED, errorResponse, type ProxyFailure } from './error-response.js';
 import { parseForwardTarget, startForward } from './forward.js';
@@ -85,6 +86,7 @@ export class ProxyServer {
     this.#policy = options.policy ?? DEFAULT_POLICY;
     this.#name = options.name ?? 'wsvia';
     this.#log = options.accessLog ?? new AccessLog(undefined);
+    this.#log.countInto(this.metrics.registry);
     this.#auth = options.users
       ? new ServerAuth({
           realm: options.realm ?? 'wsvia proxy',
@@ -114,17 +116,12 @@ export class ProxyServer {
     return this.#active;
   }
 
-  listen(): Promise<ListeningAddress> {
+  /** Binds; rejects with `LISTEN_FAILED` (the address in use, or not this host's). */
+  async listen(): Promise<ListeningAddress> {
     const host = this.#o.host ?? '127.0.0.1';
-    return new Promise((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(this.#o.port ?? 8080, host, () => {
-        this.#server.removeListener('error', reject);
-        const { port } = this.#server.address() as net.AddressInfo;
-        const scheme = this.#secureContext ? 'https' : 'http';
-        resolve({ host, port, url: `${scheme}://${formatHost(host)}:${port}` });
-      });
-    });
+    const { port } = await listen(this.#server, host, this.#o.port ?? 8080, '--host/--port');
+    const scheme = this.#secureContext ? 'https' : 'http';
+    return { host, port, url: `${scheme}://${formatHost(host)}:${port}` };
   }
 
   /**
@@ -140,6 +137,10 @@ export class ProxyServer {
     this.#tunnels.abortAll('drain');
     for (const p of [...this.#pending]) p.socket.destroy();
     await closed;
+    // A tunnel is logged when both its sockets have closed, a turn of the event loop after abortAll: every
+    // session ends in one log line, the drained ones too, so the log closes only after them.
+    for (let turns = 0; this.#tunnels.size > 0 && turns < 100; turns++)
+      await new Promise((r) => setImmediate(r));
     await this.#log.close();
   }
 
