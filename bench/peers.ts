@@ -269,6 +269,11 @@ export async function startWsviaGateway(upstreamPort: number): Promise<BenchPeer
     `127.0.0.1:${port}`,
     '--route',
     `/=ws://127.0.0.1:${upstreamPort}`,
+    // Every bench connection comes from 127.0.0.1: lift the per-client default (500), as for the proxy.
+    '--max-connections',
+    '20000',
+    '--max-per-client',
+    '20000',
   ];
   const peer = await startPeer(process.execPath, args, { port });
   return wrap('wsvia gateway', port, peer, `wsvia ${args.slice(1).join(' ')}${buildNote('gateway')}`);
@@ -291,6 +296,11 @@ export async function startWsviaBridge(targetPort: number): Promise<BenchPeer> {
     `127.0.0.1:${port}`,
     '--target',
     `127.0.0.1:${targetPort}`,
+    // Every bench connection comes from 127.0.0.1: lift the per-client default (500), as for the proxy.
+    '--max-connections',
+    '20000',
+    '--max-per-client',
+    '20000',
   ];
   const peer = await startPeer(process.execPath, args, { port });
   return wrap('wsvia bridge', port, peer, `wsvia ${args.slice(1).join(' ')}${buildNote('bridge')}`);
