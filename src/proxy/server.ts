@@ -15,8 +15,8 @@ import { RequestHeadReader, type RequestHead } from '../protocol/head.js';
 import { ProxyProtocolReader } from '../protocol/proxy-protocol.js';
 import { DEFAULT_POLICY, type DestinationPolicy } from '../route/destination.js';
 import { AccessLog } from '../observe/access-log.js';
-import { CountsByKey } from '../observe/counts-by-key.js';
 import { redactUrl } from '../observe/redact.js';
+import { Admission, AdmissionRefusal } from '../serve/admission.js';
 import { listen } from '../serve/listener.js';
 import { AuthCache } from './auth-cache.js';
 import { CONNECTION_ESTABLISHED, errorResponse, type ProxyFailure } from './error-response.js';
@@ -75,14 +75,17 @@ export class ProxyServer {
   readonly #tunnels: TunnelSet;
   readonly #secureContext: tls.SecureContext | undefined;
   readonly #pending = new Set<Pending>();
-  readonly #perClient = new CountsByKey();
+  readonly #admission: Admission;
   readonly #authCache = new AuthCache();
-  #active = 0;
   #draining = false;
 
   constructor(options: ProxyServerOptions = {}) {
     this.#o = options;
     this.#limits = resolvedLimits(options.limits);
+    this.#admission = new Admission(
+      { maxConnections: this.#limits.maxTunnels, maxPerClient: this.#limits.maxTunnelsPerClient },
+      (open) => this.metrics.tunnelsActive.set({}, open),
+    );
     this.#policy = options.policy ?? DEFAULT_POLICY;
     this.#name = options.name ?? 'wsvia';
     this.#log = options.accessLog ?? new AccessLog(undefined);
@@ -113,7 +116,7 @@ export class ProxyServer {
 
   /** Tunnels and forwarded exchanges open or being set up. */
   get active(): number {
-    return this.#active;
+    return this.#admission.open;
   }
 
   /** Binds; rejects with `LISTEN_FAILED` (the address in use, or not this host's). */
@@ -133,7 +136,7 @@ export class ProxyServer {
     const closed = new Promise<void>((r) => this.#server.close(() => r()));
     for (const p of [...this.#pending]) if (p.timer !== undefined) p.socket.destroy();
     const deadline = Date.now() + drainTimeout;
-    while (this.#active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (this.#admission.open > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     this.#tunnels.abortAll('drain');
     for (const p of [...this.#pending]) p.socket.destroy();
     await closed;
@@ -293,31 +296,14 @@ export class ProxyServer {
       }
       p.user = check.user;
     }
-    const perClient = this.#perClient.get(p.clientKey);
-    if (this.#active >= this.#limits.maxTunnels)
-      return this.#answer(p, head.method, head.target, {
-        status: 503,
-        error: 'connection_limit_reached',
-        details: `the proxy has ${this.#active} tunnels open, its limit (--max-tunnels ${this.#limits.maxTunnels})`,
-        rule: `--max-tunnels ${this.#limits.maxTunnels}`,
-        reason: 'limit',
-        headers: [['Retry-After', '1']],
-      });
-    if (perClient >= this.#limits.maxTunnelsPerClient)
-      return this.#answer(p, head.method, head.target, {
-        status: 429,
-        error: 'connection_limit_reached',
-        details: `${p.clientKey} has ${perClient} tunnels open, its limit (--max-tunnels-per-client ${this.#limits.maxTunnelsPerClient})`,
-        rule: `--max-tunnels-per-client ${this.#limits.maxTunnelsPerClient}`,
-        reason: 'limit',
-        headers: [['Retry-After', '1']],
-      });
-    this.#acquire(p.clientKey);
-    let released = false;
-    const release = (): void => {
-      if (!released) this.#release(p.clientKey);
-      released = true;
-    };
+    const slot = this.#admission.admit(p.clientKey);
+    if (slot instanceof AdmissionRefusal)
+      return this.#answer(p, head.method, head.target, limitFailure(slot));
+    const release = (): void => slot.close();
+    // The slot is given back when the client connection closes, whatever path closes it (a tunnel's end, a
+    // failed setup, a request body that does not parse): no path can keep it (STYLE.md trap 16).
+    p.socket.on('close', release);
+    if (p.socket.closed) release();
     const r = await openUpstream(authority, {
       policy: this.#policy,
       connectTimeout: this.#limits.connectTimeout,
@@ -386,20 +372,7 @@ export class ProxyServer {
     p.socket.removeListener('error', ignore);
   }
 
-  #acquire(key: string): void {
-    this.#active++;
-    this.#perClient.add(key);
-    this.metrics.tunnelsActive.set({}, this.#active);
-  }
-
-  #release(key: string): void {
-    this.#active--;
-    this.#perClient.remove(key);
-    this.metrics.tunnelsActive.set({}, this.#active);
-  }
-
   #finished(t: Tunnel): void {
-    this.#release(t.info.clientKey);
     const up = t.bytesUp;
     const down = t.bytesDown;
     this.metrics.bytes.inc({ direction: 'up' }, up);
@@ -447,6 +420,23 @@ export class ProxyServer {
     socket.resume();
     setTimeout(() => socket.destroy(), 2000).unref();
   }
+}
+
+/** 503 for the proxy's limit, 429 for the client's own, both with Retry-After (RFC 6585 §4, RFC 9110 §10.2.3). */
+function limitFailure(r: AdmissionRefusal): ProxyFailure {
+  const flag =
+    r.reason === 'max_connections' ? `--max-tunnels ${r.limit}` : `--max-tunnels-per-client ${r.limit}`;
+  return {
+    status: r.status,
+    error: 'connection_limit_reached',
+    details:
+      r.reason === 'max_connections'
+        ? `the proxy has ${r.open} tunnels open, its limit (${flag})`
+        : `${r.client} has ${r.open} tunnels open, its limit (${flag})`,
+    rule: flag,
+    reason: 'limit',
+    headers: [...r.headers],
+  };
 }
 
 function protocolFailure(e: unknown): ProxyFailure {

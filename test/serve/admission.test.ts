@@ -9,7 +9,7 @@ import WebSocket from 'ws';
 import { startBridge } from '../../src/bridge/server.js';
 import { Admission, AdmissionRefusal, AdmissionSlot, DEFAULT_ADMISSION } from '../../src/serve/admission.js';
 import { until } from '../helpers/eventually.js';
-import { startTcpEcho, type TcpPeer } from '../helpers/wsvia-proxy.js';
+import { startProxy, startTcpEcho, type TcpPeer } from '../helpers/wsvia-proxy.js';
 import { rawExchange, startGateway, startUpstream, type Upstream } from '../gateway/peers.js';
 
 const PER_CLIENT = DEFAULT_ADMISSION.maxPerClient;
@@ -140,6 +140,18 @@ describe('admission limits on by default', () => {
       await until('slots back after failures', () => g.gateway.connections === 0);
     } finally {
       await g.gateway.close();
+    }
+  });
+
+  it('proxy: requests whose chunked body does not parse give their slots back (a slot ends with its connection)', async () => {
+    const p = await startProxy({ limits: { maxTunnelsPerClient: 2 } });
+    try {
+      const request = `POST http://127.0.0.1:${echo.port}/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`;
+      for (let i = 0; i < 5; i++) await rawExchange(p.port, request);
+      await until('every slot back', () => p.server.active === 0);
+      assert.equal(p.server.metrics.denials.get({ reason: 'limit' }), 0, 'never refused for the limit');
+    } finally {
+      await p.close();
     }
   });
 });
