@@ -15,8 +15,8 @@ import {
   type GatewayConfig,
 } from '../gateway/config.js';
 import { Gateway, type GatewayAddresses } from '../gateway/gateway.js';
-import { formatError, reportError, reportUsage, UsageError } from './output.js';
-import { openAccessLog, waitForSignal } from './server-lifecycle.js';
+import { formatError, reportUsage, UsageError } from './output.js';
+import { failStart, openAccessLog, startFailure, waitForSignal } from './server-lifecycle.js';
 
 export const usage = `usage: wsvia gateway --listen HOST:PORT --route PATH=UPSTREAM[,UPSTREAM...] [options]
        wsvia gateway --config FILE [--watch] [options]
@@ -219,7 +219,7 @@ export async function run(argv: string[]): Promise<number> {
     if (inWorker) process.send?.({ wsvia: 'listening', addresses });
     else announce(addresses);
   } catch (e) {
-    return reportError(e);
+    return failStart(e);
   }
 
   let reloading = false;
@@ -254,7 +254,9 @@ export async function run(argv: string[]): Promise<number> {
   }
   const signal = await waitForSignal();
   watcher?.close();
-  process.stderr.write(`wsvia gateway: ${signal}: draining ${gateway.openWebSockets} WebSockets\n`);
+  // Workers stopped because another failed to start have nothing to drain, and nothing to say.
+  if (!inWorker || gateway.openWebSockets > 0)
+    process.stderr.write(`wsvia gateway: ${signal}: draining ${gateway.openWebSockets} WebSockets\n`);
   const left = await gateway.drain();
   if (left > 0)
     process.stderr.write(`wsvia gateway: ${left} WebSockets still open at the drain timeout, cut\n`);
@@ -268,11 +270,22 @@ async function runPrimary(workers: number, argv: string[]): Promise<number> {
   cluster.setupPrimary({ args: ['gateway', ...argv] });
   const ready = new Map<number, GatewayAddresses>();
   let announced = false;
+  let failed: number | undefined;
   const all: ReturnType<typeof cluster.fork>[] = [];
+  const stop = (sig: NodeJS.Signals): void => all.forEach((w) => w.process.kill(sig));
   for (let i = 0; i < workers; i++) {
     const w = cluster.fork({ WSVIA_WORKER_INDEX: String(i) });
+    // A message to a worker that already exited fails with EPIPE: the exit handler below deals with the exit.
+    w.on('error', () => {});
     all.push(w);
     w.on('message', (m: { wsvia?: string; addresses?: GatewayAddresses }) => {
+      const failure = startFailure(m);
+      if (failure && !announced && failed === undefined) {
+        // A worker could not start (a port in use): the others would fail alike; one line, and stop.
+        failed = failure.code;
+        process.stderr.write(failure.text);
+        stop('SIGTERM');
+      }
       if (m.wsvia !== 'listening' || !m.addresses) return;
       ready.set(i, m.addresses);
       // Every worker shares the same ports; only the first serves the admin listener.
@@ -284,17 +297,16 @@ async function runPrimary(workers: number, argv: string[]): Promise<number> {
     });
   }
   process.on('SIGHUP', () => all.forEach((w) => w.process.kill('SIGHUP')));
-  const stop = (sig: NodeJS.Signals): void => all.forEach((w) => w.process.kill(sig));
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGTERM'));
-  let failed = false;
+  let exitedBadly = false;
   await new Promise<void>((resolve) => {
     let exited = 0;
     cluster.on('exit', (_w, code) => {
-      if (code !== 0) failed = true;
+      if (code !== 0) exitedBadly = true;
       if (!announced) stop('SIGTERM');
       if (++exited === workers) resolve();
     });
   });
-  return failed ? EXIT_CODES.failure : EXIT_CODES.ok;
+  return failed ?? (exitedBadly ? EXIT_CODES.failure : EXIT_CODES.ok);
 }

@@ -14,7 +14,7 @@ import { DEFAULT_LIMITS, type ProxyLimits, type ProxyServerOptions } from '../pr
 import { ProxyServer } from '../proxy/server.js';
 import { tuneHeapForLongLivedSockets } from './heap-tuning.js';
 import { reportError, reportUsage, UsageError } from './output.js';
-import { openAccessLog, waitForSignal } from './server-lifecycle.js';
+import { failStart, openAccessLog, startFailure, waitForSignal } from './server-lifecycle.js';
 
 export const usage = `usage: wsvia proxy [options]
 
@@ -298,7 +298,7 @@ async function runServer(built: Built, isWorker: boolean): Promise<number> {
     url = (await server.listen()).url;
   } catch (e) {
     await admin?.close();
-    return reportError(e);
+    return failStart(e);
   }
   if (isWorker) process.send?.({ wsviaProxyListening: url });
   else {
@@ -318,9 +318,20 @@ async function runServer(built: Built, isWorker: boolean): Promise<number> {
 /** The primary of --workers N: forks, prints the first worker's address, passes signals on, waits. */
 async function runPrimary(workers: number, drainTimeout: number): Promise<number> {
   let printed = false;
+  let failed: number | undefined;
+  const stop = (signal: NodeJS.Signals): void => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
+  };
   cluster.on('message', (_w, message: unknown) => {
+    const failure = startFailure(message);
+    if (failure && !printed && failed === undefined) {
+      // A worker could not start (the port in use): the others would fail alike; one line, and stop.
+      failed = failure.code;
+      process.stderr.write(failure.text);
+      stop('SIGTERM');
+    }
     const url = (message as { wsviaProxyListening?: unknown } | null)?.wsviaProxyListening;
-    if (printed || typeof url !== 'string') return;
+    if (printed || failed !== undefined || typeof url !== 'string') return;
     printed = true;
     process.stdout.write(`wsvia proxy listening on ${url} (${workers} workers)\n`);
   });
@@ -330,21 +341,20 @@ async function runPrimary(workers: number, drainTimeout: number): Promise<number
     ? process.execArgv
     : ['--max-semi-space-size=1', ...process.execArgv];
   cluster.setupPrimary({ execArgv: flags });
-  for (let i = 0; i < workers; i++) cluster.fork();
+  // A message to a worker that already exited fails with EPIPE: the exit handler below deals with the exit.
+  for (let i = 0; i < workers; i++) cluster.fork().on('error', () => {});
   let stopping = false;
   const exited = new Promise<void>((resolve) => {
     cluster.on('exit', () => {
       if (Object.keys(cluster.workers ?? {}).length === 0) resolve();
-      else if (!stopping) process.stderr.write('wsvia proxy: a worker exited\n');
+      else if (!stopping && failed === undefined) process.stderr.write('wsvia proxy: a worker exited\n');
     });
   });
-  const signal = await waitForSignal();
+  const signal = await Promise.race([waitForSignal(), exited.then(() => undefined)]);
   stopping = true;
-  for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
-  const killer = setTimeout(() => {
-    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
-  }, drainTimeout + 5000);
+  if (signal) stop(signal);
+  const killer = setTimeout(() => stop('SIGKILL'), drainTimeout + 5000);
   await exited;
   clearTimeout(killer);
-  return EXIT_CODES.ok;
+  return failed ?? EXIT_CODES.ok;
 }

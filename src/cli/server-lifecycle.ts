@@ -5,7 +5,10 @@
  * Anything that fails before "listening" is printed is one line on stderr: exit 2 for configuration, 1 otherwise
  * (a port in use).
  */
+import cluster from 'node:cluster';
+import { EXIT_CODES, exitCodeFor, isWsviaError } from '../errors.js';
 import { AccessLog } from '../observe/access-log.js';
+import { formatError, reportError } from './output.js';
 
 /** Opens `--access-log` (`-` is stdout); throws `CONFIG_INVALID` naming the file when it cannot be opened. */
 export function openAccessLog(target: string | undefined, command: string): AccessLog {
@@ -26,4 +29,29 @@ export function waitForSignal(): Promise<NodeJS.Signals> {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
+}
+
+/** What a `--workers` child tells its primary when it could not start. */
+interface StartFailure {
+  readonly wsviaStartFailed: { readonly text: string; readonly code: number };
+}
+
+/**
+ * Reports a start-up failure and returns its exit code. In a `--workers` child the one line goes to the primary,
+ * which prints the first of them (N workers failing alike print one line, not N), and the IPC channel is let go
+ * so the child can exit.
+ */
+export function failStart(e: unknown): number {
+  if (!cluster.isWorker) return reportError(e);
+  const text = isWsviaError(e) ? formatError(e) : `wsvia: ${e instanceof Error ? e.message : String(e)}\n`;
+  const code = isWsviaError(e) ? exitCodeFor(e.code) : EXIT_CODES.failure;
+  const failure: StartFailure = { wsviaStartFailed: { text, code } };
+  process.send?.(failure, () => cluster.worker?.disconnect());
+  return code;
+}
+
+/** The failure a worker sent with {@link failStart}, if `message` is one. */
+export function startFailure(message: unknown): { text: string; code: number } | undefined {
+  const f = (message as Partial<StartFailure> | null)?.wsviaStartFailed;
+  return f && typeof f.text === 'string' && typeof f.code === 'number' ? f : undefined;
 }

@@ -164,6 +164,21 @@ describe('server commands: failures at start are one line, before "listening"', 
     });
   }
 
+  for (const name of ['proxy', 'gateway'] as const) {
+    it(`${name} --workers 2: its port or admin port in use is exit 1, one line from the primary`, async () => {
+      for (const extra of [
+        SERVERS[name]({ host: '127.0.0.1', port: portOf(busy) }, 9),
+        [...SERVERS[name](ANY, 9), '--admin', `127.0.0.1:${portOf(busy)}`],
+      ]) {
+        const r = await runCli([name, '--workers', '2', ...extra]);
+        assert.equal(r.code, 1, r.stderr);
+        assert.equal(r.stdout, '');
+        oneLine(r.stderr);
+        assert.match(r.stderr, /in use.*LISTEN_FAILED/);
+      }
+    });
+  }
+
   it('echo: its port in use is exit 1, one line', async () => {
     const r = await runCli(['echo', '--port', String(portOf(busy))]);
     assert.equal(r.code, 1, r.stderr);
