@@ -11,6 +11,7 @@ import { WsviaError, type ErrorCode } from '../errors.js';
 import { AccessLog } from '../observe/access-log.js';
 import { AdminListener } from '../serve/admin.js';
 import { Admission, type AdmissionRefusal, type AdmissionSlot } from '../serve/admission.js';
+import { sessionsSettled } from '../serve/drain.js';
 import { closeServer, listen } from '../serve/listener.js';
 import { configToJson, parseHostPort, type GatewayConfig, type UpstreamSpec } from './config.js';
 import { gatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
@@ -295,6 +296,8 @@ export class Gateway implements Runtime {
     closing.push(this.#admin?.close() ?? Promise.resolve());
     this.#h2?.close();
     await Promise.all(closing);
+    // Sessions the drain cut write their log line when their sockets' close events have run (serve/drain.ts).
+    await sessionsSettled(() => this.#relays.size);
     await this.log.close();
   }
 }

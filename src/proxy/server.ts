@@ -17,6 +17,7 @@ import { DEFAULT_POLICY, type DestinationPolicy } from '../route/destination.js'
 import { AccessLog } from '../observe/access-log.js';
 import { redactUrl } from '../observe/redact.js';
 import { Admission, AdmissionRefusal } from '../serve/admission.js';
+import { sessionsSettled } from '../serve/drain.js';
 import { listen } from '../serve/listener.js';
 import { AuthCache } from './auth-cache.js';
 import { CONNECTION_ESTABLISHED, errorResponse, type ProxyFailure } from './error-response.js';
@@ -140,10 +141,8 @@ export class ProxyServer {
     this.#tunnels.abortAll('drain');
     for (const p of [...this.#pending]) p.socket.destroy();
     await closed;
-    // A tunnel is logged when both its sockets have closed, a turn of the event loop after abortAll: every
-    // session ends in one log line, the drained ones too, so the log closes only after them.
-    for (let turns = 0; this.#tunnels.size > 0 && turns < 100; turns++)
-      await new Promise((r) => setImmediate(r));
+    // Sessions the drain cut write their log line when their sockets' close events have run (serve/drain.ts).
+    await sessionsSettled(() => this.#tunnels.size);
     await this.#log.close();
   }
 

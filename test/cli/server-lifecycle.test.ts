@@ -301,4 +301,34 @@ describe('server commands: a session cut by the drain timeout is logged once', (
     assert.equal(line['closed_by'], 'drain');
     ws.terminate();
   });
+
+  it('gateway: SIGTERM with --drain-timeout 0.3 and a peer that ignores the 1001 writes exactly one line (reason drain)', async () => {
+    const upstream = await wsEcho();
+    const log = path.join(dir, 'gateway.log');
+    const s = await startServerCli('gateway', [
+      ...SERVERS.gateway(ANY, upstream.port),
+      '--access-log',
+      log,
+      '--drain-timeout',
+      '0.3',
+      '--drain-spread',
+      '0',
+    ]);
+    try {
+      const ws = new WebSocket(s.url.replace('http:', 'ws:'));
+      ws.on('error', () => {});
+      await new Promise((r) => ws.once('open', r));
+      (ws as unknown as { _socket: net.Socket })._socket.pause();
+      s.process.kill('SIGTERM');
+      assert.equal(await s.exited, 0);
+      const lines = fs.readFileSync(log, 'utf8').trim().split('\n').filter(Boolean);
+      assert.equal(lines.length, 1, lines.join('\n'));
+      const line = JSON.parse(lines[0] as string) as Record<string, unknown>;
+      assert.equal(line['kind'], 'websocket');
+      assert.equal(line['reason'], 'drain');
+      ws.terminate();
+    } finally {
+      await upstream.close();
+    }
+  });
 });
