@@ -24,6 +24,7 @@ import { portAllowed, type PortRange } from '../route/destination.js';
 import { AccessLog } from '../observe/access-log.js';
 import { Admission, AdmissionRefusal, DEFAULT_ADMISSION, type AdmissionSlot } from '../serve/admission.js';
 import { closeServer, listen } from '../serve/listener.js';
+import { serverSecureContext } from '../serve/tls-identity.js';
 import { checkHandshake, makeAuthCheck, makeOriginCheck, offeredProtocols, Refusal } from './admission.js';
 import type { TargetRule } from './allow-target.js';
 import { bridgeMetrics, type BridgeMetrics } from './metrics.js';
@@ -159,7 +160,10 @@ export class BridgeServer implements Bridge {
       this.#onRequest(req, res).catch(() => res.destroy());
     };
     this.#server = options.tls
-      ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
+      ? https.createServer(
+          { secureContext: serverSecureContext(options.tls, '--tls-cert/--tls-key') },
+          onRequest,
+        )
       : http.createServer(onRequest);
     this.#wss = new WebSocketServer({
       noServer: true,

@@ -2,7 +2,8 @@
 import { parseArgs } from 'node:util';
 import { startEchoServer } from '../echo/echo-server.js';
 import { makeSelfSigned } from '../echo/self-signed.js';
-import { EXIT_CODES } from '../errors.js';
+import { EXIT_CODES, isWsviaError } from '../errors.js';
+import { serverSecureContext } from '../serve/tls-identity.js';
 import { readFlagFile } from './flag-values.js';
 import { reportError, reportUsage, UsageError } from './output.js';
 import { waitForSignal } from './server-lifecycle.js';
@@ -54,10 +55,12 @@ export async function run(argv: string[]): Promise<number> {
   let cert: { cert: Buffer; key: Buffer } | undefined;
   try {
     // An unreadable certificate is a configuration error (exit 2), found before anything listens.
-    if (values.cert !== undefined && values.key !== undefined)
+    if (values.cert !== undefined && values.key !== undefined) {
       cert = { cert: readFlagFile(values.cert, '--cert'), key: readFlagFile(values.key, '--key') };
+      serverSecureContext(cert, '--cert/--key');
+    }
   } catch (e) {
-    return reportUsage(e, usage);
+    return isWsviaError(e) ? reportError(e) : reportUsage(e, usage);
   }
   try {
     const tls = cert ?? (values.tls ? makeSelfSigned() : undefined);

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import tls from 'node:tls';
 import { WsviaError } from '../errors.js';
+import { serverSecureContext } from '../serve/tls-identity.js';
 import type { GatewayConfig } from './config.js';
 import { RouteTable } from './route-table.js';
 import type { Snapshot } from './runtime.js';
@@ -32,15 +33,7 @@ export function buildSnapshot(config: GatewayConfig, health: UpstreamHealth): Sn
   if (config.tls.cert !== undefined && config.tls.key !== undefined) {
     const cert = readFile(config.tls.cert, 'TLS certificate');
     const key = readFile(config.tls.key, 'TLS key');
-    try {
-      secureContext = tls.createSecureContext({ cert, key });
-    } catch (e) {
-      throw new WsviaError(
-        'CONFIG_INVALID',
-        `the TLS certificate ${config.tls.cert} and key ${config.tls.key} cannot be used: ${(e as Error).message}`,
-        { hop: 'config', hint: 'both must be PEM, and the key must match the certificate', cause: e },
-      );
-    }
+    secureContext = serverSecureContext({ cert, key }, `${config.tls.cert}, ${config.tls.key}`);
   }
   const pools = new Map(config.routes.map((r) => [r.path, new UpstreamPool(r, health)] as const));
   health.retain(new Set(config.routes.flatMap((r) => r.upstreams.map((u) => u.url))));

@@ -18,6 +18,7 @@ import { AccessLog } from '../observe/access-log.js';
 import { redactUrl } from '../observe/redact.js';
 import { Admission, AdmissionRefusal } from '../serve/admission.js';
 import { sessionsSettled } from '../serve/drain.js';
+import { serverSecureContext } from '../serve/tls-identity.js';
 import { listen } from '../serve/listener.js';
 import { AuthCache } from './auth-cache.js';
 import { CONNECTION_ESTABLISHED, errorResponse, type ProxyFailure } from './error-response.js';
@@ -98,9 +99,7 @@ export class ProxyServer {
           schemes: options.authSchemes ?? (options.users.password ? ['digest', 'basic'] : ['basic']),
         })
       : undefined;
-    this.#secureContext = options.tls
-      ? tls.createSecureContext({ cert: options.tls.cert, key: options.tls.key })
-      : undefined;
+    this.#secureContext = options.tls ? serverSecureContext(options.tls, '--tls-cert/--tls-key') : undefined;
     this.#tunnels = new TunnelSet({
       idleTimeout: this.#limits.idleTimeout,
       maxLifetime: this.#limits.maxLifetime,

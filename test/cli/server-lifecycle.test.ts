@@ -179,6 +179,32 @@ describe('server commands: failures at start are one line, before "listening"', 
     });
   }
 
+  it('every server: a certificate that is not PEM is exit 2, one line, before listening', async () => {
+    const bad = path.join(dir, 'bad.pem');
+    fs.writeFileSync(bad, 'not a certificate\n');
+    for (const argv of [
+      ['proxy', ...SERVERS.proxy(ANY, 9), '--tls-cert', bad, '--tls-key', bad],
+      ['bridge', ...SERVERS.bridge(ANY, 9), '--tls-cert', bad, '--tls-key', bad],
+      [
+        'gateway',
+        ...SERVERS.gateway(ANY, 9),
+        '--tls-listen',
+        '127.0.0.1:0',
+        '--tls-cert',
+        bad,
+        '--tls-key',
+        bad,
+      ],
+      ['echo', '--port', '0', '--cert', bad, '--key', bad],
+    ]) {
+      const r = await runCli(argv);
+      assert.equal(r.code, 2, `${argv[0]}: ${r.stderr}`);
+      assert.equal(r.stdout, '');
+      oneLine(r.stderr);
+      assert.match(r.stderr, /cannot be used.*CONFIG_INVALID/);
+    }
+  });
+
   it('echo: its port in use is exit 1, one line', async () => {
     const r = await runCli(['echo', '--port', String(portOf(busy))]);
     assert.equal(r.code, 1, r.stderr);
