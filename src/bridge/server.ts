@@ -90,11 +90,13 @@ export interface Bridge {
   close(drainTimeout?: number): Promise<void>;
 }
 
+const RETRY: readonly (readonly [string, string])[] = [['Retry-After', '1']];
+
 function peerName(socket: net.Socket): string {
   return `${formatHost(socket.remoteAddress ?? '?')}:${socket.remotePort ?? 0}`;
 }
 
-/** The session before its 101: where it goes and when its setup began. */
+/** Where a session goes, and how it was chosen (the log's `kind`: target, route, token, client, reverse). */
 interface Choice {
   readonly target: Authority;
   readonly kind: string;
@@ -139,11 +141,10 @@ export class BridgeServer implements Bridge {
     });
     this.#tokens = options.tokenFile === undefined ? undefined : new TokenFile(options.tokenFile);
     this.#webRoot = options.web === undefined ? undefined : path.resolve(options.web);
-    const auth =
-      options.users === undefined
-        ? undefined
-        : new ServerAuth({ realm: 'wsvia bridge', users: options.users, schemes: ['basic'] });
-    this.#checkAuth = makeAuthCheck(auth, options.bearerTokens);
+    this.#checkAuth = makeAuthCheck(
+      options.users && new ServerAuth({ realm: 'wsvia bridge', users: options.users, schemes: ['basic'] }),
+      options.bearerTokens,
+    );
     this.#checkOrigin = makeOriginCheck(
       options.allowOrigins,
       this.#webRoot !== undefined,
@@ -165,16 +166,7 @@ export class BridgeServer implements Bridge {
           onRequest,
         )
       : http.createServer(onRequest);
-    this.#wss = new WebSocketServer({
-      noServer: true,
-      perMessageDeflate: false,
-      maxPayload: options.maxPayload ?? 16 * 1024 * 1024,
-      handleProtocols: (offered: Set<string>) => {
-        for (const p of [TUNNEL_SUBPROTOCOL, REVERSE_SUBPROTOCOL, BINARY_SUBPROTOCOL])
-          if (offered.has(p)) return p;
-        return false;
-      },
-    });
+    this.#wss = webSocketServer(options.maxPayload ?? 16 * 1024 * 1024);
     this.#server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => {});
       this.#onUpgrade(req, socket, head).catch(() => socket.destroy());
@@ -237,6 +229,8 @@ export class BridgeServer implements Bridge {
 
   /** Admission first, then the checks; the slot is given back here unless a session or reverse port took it. */
   async #onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    if (this.#draining)
+      return this.#refuse(socket, req, new Refusal(503, 'the bridge is shutting down', 'draining', RETRY));
     const slot = this.#admission.admit(req.socket.remoteAddress ?? '?');
     if (slot instanceof AdmissionRefusal) return this.#refuse(socket, req, admissionRefusal(slot));
     try {
@@ -415,6 +409,20 @@ export class BridgeServer implements Bridge {
     await all;
     await closed;
   }
+}
+
+/** Upgrades only (noServer): the bridge's handlers decide first, then hand the socket to `ws`. */
+function webSocketServer(maxPayload: number): WebSocketServer {
+  return new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload,
+    handleProtocols: (offered: Set<string>) => {
+      for (const p of [TUNNEL_SUBPROTOCOL, REVERSE_SUBPROTOCOL, BINARY_SUBPROTOCOL])
+        if (offered.has(p)) return p;
+      return false;
+    },
+  });
 }
 
 /** The bridge's answer to a connection over a limit (the labels its metrics have always used). */
