@@ -160,11 +160,11 @@ export class BridgeServer implements Bridge {
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       this.#onRequest(req, res).catch(() => res.destroy());
     };
+    // tls.Server builds its own context from cert and key (it ignores a `secureContext` option): check them first,
+    // so a bad pair is a configuration error.
+    if (options.tls) serverSecureContext(options.tls, '--tls-cert/--tls-key');
     this.#server = options.tls
-      ? https.createServer(
-          { secureContext: serverSecureContext(options.tls, '--tls-cert/--tls-key') },
-          onRequest,
-        )
+      ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
       : http.createServer(onRequest);
     this.#wss = webSocketServer(options.maxPayload ?? 16 * 1024 * 1024);
     this.#server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
