@@ -69,6 +69,7 @@ export { TRACE_CHANNEL, type TraceEvent, type TraceRecord } from './observe/trac
 export { formatTraceEvent } from './observe/format-trace.js';
 export { startEchoServer, type EchoServer, type EchoServerOptions } from './echo/echo-server.js';
 export { ProxyServer, type ListeningAddress } from './proxy/server.js';
+export { DEFAULT_ADMISSION, type AdmissionLimits } from './serve/admission.js';
 export { DEFAULT_LIMITS, type ProxyLimits, type ProxyServerOptions } from './proxy/options.js';
 export { runDoctor, type DoctorOptions } from './doctor/run-doctor.js';
 export {
@@ -80,7 +81,7 @@ export {
   type StepName,
 } from './doctor/report.js';
 export { formatReport } from './doctor/format-report.js';
-export { startBridge, type Bridge, type BridgeOptions } from './bridge/server.js';
+export { BridgeServer, startBridge, type Bridge, type BridgeOptions } from './bridge/server.js';
 export { startAdmin } from './bridge/admin.js';
 export {
   startLocalTunnel,
