@@ -16,7 +16,7 @@ import { ProxyProtocolReader } from '../protocol/proxy-protocol.js';
 import { DEFAULT_POLICY, type DestinationPolicy } from '../route/destination.js';
 import { AccessLog } from '../observe/access-log.js';
 import { redactUrl } from '../observe/redact.js';
-import { Admission, AdmissionRefusal } from '../serve/admission.js';
+import { Admission, AdmissionRefusal, releaseOnClose } from '../serve/admission.js';
 import { sessionsSettled } from '../serve/drain.js';
 import { serverSecureContext } from '../serve/tls-identity.js';
 import { listen } from '../serve/listener.js';
@@ -297,11 +297,9 @@ export class ProxyServer {
     const slot = this.#admission.admit(p.clientKey);
     if (slot instanceof AdmissionRefusal)
       return this.#answer(p, head.method, head.target, limitFailure(slot));
-    const release = (): void => slot.close();
     // The slot is given back when the client connection closes, whatever path closes it (a tunnel's end, a
     // failed setup, a request body that does not parse): no path can keep it (STYLE.md trap 16).
-    p.socket.on('close', release);
-    if (p.socket.closed) release();
+    releaseOnClose(p.socket, slot);
     const r = await openUpstream(authority, {
       policy: this.#policy,
       connectTimeout: this.#limits.connectTimeout,
@@ -312,12 +310,12 @@ export class ProxyServer {
       onread: isConnect ? reusedReads() : undefined,
     });
     if (!r.ok) {
-      release();
+      slot.close();
       return this.#answer(p, head.method, head.target, r.failure);
     }
     const client = p.socket;
     if (client.destroyed) {
-      release();
+      slot.close();
       r.socket.destroy();
       return;
     }
@@ -356,7 +354,7 @@ export class ProxyServer {
         return this.#tunnels.open(client, r.socket, info(status), upgraded);
       },
       onFailure: (f) => {
-        release();
+        slot.close();
         this.#answer(p, head.method, head.target, f);
       },
     });

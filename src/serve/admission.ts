@@ -4,6 +4,7 @@
  * way its count is given back, and closing twice gives back nothing more, so a handler can close it from every
  * path that ends the connection without counting which ran first (STYLE.md trap 16).
  */
+import type { EventEmitter } from 'node:events';
 import { CountsByKey } from '../observe/counts-by-key.js';
 
 /** Counts; 0 means no limit. */
@@ -114,4 +115,30 @@ export class Admission {
     this.#perClient.remove(slot.client);
     this.#onChange?.(this.#open);
   }
+}
+
+const HELD = Symbol('wsvia.admissionSlot');
+
+interface Holder extends EventEmitter {
+  [HELD]?: AdmissionSlot;
+  readonly closed?: boolean;
+}
+
+function closeHeldSlot(this: Holder): void {
+  this[HELD]?.close();
+}
+
+/**
+ * Gives `slot` back when `socket` closes, whatever path closes it. One module-level handler and the slot kept on
+ * the socket: no closure per connection, which would keep the whole setup scope (request head and all) alive for
+ * as long as an idle tunnel lives.
+ */
+export function releaseOnClose(
+  socket: EventEmitter & { readonly closed?: boolean },
+  slot: AdmissionSlot,
+): void {
+  const holder = socket as Holder;
+  holder[HELD] = slot;
+  holder.on('close', closeHeldSlot);
+  if (holder.closed === true) slot.close();
 }
