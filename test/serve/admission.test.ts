@@ -10,7 +10,15 @@ import { startBridge } from '../../src/bridge/server.js';
 import { Admission, AdmissionRefusal, AdmissionSlot, DEFAULT_ADMISSION } from '../../src/serve/admission.js';
 import { until } from '../helpers/eventually.js';
 import { startProxy, startTcpEcho, type TcpPeer } from '../helpers/wsvia-proxy.js';
-import { rawExchange, startGateway, startUpstream, type Upstream } from '../gateway/peers.js';
+import { makeSelfSigned } from '../../src/echo/self-signed.js';
+import {
+  closed,
+  openWs as openGatewayWs,
+  rawExchange,
+  startGateway,
+  startUpstream,
+  type Upstream,
+} from '../gateway/peers.js';
 
 const PER_CLIENT = DEFAULT_ADMISSION.maxPerClient;
 
@@ -152,6 +160,30 @@ describe('admission limits on by default', () => {
       assert.equal(p.server.metrics.denials.get({ reason: 'limit' }), 0, 'never refused for the limit');
     } finally {
       await p.close();
+    }
+  });
+
+  it('gateway: SNI passthrough counts against --max-per-client; over it the TLS connection is closed, and the slot comes back', async () => {
+    const cert = makeSelfSigned('only.test', ['DNS:only.test']);
+    const backend = await startUpstream('only', { tls: cert });
+    const g = await startGateway(
+      `tls: { listen: 127.0.0.1:0 }\nsni: [{ name: only.test, backend: 127.0.0.1:${backend.port} }]\nlimits: { maxPerClient: 1 }\n`,
+    );
+    const url = `wss://127.0.0.1:${g.tlsPort}/`;
+    const options = { ca: cert.cert, servername: 'only.test' };
+    try {
+      const first = await openGatewayWs(url, options);
+      await assert.rejects(openGatewayWs(url, options));
+      assert.equal(g.gateway.metrics.refused.get({ reason: 'per_client' }), 1);
+      first.ws.close();
+      await closed(first.ws);
+      await until('the slot back', () => g.gateway.connections === 0);
+      const again = await openGatewayWs(url, options);
+      again.ws.close();
+      await closed(again.ws);
+    } finally {
+      await g.gateway.close();
+      await backend.close();
     }
   });
 });
