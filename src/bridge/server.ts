@@ -90,7 +90,7 @@ export interface Bridge {
   close(drainTimeout?: number): Promise<void>;
 }
 
-const RETRY: readonly (readonly [string, string])[] = [['Retry-After', '1']];
+const DRAINING = new Refusal(503, 'the bridge is shutting down', 'draining', [['Retry-After', '1']]);
 
 function peerName(socket: net.Socket): string {
   return `${formatHost(socket.remoteAddress ?? '?')}:${socket.remotePort ?? 0}`;
@@ -229,8 +229,7 @@ export class BridgeServer implements Bridge {
 
   /** Admission first, then the checks; the slot is given back here unless a session or reverse port took it. */
   async #onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    if (this.#draining)
-      return this.#refuse(socket, req, new Refusal(503, 'the bridge is shutting down', 'draining', RETRY));
+    if (this.#draining) return this.#refuse(socket, req, DRAINING);
     const slot = this.#admission.admit(req.socket.remoteAddress ?? '?');
     if (slot instanceof AdmissionRefusal) return this.#refuse(socket, req, admissionRefusal(slot));
     try {
@@ -279,9 +278,10 @@ export class BridgeServer implements Bridge {
     if (choice instanceof Refusal) return choice;
     const tcp = await connectTarget(choice.target, choice.address, this.#o.connectTimeout ?? 10_000);
     if (tcp instanceof Refusal) return tcp;
-    if (socket.destroyed) {
+    if (socket.destroyed || this.#draining) {
+      // The client went away, or the drain began while the target was being connected.
       tcp.destroy();
-      return;
+      return this.#draining ? DRAINING : undefined;
     }
     this.#accept({ req, socket, head, tcp, choice, started, slot });
   }
