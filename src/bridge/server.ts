@@ -23,6 +23,7 @@ import {
 import { portAllowed, type PortRange } from '../route/destination.js';
 import { AccessLog } from '../observe/access-log.js';
 import { CountsByKey } from '../observe/counts-by-key.js';
+import type { HostLookup } from '../serve/guarded-connect.js';
 import { checkHandshake, makeAuthCheck, makeOriginCheck, offeredProtocols, Refusal } from './admission.js';
 import type { TargetRule } from './allow-target.js';
 import { bridgeMetrics, type BridgeMetrics } from './metrics.js';
@@ -66,8 +67,10 @@ export interface BridgeOptions {
   readonly accessLog?: AccessLog;
   /** Record each session's bytes into this directory (recorder.ts). */
   readonly record?: string;
-  /** Limit for the TCP connect to a target, ms (default 10 s). */
+  /** Limit for resolving and connecting to a target together, ms (default 10 s; 0: none). */
   readonly connectTimeout?: number;
+  /** Resolves target names (default: the system resolver, `dns.lookup`). */
+  readonly lookup?: HostLookup;
   /** Largest WebSocket message accepted (default 16 MiB). */
   readonly maxPayload?: number;
 }
@@ -225,7 +228,10 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
         );
       const choice = await chooseTarget(url, req.headers.cookie);
       if (choice instanceof Refusal) return refuse(socket, req, choice);
-      const tcp = await connectTarget(choice.target, choice.address, options.connectTimeout ?? 10_000);
+      const tcp = await connectTarget(choice, {
+        timeout: options.connectTimeout ?? 10_000,
+        lookup: options.lookup,
+      });
       if (tcp instanceof Refusal) return refuse(socket, req, tcp);
       if (socket.destroyed) {
         tcp.destroy();
