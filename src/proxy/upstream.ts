@@ -8,7 +8,7 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isWsviaError, WsviaError } from '../errors.js';
 import { formatAuthority, type Authority } from '../protocol/authority.js';
-import { destinationRules, type DestinationPolicy } from '../route/destination.js';
+import { destinationRules, type AddressRules, type DestinationPolicy } from '../route/destination.js';
 import type { ProxyUrl } from '../route/proxy-url.js';
 import { Tracer } from '../observe/trace.js';
 import { openHttpTunnel } from '../dial/http-tunnel.js';
@@ -39,6 +39,15 @@ export interface UpstreamOptions {
   readonly lookup?: HostLookup | undefined;
 }
 
+/** The rules of a policy, made once per policy rather than once per connect. */
+const rulesByPolicy = new WeakMap<DestinationPolicy, AddressRules>();
+
+function rulesOf(policy: DestinationPolicy): AddressRules {
+  let rules = rulesByPolicy.get(policy);
+  if (!rules) rulesByPolicy.set(policy, (rules = destinationRules(policy)));
+  return rules;
+}
+
 /**
  * Resolves, checks and connects, within one deadline (serve/guarded-connect.ts). The socket is paused,
  * allowHalfOpen, and has no listeners left.
@@ -47,7 +56,7 @@ export async function openUpstream(target: Authority, o: UpstreamOptions): Promi
   const deadline = new ConnectDeadline(o.connectTimeout);
   try {
     const c = await guardedConnect(target, {
-      rules: destinationRules(o.policy),
+      rules: rulesOf(o.policy),
       signal: deadline.signal,
       lookup: o.lookup,
       dial: o.parent ? parentDialer(o.parent, o.parentCa) : undefined,

@@ -11,7 +11,7 @@ import dns from 'node:dns';
 import net from 'node:net';
 import { isWsviaError, WsviaError, type Hop } from '../errors.js';
 import { formatAuthority, type Authority } from '../protocol/authority.js';
-import type { AddressClass, AddressRules } from '../route/destination.js';
+import type { AddressClass, AddressRules, DestinationVerdict } from '../route/destination.js';
 
 /** All the addresses of a name, in the resolver's order. */
 export type HostLookup = (host: string) => Promise<readonly string[]>;
@@ -112,50 +112,18 @@ export async function guardedConnect(
   target: Authority,
   o: GuardedConnectOptions,
 ): Promise<GuardedConnection> {
-  const where = formatAuthority(target);
+  const attempt = new ConnectAttempt(target, o);
   // Rules that need no address are applied first: a denied name is never even resolved.
-  const byName = o.rules.checkName(target.host, target.port);
-  if (!byName.allowed) throw new DestinationDeniedError(where, byName.rule, byName.addressClass);
-  const addresses = await resolveOnce(target, where, o);
-  for (const address of addresses) {
-    const v = o.rules.checkAddress(target.host, target.port, address);
-    if (!v.allowed) throw new DestinationDeniedError(where, v.rule, v.addressClass);
-  }
-  return connectChecked(addresses, target, where, o);
+  attempt.check(o.rules.checkName(target.host, target.port));
+  const addresses = await attempt.resolveOnce();
+  for (const address of addresses) attempt.check(o.rules.checkAddress(target.host, target.port, address));
+  return attempt.connectChecked(addresses);
 }
 
 async function systemLookup(host: string): Promise<readonly string[]> {
   // verbatim: keep the resolver's order (RFC 6724 as the system sorts), IPv6 included.
   const all = await dns.promises.lookup(host, { all: true, verbatim: true });
   return all.map((a) => a.address);
-}
-
-async function resolveOnce(
-  target: Authority,
-  where: string,
-  o: GuardedConnectOptions,
-): Promise<readonly string[]> {
-  if (net.isIP(target.host) !== 0) return [target.host];
-  let addresses: readonly string[];
-  try {
-    addresses = await untilAborted((o.lookup ?? systemLookup)(target.host), o.signal);
-  } catch (e) {
-    if (o.signal?.aborted) throw stopped(o.signal, 'dns', where, `cannot resolve ${target.host}`);
-    const code = (e as NodeJS.ErrnoException).code ?? (e instanceof Error ? e.message : String(e));
-    throw new WsviaError('DNS_FAILED', `cannot resolve ${target.host} (${code})`, {
-      hop: 'dns',
-      target: where,
-      hint: 'check the host name',
-      cause: e,
-    });
-  }
-  if (addresses.length === 0)
-    throw new WsviaError('DNS_FAILED', `cannot resolve ${target.host} (no address)`, {
-      hop: 'dns',
-      target: where,
-      hint: 'check the host name',
-    });
-  return addresses;
 }
 
 /** An address that failed this way may be down alone: the next checked address is tried. */
@@ -167,94 +135,134 @@ function nextAddressMayWork(e: unknown): boolean {
   );
 }
 
-async function connectChecked(
-  addresses: readonly string[],
-  target: Authority,
-  where: string,
-  o: GuardedConnectOptions,
-): Promise<GuardedConnection> {
-  let last: unknown;
-  for (const address of addresses) {
+/** One guarded connect: the target, its rules and its deadline, through each step. */
+class ConnectAttempt {
+  readonly #target: Authority;
+  readonly #where: string;
+  readonly #o: GuardedConnectOptions;
+
+  constructor(target: Authority, o: GuardedConnectOptions) {
+    this.#target = target;
+    this.#where = formatAuthority(target);
+    this.#o = o;
+  }
+
+  check(v: DestinationVerdict): void {
+    if (!v.allowed) throw new DestinationDeniedError(this.#where, v.rule, v.addressClass);
+  }
+
+  async resolveOnce(): Promise<readonly string[]> {
+    const host = this.#target.host;
+    if (net.isIP(host) !== 0) return [host];
+    const fields = { hop: 'dns' as const, target: this.#where, hint: 'check the host name' };
+    let addresses: readonly string[];
     try {
-      const socket = await (o.dial
-        ? o.dial(address, target.port, o.signal)
-        : connectDirect(address, target, where, o));
-      return { socket, address };
+      addresses = await untilAborted((this.#o.lookup ?? systemLookup)(host), this.#o.signal);
     } catch (e) {
-      if (o.signal?.aborted) throw stopped(o.signal, 'tcp', where, `no connection to ${where}`);
-      if (!nextAddressMayWork(e)) throw e;
-      last = e;
+      if (this.#o.signal?.aborted) throw this.#stopped('dns', `cannot resolve ${host}`);
+      const code = (e as NodeJS.ErrnoException).code ?? (e instanceof Error ? e.message : String(e));
+      throw new WsviaError('DNS_FAILED', `cannot resolve ${host} (${code})`, { ...fields, cause: e });
+    }
+    if (addresses.length === 0)
+      throw new WsviaError('DNS_FAILED', `cannot resolve ${host} (no address)`, fields);
+    return addresses;
+  }
+
+  async connectChecked(addresses: readonly string[]): Promise<GuardedConnection> {
+    const { dial, signal } = this.#o;
+    let last: unknown;
+    for (const address of addresses) {
+      try {
+        const socket = await (dial ? dial(address, this.#target.port, signal) : this.#connectDirect(address));
+        return { socket, address };
+      } catch (e) {
+        if (signal?.aborted) throw this.#stopped('tcp', `no connection to ${this.#where}`);
+        if (!nextAddressMayWork(e)) throw e;
+        last = e;
+      }
+    }
+    throw last;
+  }
+
+  #connectDirect(address: string): Promise<net.Socket> {
+    const signal = this.#o.signal;
+    if (signal?.aborted) return Promise.reject(this.#stopped('tcp', `no connection to ${this.#where}`));
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({
+        host: address,
+        port: this.#target.port,
+        allowHalfOpen: true,
+        noDelay: true,
+        ...(this.#o.onread && { onread: this.#o.onread }),
+      });
+      socket.pause();
+      const settle = (): void => {
+        socket.removeListener('connect', onConnect);
+        socket.removeListener('error', onError);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onConnect = (): void => {
+        settle();
+        resolve(socket);
+      };
+      const onError = (e: NodeJS.ErrnoException): void => {
+        settle();
+        socket.destroy();
+        reject(this.#connectError(e, address));
+      };
+      const onAbort = (): void => {
+        settle();
+        socket.destroy();
+        reject(this.#stopped('tcp', `no connection to ${this.#where}`));
+      };
+      socket.once('connect', onConnect);
+      socket.once('error', onError);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  #connectError(e: NodeJS.ErrnoException, address: string): WsviaError {
+    const where = this.#where;
+    const at = net.isIP(this.#target.host) !== 0 ? where : `${where} (${address})`;
+    const fields = { hop: 'tcp' as const, target: where, cause: e, details: { address, errno: e.code } };
+    switch (e.code) {
+      case 'ECONNREFUSED':
+        return new WsviaError('CONNECTION_REFUSED', `${at} refused the connection`, {
+          ...fields,
+          hint: 'nothing listens there, or a firewall rejects it',
+        });
+      case 'EHOSTUNREACH':
+      case 'ENETUNREACH':
+      case 'EADDRNOTAVAIL':
+        return new WsviaError('CONNECTION_REFUSED', `no route to ${at} (${e.code})`, fields);
+      default:
+        return new WsviaError(
+          'CONNECTION_RESET',
+          `connection to ${at} failed (${e.code ?? e.message})`,
+          fields,
+        );
     }
   }
-  throw last;
-}
 
-function connectDirect(
-  address: string,
-  target: Authority,
-  where: string,
-  o: GuardedConnectOptions,
-): Promise<net.Socket> {
-  const signal = o.signal;
-  if (signal?.aborted) return Promise.reject(stopped(signal, 'tcp', where, `no connection to ${where}`));
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({
-      host: address,
-      port: target.port,
-      allowHalfOpen: true,
-      noDelay: true,
-      ...(o.onread && { onread: o.onread }),
-    });
-    socket.pause();
-    const settle = (): void => {
-      socket.removeListener('connect', onConnect);
-      socket.removeListener('error', onError);
-      signal?.removeEventListener('abort', onAbort);
-    };
-    const onConnect = (): void => {
-      settle();
-      resolve(socket);
-    };
-    const onError = (e: NodeJS.ErrnoException): void => {
-      settle();
-      socket.destroy();
-      reject(connectError(e, address, target, where));
-    };
-    const onAbort = (): void => {
-      settle();
-      socket.destroy();
-      reject(stopped(signal as AbortSignal, 'tcp', where, `no connection to ${where}`));
-    };
-    socket.once('connect', onConnect);
-    socket.once('error', onError);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-function connectError(
-  e: NodeJS.ErrnoException,
-  address: string,
-  target: Authority,
-  where: string,
-): WsviaError {
-  const at = net.isIP(target.host) !== 0 ? where : `${where} (${address})`;
-  const fields = { hop: 'tcp' as const, target: where, cause: e, details: { address, errno: e.code } };
-  switch (e.code) {
-    case 'ECONNREFUSED':
-      return new WsviaError('CONNECTION_REFUSED', `${at} refused the connection`, {
-        ...fields,
-        hint: 'nothing listens there, or a firewall rejects it',
+  /** The error for a connect its deadline (or its owner) stopped during `hop`. */
+  #stopped(hop: Hop, what: string): WsviaError {
+    const r: unknown = this.#o.signal?.reason;
+    const timedOut = r instanceof DeadlineExceeded || (r instanceof Error && r.name === 'TimeoutError');
+    if (!timedOut)
+      return new WsviaError('CONNECTION_RESET', `${what}: the connection attempt was abandoned`, {
+        hop,
+        target: this.#where,
+        cause: r,
       });
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-    case 'EADDRNOTAVAIL':
-      return new WsviaError('CONNECTION_REFUSED', `no route to ${at} (${e.code})`, fields);
-    default:
-      return new WsviaError(
-        'CONNECTION_RESET',
-        `connection to ${at} failed (${e.code ?? e.message})`,
-        fields,
-      );
+    const within = r instanceof DeadlineExceeded ? `within ${r.ms} ms` : 'within the connect timeout';
+    return new WsviaError('TCP_TIMEOUT', `${what} ${within}`, {
+      hop,
+      target: this.#where,
+      hint:
+        hop === 'dns'
+          ? 'the resolver does not answer'
+          : 'the host drops packets (a firewall), or is down, or the parent proxy is slow',
+    });
   }
 }
 
@@ -275,26 +283,5 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): 
         reject(e);
       },
     );
-  });
-}
-
-/** The error for a connect its deadline (or its owner) stopped during `hop`. */
-function stopped(signal: AbortSignal, hop: Hop, where: string, what: string): WsviaError {
-  const r: unknown = signal.reason;
-  const timedOut = r instanceof DeadlineExceeded || (r instanceof Error && r.name === 'TimeoutError');
-  if (!timedOut)
-    return new WsviaError('CONNECTION_RESET', `${what}: the connection attempt was abandoned`, {
-      hop,
-      target: where,
-      cause: r,
-    });
-  const within = r instanceof DeadlineExceeded ? `within ${r.ms} ms` : 'within the connect timeout';
-  return new WsviaError('TCP_TIMEOUT', `${what} ${within}`, {
-    hop,
-    target: where,
-    hint:
-      hop === 'dns'
-        ? 'the resolver does not answer'
-        : 'the host drops packets (a firewall), or is down, or the parent proxy is slow',
   });
 }
