@@ -70,6 +70,7 @@ export { formatTraceEvent } from './observe/format-trace.js';
 export { startEchoServer, type EchoServer, type EchoServerOptions } from './echo/echo-server.js';
 export { ProxyServer, type ListeningAddress } from './proxy/server.js';
 export { DEFAULT_LIMITS, type ProxyLimits, type ProxyServerOptions } from './proxy/options.js';
+export type { HostLookup } from './serve/guarded-connect.js';
 export { runDoctor, type DoctorOptions } from './doctor/run-doctor.js';
 export {
   reportToJSON,
