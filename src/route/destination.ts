@@ -130,7 +130,7 @@ export interface DestinationPolicy {
   readonly ports: readonly PortRange[];
   /** Allow loopback, private, link-local and unique-local addresses (never the metadata address unless allowed by rule). */
   readonly allowPrivate: boolean;
-  /** Explicit allows: they lift the address-class denial for what they match. */
+  /** Explicit allows: they lift the address-class denial for what they match (never the unspecified class). */
   readonly allow: readonly HostRule[];
   /** Explicit denials: they win over everything. */
   readonly deny: readonly HostRule[];
