@@ -71,6 +71,7 @@ export { startEchoServer, type EchoServer, type EchoServerOptions } from './echo
 export { ProxyServer, type ListeningAddress } from './proxy/server.js';
 export { DEFAULT_ADMISSION, type AdmissionLimits } from './serve/admission.js';
 export { DEFAULT_LIMITS, type ProxyLimits, type ProxyServerOptions } from './proxy/options.js';
+export type { HostLookup } from './serve/guarded-connect.js';
 export { runDoctor, type DoctorOptions } from './doctor/run-doctor.js';
 export {
   reportToJSON,

@@ -2,7 +2,8 @@
  * Targets a client may choose (`?target=host:port`), allowed only by the operator's `--allow-target` rules and then
  * only if the resolved address passes the SSRF defaults of route/destination.ts: loopback, private, link-local
  * and metadata addresses stay denied unless a rule names them by address or CIDR, or `--allow-private` is given.
- * A name rule (`db.internal:5432`) never lifts that denial by itself: a name can resolve anywhere.
+ * A name rule (`db.internal:5432`) never lifts that denial by itself: a name can resolve anywhere. The unspecified
+ * addresses (0.0.0.0/8, ::) reach this host's loopback and no rule lifts them, `0.0.0.0/0` included.
  */
 import { invalidArgument } from '../errors.js';
 import { cidrContains, ipBytes } from '../route/cidr.js';
@@ -12,6 +13,8 @@ import {
   parseHostRule,
   parsePortList,
   portAllowed,
+  type AddressRules,
+  type DestinationVerdict,
   type HostRule,
   type PortRange,
 } from '../route/destination.js';
@@ -71,9 +74,17 @@ function nameMatches(rule: HostRule, host: string): boolean {
   return false;
 }
 
+function refusedChoice(where: string): string {
+  return `this bridge does not let clients choose targets (asked for ${where}; the operator allows some with --allow-target)`;
+}
+
+function unmatched(rules: readonly TargetRule[], where: string): string {
+  return `target ${where} matches no --allow-target rule (${rules.map((r) => r.text).join(', ')})`;
+}
+
 /**
- * Decides a client-chosen target. `host` as asked, `address` one address it resolved to (call once per address you
- * might connect to, and connect to an allowed one).
+ * Decides a client-chosen target. `host` as asked, `address` one address it resolved to (call once per address
+ * the name resolved to: serve/guarded-connect.ts refuses the name if any is denied).
  */
 export function checkTarget(
   rules: readonly TargetRule[],
@@ -84,11 +95,7 @@ export function checkTarget(
 ): TargetVerdict {
   const h = host.toLowerCase().replace(/\.$/, '');
   const where = `${host}:${port}`;
-  if (rules.length === 0)
-    return {
-      allowed: false,
-      reason: `this bridge does not let clients choose targets (asked for ${where}; the operator allows some with --allow-target)`,
-    };
+  if (rules.length === 0) return { allowed: false, reason: refusedChoice(where) };
   const bytes = ipBytes(address);
   const matching = rules.filter(
     (r) =>
@@ -96,11 +103,7 @@ export function checkTarget(
       (nameMatches(r.host, h) ||
         (r.host.kind === 'cidr' && bytes !== undefined && cidrContains(r.host.cidr, bytes))),
   );
-  if (matching.length === 0)
-    return {
-      allowed: false,
-      reason: `target ${where} matches no --allow-target rule (${rules.map((r) => r.text).join(', ')})`,
-    };
+  if (matching.length === 0) return { allowed: false, reason: unmatched(rules, where) };
   const lifts = matching.filter((r) => liftsClassOf(r.host, address)).map((r) => r.host);
   const v = checkDestination(
     { ports: [{ from: 1, to: 65535 }], allowPrivate: options.allowPrivate, allow: lifts, deny: [] },
@@ -112,5 +115,31 @@ export function checkTarget(
   return {
     allowed: false,
     reason: `target ${where} denied: ${v.rule.replace(/--allow (?=\S)/g, '--allow-target ')}`,
+  };
+}
+
+function asVerdict(v: TargetVerdict): DestinationVerdict {
+  return v.allowed ? v : { allowed: false, rule: v.reason };
+}
+
+/**
+ * The `--allow-target` rules as the guarded connect asks them: a name no rule can match is refused before any
+ * lookup (a client cannot make the bridge resolve names it will never connect to), then every resolved address.
+ */
+export function targetRules(
+  rules: readonly TargetRule[],
+  options: { readonly allowPrivate: boolean },
+): AddressRules {
+  return {
+    checkName(host, port) {
+      const h = host.toLowerCase().replace(/\.$/, '');
+      const where = `${host}:${port}`;
+      if (rules.length === 0) return { allowed: false, rule: refusedChoice(where) };
+      const mayMatch = rules.some(
+        (r) => portAllowed(r.ports, port) && (r.host.kind === 'cidr' || nameMatches(r.host, h)),
+      );
+      return mayMatch ? { allowed: true } : { allowed: false, rule: unmatched(rules, where) };
+    },
+    checkAddress: (host, port, address) => asVerdict(checkTarget(rules, options, host, port, address)),
   };
 }

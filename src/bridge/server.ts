@@ -25,6 +25,7 @@ import { AccessLog } from '../observe/access-log.js';
 import { Admission, AdmissionRefusal, DEFAULT_ADMISSION, type AdmissionSlot } from '../serve/admission.js';
 import { closeServer, listen } from '../serve/listener.js';
 import { serverSecureContext } from '../serve/tls-identity.js';
+import type { HostLookup } from '../serve/guarded-connect.js';
 import { checkHandshake, makeAuthCheck, makeOriginCheck, offeredProtocols, Refusal } from './admission.js';
 import type { TargetRule } from './allow-target.js';
 import { bridgeMetrics, type BridgeMetrics } from './metrics.js';
@@ -71,8 +72,10 @@ export interface BridgeOptions {
   readonly drainTimeout?: number;
   /** Record each session's bytes into this directory (recorder.ts). */
   readonly record?: string;
-  /** Limit for the TCP connect to a target, ms (default 10 s). */
+  /** Limit for resolving and connecting to a target together, ms (default 10 s; 0: none). */
   readonly connectTimeout?: number;
+  /** Resolves target names (default: the system resolver, `dns.lookup`). */
+  readonly lookup?: HostLookup;
   /** Largest WebSocket message accepted (default 16 MiB). */
   readonly maxPayload?: number;
 }
@@ -276,7 +279,10 @@ export class BridgeServer implements Bridge {
       );
     const choice = await this.#chooseTarget(url, req.headers.cookie);
     if (choice instanceof Refusal) return choice;
-    const tcp = await connectTarget(choice.target, choice.address, this.#o.connectTimeout ?? 10_000);
+    const tcp = await connectTarget(choice, {
+      timeout: this.#o.connectTimeout ?? 10_000,
+      lookup: this.#o.lookup,
+    });
     if (tcp instanceof Refusal) return tcp;
     if (socket.destroyed || this.#draining) {
       // The client went away, or the drain began while the target was being connected.

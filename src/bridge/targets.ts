@@ -2,11 +2,18 @@
  * Where a session goes: a token, a client's choice within `--allow-target` and the SSRF defaults, a path route, or
  * the default target; then the TCP connection to it, whose failure is a refusal too (502, 504).
  */
-import dns from 'node:dns/promises';
-import net from 'node:net';
-import { formatAuthority, parseAuthority, type Authority } from '../protocol/authority.js';
+import type net from 'node:net';
+import { parseAuthority, type Authority } from '../protocol/authority.js';
+import { ANY_DESTINATION, type AddressRules } from '../route/destination.js';
+import {
+  ConnectDeadline,
+  DestinationDeniedError,
+  guardedConnect,
+  type HostLookup,
+} from '../serve/guarded-connect.js';
+import { isWsviaError } from '../errors.js';
 import { Refusal, cookieValue } from './admission.js';
-import { checkTarget, type TargetRule } from './allow-target.js';
+import { targetRules, type TargetRule } from './allow-target.js';
 import type { TokenFile } from './token-file.js';
 
 export interface TargetSources {
@@ -20,35 +27,25 @@ export interface TargetSources {
 export interface TargetChoice {
   readonly target: Authority;
   readonly kind: string;
-  /** The checked address to connect to (client-chosen targets). */
-  readonly address?: string;
+  /**
+   * What its addresses must pass: the `--allow-target` rules for a client's choice; any address for the
+   * operator's own (`--target`, `--route`, a token file).
+   */
+  readonly rules: AddressRules;
 }
 
 export function makeTargetChooser(
   options: TargetSources,
 ): (url: URL, cookie: string | undefined) => Promise<TargetChoice | Refusal> {
   const tokens = options.tokens;
-  async function checkClientTarget(a: Authority): Promise<TargetChoice | Refusal> {
-    const rules = options.allowTargets ?? [];
-    let addresses: string[];
-    if (net.isIP(a.host)) addresses = [a.host];
-    else if (rules.length === 0) addresses = ['0.0.0.0'];
-    else {
-      try {
-        addresses = (await dns.lookup(a.host, { all: true })).map((r) => r.address);
-      } catch {
-        return new Refusal(502, `cannot resolve ${a.host}`, 'dns');
-      }
-    }
-    let last = '';
-    for (const address of addresses) {
-      const v = checkTarget(rules, { allowPrivate: options.allowPrivate ?? false }, a.host, a.port, address);
-      // Connect to the very address that was checked: no second lookup, no DNS-rebinding gap.
-      if (v.allowed) return { target: a, kind: 'client', address };
-      last = v.reason;
-    }
-    return new Refusal(403, last, 'target-denied');
-  }
+  const clientRules = targetRules(options.allowTargets ?? [], {
+    allowPrivate: options.allowPrivate ?? false,
+  });
+  const operators = (target: Authority, kind: string): TargetChoice => ({
+    target,
+    kind,
+    rules: ANY_DESTINATION,
+  });
 
   return async function chooseTarget(url: URL, cookie: string | undefined): Promise<TargetChoice | Refusal> {
     const q = url.searchParams;
@@ -58,13 +55,12 @@ export function makeTargetChooser(
       if (!tokens) return new Refusal(404, 'this bridge has no token file (--token-file)', 'token');
       const t = await tokens.lookup(token);
       if (!t) return new Refusal(404, 'unknown token', 'token');
-      return { target: t, kind: 'token' };
+      return operators(t, 'token');
     }
     const asked = q.get('target');
     if (asked !== null) {
-      let a: Authority;
       try {
-        a = parseAuthority(asked, 'the client');
+        return { target: parseAuthority(asked, 'the client'), kind: 'client', rules: clientRules };
       } catch {
         return new Refusal(
           400,
@@ -72,49 +68,52 @@ export function makeTargetChooser(
           'target',
         );
       }
-      return checkClientTarget(a);
     }
     const routed = options.routes?.get(url.pathname);
-    if (routed) return { target: routed, kind: 'route' };
-    if (options.target) return { target: options.target, kind: 'target' };
+    if (routed) return operators(routed, 'route');
+    if (options.target) return operators(options.target, 'target');
     return new Refusal(404, `no target for path ${url.pathname.slice(0, 100)}`, 'no-route');
   };
 }
 
-/** Connects to the target (to `address` when one was checked); a failure is a 502 or 504 refusal. */
-export function connectTarget(
-  target: Authority,
-  address: string | undefined,
-  timeout: number,
+export interface TargetConnectOptions {
+  /** For resolving and connecting together, ms; 0: no limit. */
+  readonly timeout: number;
+  readonly lookup?: HostLookup | undefined;
+}
+
+/**
+ * Resolves the chosen target once, checks every address, and connects to a checked one, all within the connect
+ * timeout (serve/guarded-connect.ts); a failure is a refusal: 403 denied, 502 unresolvable or refused, 504 late.
+ */
+export async function connectTarget(
+  choice: TargetChoice,
+  o: TargetConnectOptions,
 ): Promise<net.Socket | Refusal> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: address ?? target.host, port: target.port, allowHalfOpen: true });
-    s.setNoDelay(true);
-    const where = formatAuthority(target);
-    const timer = setTimeout(() => {
-      s.destroy();
-      resolve(
-        new Refusal(
-          504,
-          `target ${where} did not accept the connection within ${timeout} ms`,
-          'target-timeout',
-        ),
-      );
-    }, timeout);
-    s.once('connect', () => {
-      clearTimeout(timer);
-      s.removeAllListeners('error');
-      resolve(s);
+  const deadline = new ConnectDeadline(o.timeout);
+  try {
+    const c = await guardedConnect(choice.target, {
+      rules: choice.rules,
+      signal: deadline.signal,
+      lookup: o.lookup,
     });
-    s.once('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      resolve(
-        new Refusal(
-          502,
-          `target ${where} ${e.code === 'ECONNREFUSED' ? 'refused the connection' : `failed (${e.code ?? e.message})`}`,
-          'target-failed',
-        ),
-      );
-    });
-  });
+    return c.socket;
+  } catch (e) {
+    return refusalFor(e);
+  } finally {
+    deadline.clear();
+  }
+}
+
+function refusalFor(e: unknown): Refusal {
+  if (e instanceof DestinationDeniedError) return new Refusal(403, e.rule, 'target-denied');
+  if (!isWsviaError(e)) return new Refusal(502, 'target failed (internal error)', 'target-failed');
+  switch (e.code) {
+    case 'DNS_FAILED':
+      return new Refusal(502, e.summary, 'dns');
+    case 'TCP_TIMEOUT':
+      return new Refusal(504, `target: ${e.summary}`, 'target-timeout');
+    default:
+      return new Refusal(502, `target ${e.summary}`, 'target-failed');
+  }
 }

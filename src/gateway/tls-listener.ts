@@ -7,7 +7,9 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { ClientHelloReader, serverNameMatches } from '../protocol/tls-client-hello.js';
+import { ANY_DESTINATION } from '../route/destination.js';
 import { AdmissionRefusal } from '../serve/admission.js';
+import { ConnectDeadline, guardedConnect } from '../serve/guarded-connect.js';
 import type { SniRoute } from './config.js';
 import type { Runtime } from './runtime.js';
 
@@ -75,30 +77,52 @@ export function handleTlsConnection(socket: net.Socket, rt: Runtime, handlers: T
   socket.on('data', onData);
 }
 
+/**
+ * The backend is the operator's own (any address allowed), but it is reached the way every server connects:
+ * serve/guarded-connect.ts, one lookup and one deadline (the connect timeout) for the whole of it.
+ */
 function passthrough(client: net.Socket, route: SniRoute, replay: Buffer, rt: Runtime): void {
   const started = Date.now();
-  const backend = net.connect({ host: route.host, port: route.port, noDelay: true });
-  const timer = setTimeout(() => backend.destroy(), rt.snapshot().config.limits.connectTimeout);
+  const deadline = new ConnectDeadline(rt.snapshot().config.limits.connectTimeout);
+  guardedConnect(
+    { host: route.host, port: route.port },
+    { rules: ANY_DESTINATION, signal: deadline.signal },
+  ).then(
+    ({ socket }) => {
+      deadline.clear();
+      if (client.destroyed) socket.destroy();
+      else relayPassthrough(client, socket, { route, replay, rt, started });
+    },
+    () => {
+      deadline.clear();
+      client.destroy();
+    },
+  );
+}
+
+function relayPassthrough(
+  client: net.Socket,
+  backend: net.Socket,
+  { route, replay, rt, started }: { route: SniRoute; replay: Buffer; rt: Runtime; started: number },
+): void {
   let bytesToUpstream = replay.length;
   let bytesToClient = 0;
-  backend.once('connect', () => {
-    clearTimeout(timer);
-    rt.metrics.sni.inc({ name: route.name });
-    backend.write(replay);
-    client.on('data', (c: Buffer) => {
-      bytesToUpstream += c.length;
-      if (!backend.write(c)) client.pause();
-    });
-    backend.on('data', (c: Buffer) => {
-      bytesToClient += c.length;
-      if (!client.write(c)) backend.pause();
-    });
-    backend.on('drain', () => client.resume());
-    client.on('drain', () => backend.resume());
-    client.on('end', () => backend.end());
-    backend.on('end', () => client.end());
-    client.resume();
+  rt.metrics.sni.inc({ name: route.name });
+  backend.write(replay);
+  client.on('data', (c: Buffer) => {
+    bytesToUpstream += c.length;
+    if (!backend.write(c)) client.pause();
   });
+  backend.on('data', (c: Buffer) => {
+    bytesToClient += c.length;
+    if (!client.write(c)) backend.pause();
+  });
+  backend.on('drain', () => client.resume());
+  client.on('drain', () => backend.resume());
+  client.on('end', () => backend.end());
+  backend.on('end', () => client.end());
+  client.resume();
+  backend.resume();
   backend.on('error', () => {
     backend.destroy();
     client.destroy();

@@ -4,6 +4,7 @@ import type { HeadLimits } from '../protocol/head.js';
 import { DEFAULT_POLICY, type DestinationPolicy } from '../route/destination.js';
 import type { ProxyUrl } from '../route/proxy-url.js';
 import type { AccessLog } from '../observe/access-log.js';
+import type { HostLookup } from '../serve/guarded-connect.js';
 
 /** Limits, in milliseconds and counts. 0 disables a timeout. */
 export interface ProxyLimits {
@@ -13,7 +14,7 @@ export interface ProxyLimits {
   readonly maxTunnelsPerClient: number;
   /** The whole request head must arrive within this (408, against slowloris). */
   readonly headerTimeout: number;
-  /** TCP (and parent proxy CONNECT) to the destination (504 beyond). */
+  /** Resolving, then TCP to the destination (and a parent's TLS and CONNECT), all together (504 beyond); 0: none. */
   readonly connectTimeout: number;
   /** A tunnel with no byte either way for this long is closed. */
   readonly idleTimeout: number;
@@ -53,6 +54,8 @@ export interface ProxyServerOptions {
   readonly accessLog?: AccessLog;
   /** The name in Via and Proxy-Status (RFC 9209 §2: the intermediary's identity). */
   readonly name?: string;
+  /** Resolves destination names (default: the system resolver, `dns.lookup`). */
+  readonly lookup?: HostLookup;
 }
 
 export function resolvedLimits(l: Partial<ProxyLimits> | undefined): ProxyLimits {

@@ -305,6 +305,7 @@ export class ProxyServer {
       connectTimeout: this.#limits.connectTimeout,
       parent: this.#o.upstream,
       parentCa: this.#o.upstreamCa,
+      lookup: this.#o.lookup,
       // Only a tunnel's destination socket goes straight to the relay; a forwarded request's answer head is
       // read by the server first.
       onread: isConnect ? reusedReads() : undefined,

@@ -57,6 +57,29 @@ export function unmapIpv4(bytes: Uint8Array): Uint8Array {
   return bytes;
 }
 
+/**
+ * The IPv4 address an IPv6 address carries, by the form that carries it: IPv4-mapped `::ffff:a.b.c.d`,
+ * IPv4-compatible `::a.b.c.d` (RFC 4291 §2.5.5.1, deprecated but still parsed), IPv4-translated
+ * `::ffff:0:a.b.c.d` (RFC 2765), the NAT64 well-known prefix `64:ff9b::a.b.c.d` (RFC 6052), 6to4 `2002:AABB:CCDD::`
+ * (RFC 3056, the IPv4 in bytes 2-5) and Teredo `2001:0::` (RFC 4380, the client's IPv4 inverted in bytes 12-15).
+ * A translator, a tunnel or the kernel delivers such an address to that IPv4, so a destination check classifies it
+ * by it (STYLE.md trap 20). Undefined for an IPv4 address and for IPv6 that carries none (`::` and `::1` included).
+ */
+export function embeddedIpv4(bytes: Uint8Array): Uint8Array | undefined {
+  if (bytes.length !== 16) return undefined;
+  const b = (i: number): number => bytes[i] as number;
+  const zero = (from: number, to: number): boolean => bytes.subarray(from, to).every((x) => x === 0);
+  const last4 = bytes.slice(12);
+  if (zero(0, 10) && b(10) === 0xff && b(11) === 0xff) return last4; // ::ffff:0:0/96
+  if (zero(0, 8) && b(8) === 0xff && b(9) === 0xff && zero(10, 12)) return last4; // ::ffff:0:0:0/96
+  // ::/96, less :: and ::1, which are addresses of their own (unspecified, loopback).
+  if (zero(0, 12) && !(zero(12, 15) && b(15) <= 1)) return last4;
+  if (b(0) === 0x00 && b(1) === 0x64 && b(2) === 0xff && b(3) === 0x9b && zero(4, 12)) return last4; // 64:ff9b::/96
+  if (b(0) === 0x20 && b(1) === 0x02) return bytes.slice(2, 6); // 2002::/16
+  if (b(0) === 0x20 && b(1) === 0x01 && b(2) === 0 && b(3) === 0) return last4.map((x) => x ^ 0xff); // 2001::/32
+  return undefined;
+}
+
 export interface Cidr {
   readonly bytes: Uint8Array;
   readonly prefix: number;

@@ -61,3 +61,24 @@ describe('--allow-target', () => {
     );
   });
 });
+
+describe('--allow-target and the unspecified addresses', () => {
+  it('no rule, however broad, opens 0.0.0.0/8 or :: (they reach loopback)', () => {
+    for (const [rule, target] of [
+      ['0.0.0.0/0:80', '0.0.0.0'],
+      ['0.0.0.0/0:80', '0.0.0.1'],
+      ['0.0.0.0:80', '0.0.0.0'],
+      ['[::/0]:80', '::'],
+      ['[::]:80', '::'],
+    ] as const) {
+      const v = check([rule], target, 80, target, true);
+      assert.equal(v.allowed, false, `${rule} ${target}`);
+      assert.match((v as { reason: string }).reason, /unspecified address .* always denied/);
+    }
+  });
+
+  it('an address rule for 127.0.0.1 does not open the IPv6 forms that carry it', () => {
+    for (const a of ['::7f00:1', '64:ff9b::7f00:1', '::ffff:0:7f00:1', '2002:7f00:1::'])
+      assert.equal(check(['127.0.0.1:22', '0.0.0.0/0:22', '[::/0]:22'], a, 22).allowed, false, a);
+  });
+});

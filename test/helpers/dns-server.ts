@@ -1,6 +1,6 @@
 /**
  * A tiny authoritative DNS server for tests: UDP on 127.0.0.1, a port the OS chose. It answers A queries for the
- * names it was given with their address and NXDOMAIN for every other name, and records every name asked, so a test
+ * names it was given with their address (or addresses, in the order given) and NXDOMAIN for every other name, and records every name asked, so a test
  * can say which names were (never) looked up. Real DNS over the wire: point a `dns.promises.Resolver` at it.
  */
 import dgram from 'node:dgram';
@@ -16,8 +16,15 @@ export interface TestDnsServer {
   close(): Promise<void>;
 }
 
-export async function startDnsServer(records: Readonly<Record<string, string>>): Promise<TestDnsServer> {
-  const names = new Map(Object.entries(records).map(([k, v]) => [k.toLowerCase(), v]));
+export async function startDnsServer(
+  records: Readonly<Record<string, string | readonly string[]>>,
+): Promise<TestDnsServer> {
+  const names = new Map(
+    Object.entries(records).map(([k, v]): [string, readonly string[]] => [
+      k.toLowerCase(),
+      typeof v === 'string' ? [v] : v,
+    ]),
+  );
   const socket = dgram.createSocket('udp4');
   const asked: string[] = [];
   socket.on('message', (msg, rinfo) => {
@@ -28,11 +35,11 @@ export async function startDnsServer(records: Readonly<Record<string, string>>):
       return; // not a query: a real server would answer FORMERR; the tests never send one
     }
     asked.push(q.name);
-    const address = names.get(q.name);
+    const addresses = names.get(q.name);
     const answer =
-      address === undefined
+      addresses === undefined
         ? buildDnsAnswer(q, RCODE.nxDomain)
-        : buildDnsAnswer(q, RCODE.noError, q.type === DNS_TYPE_A ? [address] : []);
+        : buildDnsAnswer(q, RCODE.noError, q.type === DNS_TYPE_A ? addresses : []);
     socket.send(answer, rinfo.port, rinfo.address);
   });
   await new Promise<void>((resolve, reject) => {

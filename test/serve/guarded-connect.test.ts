@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { isWsviaError } from '../../src/errors.js';
+import {
+  ANY_DESTINATION,
+  DEFAULT_POLICY,
+  destinationRules,
+  parseHostRule,
+  parsePortList,
+} from '../../src/route/destination.js';
+import { ConnectDeadline, DestinationDeniedError, guardedConnect } from '../../src/serve/guarded-connect.js';
+import { startBlackhole, type Blackhole } from '../helpers/blackhole.js';
+import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
+import { startTcpEcho, type TcpPeer } from '../helpers/wsvia-proxy.js';
+
+/** The error `p` rejects with (it must reject). */
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('it connected');
+}
+
+describe('guardedConnect', () => {
+  let dns: TestDnsServer;
+  let echo: TcpPeer;
+  let hole: Blackhole;
+  before(async () => {
+    echo = await startTcpEcho('127.0.0.2');
+    hole = await startBlackhole();
+    // 127.0.0.4 has no listener: it refuses.
+    dns = await startDnsServer({ 'two.test': ['127.0.0.4', '127.0.0.2'], 'hole.test': '127.0.0.1' });
+  });
+  after(async () => {
+    hole.stop();
+    await echo.close();
+    await dns.close();
+  });
+  const lookup = (host: string): Promise<string[]> => dns.resolver().resolve4(host);
+
+  it('resolves once and connects to the next checked address when one refuses; the socket is handed over clean', async () => {
+    const asked = dns.asked.length;
+    const { socket, address } = await guardedConnect(
+      { host: 'two.test', port: echo.port },
+      { rules: ANY_DESTINATION, signal: undefined, lookup },
+    );
+    assert.equal(address, '127.0.0.2');
+    assert.equal(socket.remoteAddress, '127.0.0.2');
+    assert.equal(socket.listenerCount('error'), 0);
+    assert.equal(socket.isPaused(), true);
+    assert.equal(dns.asked.length - asked, 1);
+    socket.destroy();
+  });
+
+  it('refuses a name its rules deny before resolving it, and names the rule', async () => {
+    const asked = dns.asked.length;
+    const rules = destinationRules({ ...DEFAULT_POLICY, deny: [parseHostRule('*.test')] });
+    const e = await rejection(
+      guardedConnect({ host: 'two.test', port: 443 }, { rules, signal: undefined, lookup }),
+    );
+    assert.ok(e instanceof DestinationDeniedError);
+    assert.equal(e.rule, '--deny *.test');
+    assert.equal(e.code, 'DESTINATION_DENIED');
+    assert.equal(dns.asked.length, asked);
+  });
+
+  it('refuses a name when any address is denied, connecting to none', async () => {
+    const rules = destinationRules({
+      ...DEFAULT_POLICY,
+      ports: parsePortList('*'),
+      allow: [parseHostRule('127.0.0.2')],
+    });
+    const e = await rejection(
+      guardedConnect({ host: 'two.test', port: echo.port }, { rules, signal: undefined, lookup }),
+    );
+    assert.ok(e instanceof DestinationDeniedError);
+    assert.match(e.rule, /two\.test resolves to 127\.0\.0\.4, a loopback address/);
+  });
+
+  it('a name that does not resolve is DNS_FAILED', async () => {
+    const e = await rejection(
+      guardedConnect({ host: 'nx.test', port: 80 }, { rules: ANY_DESTINATION, signal: undefined, lookup }),
+    );
+    assert.ok(isWsviaError(e));
+    assert.equal(e.code, 'DNS_FAILED');
+    assert.equal(e.hop, 'dns');
+  });
+
+  it('one deadline bounds a lookup that never answers and a connect that never completes', async () => {
+    const silent = new ConnectDeadline(200);
+    const started = Date.now();
+    const e1 = await rejection(
+      guardedConnect(
+        { host: 'slow.test', port: 80 },
+        { rules: ANY_DESTINATION, signal: silent.signal, lookup: () => new Promise<string[]>(() => {}) },
+      ),
+    );
+    assert.ok(isWsviaError(e1));
+    assert.equal(e1.code, 'TCP_TIMEOUT');
+    assert.equal(e1.hop, 'dns');
+    assert.match(e1.summary, /cannot resolve slow\.test within 200 ms/);
+    const deadline = new ConnectDeadline(200);
+    const e2 = await rejection(
+      guardedConnect(
+        { host: 'hole.test', port: hole.port },
+        { rules: ANY_DESTINATION, signal: deadline.signal, lookup },
+      ),
+    );
+    assert.ok(isWsviaError(e2));
+    assert.equal(e2.code, 'TCP_TIMEOUT');
+    assert.equal(e2.hop, 'tcp');
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed < 1500, `both took ${elapsed} ms`);
+  });
+
+  it('a deadline of 0 sets no limit (no signal)', () => {
+    const d = new ConnectDeadline(0);
+    assert.equal(d.signal, undefined);
+    d.clear();
+  });
+});
