@@ -22,7 +22,8 @@ import { CONNECTION_ESTABLISHED, errorResponse, type ProxyFailure } from './erro
 import { parseForwardTarget, startForward } from './forward.js';
 import { ProxyMetrics } from './metrics.js';
 import { resolvedLimits, type ProxyLimits, type ProxyServerOptions } from './options.js';
-import { reusedReads, TunnelSet, type Tunnel, type TunnelInfo } from './relay.js';
+import { reusedReads, TunnelSet } from '../serve/relay.js';
+import type { Tunnel, TunnelInfo } from './relay.js';
 import { openUpstream } from './upstream.js';
 
 /** Keeps an error on a socket from being thrown; the close that follows does the cleanup. */
@@ -71,7 +72,7 @@ export class ProxyServer {
   readonly #auth: ServerAuth | undefined;
   readonly #log: AccessLog;
   readonly #name: string;
-  readonly #tunnels: TunnelSet;
+  readonly #tunnels: TunnelSet<TunnelInfo>;
   readonly #secureContext: tls.SecureContext | undefined;
   readonly #pending = new Set<Pending>();
   readonly #perClient = new CountsByKey();
@@ -95,7 +96,7 @@ export class ProxyServer {
     this.#secureContext = options.tls
       ? tls.createSecureContext({ cert: options.tls.cert, key: options.tls.key })
       : undefined;
-    this.#tunnels = new TunnelSet({
+    this.#tunnels = new TunnelSet<TunnelInfo>({
       idleTimeout: this.#limits.idleTimeout,
       maxLifetime: this.#limits.maxLifetime,
       onFinish: (t) => this.#finished(t),
@@ -139,6 +140,8 @@ export class ProxyServer {
     while (this.#active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     this.#tunnels.abortAll('drain');
     for (const p of [...this.#pending]) p.socket.destroy();
+    // Every tunnel cut here still gets its access-log line before the log closes.
+    await this.#tunnels.whenEmpty();
     await closed;
     await this.#log.close();
   }
