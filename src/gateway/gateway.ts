@@ -18,7 +18,7 @@ import { createH2Server } from './h2-websocket.js';
 import { Http1Connection } from './http1-connection.js';
 import type { Admission, Runtime, Snapshot } from './runtime.js';
 import { buildSnapshot } from './snapshot.js';
-import { handleTlsConnection } from './tls-listener.js';
+import { handleTlsConnection, SniPassthrough } from './tls-listener.js';
 import { UpstreamHealth } from './upstream-pool.js';
 import type { WsRelay } from './ws-relay.js';
 
@@ -78,6 +78,7 @@ export class Gateway implements Runtime {
   #admin: http.Server | undefined;
   #h2: http2.Http2Server | undefined;
   #terminator: tls.Server | undefined;
+  readonly #passthrough: SniPassthrough;
   #healthTimer: NodeJS.Timeout | undefined;
   readonly #sockets = new Set<net.Socket>();
   #addresses: GatewayAddresses = { listen: undefined, tls: undefined, admin: undefined };
@@ -85,6 +86,7 @@ export class Gateway implements Runtime {
   constructor(config: GatewayConfig, options: GatewayOptions = {}) {
     this.#snapshot = buildSnapshot(config, this.#health);
     this.log = options.accessLog ?? AccessLog.open(config.accessLog);
+    this.#passthrough = new SniPassthrough(this);
   }
 
   snapshot(): Snapshot {
@@ -137,7 +139,8 @@ export class Gateway implements Runtime {
       new Http1Connection(socket, this, { proto, remoteAddress: socket.remoteAddress ?? '' });
       return;
     }
-    if (this.#terminator) handleTlsConnection(socket, this, { terminator: this.#terminator });
+    if (this.#terminator)
+      handleTlsConnection(socket, this, { terminator: this.#terminator, passthrough: this.#passthrough });
   }
 
   /** The TLS terminator: certificate from the snapshot (SIGHUP swaps it), ALPN h2 then http/1.1. */
@@ -243,6 +246,7 @@ export class Gateway implements Runtime {
         });
       }
       this.#snapshot = buildSnapshot(config, this.#health);
+      this.#passthrough.reload(config.limits);
     } catch (e) {
       this.metrics.reloads.inc({ result: 'failed' });
       throw e;
@@ -299,6 +303,7 @@ export class Gateway implements Runtime {
     this.#draining = true;
     clearInterval(this.#healthTimer);
     for (const r of this.#relays) r.destroy();
+    const passthroughs = this.#passthrough.abortAll('drain');
     for (const s of this.#sockets) s.destroy();
     const closing = [this.#plain, this.#tls, this.#admin]
       .filter((s): s is net.Server => s !== undefined)
@@ -306,6 +311,8 @@ export class Gateway implements Runtime {
     this.#admin?.closeAllConnections();
     this.#h2?.close();
     await Promise.all(closing);
+    // Every connection cut here still gets its access-log line before the log closes.
+    await passthroughs;
     await this.log.close();
   }
 }

@@ -7,7 +7,9 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { ClientHelloReader, serverNameMatches } from '../protocol/tls-client-hello.js';
-import type { SniRoute } from './config.js';
+import { TunnelSet, type CloseReason, type RelayLimits, type Tunnel } from '../serve/relay.js';
+import { resetStream, StreamReset } from '../serve/reset.js';
+import type { Limits, SniRoute } from './config.js';
 import type { Runtime } from './runtime.js';
 
 export interface TlsHandlers {
@@ -16,6 +18,8 @@ export interface TlsHandlers {
    * and is fed connections, so its sockets are fully set up server-side (ALPN, handshake timeout) for HTTP/2.
    */
   readonly terminator: tls.Server;
+  /** Where connections for an SNI passthrough route go. */
+  readonly passthrough: SniPassthrough;
 }
 
 export function findSniRoute(routes: readonly SniRoute[], name: string | undefined): SniRoute | undefined {
@@ -48,7 +52,7 @@ export function handleTlsConnection(socket: net.Socket, rt: Runtime, handlers: T
     const route = findSniRoute(current.config.sni, r.hello.serverName);
     const replay = Buffer.concat([r.records, r.leftover]);
     if (route) {
-      passthrough(socket, route, replay, rt);
+      handlers.passthrough.open(socket, route, replay);
       return;
     }
     if (!current.secureContext) {
@@ -73,45 +77,106 @@ export function handleTlsConnection(socket: net.Socket, rt: Runtime, handlers: T
   socket.on('data', onData);
 }
 
-function passthrough(client: net.Socket, route: SniRoute, replay: Buffer, rt: Runtime): void {
-  const started = Date.now();
-  const backend = net.connect({ host: route.host, port: route.port, noDelay: true });
-  const timer = setTimeout(() => backend.destroy(), rt.snapshot().config.limits.connectTimeout);
-  let bytesToUpstream = replay.length;
-  let bytesToClient = 0;
-  backend.once('connect', () => {
-    clearTimeout(timer);
-    rt.metrics.sni.inc({ name: route.name });
-    backend.write(replay);
-    client.on('data', (c: Buffer) => {
-      bytesToUpstream += c.length;
-      if (!backend.write(c)) client.pause();
+/** What the access log says about a passthrough connection. */
+interface PassthroughInfo {
+  readonly client: string;
+  readonly route: SniRoute;
+  readonly started: number;
+  /** The ClientHello (and anything after it) read before the relay began. */
+  readonly replayed: number;
+}
+
+function relayLimits(l: Limits): RelayLimits {
+  return { idleTimeout: l.idleTimeout, maxLifetime: l.maxLifetime };
+}
+
+/**
+ * SNI passthrough: the client's bytes, ClientHello first, go untouched to the route's backend over the shared raw
+ * relay (serve/relay.ts), so a passthrough connection gets what a proxy tunnel gets: half-close, a reset passed on
+ * as a reset, the idle and lifetime sweep. It counts against `maxConnections` and `maxPerClient` like any client
+ * connection, and ends in exactly one access-log line whatever ended it.
+ */
+export class SniPassthrough {
+  readonly #rt: Runtime;
+  readonly #tunnels: TunnelSet<PassthroughInfo>;
+
+  constructor(rt: Runtime) {
+    this.#rt = rt;
+    this.#tunnels = new TunnelSet<PassthroughInfo>({
+      ...relayLimits(rt.snapshot().config.limits),
+      onFinish: (t) => this.#finished(t),
     });
-    backend.on('data', (c: Buffer) => {
-      bytesToClient += c.length;
-      if (!client.write(c)) backend.pause();
+  }
+
+  /** The limits of a reloaded configuration, for open connections too. */
+  reload(limits: Limits): void {
+    this.#tunnels.limits = relayLimits(limits);
+  }
+
+  /** Cuts every passthrough connection (shutdown) and resolves once each one is logged. */
+  abortAll(reason: CloseReason): Promise<void> {
+    this.#tunnels.abortAll(reason);
+    return this.#tunnels.whenEmpty();
+  }
+
+  /** Takes a client connection whose ClientHello (`replay`) named `route`. */
+  open(client: net.Socket, route: SniRoute, replay: Buffer): void {
+    const rt = this.#rt;
+    const address = client.remoteAddress ?? '';
+    const verdict = rt.admit(address);
+    if (verdict !== 'ok') {
+      // There is no way to answer 503 or 429 inside a TLS session the backend has not started.
+      rt.metrics.refused.inc({ reason: verdict });
+      resetStream(client, new StreamReset('gateway'));
+      return;
+    }
+    // A client's FIN is passed on as a FIN (half-close): the backend may still answer after it.
+    client.allowHalfOpen = true;
+    const info = { client: address, route, started: Date.now(), replayed: replay.length };
+    const backend = net.connect({ host: route.host, port: route.port, noDelay: true, allowHalfOpen: true });
+    const timer = setTimeout(
+      () => backend.destroy(new Error('connect timeout')),
+      rt.snapshot().config.limits.connectTimeout,
+    );
+    let clientGone = false;
+    const onClientGone = (): void => {
+      clientGone = true;
+      backend.destroy(new StreamReset('client'));
+    };
+    const onFailed = (): void => {
+      clearTimeout(timer);
+      client.removeListener('close', onClientGone);
+      resetStream(client, new StreamReset('upstream'));
+      rt.release(address);
+      this.#log(info, 0, 0, clientGone ? 'client_closed' : 'upstream_unavailable');
+    };
+    client.once('close', onClientGone);
+    backend.once('error', onFailed);
+    backend.once('connect', () => {
+      clearTimeout(timer);
+      backend.removeListener('error', onFailed);
+      client.removeListener('close', onClientGone);
+      rt.metrics.sni.inc({ name: route.name });
+      backend.write(replay);
+      this.#tunnels.open(client, backend, info);
     });
-    backend.on('drain', () => client.resume());
-    client.on('drain', () => backend.resume());
-    client.on('end', () => backend.end());
-    backend.on('end', () => client.end());
-    client.resume();
-  });
-  backend.on('error', () => {
-    backend.destroy();
-    client.destroy();
-  });
-  client.on('close', () => backend.destroy());
-  backend.on('close', () => {
-    client.destroy();
-    rt.log.write({
+  }
+
+  #finished(t: Tunnel<PassthroughInfo>): void {
+    this.#rt.release(t.info.client);
+    this.#log(t.info, t.bytesUp + t.info.replayed, t.bytesDown, t.reason ?? 'server_closed');
+  }
+
+  #log(info: PassthroughInfo, bytesToUpstream: number, bytesToClient: number, close: string): void {
+    this.#rt.log.write({
       kind: 'sni',
-      client: client.remoteAddress ?? '',
-      route: route.name,
-      upstream: `${route.host}:${route.port}`,
+      client: info.client,
+      route: info.route.name,
+      upstream: `${info.route.host}:${info.route.port}`,
       bytesToUpstream,
       bytesToClient,
-      durationMs: Date.now() - started,
+      durationMs: Date.now() - info.started,
+      close,
     });
-  });
+  }
 }
