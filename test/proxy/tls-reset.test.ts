@@ -4,11 +4,15 @@
  * other end as a reset (ECONNRESET), and the proxy must go on serving.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { parseProxyUrl } from '../../src/route/proxy-url.js';
 import { localhostCert } from '../helpers/certs.js';
+import { tempDir } from '../helpers/process.js';
 import { until } from '../helpers/eventually.js';
 import { howItEnds } from '../helpers/endings.js';
 import {
@@ -148,3 +152,40 @@ describe(
     });
   },
 );
+
+describe('wsvia proxy --tls-cert as a process', { timeout: 30_000 }, () => {
+  it('survives a destination that resets a tunnel, and serves the next one', async () => {
+    const dir = tempDir();
+    const resetter = await startResetter();
+    const echo = await startTcpEcho();
+    fs.writeFileSync(path.join(dir, 'cert.pem'), localhostCert().cert);
+    fs.writeFileSync(path.join(dir, 'key.pem'), localhostCert().key);
+    const args = ['proxy', '--port', '0', '--tls-cert', path.join(dir, 'cert.pem')];
+    args.push('--tls-key', path.join(dir, 'key.pem'), '--allow', '127.0.0.1', '--allow-ports', '*');
+    const child = spawn(process.execPath, [path.resolve('dist/src/cli/main.js'), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let exit: number | null | undefined;
+    child.once('exit', (code) => (exit = code));
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    try {
+      await until('the listening line', () => /listening on https:\/\/127\.0\.0\.1:\d+/.test(out));
+      const port = Number(/listening on https:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
+      const a = await tlsTunnel(port, `127.0.0.1:${resetter.port}`);
+      const ending = howItEnds(a.secure);
+      a.secure.write('x');
+      assert.equal(await ending, 'ECONNRESET');
+      const b = await tlsTunnel(port, `127.0.0.1:${echo.port}`);
+      b.secure.end('still here');
+      assert.equal((await readAll(b.secure as unknown as net.Socket)).toString(), 'still here');
+      assert.equal(exit, undefined, `the proxy exited:\n${out}`);
+    } finally {
+      child.kill('SIGKILL');
+      await resetter.close();
+      await echo.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
