@@ -298,7 +298,10 @@ export class WsRelay {
         return;
       }
       this.#gatewayCode = side === 'upstream' && how === 'protocol' ? 1014 : 1011;
-      this.#inject(aliveSide, this.#closeFrame(aliveSide, this.#gatewayCode, LOSS_TEXT[how](side)));
+      // At a boundary the close goes out now (a broken frame leaves the scanner mid-header: #inject would wait).
+      toAlive.pending = [];
+      toAlive.discard = true;
+      alive.write(this.#closeFrame(aliveSide, this.#gatewayCode, LOSS_TEXT[how](side)));
     }
     alive.end();
     this.#armGrace();

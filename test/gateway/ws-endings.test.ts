@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
-import type WebSocket from 'ws';
+import WebSocket from 'ws';
 import { until } from '../helpers/eventually.js';
 import { openWs, startGateway, startUpstream, type TestGateway, type Upstream } from './peers.js';
 
@@ -120,6 +120,49 @@ routes: [{ path: /, upstream: ${up.url} }]
   it('writes exactly one log line per WebSocket', async () => {
     await until('every WebSocket closed', () => gw.gateway.openWebSockets === 0);
     assert.equal(gw.records.filter((r) => r['kind'] === 'websocket').length, 5);
+  });
+});
+
+/** A raw upstream: completes the upgrade by hand, then runs `after` on the socket. */
+async function startRawUpstream(after: (s: net.Socket) => void): Promise<net.Server> {
+  const server = net.createServer((s) => {
+    s.on('error', () => {});
+    s.once('data', (d: Buffer) => {
+      const key = /sec-websocket-key: *(\S+)/i.exec(d.toString('latin1'))?.[1] ?? '';
+      const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      s.write(
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+      );
+      after(s);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return server;
+}
+
+describe('gateway: an upstream that breaks the protocol', { timeout: 30_000 }, () => {
+  let upstream: net.Server;
+  let gw: TestGateway;
+  before(async () => {
+    // A ping frame claiming a 126-byte payload: control frames are at most 125 bytes (§5.5).
+    upstream = await startRawUpstream((s) => s.write(Buffer.from([0x89, 0x7e, 0x00, 0x7e])));
+    const port = (upstream.address() as net.AddressInfo).port;
+    gw = await startGateway(`
+listen: 127.0.0.1:0
+routes: [{ path: /, upstream: ws://127.0.0.1:${port} }]
+`);
+  });
+  after(async () => {
+    await gw.gateway.close();
+    upstream.close();
+  });
+
+  it('closes the client with 1014 (bad gateway)', async () => {
+    const ws = new WebSocket(`${gw.wsUrl}/`);
+    const closing = closeOf(ws);
+    assert.deepEqual(await closing, [1014, 'upstream sent a broken frame']);
+    await until('the log line', () => gw.records.some((r) => r['reason'] === 'protocol'));
   });
 });
 
