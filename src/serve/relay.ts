@@ -233,7 +233,8 @@ function attach<I>(
   s[PEER] = peer;
   s[TUNNEL] = tunnel as Tunnel<unknown>;
   s[IS_CLIENT] = isClient;
-  s[ERRORED] = false;
+  // An error during the setup whose close is still to come counts too.
+  s[ERRORED] = s.errored !== null;
   s[READ] = 0;
   const early = s[EARLY];
   if (early !== undefined) {
