@@ -19,7 +19,7 @@ import { createH2Server } from './h2-websocket.js';
 import { Http1Connection } from './http1-connection.js';
 import type { Runtime, Snapshot } from './runtime.js';
 import { buildSnapshot } from './snapshot.js';
-import { handleTlsConnection } from './tls-listener.js';
+import { handleTlsConnection, SniPassthrough } from './tls-listener.js';
 import { UpstreamHealth } from './upstream-pool.js';
 import type { WsRelay } from './ws-relay.js';
 
@@ -62,6 +62,7 @@ export class Gateway implements Runtime {
   #admin: AdminListener | undefined;
   #h2: http2.Http2Server | undefined;
   #terminator: tls.Server | undefined;
+  readonly #passthrough: SniPassthrough;
   #healthTimer: NodeJS.Timeout | undefined;
   readonly #sockets = new Set<net.Socket>();
   #addresses: GatewayAddresses = { listen: undefined, tls: undefined, admin: undefined };
@@ -74,6 +75,7 @@ export class Gateway implements Runtime {
       () => this.#snapshot.config.limits,
       (open) => this.metrics.connections.set({}, open),
     );
+    this.#passthrough = new SniPassthrough(this);
   }
 
   snapshot(): Snapshot {
@@ -145,7 +147,8 @@ export class Gateway implements Runtime {
       new Http1Connection(socket, this, { proto, remoteAddress: socket.remoteAddress ?? '' });
       return;
     }
-    if (this.#terminator) handleTlsConnection(socket, this, { terminator: this.#terminator });
+    if (this.#terminator)
+      handleTlsConnection(socket, this, { terminator: this.#terminator, passthrough: this.#passthrough });
   }
 
   /** The TLS terminator: certificate from the snapshot (SIGHUP swaps it), ALPN h2 then http/1.1. */
@@ -243,6 +246,7 @@ export class Gateway implements Runtime {
         });
       }
       this.#snapshot = buildSnapshot(config, this.#health);
+      this.#passthrough.reload(config.limits);
     } catch (e) {
       this.metrics.reloads.inc({ result: 'failed' });
       throw e;
@@ -289,6 +293,7 @@ export class Gateway implements Runtime {
     this.#draining = true;
     clearInterval(this.#healthTimer);
     for (const r of this.#relays) r.destroy();
+    const passthroughs = this.#passthrough.abortAll('drain');
     for (const s of this.#sockets) s.destroy();
     const closing = [this.#plain, this.#tls]
       .filter((s): s is net.Server => s !== undefined)
@@ -296,8 +301,9 @@ export class Gateway implements Runtime {
     closing.push(this.#admin?.close() ?? Promise.resolve());
     this.#h2?.close();
     await Promise.all(closing);
-    // Sessions the drain cut write their log line when their sockets' close events have run (serve/drain.ts).
-    await sessionsSettled(() => this.#relays.size);
+    // Sessions the drain cut write their log line when their sockets' close events have run (serve/drain.ts);
+    // every passthrough connection cut here gets its line before the log closes too.
+    await Promise.all([sessionsSettled(() => this.#relays.size), passthroughs]);
     await this.log.close();
   }
 }

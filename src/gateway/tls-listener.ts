@@ -10,7 +10,9 @@ import { ClientHelloReader, serverNameMatches } from '../protocol/tls-client-hel
 import { ANY_DESTINATION } from '../route/destination.js';
 import { AdmissionRefusal } from '../serve/admission.js';
 import { ConnectDeadline, guardedConnect } from '../serve/guarded-connect.js';
-import type { SniRoute } from './config.js';
+import { TunnelSet, type CloseReason, type RelayLimits, type Tunnel } from '../serve/relay.js';
+import { resetStream, StreamReset } from '../serve/reset.js';
+import type { Limits, SniRoute } from './config.js';
 import type { Runtime } from './runtime.js';
 
 export interface TlsHandlers {
@@ -19,6 +21,8 @@ export interface TlsHandlers {
    * and is fed connections, so its sockets are fully set up server-side (ALPN, handshake timeout) for HTTP/2.
    */
   readonly terminator: tls.Server;
+  /** Where connections for an SNI passthrough route go. */
+  readonly passthrough: SniPassthrough;
 }
 
 export function findSniRoute(routes: readonly SniRoute[], name: string | undefined): SniRoute | undefined {
@@ -67,7 +71,7 @@ export function handleTlsConnection(socket: net.Socket, rt: Runtime, handlers: T
     }
     socket.once('close', () => slot.close());
     if (route) {
-      passthrough(socket, route, replay, rt);
+      handlers.passthrough.open(socket, route, replay);
       return;
     }
     // Node's TLSSocket reads what is already buffered on the wrapped socket before its handle.
@@ -77,67 +81,97 @@ export function handleTlsConnection(socket: net.Socket, rt: Runtime, handlers: T
   socket.on('data', onData);
 }
 
-/**
- * The backend is the operator's own (any address allowed), but it is reached the way every server connects:
- * serve/guarded-connect.ts, one lookup and one deadline (the connect timeout) for the whole of it.
- */
-function passthrough(client: net.Socket, route: SniRoute, replay: Buffer, rt: Runtime): void {
-  const started = Date.now();
-  const deadline = new ConnectDeadline(rt.snapshot().config.limits.connectTimeout);
-  guardedConnect(
-    { host: route.host, port: route.port },
-    { rules: ANY_DESTINATION, signal: deadline.signal },
-  ).then(
-    ({ socket }) => {
-      deadline.clear();
-      if (client.destroyed) socket.destroy();
-      else relayPassthrough(client, socket, { route, replay, rt, started });
-    },
-    () => {
-      deadline.clear();
-      client.destroy();
-    },
-  );
+/** What the access log says about a passthrough connection. */
+interface PassthroughInfo {
+  readonly client: string;
+  readonly route: SniRoute;
+  readonly started: number;
+  /** The ClientHello (and anything after it) read before the relay began. */
+  readonly replayed: number;
 }
 
-function relayPassthrough(
-  client: net.Socket,
-  backend: net.Socket,
-  { route, replay, rt, started }: { route: SniRoute; replay: Buffer; rt: Runtime; started: number },
-): void {
-  let bytesToUpstream = replay.length;
-  let bytesToClient = 0;
-  rt.metrics.sni.inc({ name: route.name });
-  backend.write(replay);
-  client.on('data', (c: Buffer) => {
-    bytesToUpstream += c.length;
-    if (!backend.write(c)) client.pause();
-  });
-  backend.on('data', (c: Buffer) => {
-    bytesToClient += c.length;
-    if (!client.write(c)) backend.pause();
-  });
-  backend.on('drain', () => client.resume());
-  client.on('drain', () => backend.resume());
-  client.on('end', () => backend.end());
-  backend.on('end', () => client.end());
-  client.resume();
-  backend.resume();
-  backend.on('error', () => {
-    backend.destroy();
-    client.destroy();
-  });
-  client.on('close', () => backend.destroy());
-  backend.on('close', () => {
-    client.destroy();
-    rt.log.write({
+function relayLimits(l: Limits): RelayLimits {
+  return { idleTimeout: l.idleTimeout, maxLifetime: l.maxLifetime };
+}
+
+/**
+ * SNI passthrough: the client's bytes, ClientHello first, go untouched to the route's backend over the shared raw
+ * relay (serve/relay.ts), so a passthrough connection gets what a proxy tunnel gets: half-close, a reset passed on
+ * as a reset, the idle and lifetime sweep. It counts against `maxConnections` and `maxPerClient` like any client
+ * connection, and ends in exactly one access-log line whatever ended it.
+ */
+export class SniPassthrough {
+  readonly #rt: Runtime;
+  readonly #tunnels: TunnelSet<PassthroughInfo>;
+
+  constructor(rt: Runtime) {
+    this.#rt = rt;
+    this.#tunnels = new TunnelSet<PassthroughInfo>({
+      ...relayLimits(rt.snapshot().config.limits),
+      onFinish: (t) => this.#finished(t),
+    });
+  }
+
+  /** The limits of a reloaded configuration, for open connections too. */
+  reload(limits: Limits): void {
+    this.#tunnels.limits = relayLimits(limits);
+  }
+
+  /** Cuts every passthrough connection (shutdown) and resolves once each one is logged. */
+  abortAll(reason: CloseReason): Promise<void> {
+    this.#tunnels.abortAll(reason);
+    return this.#tunnels.whenEmpty();
+  }
+
+  /**
+   * Takes a client connection whose ClientHello (`replay`) named `route`; the caller has admitted it (its slot is
+   * given back when the client socket closes). The backend is the operator's own (any address allowed), but it is
+   * reached the way every server connects: serve/guarded-connect.ts, one lookup and one deadline.
+   */
+  open(client: net.Socket, route: SniRoute, replay: Buffer): void {
+    const rt = this.#rt;
+    // A client's FIN is passed on as a FIN (half-close): the backend may still answer after it.
+    client.allowHalfOpen = true;
+    const info = { client: client.remoteAddress ?? '', route, started: Date.now(), replayed: replay.length };
+    const deadline = new ConnectDeadline(rt.snapshot().config.limits.connectTimeout);
+    guardedConnect(
+      { host: route.host, port: route.port },
+      { rules: ANY_DESTINATION, signal: deadline.signal },
+    ).then(
+      ({ socket: backend }) => {
+        deadline.clear();
+        if (client.destroyed) {
+          backend.destroy();
+          this.#log(info, 0, 0, 'client_closed');
+          return;
+        }
+        rt.metrics.sni.inc({ name: route.name });
+        backend.write(replay);
+        this.#tunnels.open(client, backend, info);
+      },
+      () => {
+        deadline.clear();
+        const gone = client.destroyed;
+        resetStream(client, new StreamReset('upstream'));
+        this.#log(info, 0, 0, gone ? 'client_closed' : 'upstream_unavailable');
+      },
+    );
+  }
+
+  #finished(t: Tunnel<PassthroughInfo>): void {
+    this.#log(t.info, t.bytesUp + t.info.replayed, t.bytesDown, t.reason ?? 'server_closed');
+  }
+
+  #log(info: PassthroughInfo, bytesToUpstream: number, bytesToClient: number, close: string): void {
+    this.#rt.log.write({
       kind: 'sni',
-      client: client.remoteAddress ?? '',
-      route: route.name,
-      upstream: `${route.host}:${route.port}`,
+      client: info.client,
+      route: info.route.name,
+      upstream: `${info.route.host}:${info.route.port}`,
       bytesToUpstream,
       bytesToClient,
-      durationMs: Date.now() - started,
+      durationMs: Date.now() - info.started,
+      close,
     });
-  });
+  }
 }

@@ -7,10 +7,16 @@
  * must: a ping injected between two frames (RFC 6455 §5.4 allows control frames inside fragmented messages), a
  * close 1001 on drain. Pings go to the client unmasked and to the upstream masked (§5.3: the gateway is the
  * client there). Pongs are relayed on like any frame; an unsolicited pong is allowed and ignored (§5.5.3).
+ *
+ * A side that dies without a close frame (a reset, a FIN, a broken frame, or silence after a ping) does not leave the
+ * other with a bare TCP close (1006, which nginx and HAProxy users read as a network fault): the gateway sends it a
+ * close frame itself, 1011 (1014 when the upstream sent a broken frame) with a short reason, then ends it. When the
+ * stream towards it is in the middle of a frame no close frame can follow, and it is reset instead.
  */
 import { randomFillSync } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { closePayload, encodeControlFrame, FrameScanner, OPCODES } from '../protocol/ws-frame-scanner.js';
+import { resetStream, StreamReset } from '../serve/reset.js';
 
 export type Side = 'client' | 'upstream';
 export type Closer = Side | 'gateway';
@@ -33,16 +39,43 @@ export interface RelayEnd {
   readonly closedBy: Closer;
   /** The first close code seen (1005 when the close frame had none); null when no close frame went by. */
   readonly closeCode: number | null;
-  /** Why the gateway ended it, when it did. */
-  readonly reason: 'dead_client' | 'dead_upstream' | 'idle' | 'lifetime' | 'drain' | 'protocol' | null;
+  /**
+   * Why it ended, when not by a close handshake between the peers: the gateway's own close (`idle`, `lifetime`,
+   * `drain`), a dead peer (`dead_*`: no pong), a side that reset (`*_reset`) or closed TCP without a close frame
+   * (`*_lost`), a broken frame (`protocol`).
+   */
+  readonly reason: EndReason | null;
   readonly durationMs: number;
 }
+
+export type EndReason =
+  | 'dead_client'
+  | 'dead_upstream'
+  | 'client_reset'
+  | 'upstream_reset'
+  | 'client_lost'
+  | 'upstream_lost'
+  | 'idle'
+  | 'lifetime'
+  | 'drain'
+  | 'protocol';
+
+/** How a side was lost, for {@link WsRelay}'s `#lost`. */
+type Loss = 'reset' | 'lost' | 'dead' | 'protocol';
 
 export interface RelayHooks {
   onEnd(end: RelayEnd): void;
   /** A ping missed its deadline on this side (the relay then closes). */
   onDead?(side: Side): void;
 }
+
+/** The reason in the gateway's close frame to the side that is still there. */
+const LOSS_TEXT: Record<Loss, (side: Side) => string> = {
+  reset: (side) => `${side} connection reset`,
+  lost: (side) => `${side} closed without a close frame`,
+  dead: (side) => `${side} unresponsive`,
+  protocol: (side) => `${side} sent a broken frame`,
+};
 
 /** How long the gateway waits for the peers to answer its own close before cutting the sockets. */
 const CLOSE_GRACE_MS = 3_000;
@@ -75,6 +108,8 @@ export class WsRelay {
   readonly #down = new Direction('the upstream');
   #closedBy: Closer | undefined;
   #firstCloseCode: number | undefined;
+  /** The code of the gateway's own close frames, when it sent them. */
+  #gatewayCode: number | undefined;
   #reason: RelayEnd['reason'] = null;
   #timer: NodeJS.Timeout | undefined;
   #lifetime: NodeJS.Timeout | undefined;
@@ -104,8 +139,8 @@ export class WsRelay {
     u.on('drain', () => c.resume());
     c.on('end', () => this.#onEnd('client'));
     u.on('end', () => this.#onEnd('upstream'));
-    c.on('error', () => this.#destroy('client'));
-    u.on('error', () => this.#destroy('upstream'));
+    c.on('error', () => this.#lost('client', 'reset'));
+    u.on('error', () => this.#lost('upstream', 'reset'));
     c.on('close', () => this.#onClose('client'));
     u.on('close', () => this.#onClose('upstream'));
     if (fromUpstream.length > 0) this.#onData(Buffer.from(fromUpstream), this.#down, c, u);
@@ -131,34 +166,44 @@ export class WsRelay {
   }
 
   #onData(chunk: Buffer, dir: Direction, to: Duplex, from: Duplex): void {
+    // Nothing of a chunk with a broken frame is written: the stream towards `to` stays where this chunk began.
+    const startedAtBoundary = dir.scanner.atBoundary;
     let boundary: number;
     try {
       boundary = dir.scanner.scan(chunk);
     } catch {
-      this.#reason = 'protocol';
-      this.#closedBy ??= from === this.#client ? 'client' : 'upstream';
-      this.#destroy(from === this.#client ? 'client' : 'upstream');
+      this.#lost(from === this.#client ? 'client' : 'upstream', 'protocol', startedAtBoundary);
       return;
     }
     if (this.#firstCloseCode === undefined && dir.scanner.closeCode !== undefined) {
       this.#firstCloseCode = dir.scanner.closeCode;
       this.#closedBy ??= dir === this.#up ? 'client' : 'upstream';
     }
-    if (dir.discard) {
-      // The gateway closed this way: the source's reply close ends its part of the handshake (§7.1.1: the server
-      // closes TCP first, so the client socket is ended here; the upstream ends its own).
-      if (dir === this.#up && dir.scanner.closeCode !== undefined) this.#client.end();
-      return;
-    }
-    dir.bytes += chunk.length;
+    if (dir.discard) return this.#afterOwnClose(dir);
     let ok: boolean;
     if (dir.pending.length > 0 && (boundary > 0 || dir.scanner.atBoundary)) {
-      if (boundary > 0) to.write(chunk.subarray(0, boundary));
-      ok = this.#flushPending(dir, to);
-      if (boundary < chunk.length) ok = to.write(chunk.subarray(boundary));
-      if (dir.discard) return;
-    } else ok = to.write(chunk);
+      dir.bytes += boundary;
+      ok = boundary > 0 ? to.write(chunk.subarray(0, boundary)) : true;
+      ok = this.#flushPending(dir, to) && ok;
+      // RFC 6455 §5.5.1: nothing follows a Close frame; the rest of the chunk (the next frame) is dropped.
+      if (dir.discard) this.#afterOwnClose(dir);
+      else if (boundary < chunk.length) {
+        dir.bytes += chunk.length - boundary;
+        ok = to.write(chunk.subarray(boundary)) && ok;
+      }
+    } else {
+      dir.bytes += chunk.length;
+      ok = to.write(chunk);
+    }
     if (!ok) from.pause();
+  }
+
+  /**
+   * The gateway closed this way: what the source still sends is dropped, and its reply close ends its part of the
+   * handshake (§7.1.1: the server closes TCP first, so the client socket is ended here; the upstream ends its own).
+   */
+  #afterOwnClose(dir: Direction): void {
+    if (dir === this.#up && dir.scanner.closeCode !== undefined) this.#client.end();
   }
 
   /** Writes the gateway's own frames; the stream is at a frame boundary. */
@@ -224,14 +269,41 @@ export class WsRelay {
     this.#timer = setTimeout(() => this.#sendPings(), rest);
   }
 
-  /** A side stopped answering: cut it, and tell the other one, which is alive, with a clean close. */
+  /** A side stopped answering: cut it, and tell the other one with a close frame that says it was no normal end. */
   #reap(dead: Side): void {
-    this.#reason = dead === 'client' ? 'dead_client' : 'dead_upstream';
     this.#closedBy ??= 'gateway';
-    (dead === 'client' ? this.#client : this.#upstream).destroy();
-    const alive: Side = dead === 'client' ? 'upstream' : 'client';
+    this.#lost(dead, 'dead');
+  }
+
+  /**
+   * A side is gone without a close handshake: it reset, closed TCP without a close frame, sent a broken frame or
+   * stopped answering pings. It is cut; the other side gets a close frame from the gateway, 1011 (1014, "bad
+   * gateway", when the upstream broke the protocol), unless the lost side's own close frame already reached it,
+   * then its TCP ends. Mid-frame, no close frame can follow: it is reset instead.
+   */
+  #lost(side: Side, how: Loss, atBoundary?: boolean): void {
+    if (this.#ended) return;
+    const dead = side === 'client' ? this.#client : this.#upstream;
+    const aliveSide: Side = side === 'client' ? 'upstream' : 'client';
+    const alive = side === 'client' ? this.#upstream : this.#client;
+    const toAlive = side === 'client' ? this.#up : this.#down;
+    this.#closedBy ??= side;
+    this.#reason ??= how === 'protocol' ? 'protocol' : how === 'dead' ? `dead_${side}` : `${side}_${how}`;
+    resetStream(dead, new StreamReset(side));
+    if (alive.destroyed || this.#closing || toAlive.discard) return;
     this.#closing = true;
-    this.#inject(alive, this.#closeFrame(alive, 1001, 'peer unresponsive'));
+    if (toAlive.scanner.closeCode === undefined) {
+      if (!(atBoundary ?? toAlive.scanner.atBoundary)) {
+        resetStream(alive, new StreamReset(side));
+        return;
+      }
+      this.#gatewayCode = side === 'upstream' && how === 'protocol' ? 1014 : 1011;
+      // At a boundary the close goes out now (a broken frame leaves the scanner mid-header: #inject would wait).
+      toAlive.pending = [];
+      toAlive.discard = true;
+      alive.write(this.#closeFrame(aliveSide, this.#gatewayCode, LOSS_TEXT[how](side)));
+    }
+    alive.end();
     this.#armGrace();
   }
 
@@ -252,6 +324,7 @@ export class WsRelay {
     this.#closing = true;
     this.#reason = why;
     this.#closedBy ??= 'gateway';
+    this.#gatewayCode = code;
     this.#inject('client', this.#closeFrame('client', code, reason));
     this.#inject('upstream', this.#closeFrame('upstream', code, reason));
     this.#armGrace();
@@ -271,21 +344,23 @@ export class WsRelay {
     }, CLOSE_GRACE_MS);
   }
 
+  /** True once `side` sent a close frame: its TCP may end now (§7.1.1). */
+  #sentClose(side: Side): boolean {
+    return (side === 'client' ? this.#up : this.#down).scanner.closeCode !== undefined;
+  }
+
   #onEnd(side: Side): void {
+    if (!this.#closing && !this.#sentClose(side)) return this.#lost(side, 'lost');
     this.#closedBy ??= side;
     // Half-close goes on (the peer's FIN after its close frame); the other side finishes its writes first.
     (side === 'client' ? this.#upstream : this.#client).end();
   }
 
-  #destroy(side: Side): void {
-    this.#closedBy ??= side;
-    this.#client.destroy();
-    this.#upstream.destroy();
-  }
-
   #onClose(side: Side): void {
-    this.#closedBy ??= side;
     const other = side === 'client' ? this.#upstream : this.#client;
+    // Closed with no close frame, FIN or error seen (an HTTP/2 stream the client cancelled, a socket cut early).
+    if (!other.destroyed && !this.#closing && !this.#sentClose(side)) this.#lost(side, 'lost');
+    this.#closedBy ??= side;
     // The other side may still be flushing what this side sent last; end it, and cut it if it lingers.
     if (!other.destroyed) {
       other.end();
@@ -301,13 +376,11 @@ export class WsRelay {
     clearTimeout(this.#timer);
     clearTimeout(this.#lifetime);
     clearTimeout(this.#grace);
-    const closeCode = this.#firstCloseCode ?? null;
     this.#hooks.onEnd({
       bytesToUpstream: this.#up.bytes,
       bytesToClient: this.#down.bytes,
       closedBy: this.#closedBy ?? 'gateway',
-      closeCode:
-        this.#reason === 'drain' || this.#reason === 'idle' || this.#reason === 'lifetime' ? 1001 : closeCode,
+      closeCode: this.#gatewayCode ?? this.#firstCloseCode ?? null,
       reason: this.#reason,
       durationMs: Date.now() - this.#started,
     });

@@ -17,7 +17,6 @@ import { DEFAULT_POLICY, type DestinationPolicy } from '../route/destination.js'
 import { AccessLog } from '../observe/access-log.js';
 import { redactUrl } from '../observe/redact.js';
 import { Admission, AdmissionRefusal, releaseOnClose } from '../serve/admission.js';
-import { sessionsSettled } from '../serve/drain.js';
 import { serverSecureContext } from '../serve/tls-identity.js';
 import { listen } from '../serve/listener.js';
 import { AuthCache } from './auth-cache.js';
@@ -25,7 +24,8 @@ import { CONNECTION_ESTABLISHED, errorResponse, type ProxyFailure } from './erro
 import { parseForwardTarget, startForward } from './forward.js';
 import { ProxyMetrics } from './metrics.js';
 import { resolvedLimits, type ProxyLimits, type ProxyServerOptions } from './options.js';
-import { reusedReads, TunnelSet, type Tunnel, type TunnelInfo } from './relay.js';
+import { reusedReads, TunnelSet } from '../serve/relay.js';
+import type { Tunnel, TunnelInfo } from './relay.js';
 import { openUpstream } from './upstream.js';
 
 /** Keeps an error on a socket from being thrown; the close that follows does the cleanup. */
@@ -74,7 +74,7 @@ export class ProxyServer {
   readonly #auth: ServerAuth | undefined;
   readonly #log: AccessLog;
   readonly #name: string;
-  readonly #tunnels: TunnelSet;
+  readonly #tunnels: TunnelSet<TunnelInfo>;
   readonly #secureContext: tls.SecureContext | undefined;
   readonly #pending = new Set<Pending>();
   readonly #admission: Admission;
@@ -100,7 +100,7 @@ export class ProxyServer {
         })
       : undefined;
     this.#secureContext = options.tls ? serverSecureContext(options.tls, '--tls-cert/--tls-key') : undefined;
-    this.#tunnels = new TunnelSet({
+    this.#tunnels = new TunnelSet<TunnelInfo>({
       idleTimeout: this.#limits.idleTimeout,
       maxLifetime: this.#limits.maxLifetime,
       onFinish: (t) => this.#finished(t),
@@ -139,9 +139,9 @@ export class ProxyServer {
     while (this.#admission.open > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     this.#tunnels.abortAll('drain');
     for (const p of [...this.#pending]) p.socket.destroy();
+    // Every tunnel cut here still gets its access-log line before the log closes.
+    await this.#tunnels.whenEmpty();
     await closed;
-    // Sessions the drain cut write their log line when their sockets' close events have run (serve/drain.ts).
-    await sessionsSettled(() => this.#tunnels.size);
     await this.#log.close();
   }
 

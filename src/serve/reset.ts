@@ -17,13 +17,29 @@ export class StreamReset extends Error {
 }
 
 /**
- * Resets `stream`: a TCP RST for a plain socket with a live handle, otherwise `destroy(error)` (a TLS socket, a
- * socket whose handle is gone, or any other Duplex such as a WebSocket stream). Never throws; a stream already
- * destroyed is left alone.
+ * Resets `stream`: a TCP RST for a plain socket with a live handle (for a TLS socket, on the TCP socket under it when
+ * it has one), otherwise `destroy(error)` (a socket whose handle is gone, or any other Duplex such as a WebSocket
+ * stream). Never throws; a stream already destroyed is left alone.
  */
 export function resetStream(stream: Duplex, error: Error = new StreamReset('peer')): void {
   if (stream.destroyed) return;
-  if (stream instanceof net.Socket && !(stream instanceof tls.TLSSocket)) {
+  if (stream instanceof tls.TLSSocket) {
+    // A TLS socket over a TCP socket of its own (a server's accepted connection, `new TLSSocket(raw)`,
+    // `tls.connect({ socket })`) still has that socket's TCP handle: reset it, or the peer's TLS stack reads the
+    // FIN that destroy() sends as a clean end (a missing close_notify is no error to Node's TLS client). The TLS
+    // socket then closes by itself once it sees its transport gone; destroying it before that crashes Node 20
+    // (SIGSEGV in the TLS wrap), so it is left alone. A socket that tls.connect() opened itself has no such
+    // parent, and only destroy(error) is left.
+    const parent = (stream as tls.TLSSocket & { _parent?: unknown })._parent;
+    if (parent instanceof net.Socket && !(parent instanceof tls.TLSSocket) && !parent.destroyed) {
+      try {
+        parent.resetAndDestroy();
+        return;
+      } catch {
+        // The parent has no TCP handle: destroy the TLS socket with the error below.
+      }
+    }
+  } else if (stream instanceof net.Socket) {
     try {
       stream.resetAndDestroy();
       return;

@@ -344,7 +344,7 @@ routes: [{ path: /, upstream: ${up.url} }]
     await closed(ws);
   });
 
-  it('reaps a client that never answers pings, and tells the upstream with close 1001', async () => {
+  it('reaps a client that never answers pings, and tells the upstream with close 1011 (not a normal end)', async () => {
     const port = Number(new URL(gw.url).port);
     const before = up.closes.length;
     const sock = net.connect({ host: '127.0.0.1', port });
@@ -357,11 +357,12 @@ routes: [{ path: /, upstream: ${up.url} }]
     const [first] = (await once(sock, 'data')) as [Buffer];
     assert.match(first.toString('latin1'), /^HTTP\/1\.1 101 /);
     sock.on('data', () => {}); // reads, never answers
+    sock.on('error', () => {}); // a reaped peer is reset
     const t0 = Date.now();
     await new Promise((resolve) => sock.once('close', resolve));
     assert.ok(Date.now() - t0 < 3000);
     await until('the upstream to see a close', () => up.closes.length > before);
-    assert.equal(up.closes[up.closes.length - 1], 1001);
+    assert.equal(up.closes[up.closes.length - 1], 1011);
     assert.equal(await gw.metric('wsvia_gateway_dead_peers_reaped_total{side="client"}'), 1);
     await until('the dead_client record', () => gw.records.some((r) => r['reason'] === 'dead_client'));
   });
@@ -401,10 +402,12 @@ routes: [{ path: /, upstream: ws://127.0.0.1:${port} }]
     mute.close();
   });
 
-  it('closes the client with 1001 when the upstream stops answering pings', async () => {
+  it('closes the client with 1011 "upstream unresponsive" when the upstream stops answering pings', async () => {
     const ws = new WebSocket(`${gw.wsUrl}/`);
     await once(ws, 'open');
-    assert.equal(await closed(ws), 1001);
+    const [code, reason] = (await once(ws, 'close')) as [number, Buffer];
+    assert.equal(code, 1011);
+    assert.equal(reason.toString(), 'upstream unresponsive');
     assert.equal(await gw.metric('wsvia_gateway_dead_peers_reaped_total{side="upstream"}'), 1);
   });
 });

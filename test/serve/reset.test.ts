@@ -42,11 +42,13 @@ test('resetStream on a TLS socket destroys it instead of throwing ERR_INVALID_HA
   const s2 = once(server, 'secureConnection');
   const client2 = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false });
   client2.on('error', () => {});
+  client2.resume();
   const [socket2] = (await s2) as [tls.TLSSocket];
   socket2.on('error', () => {});
   assert.doesNotThrow(() => resetStream(socket2));
-  assert.equal(socket2.destroyed, true);
-  await once(client2, 'close');
+  await once(socket2, 'close');
+  // The client reads the RST as an error (events.once would reject on it): wait for its close alone.
+  await new Promise((resolve) => client2.once('close', resolve));
   client.destroy();
   server.close();
 });
@@ -58,4 +60,25 @@ test('resetStream ends any other Duplex with an error, so a reader cannot mistak
   const [e] = (await err) as [Error];
   assert.equal(e.name, 'StreamReset');
   assert.equal(stream.destroyed, true);
+});
+
+test('resetStream on a TLS socket over a TCP socket resets that TCP socket: the TLS peer sees ECONNRESET', async () => {
+  const pair = localhostCert();
+  const server = tls.createServer({ cert: pair.cert, key: pair.key });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  const accepted = once(server, 'secureConnection');
+  const client = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false });
+  await once(client, 'secureConnect');
+  const [socket] = (await accepted) as [tls.TLSSocket];
+  socket.on('error', () => {});
+  const ending = new Promise<string>((resolve) => {
+    client.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.name));
+    client.once('end', () => resolve('FIN'));
+    client.resume();
+  });
+  resetStream(socket);
+  assert.equal(await ending, 'ECONNRESET');
+  server.close();
 });

@@ -1,0 +1,349 @@
+/**
+ * The relay for raw byte pairs, shared by every server (the proxy's tunnels, the gateway's SNI passthrough, the
+ * bridge's TCP side): bytes between two streams, no re-framing and no copies. Each stream gets the same
+ * module-level handlers (bound through `this`, so a tunnel costs no closures): data is written to the peer and
+ * reading pauses when the peer's `write()` returns false, resuming on its `drain` (backpressure both ways, so a slow
+ * reader never makes the server buffer more than one socket's high-water mark); an `end` is passed on as a
+ * half-close; a reset or error on one side resets the other, through {@link resetStream}, whatever the stream's type
+ * (TCP, TLS, a WebSocket stream): a truncated stream must never reach the far end as a complete one.
+ *
+ * Idle and lifetime limits are enforced by one shared sweep over all tunnels ({@link TunnelSet}), never a timer
+ * per socket: a tunnel's activity is read from the sockets' own byte counters.
+ */
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { resetStream, StreamReset } from './reset.js';
+
+export const CLOSE_REASONS = [
+  'client_closed',
+  'upstream_closed',
+  'client_reset',
+  'upstream_reset',
+  'idle_timeout',
+  'max_lifetime',
+  'drain',
+  'server_closed',
+] as const;
+export type CloseReason = (typeof CLOSE_REASONS)[number];
+
+const PEER = Symbol('wsvia.peer');
+const TUNNEL = Symbol('wsvia.tunnel');
+const IS_CLIENT = Symbol('wsvia.isClient');
+const EARLY = Symbol('wsvia.early');
+const ERRORED = Symbol('wsvia.errored');
+const READ = Symbol('wsvia.read');
+
+/** The size of a reused read buffer: what Node reads per call by default. */
+const READ_SIZE = 64 * 1024;
+/** Where sockets without bulk traffic read: small reads are copied out of it, as Node would allocate them. */
+const SHARED = Buffer.allocUnsafeSlow(16 * 1024);
+
+interface RelayStream extends Duplex {
+  [PEER]: Duplex;
+  [TUNNEL]: Tunnel<unknown>;
+  [IS_CLIENT]: boolean;
+  [EARLY]: Buffer[] | undefined;
+  /** An `error` was seen: its `close` is a reset whatever `hadError` says (a plain Duplex's close carries none). */
+  [ERRORED]: boolean;
+  /** Bytes read, counted for streams that keep no count of their own (anything but a net.Socket). */
+  [READ]: number;
+}
+
+/** Bytes read from `s` so far: the socket's own counter, or the relay's count for other streams. */
+function bytesIn(s: Duplex): number {
+  return s instanceof net.Socket ? s.bytesRead : ((s as Partial<RelayStream>)[READ] ?? 0);
+}
+
+/** Bytes written to `s` so far; for a stream without a counter, what the relay read from its peer. */
+function bytesOut(s: Duplex, peer: Duplex): number {
+  return s instanceof net.Socket ? s.bytesWritten : bytesIn(peer);
+}
+
+/** The limits the shared sweep enforces, in milliseconds; 0 disables one. */
+export interface RelayLimits {
+  readonly idleTimeout: number;
+  readonly maxLifetime: number;
+}
+
+/**
+ * One open tunnel (or forwarded exchange): its two streams and what the server will log at the end (`info`).
+ * `reason` says what ended it: the first FIN, reset, timeout or drain.
+ */
+export class Tunnel<I = unknown> {
+  readonly info: I;
+  readonly client: Duplex;
+  readonly upstream: Duplex;
+  readonly openedAt = Date.now();
+  reason: CloseReason | undefined;
+  #closed = 0;
+  #lastBytes = -1;
+  #lastActive = Date.now();
+  readonly #set: TunnelSet<I>;
+  /** Bytes the client had sent and received before the relay began (its request head, our answer). */
+  readonly #baseUp: number;
+  readonly #baseDown: number;
+
+  constructor(set: TunnelSet<I>, client: Duplex, upstream: Duplex, info: I) {
+    this.info = info;
+    this.#set = set;
+    this.client = client;
+    this.upstream = upstream;
+    this.#baseUp = bytesIn(client);
+    this.#baseDown = bytesOut(client, upstream);
+  }
+
+  /** Bytes relayed from the client to the destination, and back, since the relay began. */
+  get bytesUp(): number {
+    return bytesIn(this.client) - this.#baseUp;
+  }
+  get bytesDown(): number {
+    return bytesOut(this.client, this.upstream) - this.#baseDown;
+  }
+
+  /**
+   * Cuts the tunnel (timeouts, drain). Both sides are reset, not ended: a tunnel cut by the server is not a
+   * complete exchange, and a peer must not read it as one (only a peer's own FIN is passed on as a FIN).
+   */
+  abort(reason: CloseReason): void {
+    this.reason ??= reason;
+    resetStream(this.client, new StreamReset(reason));
+    resetStream(this.upstream, new StreamReset(reason));
+  }
+
+  /** @internal by the shared sweep: cuts the tunnel past its lifetime, or when no byte moved for `idle` ms. */
+  sweep(now: number, limits: RelayLimits): void {
+    if (limits.maxLifetime > 0 && now - this.openedAt >= limits.maxLifetime)
+      return this.abort('max_lifetime');
+    const c = this.client;
+    const u = this.upstream;
+    const bytes = bytesIn(c) + bytesOut(c, u) + bytesIn(u) + bytesOut(u, c);
+    if (bytes !== this.#lastBytes) {
+      this.#lastBytes = bytes;
+      this.#lastActive = now;
+    } else if (limits.idleTimeout > 0 && now - this.#lastActive >= limits.idleTimeout)
+      this.abort('idle_timeout');
+  }
+
+  /** @internal */
+  streamClosed(): void {
+    if (++this.#closed === 2) this.#set.finish(this);
+  }
+}
+
+function onData(this: RelayStream, chunk: Buffer): void {
+  this[READ] += chunk.length;
+  const peer = this[PEER];
+  if (peer.destroyed) {
+    this.destroy();
+    return;
+  }
+  if (!peer.write(chunk)) this.pause();
+}
+
+/*
+ * Reads into a reused buffer (net's `onread`), for sockets wsvia creates itself: Node otherwise allocates a fresh
+ * 64 KiB buffer for every read. The buffer may be reused only if the write of the previous read no longer refers
+ * to it: a write that does not complete at once (the peer's kernel buffer is full, or writes are already queued)
+ * keeps a reference. Then this socket gets a fresh buffer for its next read and the old one belongs to the write;
+ * so the buffer is reused exactly while the relay keeps up, and behaves as Node's default when it does not.
+ * A socket gets its own buffer only once a read fills the small shared one (bulk traffic) and gives it up on the
+ * next small read, so idle tunnels cost no buffer at all.
+ * Node calls `buffer()` before each read and `callback` (with the socket as `this`) after it.
+ */
+/** `onread` options for a socket the relay will own (CONNECT tunnels to the destination). */
+export function reusedReads(): net.OnReadOpts {
+  // Node calls `buffer()` without a `this` (and once already when the socket is made), so each socket's own
+  // buffer lives in this closure, and only once the socket moves bulk data: idle tunnels must stay cheap.
+  let own: Buffer | undefined;
+  return {
+    buffer: () => own ?? SHARED,
+    callback(this: RelayStream, nread: number, buf: Uint8Array): boolean {
+      const peer = this[PEER] as Duplex | undefined;
+      // The shared buffer is read into by every socket: what it holds is copied before it leaves this callback.
+      const shared = buf === SHARED;
+      const data = shared ? Buffer.from(buf.subarray(0, nread)) : buf.subarray(0, nread);
+      if (shared && nread === SHARED.length) own = Buffer.allocUnsafeSlow(READ_SIZE);
+      else if (!shared && nread < SHARED.length) own = undefined;
+      if (peer === undefined) {
+        // Not relaying yet (the socket is paused until then, so this is a safety net): keep the bytes for attach().
+        (this[EARLY] ??= []).push(Buffer.from(data));
+        own = undefined;
+        return true;
+      }
+      if (peer.destroyed) {
+        this.destroy();
+        return false;
+      }
+      const ok = peer.write(data);
+      // A write still pending refers to the buffer: it is the write's now, the next read gets another.
+      if (!shared && peer.writableLength > 0) own = undefined;
+      // false stops reading until the peer's drain resumes this socket (onDrain), as pause() does for data events.
+      return ok;
+    },
+  };
+}
+
+function onDrain(this: RelayStream): void {
+  this[PEER].resume();
+}
+
+// RFC 9110 §9.3.6: a tunnel closes when either side closes; a FIN is passed on as a FIN (half-close), so
+// protocols that end their sending side first (a TLS close_notify then FIN) still get their answer.
+function onEnd(this: RelayStream): void {
+  // Whoever sends the first FIN closed the tunnel, whichever socket's close event comes first.
+  this[TUNNEL].reason ??= this[IS_CLIENT] ? 'client_closed' : 'upstream_closed';
+  const peer = this[PEER];
+  if (!peer.destroyed && !peer.writableEnded) peer.end();
+}
+
+function onError(this: RelayStream): void {
+  // The close that follows does the rest; the listener keeps the error from being thrown.
+  this[ERRORED] = true;
+}
+
+function onClose(this: RelayStream, hadError?: boolean): void {
+  const tunnel = this[TUNNEL];
+  const peer = this[PEER];
+  const side = this[IS_CLIENT] ? 'client' : 'upstream';
+  if (hadError === true || this[ERRORED]) {
+    tunnel.reason ??= `${side}_reset`;
+    // STYLE.md trap 18: a reset is passed on as a reset, never a FIN: the far peer must not take truncated data
+    // as complete. resetStream knows the socket type (trap 11: resetAndDestroy() throws on a TLSSocket).
+    resetStream(peer, new StreamReset(side));
+  } else {
+    tunnel.reason ??= `${side}_closed`;
+    if (!peer.destroyed && !peer.writableEnded) peer.end();
+  }
+  tunnel.streamClosed();
+}
+
+// A forwarded exchange is over once its answer is written: a client that keeps its side open gets closed.
+function onAnswerWritten(this: Duplex): void {
+  this.destroy();
+}
+
+function attach<I>(
+  stream: Duplex,
+  peer: Duplex,
+  tunnel: Tunnel<I>,
+  isClient: boolean,
+  forward: boolean,
+): void {
+  const s = stream as RelayStream;
+  s[PEER] = peer;
+  s[TUNNEL] = tunnel as Tunnel<unknown>;
+  s[IS_CLIENT] = isClient;
+  // An error during the setup whose close is still to come counts too.
+  s[ERRORED] = s.errored !== null;
+  s[READ] = 0;
+  const early = s[EARLY];
+  if (early !== undefined) {
+    s[EARLY] = undefined;
+    for (const b of early) peer.write(b);
+  }
+  if (forward) {
+    s.on('data', onData);
+    s.on('end', onEnd);
+  }
+  s.on('drain', onDrain);
+  s.on('error', onError);
+  s.on('close', onClose);
+}
+
+/** True when `s` was destroyed and its `close` event is already past: the relay's handler would never run. */
+function alreadyClosed(s: Duplex): boolean {
+  return s.destroyed && s.closed;
+}
+
+/** All open tunnels of one server, with the shared idle/lifetime sweep. */
+export class TunnelSet<I = unknown> {
+  readonly #tunnels = new Set<Tunnel<I>>();
+  readonly #onFinish: (t: Tunnel<I>) => void;
+  #limits: RelayLimits;
+  #timer: NodeJS.Timeout | undefined;
+  #emptied: (() => void)[] = [];
+
+  constructor(options: RelayLimits & { onFinish: (t: Tunnel<I>) => void }) {
+    this.#limits = { idleTimeout: options.idleTimeout, maxLifetime: options.maxLifetime };
+    this.#onFinish = options.onFinish;
+  }
+
+  get size(): number {
+    return this.#tunnels.size;
+  }
+
+  /** New limits for every open and future tunnel (a configuration reload). */
+  set limits(limits: RelayLimits) {
+    this.#limits = { idleTimeout: limits.idleTimeout, maxLifetime: limits.maxLifetime };
+    this.#disarm();
+    if (this.#tunnels.size > 0) this.#arm();
+  }
+
+  /**
+   * Starts relaying between `client` and `upstream`. With `clientToUpstream` false, the caller feeds the
+   * upstream from the client itself (a forwarded request body) and only the answer direction is relayed.
+   * `onFinish` is called exactly once for the tunnel, when both streams have closed, whatever closed them.
+   */
+  open(client: Duplex, upstream: Duplex, info: I, clientToUpstream = true): Tunnel<I> {
+    const t = new Tunnel(this, client, upstream, info);
+    this.#tunnels.add(t);
+    attach(client, upstream, t, true, clientToUpstream);
+    attach(upstream, client, t, false, true);
+    if (!clientToUpstream) client.once('finish', onAnswerWritten);
+    // A stream may have been destroyed while the tunnel was being set up: its close event is already past.
+    const clientGone = alreadyClosed(client);
+    const upstreamGone = alreadyClosed(upstream);
+    if (clientGone) onClose.call(client as RelayStream, client.errored !== null);
+    if (upstreamGone) onClose.call(upstream as RelayStream, upstream.errored !== null);
+    if (clientToUpstream) client.resume();
+    upstream.resume();
+    this.#arm();
+    return t;
+  }
+
+  /** @internal */
+  finish(t: Tunnel<I>): void {
+    if (!this.#tunnels.delete(t)) return;
+    try {
+      this.#onFinish(t);
+    } finally {
+      if (this.#tunnels.size === 0) this.#empty();
+    }
+  }
+
+  /** Cuts every open tunnel (the end of a drain). */
+  abortAll(reason: CloseReason): void {
+    for (const t of [...this.#tunnels]) t.abort(reason);
+  }
+
+  /** Resolves once no tunnel is open, each one's `onFinish` done (so its log line is written). */
+  whenEmpty(): Promise<void> {
+    if (this.#tunnels.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#emptied.push(resolve));
+  }
+
+  #empty(): void {
+    this.#disarm();
+    const waiting = this.#emptied;
+    this.#emptied = [];
+    for (const resolve of waiting) resolve();
+  }
+
+  #arm(): void {
+    const { idleTimeout, maxLifetime } = this.#limits;
+    if (this.#timer || (idleTimeout <= 0 && maxLifetime <= 0)) return;
+    const limits = [idleTimeout, maxLifetime].filter((x) => x > 0);
+    // A tunnel is cut within a quarter of its limit past it; at most one wake-up a second, at least every 50 ms.
+    const every = Math.max(50, Math.min(1000, Math.min(...limits) / 4));
+    this.#timer = setInterval(() => {
+      const now = Date.now();
+      for (const t of this.#tunnels) t.sweep(now, this.#limits);
+    }, every);
+    this.#timer.unref();
+  }
+
+  #disarm(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
