@@ -27,6 +27,8 @@ import { checkHandshake, makeAuthCheck, makeOriginCheck, offeredProtocols, Refus
 import type { TargetRule } from './allow-target.js';
 import { bridgeMetrics, type BridgeMetrics } from './metrics.js';
 import { pump, type ClosedBy } from './pump.js';
+import { acceptByteStream } from './ws-accept.js';
+import type { WebSocketByteStream } from './ws-stream.js';
 import { SessionRecorder } from './recorder.js';
 import { refuseUpgrade } from './refuse.js';
 import { ReversePorts } from './reverse-ports.js';
@@ -240,6 +242,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   }
 
   const accepted = new WeakSet<Duplex>();
+  const streams = new Set<WebSocketByteStream>();
 
   function accept(
     req: http.IncomingMessage,
@@ -255,32 +258,39 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     metrics.active.set({}, active);
     tcp.pause();
     tcp.on('error', () => {});
-    let upgraded = false;
-    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      upgraded = true;
-      metrics.setup.observe((performance.now() - started) / 1000, {});
-      metrics.sessions.inc({ kind: choice.kind });
-      const target =
-        choice.kind === 'reverse' ? `reverse:${choice.target.port}` : formatAuthority(choice.target);
-      const clientName = peerName(req.socket);
-      const recorder =
-        options.record === undefined
-          ? undefined
-          : new SessionRecorder(options.record, {
-              client: clientName,
-              target,
-              path: new URL(req.url ?? '/', 'http://b').pathname,
-            });
-      if (options.ping !== undefined) startKeepalive(ws, { interval: options.ping });
-      const t0 = performance.now();
-      const done = pump(tcp, ws, {
-        halfClose: ws.protocol === TUNNEL_SUBPROTOCOL,
-        ...(recorder
-          ? { onData: (from, bytes) => recorder.data(from === 'websocket' ? 'up' : 'down', bytes) }
-          : {}),
-      });
-      tcp.resume();
-      void done.then(async (r) => {
+    const ws = acceptByteStream(req, socket, head, options.ping === undefined ? {} : { ping: options.ping });
+    // The client went away before the 101: let go.
+    if (!ws) {
+      tcp.destroy();
+      active--;
+      metrics.active.set({}, active);
+      release();
+      return;
+    }
+    streams.add(ws);
+    metrics.setup.observe((performance.now() - started) / 1000, {});
+    metrics.sessions.inc({ kind: choice.kind });
+    const target =
+      choice.kind === 'reverse' ? `reverse:${choice.target.port}` : formatAuthority(choice.target);
+    const clientName = peerName(req.socket);
+    const recorder =
+      options.record === undefined
+        ? undefined
+        : new SessionRecorder(options.record, {
+            client: clientName,
+            target,
+            path: new URL(req.url ?? '/', 'http://b').pathname,
+          });
+    const t0 = performance.now();
+    const done = pump(tcp, ws, {
+      ...(recorder
+        ? { onData: (from, bytes) => recorder.data(from === 'websocket' ? 'up' : 'down', bytes) }
+        : {}),
+    });
+    tcp.resume();
+    done
+      .then(async (r) => {
+        streams.delete(ws);
         active--;
         metrics.active.set({}, active);
         release();
@@ -301,18 +311,14 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
           subprotocol: ws.protocol || null,
           ...summary,
           ws_close_code: r.wsCloseCode,
+          reset: r.reset,
           duration_ms: Math.round(performance.now() - t0),
         });
         await recorder?.end(summary);
+      })
+      .catch(() => {
+        // The recorder could not write its last line: the session itself is over and counted.
       });
-    });
-    // ws completes or aborts the handshake synchronously: if it aborted (the client went away), let go.
-    if (!upgraded) {
-      tcp.destroy();
-      active--;
-      metrics.active.set({}, active);
-      release();
-    }
   }
 
   function whoClosed(c: ClosedBy): string {
@@ -414,8 +420,9 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       // RFC 6455 §7.4.1: 1001, going away; peers that do not answer within a second are cut.
       const clients = [...wss.clients];
       await Promise.race([
-        Promise.all(
-          clients.map(
+        Promise.all([
+          ...[...streams].map((s) => s.goAway(1001, 'bridge shutting down')),
+          ...clients.map(
             (c) =>
               new Promise<void>((resolve) => {
                 if (c.readyState === c.CLOSED) return resolve();
@@ -423,9 +430,10 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
                 c.close(1001, 'bridge shutting down');
               }),
           ),
-        ),
+        ]),
         new Promise((r) => setTimeout(r, 1000).unref()),
       ]);
+      for (const s of streams) s.terminate();
       for (const c of wss.clients) c.terminate();
       wss.close();
       server.closeAllConnections();
