@@ -72,7 +72,8 @@ class Pump {
     });
     to.on('drain', () => from.resume());
     from.on('end', () => {
-      this.#closedBy ??= side;
+      // A half-close under wsvia.tunnel.v1 is not the end of the session: the answer may follow.
+      if (from !== this.#ws || !this.#ws.halfClose) this.#closedBy ??= side;
       if (!to.destroyed && !to.writableEnded) to.end();
     });
     from.on('error', () => (this.#closedBy ??= 'error'));

@@ -105,6 +105,7 @@ export async function carry(
     ws = await openData(options, params);
   } catch (e) {
     // Never a clean end for a session that did not start: the local client sees a reset.
+    local.on('error', () => {});
     resetStream(local);
     throw e;
   }
