@@ -116,6 +116,10 @@ class Pump {
  * Starts carrying bytes; resolves when both the socket and the WebSocket stream are closed (never rejects). The
  * socket must have been created with `allowHalfOpen: true` so that its peer's EOF does not end our writes too.
  */
-export function pump(socket: Duplex, ws: WebSocketByteStream, options: PumpOptions = {}): Promise<PumpResult> {
+export function pump(
+  socket: Duplex,
+  ws: WebSocketByteStream,
+  options: PumpOptions = {},
+): Promise<PumpResult> {
   return new Promise<PumpResult>((resolve) => new Pump(socket, ws, options, resolve));
 }

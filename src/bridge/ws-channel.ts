@@ -7,7 +7,12 @@
  */
 import type { Duplex } from 'node:stream';
 import { WsviaError } from '../errors.js';
-import { encodeFrameHeader, FrameDecoder, FrameError, type MessageKind } from '../protocol/ws-frame-decoder.js';
+import {
+  encodeFrameHeader,
+  FrameDecoder,
+  FrameError,
+  type MessageKind,
+} from '../protocol/ws-frame-decoder.js';
 import { closePayload, encodeControlFrame, OPCODES } from '../protocol/ws-frame-scanner.js';
 
 export interface ChannelEvents {
@@ -133,7 +138,9 @@ export class SocketChannel implements MessageChannel {
   close(code: number, reason: string): void {
     if (this.#closeSent || this.#socket.destroyed) return;
     this.#closeSent = true;
-    this.#socket.write(encodeControlFrame(OPCODES.close, code === 1005 ? Buffer.alloc(0) : closePayload(code, reason)));
+    this.#socket.write(
+      encodeControlFrame(OPCODES.close, code === 1005 ? Buffer.alloc(0) : closePayload(code, reason)),
+    );
     // RFC 6455 §7.1.1: the server closes the TCP connection first, once both close frames have passed.
     if (this.#closeReceived) this.#socket.end();
     this.#closeTimer = setTimeout(() => this.#socket.destroy(), CLOSE_TIMEOUT);
