@@ -70,7 +70,7 @@ export interface BridgeOptions {
   readonly record?: string;
   /** Limit for the TCP connect to a target, ms (default 10 s). */
   readonly connectTimeout?: number;
-  /** Largest WebSocket message accepted (default 16 MiB). */
+  /** Largest message on a reverse tunnel's control connection (default 16 MiB); data sessions stream frames. */
   readonly maxPayload?: number;
 }
 
