@@ -168,10 +168,13 @@ export class WebSocketByteStream extends Duplex {
       );
       return;
     }
-    // A normal end: what was read is delivered, then the stream closes (nothing more can be sent).
+    // A normal end: what was read is delivered, then the stream closes (nothing more can be sent). A reader that
+    // never takes the rest does not hold the session for ever: after DELIVERY_TIMEOUT it is a reset.
     if (!this.readableEnded) this.push(null);
-    if (this.readableEnded) this.destroy();
-    else this.once('end', () => this.destroy());
+    if (this.readableEnded) return void this.destroy();
+    const timer = setTimeout(() => this.destroy(undelivered()), DELIVERY_TIMEOUT);
+    this.once('end', () => this.destroy());
+    this.once('close', () => clearTimeout(timer));
   }
 
   #armLinger(): void {
@@ -187,6 +190,17 @@ export class WebSocketByteStream extends Duplex {
       }),
     );
   }
+}
+
+/** How long the last bytes of a normally closed WebSocket may wait for a reader before the session is reset. */
+export const DELIVERY_TIMEOUT = 30_000;
+
+function undelivered(): WsviaError {
+  return new WsviaError(
+    'TCP_TIMEOUT',
+    `the last bytes from the WebSocket peer were not taken within ${DELIVERY_TIMEOUT} ms of its close`,
+    { hop: 'tcp' },
+  );
 }
 
 /** A close reason for the peer: what kind of failure, never its details (STYLE §8). */
