@@ -15,7 +15,7 @@ import { startBridgeCli, type RunningBridge } from '../helpers/bridge-cli.js';
 import { runCli } from '../helpers/cli.js';
 import { until } from '../helpers/eventually.js';
 import { freePort } from '../helpers/process.js';
-import { sha256, tcpEcho, type TcpServer } from './tcp-servers.js';
+import { answerAfterEof, sha256, tcpEcho, type TcpServer } from './tcp-servers.js';
 
 /** A target that echoes, and resets the connection (RST) when it reads `RST`; or at its peer's EOF with `onEof`. */
 async function resettingEcho(options: { onEof?: boolean } = {}): Promise<TcpServer & { resets: number }> {
@@ -278,6 +278,98 @@ describe('bridge endings: a reset stays a reset, a clean end stays clean', () =>
       await resetAtEof.close();
       await echo.close();
     }
+  });
+});
+
+/**
+ * A TCP relay that resets both of its sides (RST) once `limit` bytes have passed through it either way: a hop that
+ * fails mid-stream, between the tunnel and the bridge.
+ */
+async function resettingRelay(
+  upstreamPort: number,
+  limits: number[],
+): Promise<{ port: number; close: () => Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ allowHalfOpen: true }, (client) => {
+    const limit = limits.shift() ?? Infinity;
+    const upstream = net.connect({ port: upstreamPort, host: '127.0.0.1', allowHalfOpen: true });
+    let passed = 0;
+    const pair: [net.Socket, net.Socket][] = [
+      [client, upstream],
+      [upstream, client],
+    ];
+    for (const [from, to] of pair) {
+      sockets.add(from);
+      from.once('close', () => sockets.delete(from));
+      from.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+      from.on('data', (c: Buffer) => {
+        passed += c.length;
+        if (passed < limit) return void to.write(c);
+        client.resetAndDestroy();
+        upstream.resetAndDestroy();
+      });
+      from.on('end', () => to.end());
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+/** Sends `data`, half-closes, reads to the end: the bytes and how it ended. */
+function sendAndRead(port: number, data: Buffer): Promise<Ending> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    const parts: Buffer[] = [];
+    s.on('data', (c: Buffer) => parts.push(c));
+    s.once('connect', () => s.end(data));
+    s.once('end', () => resolve({ data: Buffer.concat(parts), how: 'end' }));
+    s.once('error', (e: NodeJS.ErrnoException) =>
+      resolve({ data: Buffer.concat(parts), how: e.code ?? e.message }),
+    );
+  });
+}
+
+describe('a hop reset between tunnel and bridge is never a clean short stream', () => {
+  it('sessions cut at any point end byte-exact or with ECONNRESET, none cleanly with fewer bytes', async () => {
+    const answer = await answerAfterEof();
+    const bridge = await startBridge({ port: 0, target: { host: '127.0.0.1', port: answer.port } });
+    const SESSIONS = 24;
+    const data = randomBytes(256 * 1024);
+    // Cuts spread over the session (2 x 256 KiB plus framing), a third of them beyond its end.
+    const limits = Array.from({ length: SESSIONS }, (_, i) => 1000 + Math.floor((i * 800 * 1024) / SESSIONS));
+    const relay = await resettingRelay(bridge.port, limits);
+    const tunnel = await startLocalTunnel(
+      { host: '127.0.0.1', port: 0 },
+      { url: `ws://127.0.0.1:${relay.port}` },
+    );
+    const expected = Buffer.concat([Buffer.from(`bytes=${data.length} sha256=${sha256(data)}\n`), data]);
+    const outcomes = { exact: 0, reset: 0, silentLoss: 0 };
+    try {
+      for (let i = 0; i < SESSIONS; i++) {
+        const r = await sendAndRead(tunnel.port, data);
+        if (r.how !== 'end') outcomes.reset++;
+        else if (r.data.equals(expected)) outcomes.exact++;
+        else outcomes.silentLoss++;
+      }
+      await until('every session to be released', () => bridge.active === 0);
+    } finally {
+      await tunnel.close();
+      await relay.close();
+      await bridge.close();
+      await answer.close();
+    }
+    assert.equal(outcomes.silentLoss, 0, JSON.stringify(outcomes));
+    assert.ok(outcomes.exact > 0 && outcomes.reset > 0, JSON.stringify(outcomes));
   });
 });
 
