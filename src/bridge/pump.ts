@@ -1,182 +1,125 @@
 /**
- * Carries bytes between one TCP socket and one WebSocket, both ways, with backpressure both ways (a slow reader on
- * either side pauses the other side's reads instead of growing a buffer) and half-closes carried as
- * `wsvia.tunnel.v1` control messages when the peer speaks it. Used by the bridge (WebSocket -> target) and by the
- * tunnel (local TCP -> WebSocket) alike: the two ends differ only in which side dialled.
+ * Carries bytes between one TCP socket (or any byte Duplex: stdin/stdout) and one WebSocket byte stream
+ * (ws-stream.ts), both ways, with backpressure both ways (a slow reader on either side pauses the other side's
+ * reads instead of growing a buffer). Used by the bridge (WebSocket -> target) and by the tunnel (local TCP ->
+ * WebSocket) alike: the two ends differ only in which side dialled.
+ *
+ * Endings are carried as they happened (issue 12 §1): a clean end of one side's reads (FIN, the tunnel protocol's
+ * `eof`, a normal close) becomes `end()` on the other; a side that closes any other way (reset, error, dropped,
+ * destroyed) resets the other ({@link resetStream}: a TCP RST, or a WebSocket close with 1011), so that a truncated
+ * stream never reaches an application as a complete one.
  */
 import type { Duplex } from 'node:stream';
-import type WebSocket from 'ws';
-import { formatControlMessage, HalfClose, parseControlMessage } from '../protocol/tunnel-control.js';
+import { resetStream, StreamReset } from '../serve/reset.js';
+import type { WebSocketByteStream } from './ws-stream.js';
 
 export const CLOSED_BY = ['socket', 'websocket', 'error', 'bridge'] as const;
 /** Which side ended the session first: the TCP peer, the WebSocket peer, a failure, or the bridge itself. */
 export type ClosedBy = (typeof CLOSED_BY)[number];
 
 export interface PumpOptions {
-  /** The WebSocket negotiated `wsvia.tunnel.v1`: half-closes travel as control messages. */
-  readonly halfClose: boolean;
-  /** Pause reading TCP while more than this many bytes wait to go out on the WebSocket (default 256 KiB). */
-  readonly highWaterMark?: number;
-  /**
-   * Without half-close, what to do when the TCP side reads EOF: `undefined` closes the WebSocket at once (what
-   * websockify does when its target closes); a number keeps it open until the WebSocket peer has been silent that
-   * many ms, so an answer to a request that ended with EOF still arrives.
-   */
-  readonly linger?: number;
   /** Sees every chunk, for recordings. */
   readonly onData?: (from: 'socket' | 'websocket', bytes: Buffer) => void;
-  /** Notes for the trace (e.g. that a half-close could not be carried). */
-  readonly onNote?: (text: string) => void;
 }
 
 export interface PumpResult {
   readonly bytesFromSocket: number;
   readonly bytesFromWebSocket: number;
   readonly closedBy: ClosedBy;
+  /** The close code the WebSocket peer sent (1006: none). */
   readonly wsCloseCode: number;
-}
-
-const DEFAULT_HIGH_WATER = 256 * 1024;
-
-function toBuffer(data: WebSocket.RawData): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return Buffer.from(data);
+  /** Some side ended abnormally and the other was reset: the session did not carry every byte. */
+  readonly reset: boolean;
 }
 
 /**
- * Starts carrying bytes; resolves when both the socket and the WebSocket are closed. The socket must have been
- * created with `allowHalfOpen: true` so that its peer's EOF does not end our writes too.
+ * When one side has closed cleanly, how long the other has to flush what it was given before it is reset (a
+ * reader that never reads must not hold the session, and its slot, for ever).
  */
-export function pump(socket: Duplex, ws: WebSocket, options: PumpOptions): Promise<PumpResult> {
-  const high = options.highWaterMark ?? DEFAULT_HIGH_WATER;
-  const ends = new HalfClose();
-  let fromSocket = 0;
-  let fromWs = 0;
-  let closedBy: ClosedBy | undefined;
-  let wsCloseCode = 0;
-  let socketPaused = false;
-  let linger: NodeJS.Timeout | undefined;
-  const first = (who: ClosedBy): void => {
-    closedBy ??= who;
-  };
-  const closeWs = (code: number, reason = ''): void => {
-    clearTimeout(linger);
-    if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason);
-  };
-  const armLinger = (): void => {
-    if (options.linger === undefined || !ends.done) return;
-    clearTimeout(linger);
-    linger = setTimeout(() => closeWs(1000), options.linger);
-  };
+export const FLUSH_TIMEOUT = 30_000;
 
-  return new Promise<PumpResult>((resolve) => {
-    let open = 2;
-    const closedOne = (): void => {
-      if (--open === 0) {
-        clearTimeout(linger);
-        resolve({
-          bytesFromSocket: fromSocket,
-          bytesFromWebSocket: fromWs,
-          closedBy: closedBy ?? 'bridge',
-          wsCloseCode,
-        });
-      }
-    };
+type Side = 'socket' | 'websocket';
 
-    const afterSend = (): void => {
-      if (socketPaused && ws.bufferedAmount <= high / 2) {
-        socketPaused = false;
-        socket.resume();
-      }
-    };
-    socket.on('data', (chunk: Buffer) => {
-      fromSocket += chunk.length;
-      options.onData?.('socket', chunk);
-      if (ws.readyState !== ws.OPEN) return;
-      ws.send(chunk, { binary: true }, afterSend);
-      // ws has no 'drain': the send callback fires as each frame reaches the kernel (backpressure, STYLE §14).
-      if (ws.bufferedAmount > high && !socketPaused) {
-        socketPaused = true;
-        socket.pause();
-      }
-    });
-    socket.on('drain', () => ws.resume());
-    socket.on('end', () => {
-      first('socket');
-      if (options.halfClose) {
-        // RFC 9293 §3.6: the peer's FIN ends one direction; the other may still carry the answer.
-        if (ends.localEnded() && ws.readyState === ws.OPEN) ws.send(formatControlMessage({ type: 'eof' }));
-        if (ends.done) closeWs(1000);
-      } else if (options.linger === undefined) {
-        closeWs(1000);
-      } else {
-        ends.localEnded();
-        ends.remoteEnded();
-        options.onNote?.(
-          `the TCP side sent EOF; the WebSocket peer speaks plain binary frames, which cannot carry a half-close: closing after ${options.linger} ms without data`,
-        );
-        armLinger();
-      }
-    });
-    socket.on('error', () => first('error'));
-    socket.once('close', (hadError?: boolean) => {
-      if (hadError) first('error');
-      else first('socket');
-      if (hadError) closeWs(1011, 'connection reset');
-      else if (!options.halfClose || ends.done) closeWs(1000);
-      else if (!ends.done) {
-        // Closed without an EOF we could forward first (e.g. destroyed): nothing more will come from here.
-        if (ends.localEnded() && ws.readyState === ws.OPEN) ws.send(formatControlMessage({ type: 'eof' }));
-        closeWs(1000);
-      }
-      closedOne();
-    });
+/** One session's two streams and its counts; resolves once both are closed. */
+class Pump {
+  readonly #ws: WebSocketByteStream;
+  readonly #onData: PumpOptions['onData'];
+  readonly #bytes = { socket: 0, websocket: 0 };
+  #closedBy: ClosedBy | undefined;
+  #reset = false;
+  #open = 2;
+  readonly #resolve: (r: PumpResult) => void;
 
-    ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
-      const bytes = toBuffer(data);
-      if (options.halfClose && !isBinary) {
-        let m;
-        try {
-          m = parseControlMessage(bytes);
-        } catch {
-          first('error');
-          closeWs(1002, 'bad control message');
-          socket.destroy();
-          return;
-        }
-        if (m.type === 'eof') {
-          if (ends.remoteEnded()) socket.end();
-          if (ends.done) closeWs(1000);
-        }
-        return;
-      }
-      if (!ends.remoteOpen && options.halfClose) {
-        first('error');
-        closeWs(1002, 'data after eof');
-        socket.destroy();
-        return;
-      }
-      fromWs += bytes.length;
-      options.onData?.('websocket', bytes);
-      armLinger();
-      if (socket.writable && !socket.write(bytes)) ws.pause();
+  constructor(
+    socket: Duplex,
+    ws: WebSocketByteStream,
+    options: PumpOptions,
+    resolve: (r: PumpResult) => void,
+  ) {
+    this.#ws = ws;
+    this.#onData = options.onData;
+    this.#resolve = resolve;
+    this.#wire(socket, ws, 'socket');
+    this.#wire(ws, socket, 'websocket');
+  }
+
+  #wire(from: Duplex, to: Duplex, side: Side): void {
+    from.on('data', (chunk: Buffer) => {
+      this.#bytes[side] += chunk.length;
+      this.#onData?.(side, chunk);
+      if (to.destroyed || to.writableEnded) return;
+      if (!to.write(chunk)) from.pause();
     });
-    ws.on('error', () => first('error'));
-    ws.once('close', (code: number) => {
-      wsCloseCode = code;
-      first(code === 1000 || code === 1005 ? 'websocket' : 'error');
-      clearTimeout(linger);
-      if (socket.destroyed) return closedOne();
-      if (code === 1000 || code === 1005) {
-        // Flush what is written, then let go: nothing can be carried back any more.
-        socket.end();
-        socket.once('finish', () => socket.destroy());
-        if (socket.writableFinished) socket.destroy();
-      } else {
-        socket.destroy();
-      }
-      closedOne();
+    to.on('drain', () => from.resume());
+    from.on('end', () => {
+      // A half-close under wsvia.tunnel.v1 is not the end of the session: the answer may follow.
+      if (from !== this.#ws || !this.#ws.halfClose) this.#closedBy ??= side;
+      if (!to.destroyed && !to.writableEnded) to.end();
     });
-  });
+    from.on('error', () => (this.#closedBy ??= 'error'));
+    from.once('close', () => this.#closed(from, to, side));
+    if (from.closed) queueMicrotask(() => this.#closed(from, to, side));
+  }
+
+  #closed(from: Duplex, to: Duplex, side: Side): void {
+    if (from.readableEnded && !from.errored) {
+      this.#closedBy ??= side;
+      this.#flushThenClose(to);
+    } else {
+      // Closed without a clean end of its reads: pass the loss on (RST, or a WebSocket close that is not 1000).
+      this.#closedBy = this.#closedBy === undefined || this.#closedBy === side ? 'error' : this.#closedBy;
+      this.#reset = true;
+      resetStream(to, from.errored ?? new StreamReset(side));
+    }
+    if (--this.#open === 0)
+      this.#resolve({
+        bytesFromSocket: this.#bytes.socket,
+        bytesFromWebSocket: this.#bytes.websocket,
+        closedBy: this.#closedBy ?? 'bridge',
+        wsCloseCode: this.#ws.closeCode,
+        reset: this.#reset,
+      });
+  }
+
+  /** `to` was given `end()` already: let its writes finish, then close it; reset it if they never do. */
+  #flushThenClose(to: Duplex): void {
+    if (to.destroyed) return;
+    if (!to.writableEnded) to.end();
+    if (to.writableFinished) return void to.destroy();
+    const timer = setTimeout(() => resetStream(to), FLUSH_TIMEOUT);
+    to.once('finish', () => to.destroy());
+    to.once('close', () => clearTimeout(timer));
+  }
+}
+
+/**
+ * Starts carrying bytes; resolves when both the socket and the WebSocket stream are closed (never rejects). The
+ * socket must have been created with `allowHalfOpen: true` so that its peer's EOF does not end our writes too.
+ */
+export function pump(
+  socket: Duplex,
+  ws: WebSocketByteStream,
+  options: PumpOptions = {},
+): Promise<PumpResult> {
+  return new Promise<PumpResult>((resolve) => new Pump(socket, ws, options, resolve));
 }

@@ -32,6 +32,7 @@ import { bridgeMetrics, type BridgeMetrics } from './metrics.js';
 import { refuseUpgrade } from './refuse.js';
 import { ReversePorts } from './reverse-ports.js';
 import { BridgeSession } from './session.js';
+import { acceptByteStream } from './ws-accept.js';
 import { serveStatic } from './static-files.js';
 import { connectTarget, makeTargetChooser } from './targets.js';
 import { TokenFile } from './token-file.js';
@@ -76,7 +77,7 @@ export interface BridgeOptions {
   readonly connectTimeout?: number;
   /** Resolves target names (default: the system resolver, `dns.lookup`). */
   readonly lookup?: HostLookup;
-  /** Largest WebSocket message accepted (default 16 MiB). */
+  /** Largest message on a reverse tunnel's control connection (default 16 MiB); data sessions stream frames. */
   readonly maxPayload?: number;
 }
 
@@ -304,30 +305,32 @@ export class BridgeServer implements Bridge {
     const { req, tcp, choice } = a;
     tcp.pause();
     tcp.on('error', () => {});
-    let upgraded = false;
-    this.#wss.handleUpgrade(req, a.socket, a.head, (ws: WebSocket) => {
-      upgraded = true;
-      this.metrics.setup.observe((performance.now() - a.started) / 1000, {});
-      this.metrics.sessions.inc({ kind: choice.kind });
-      const setup = {
-        clientName: peerName(req.socket),
-        target: choice.kind === 'reverse' ? `reverse:${choice.target.port}` : formatAuthority(choice.target),
-        kind: choice.kind,
-        path: new URL(req.url ?? '/', 'http://b').pathname,
-        ping: this.#o.ping,
-        record: this.#o.record,
-      };
-      this.#slotOwners.add(a.slot);
-      const session = new BridgeSession(ws, tcp, a.slot, { setup, log: this.#log, metrics: this.metrics });
-      this.#sessions.add(session);
-      this.metrics.active.set({}, this.#sessions.size);
-      void session.done.then(() => {
+    const ping = this.#o.ping;
+    const ws = acceptByteStream(req, a.socket, a.head, ping === undefined ? {} : { ping });
+    // The client went away before the 101: let go.
+    if (!ws) {
+      tcp.destroy();
+      return;
+    }
+    this.metrics.setup.observe((performance.now() - a.started) / 1000, {});
+    this.metrics.sessions.inc({ kind: choice.kind });
+    const setup = {
+      clientName: peerName(req.socket),
+      target: choice.kind === 'reverse' ? `reverse:${choice.target.port}` : formatAuthority(choice.target),
+      kind: choice.kind,
+      path: new URL(req.url ?? '/', 'http://b').pathname,
+      record: this.#o.record,
+    };
+    this.#slotOwners.add(a.slot);
+    const session = new BridgeSession(ws, tcp, a.slot, { setup, log: this.#log, metrics: this.metrics });
+    this.#sessions.add(session);
+    this.metrics.active.set({}, this.#sessions.size);
+    session.done
+      .finally(() => {
         this.#sessions.delete(session);
         this.metrics.active.set({}, this.#sessions.size);
-      });
-    });
-    // ws completes or aborts the handshake synchronously: if it aborted (the client went away), let go.
-    if (!upgraded) tcp.destroy();
+      })
+      .catch(() => {});
   }
 
   async #onReverseControl(

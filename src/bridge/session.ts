@@ -5,14 +5,12 @@
  * gives its slot back once.
  */
 import type net from 'node:net';
-import type WebSocket from 'ws';
-import { startKeepalive } from '../client/keepalive.js';
 import type { AccessLog } from '../observe/access-log.js';
-import { TUNNEL_SUBPROTOCOL } from '../protocol/tunnel-control.js';
 import type { AdmissionSlot } from '../serve/admission.js';
 import type { BridgeMetrics } from './metrics.js';
 import { pump, type ClosedBy, type PumpResult } from './pump.js';
 import { SessionRecorder } from './recorder.js';
+import type { WebSocketByteStream } from './ws-stream.js';
 
 export interface SessionSetup {
   readonly clientName: string;
@@ -20,7 +18,6 @@ export interface SessionSetup {
   readonly target: string;
   readonly kind: string;
   readonly path: string;
-  readonly ping: number | undefined;
   readonly record: string | undefined;
 }
 
@@ -29,7 +26,7 @@ function whoClosed(c: ClosedBy): string {
 }
 
 export class BridgeSession {
-  readonly #ws: WebSocket;
+  readonly #ws: WebSocketByteStream;
   readonly #setup: SessionSetup;
   readonly #log: AccessLog;
   readonly #metrics: BridgeMetrics;
@@ -40,7 +37,7 @@ export class BridgeSession {
   readonly done: Promise<void>;
 
   constructor(
-    ws: WebSocket,
+    ws: WebSocketByteStream,
     tcp: net.Socket,
     slot: AdmissionSlot,
     ctx: { setup: SessionSetup; log: AccessLog; metrics: BridgeMetrics },
@@ -54,10 +51,8 @@ export class BridgeSession {
       s.record === undefined
         ? undefined
         : new SessionRecorder(s.record, { client: s.clientName, target: s.target, path: s.path });
-    if (s.ping !== undefined) startKeepalive(ws, { interval: s.ping });
     const recorder = this.#recorder;
     const pumped = pump(tcp, ws, {
-      halfClose: ws.protocol === TUNNEL_SUBPROTOCOL,
       ...(recorder
         ? { onData: (from, bytes) => recorder.data(from === 'websocket' ? 'up' : 'down', bytes) }
         : {}),
@@ -74,7 +69,7 @@ export class BridgeSession {
   /** RFC 6455 §7.4.1: 1001, going away; the session's log line says it was the drain that ended it. */
   drain(): void {
     this.#drained = true;
-    this.#ws.close(1001, 'bridge shutting down');
+    this.#ws.goAway(1001, 'bridge shutting down').catch(() => {});
   }
 
   /** Cuts a session whose peer did not answer the drain's close in time. */
@@ -98,6 +93,7 @@ export class BridgeSession {
       subprotocol: this.#ws.protocol || null,
       ...summary,
       ws_close_code: r.wsCloseCode,
+      reset: r.reset,
       duration_ms: Math.round(performance.now() - this.#opened),
     });
     await this.#recorder?.end(summary);

@@ -17,7 +17,10 @@ import {
   REVERSE_SUBPROTOCOL,
   TUNNEL_SUBPROTOCOL,
 } from '../protocol/tunnel-control.js';
+import { resetStream } from '../serve/reset.js';
 import { pump, type PumpResult } from './pump.js';
+import { WsChannel } from './ws-client-channel.js';
+import { WebSocketByteStream } from './ws-stream.js';
 
 /** Without half-close (websockify), how long after local EOF the WebSocket stays open for the answer. */
 export const DEFAULT_LINGER = 2000;
@@ -101,7 +104,9 @@ export async function carry(
   try {
     ws = await openData(options, params);
   } catch (e) {
-    local.destroy();
+    // Never a clean end for a session that did not start: the local client sees a reset.
+    local.on('error', () => {});
+    resetStream(local);
     throw e;
   }
   const halfClose = ws.protocol === TUNNEL_SUBPROTOCOL;
@@ -109,15 +114,12 @@ export async function carry(
     options.onNote?.(
       `the bridge chose subprotocol "${ws.protocol || '(none)'}": plain binary frames, no half-close (websockify); after local EOF the WebSocket stays open ${options.linger ?? DEFAULT_LINGER} ms past the last data`,
     );
-  if (local.destroyed) {
-    ws.close(1000);
-    return { bytesFromSocket: 0, bytesFromWebSocket: 0, closedBy: 'socket', wsCloseCode: 1000 };
-  }
-  const done = pump(local, ws, {
-    halfClose,
+  const stream = new WebSocketByteStream(new WsChannel(ws), {
     ...(halfClose ? {} : { linger: options.linger ?? DEFAULT_LINGER }),
     ...(options.onNote ? { onNote: options.onNote } : {}),
   });
+  // A local stream already gone (its client left while the WebSocket opened) resets the session at once.
+  const done = pump(local, stream);
   local.resume();
   return done;
 }

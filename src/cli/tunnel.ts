@@ -188,9 +188,12 @@ export async function run(argv: string[]): Promise<number> {
       const r = await carry(stdioStream(), { ...base, ...(args.target ? { target: args.target } : {}) });
       onSession?.(r);
       process.stdin.destroy();
-      return r.closedBy === 'error' && r.wsCloseCode !== 1000
-        ? exitCodeFor('WEBSOCKET_CLOSED')
-        : EXIT_CODES.ok;
+      // A reset on any hop is never a success: the bytes may be incomplete (issue 12 §1).
+      if (!r.reset) return EXIT_CODES.ok;
+      process.stderr.write(
+        `wsvia: the tunnelled connection was reset (WebSocket close ${r.wsCloseCode}): the data may be incomplete\n`,
+      );
+      return exitCodeFor('WEBSOCKET_CLOSED');
     } catch (e) {
       process.stdin.destroy();
       return reportError(e);
