@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { MAX_INTERIM_RESPONSES } from '../../src/proxy/forward.js';
 import { readAll, request, startProxy, type RunningWsviaProxy } from '../helpers/wsvia-proxy.js';
 import { until } from '../helpers/eventually.js';
 
@@ -85,5 +86,43 @@ describe('wsvia proxy: forwarded requests that fail', () => {
     assert.equal((await readAll(a.socket, a.rest)).toString(), 'ok');
     await until('the slot released', () => proxy.server.active === 0);
     assert.equal(proxy.server.metrics.tunnelsActive.get({}), 0);
+  });
+
+  it('an upstream that streams 100 Continue heads without end to a client that does not read: 502 after a bounded number, upstream closed', async () => {
+    let written = 0;
+    let upstreamClosed = false;
+    const flood = await rawOrigin((s) => {
+      const head = Buffer.from('HTTP/1.1 100 Continue\r\nX-Pad: ' + 'p'.repeat(200) + '\r\n\r\n');
+      const pump = setInterval(() => {
+        for (let i = 0; i < 50 && !s.destroyed; i++) {
+          s.write(head);
+          written++;
+        }
+      }, 1);
+      s.on('close', () => {
+        upstreamClosed = true;
+        clearInterval(pump);
+      });
+    });
+    after(() => flood.close());
+    const client = net.connect(proxy.port, '127.0.0.1');
+    client.on('error', () => {});
+    after(() => client.destroy());
+    client.write(`GET http://127.0.0.1:${flood.port}/ HTTP/1.1\r\nHost: x\r\n\r\n`);
+    client.pause(); // never reads
+    await until('the proxy to close the flooding upstream', () => upstreamClosed);
+    await until('the slot released', () => proxy.server.active === 0);
+    assert.ok(written > 0);
+    // Others are served meanwhile, while the first client still has not read a byte.
+    const good = await rawOrigin();
+    after(() => good.close());
+    const a = await request(proxy.port, `GET http://127.0.0.1:${good.port}/ HTTP/1.1\r\nHost: x\r\n\r\n`);
+    assert.equal(a.head.status, 200);
+    a.socket.destroy();
+    // What the first client gets once it reads: the interim heads passed on, at most MAX_INTERIM_RESPONSES, then 502.
+    const text = (await readAll(client)).toString('latin1');
+    const interim = text.split('HTTP/1.1 100 Continue').length - 1;
+    assert.ok(interim <= MAX_INTERIM_RESPONSES, `${interim} interim heads passed on`);
+    assert.match(text, /HTTP\/1\.1 502 Bad Gateway\r\n[^]*more than 16 interim/);
   });
 });
