@@ -125,4 +125,26 @@ describe('wsvia proxy: forwarded requests that fail', () => {
     assert.ok(interim <= MAX_INTERIM_RESPONSES, `${interim} interim heads passed on`);
     assert.match(text, /HTTP\/1\.1 502 Bad Gateway\r\n[^]*more than 16 interim/);
   });
+
+  it('a Connection header naming Content-Length or Transfer-Encoding: 400, the upstream receives nothing', async () => {
+    const origin = await rawOrigin();
+    after(() => origin.close());
+    const smuggled = 'GET /admin HTTP/1.1\r\nHost: x\r\n\r\n';
+    for (const [conn, framing] of [
+      ['Content-Length', `Content-Length: ${smuggled.length}\r\n\r\n${smuggled}`],
+      [
+        'close, Transfer-Encoding',
+        `Transfer-Encoding: chunked\r\n\r\n${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`,
+      ],
+    ] as const) {
+      const a = await request(
+        proxy.port,
+        `POST http://127.0.0.1:${origin.port}/ HTTP/1.1\r\nHost: x\r\nConnection: ${conn}\r\n${framing}`,
+      );
+      assert.equal(a.head.status, 400, conn);
+      assert.match((await readAll(a.socket, a.rest)).toString(), /Connection header naming/);
+    }
+    assert.equal(origin.connections, 0);
+    assert.equal(proxy.server.active, 0);
+  });
 });
