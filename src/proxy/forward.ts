@@ -95,7 +95,7 @@ export interface ForwardOptions {
 /**
  * One forwarded exchange, from the request head sent upstream to the response head passed back: the request body
  * streamed with backpressure, interim heads passed on with backpressure and a bound, then the relay takes over.
- * It ends exactly once, in {@link ForwardExchange.#respond} (the relay's from there) or {@link ForwardExchange.#fail}.
+ * It ends exactly once: in `#respond` (the relay owns both sockets from there) or in `#fail`.
  */
 export class ForwardExchange {
   readonly #o: ForwardOptions;
