@@ -4,6 +4,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
+import net, { type Socket } from 'node:net';
 import type { ServerAuth } from '../auth/server-auth.js';
 
 /** Why an upgrade is refused: the status and reason the client is shown, the label it is counted under. */
@@ -99,8 +100,26 @@ export function makeAuthCheck(
 }
 
 /**
+ * The origins of the bridge's own pages: the address the connection was accepted on, as a browser that loaded a
+ * page from it writes it (`http://127.0.0.1:6080`, `https://[::1]:8443`, the port left out when it is the
+ * scheme's default), and `localhost` too on a loopback address. Never the request's Host header: a DNS rebinding
+ * page sends `Host` and `Origin` of its own name, both pointing at us (STYLE.md trap 19). A page served under a
+ * name is allowed by naming its origin with `--allow-origin`.
+ */
+export function ownOrigins(socket: Socket, scheme: 'http' | 'https'): string[] {
+  const address = socket.localAddress;
+  if (address === undefined) return [];
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
+  const ip = (mapped ?? address).toLowerCase();
+  const port = socket.localPort === (scheme === 'https' ? 443 : 80) ? '' : `:${socket.localPort ?? 0}`;
+  const hosts = [net.isIPv6(ip) ? `[${ip}]` : ip];
+  if (ip.startsWith('127.') || ip === '::1') hosts.push('localhost');
+  return hosts.map((h) => `${scheme}://${h}${port}`);
+}
+
+/**
  * Browsers' Origin (cross-site WebSocket hijacking, websockify#435): `allowOrigins` (`*` any), else any when the
- * bridge serves no pages, else only its own pages' origin.
+ * bridge serves no pages, else only its own pages' origin ({@link ownOrigins}).
  */
 export function makeOriginCheck(
   allowOrigins: readonly string[] | undefined,
@@ -114,7 +133,7 @@ export function makeOriginCheck(
     if (origin === undefined || allowed.includes('*')) return undefined;
     const o = origin.toLowerCase();
     if (allowed.some((a) => a.toLowerCase() === o)) return undefined;
-    if (servesPages && o === `${scheme}://${String(req.headers.host ?? '').toLowerCase()}`) return undefined;
+    if (servesPages && ownOrigins(req.socket, scheme).includes(o)) return undefined;
     return new Refusal(
       403,
       `Origin ${origin} is not allowed (the bridge accepts ${[...allowed, ...(servesPages ? ['its own pages'] : [])].join(', ') || 'no browser origin'}; see --allow-origin)`,

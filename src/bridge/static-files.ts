@@ -1,6 +1,7 @@
 /**
  * `--web DIR`: static files on the bridge's own port, so a browser page and the WebSocket it opens share one
- * origin. GET and HEAD only; paths are resolved inside DIR and nothing outside it is ever served.
+ * origin. GET and HEAD only; paths are resolved inside DIR by their real path (symbolic links followed), and
+ * nothing outside DIR's real path is ever served.
  */
 import fs from 'node:fs';
 import type http from 'node:http';
@@ -28,6 +29,33 @@ function answer(res: http.ServerResponse, status: number, text: string): void {
   res.end(text);
 }
 
+/**
+ * The file `rel` names under `root`, by its real path (symbolic links followed), or undefined when there is none or
+ * it lies outside the real root: a link inside DIR never serves what is outside it. A directory gives its
+ * index.html, checked the same way.
+ */
+async function realFile(root: string, rel: string): Promise<{ file: string; size: number } | undefined> {
+  const realRoot = await fs.promises.realpath(root);
+  const inside = (p: string): boolean => p === realRoot || p.startsWith(realRoot + path.sep);
+  let file = path.resolve(realRoot, `.${rel}`);
+  if (!inside(file)) return undefined;
+  for (let depth = 0; depth < 2; depth++) {
+    let real: string;
+    let st: fs.Stats;
+    try {
+      real = await fs.promises.realpath(file);
+      st = await fs.promises.stat(real);
+    } catch {
+      return undefined;
+    }
+    if (!inside(real)) return undefined;
+    if (st.isFile()) return { file: real, size: st.size };
+    if (!st.isDirectory()) return undefined;
+    file = path.join(real, 'index.html');
+  }
+  return undefined;
+}
+
 /** Serves `req` from `root` (an absolute directory). */
 export function serveStatic(root: string, req: http.IncomingMessage, res: http.ServerResponse): void {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -41,26 +69,26 @@ export function serveStatic(root: string, req: http.IncomingMessage, res: http.S
     return answer(res, 400, 'bad path\n');
   }
   if (rel.includes('\0')) return answer(res, 400, 'bad path\n');
-  let file = path.resolve(root, `.${rel}`);
-  if (file !== root && !file.startsWith(root + path.sep)) return answer(res, 404, 'not found\n');
-  fs.stat(file, (err, st) => {
-    if (!err && st.isDirectory()) {
-      file = path.join(file, 'index.html');
-      return fs.stat(file, (err2, st2) => send(err2, st2));
-    }
-    send(err, st);
+  realFile(root, rel).then(
+    (found) => send(req, res, found),
+    () => answer(res, 404, 'not found\n'),
+  );
+}
+
+function send(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  found: { file: string; size: number } | undefined,
+): void {
+  if (found === undefined) return answer(res, 404, 'not found\n');
+  res.writeHead(200, {
+    'Content-Type': TYPES[path.extname(found.file).toLowerCase()] ?? 'application/octet-stream',
+    'Content-Length': found.size,
+    'Cache-Control': 'no-cache',
+    'X-Content-Type-Options': 'nosniff',
   });
-  const send = (err: NodeJS.ErrnoException | null, st: fs.Stats | undefined): void => {
-    if (err || !st || !st.isFile()) return answer(res, 404, 'not found\n');
-    res.writeHead(200, {
-      'Content-Type': TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
-      'Content-Length': st.size,
-      'Cache-Control': 'no-cache',
-      'X-Content-Type-Options': 'nosniff',
-    });
-    if (req.method === 'HEAD') return void res.end();
-    const stream = fs.createReadStream(file);
-    stream.on('error', () => res.destroy());
-    stream.pipe(res);
-  };
+  if (req.method === 'HEAD') return void res.end();
+  const stream = fs.createReadStream(found.file);
+  stream.on('error', () => res.destroy());
+  stream.pipe(res);
 }

@@ -6,7 +6,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { isWsviaError, RemoteProtocolError } from '../errors.js';
-import { BodyTracker, requestFraming, responseFraming } from '../protocol/body.js';
+import { BodyTracker, requestFraming, responseFraming, type BodyFraming } from '../protocol/body.js';
 import { RequestHeadReader, serializeHead, type RequestHead } from '../protocol/head.js';
 import { getHeader, hasToken, headerTokens } from '../protocol/headers.js';
 import { ProxyProtocolReader } from '../protocol/proxy-protocol.js';
@@ -195,11 +195,19 @@ export class Http1Connection {
       this.#refuse('no_route', 404, 'no route for this path');
       return;
     }
+    let framing;
+    try {
+      // Before any upstream is reached, upgrade or not: a Connection header naming a framing field is refused.
+      framing = requestFraming(head, `client ${this.#address}`);
+    } catch {
+      this.#refuse('bad_request', 400, 'bad request framing');
+      return;
+    }
     const upgrade =
       hasToken(head.headers, 'connection', 'upgrade') &&
       headerTokens(head.headers, 'upgrade').includes('websocket');
     if (upgrade) await this.#upgrade(snap, route, head, leftover);
-    else await this.#http(snap, route, head, leftover);
+    else await this.#http(snap, route, head, leftover, framing);
   }
 
   /**
@@ -321,15 +329,14 @@ export class Http1Connection {
     upstream.resume();
   }
 
-  async #http(snap: Snapshot, route: RouteSpec, head: RequestHead, leftover: Uint8Array): Promise<void> {
+  async #http(
+    snap: Snapshot,
+    route: RouteSpec,
+    head: RequestHead,
+    leftover: Uint8Array,
+    framing: BodyFraming,
+  ): Promise<void> {
     const started = Date.now();
-    let framing;
-    try {
-      framing = requestFraming(head, `client ${this.#address}`);
-    } catch {
-      this.#refuse('bad_request', 400, 'bad request framing');
-      return;
-    }
     const reached = await this.#connect(snap, route);
     if (!reached) return;
     const { conn, upstream, onClientClose } = reached;

@@ -55,8 +55,31 @@ export function framingForbidsReuse(head: ResponseHead): boolean {
   return head.version === '1.0' || getHeaderValues(head.headers, 'content-length').length > 0;
 }
 
-/** How a request body is framed (RFC 9112 §6.3): without Content-Length or chunked, there is none. */
+/**
+ * Fields that no hop may drop: they frame the message or name its target. A Connection header naming one (RFC
+ * 9110 §7.6.1) asks each intermediary to remove it, yet the body it framed still travels on, and the next hop
+ * reads that body as a request of its own (request smuggling). Such a request is refused instead.
+ */
+export const END_TO_END_FIELDS = ['content-length', 'transfer-encoding', 'host'] as const;
+
+/** Refuses a request whose Connection header names a field in {@link END_TO_END_FIELDS}. */
+export function checkConnectionOptions(head: RequestHead, peer: string): void {
+  const named = headerTokens(head.headers, 'connection').filter((t) =>
+    (END_TO_END_FIELDS as readonly string[]).includes(t),
+  );
+  if (named.length > 0)
+    throw new RemoteProtocolError(`${peer} sent a Connection header naming ${named.join(', ')}`, {
+      hop: 'server',
+      hint: 'Connection lists hop-by-hop options (keep-alive, close, upgrade), never the fields that frame a request',
+    });
+}
+
+/**
+ * How a request body is framed (RFC 9112 §6.3): without Content-Length or chunked, there is none. Every server
+ * reading requests asks this first, so the refusals here (including {@link checkConnectionOptions}) hold for all.
+ */
 export function requestFraming(head: RequestHead, peer: string): BodyFraming {
+  checkConnectionOptions(head, peer);
   const te = headerTokens(head.headers, 'transfer-encoding');
   if (te.length > 0) {
     // A request whose final coding is not chunked cannot be framed (RFC 9112 §6.3 rule 4): 400. Chunked may be

@@ -10,7 +10,7 @@ import { RemoteProtocolError } from '../errors.js';
 import { formatHost, unbracket, type Authority } from '../protocol/authority.js';
 import { BodyTracker, requestFraming } from '../protocol/body.js';
 import { getHeader, hasToken } from '../protocol/headers.js';
-import { ResponseHeadReader, serializeHead, type RequestHead } from '../protocol/head.js';
+import { ResponseHeadReader, serializeHead, type RequestHead, type ResponseHead } from '../protocol/head.js';
 import type { ProxyFailure } from './error-response.js';
 import { endToEnd, withVia } from './hop-by-hop.js';
 import type { Tunnel } from './relay.js';
@@ -74,7 +74,10 @@ export function parseForwardTarget(head: RequestHead): ForwardTarget {
   };
 }
 
-export interface ForwardExchange {
+/** Interim (1xx) heads passed on before the final one; more is an upstream misbehaving (RFC 9110 §15.2). */
+export const MAX_INTERIM_RESPONSES = 16;
+
+export interface ForwardOptions {
   readonly client: net.Socket;
   readonly upstream: net.Socket;
   readonly head: RequestHead;
@@ -85,94 +88,178 @@ export interface ForwardExchange {
   readonly responseTimeout: number;
   /** The response head was forwarded: relay from here (both ways after a 101). */
   readonly onResponse: (status: number, upgraded: boolean) => Tunnel;
-  /** Nothing was sent to the client yet: answer this error instead. */
+  /** Nothing but interim heads was sent to the client yet: answer this error instead. */
   readonly onFailure: (f: ProxyFailure) => void;
 }
 
-/** Sends the request upstream, streams its body, and hands the answer to the relay. */
-export function startForward(x: ForwardExchange): void {
-  const { client, upstream, head, target } = x;
-  const headers = endToEnd(head.headers).filter(([k]) => k.toLowerCase() !== 'host');
-  // RFC 9112 §3.2.2: a proxy replaces Host with the authority of the absolute-form target.
-  headers.unshift(['Host', target.hostHeader]);
-  if (target.upgrade !== undefined) headers.push(['Connection', 'Upgrade'], ['Upgrade', target.upgrade]);
-  else headers.push(['Connection', 'close']);
-  withVia(headers, head.version, x.name);
-  upstream.write(serializeHead(`${head.method} ${target.path} HTTP/1.1`, headers));
+/**
+ * One forwarded exchange, from the request head sent upstream to the response head passed back: the request body
+ * streamed with backpressure, interim heads passed on with backpressure and a bound, then the relay takes over.
+ * It ends exactly once: in `#respond` (the relay owns both sockets from there) or in `#fail`.
+ */
+export class ForwardExchange {
+  readonly #o: ForwardOptions;
+  readonly #body: BodyTracker;
+  #reader: ResponseHeadReader;
+  #interim = 0;
+  #timer: NodeJS.Timeout | undefined;
+  /** The final response head was passed on (the relay owns the sockets), or the exchange failed. */
+  #settled = false;
+  readonly #onBody = (chunk: Buffer): void => this.#receiveBody(chunk);
+  readonly #onUpstreamDrain = (): void => void this.#o.client.resume();
+  readonly #onClientDrain = (): void => void this.#o.upstream.resume();
+  readonly #onData = (chunk: Buffer): void => this.#receiveResponse(chunk);
+  readonly #onClose = (): void =>
+    this.#fail({
+      status: 502,
+      error: 'http_response_incomplete',
+      details: `server ${this.#o.target.hostHeader} closed the connection before its response head`,
+      reason: 'upstream',
+    });
+  // The client left while the server was still thinking: nobody is waiting for the answer any more.
+  readonly #onClientGone = (): void =>
+    this.#fail({
+      status: 502,
+      error: 'connection_terminated',
+      details: 'the client closed first',
+      reason: 'upstream',
+    });
+
+  constructor(o: ForwardOptions) {
+    this.#o = o;
+    this.#body = new BodyTracker(requestFraming(o.head, 'the client'), { peer: 'the client', hop: 'server' });
+    this.#reader = this.#newReader();
+  }
+
+  /** Sends the request upstream, starts streaming its body, and waits for the answer. */
+  start(): void {
+    const { client, upstream } = this.#o;
+    client.on('close', this.#onClientGone);
+    upstream.on('data', this.#onData);
+    upstream.on('close', this.#onClose);
+    upstream.on('error', ignore);
+    this.#armTimeout();
+    upstream.write(this.#requestHead());
+    if (this.#o.target.upgrade === undefined) this.#startBody();
+    if (!this.#settled) upstream.resume();
+  }
+
+  #newReader(): ResponseHeadReader {
+    return new ResponseHeadReader({ peer: `server ${this.#o.target.hostHeader}`, hop: 'server' });
+  }
+
+  #requestHead(): Buffer {
+    const { head, target } = this.#o;
+    const headers = endToEnd(head.headers).filter(([k]) => k.toLowerCase() !== 'host');
+    // RFC 9112 §3.2.2: a proxy replaces Host with the authority of the absolute-form target.
+    headers.unshift(['Host', target.hostHeader]);
+    if (target.upgrade !== undefined) headers.push(['Connection', 'Upgrade'], ['Upgrade', target.upgrade]);
+    else headers.push(['Connection', 'close']);
+    withVia(headers, head.version, this.#o.name);
+    return serializeHead(`${head.method} ${target.path} HTTP/1.1`, headers);
+  }
+
+  #armTimeout(): void {
+    const ms = this.#o.responseTimeout;
+    if (ms <= 0) return;
+    this.#timer = setTimeout(
+      () =>
+        this.#fail({
+          status: 504,
+          error: 'http_response_timeout',
+          details: `server ${this.#o.target.hostHeader} sent no response head within ${ms} ms`,
+          reason: 'timeout',
+        }),
+      ms,
+    );
+  }
 
   // The request body, streamed with backpressure; anything after its end (a pipelined request) is read and
   // dropped, since the answer closes the connection. Reading on also notices a client that resets meanwhile.
-  const body = new BodyTracker(requestFraming(head, 'the client'), { peer: 'the client', hop: 'server' });
-  const feed = (chunk: Buffer): void => {
-    const step = body.receive(chunk);
-    if (step.body.length > 0 && !upstream.write(step.body)) client.pause();
-    if (step.done) upstream.removeListener('drain', onDrain);
-  };
-  const onBody = (chunk: Buffer): void => {
-    try {
-      feed(chunk);
-    } catch {
-      client.destroy();
-      upstream.destroy();
-    }
-  };
-  const onDrain = (): void => void client.resume();
-  if (target.upgrade === undefined) {
-    try {
-      feed(x.leftover);
-    } catch {
-      client.destroy();
-      upstream.destroy();
-      return;
-    }
-    client.on('data', onBody);
-    if (!body.done) upstream.on('drain', onDrain);
-    client.resume();
+  #startBody(): void {
+    const { client, upstream } = this.#o;
+    client.on('data', this.#onBody);
+    if (!this.#body.done) upstream.on('drain', this.#onUpstreamDrain);
+    this.#receiveBody(this.#o.leftover);
+    if (!this.#settled) client.resume();
   }
 
-  const newReader = (): ResponseHeadReader =>
-    new ResponseHeadReader({ peer: `server ${target.hostHeader}`, hop: 'server' });
-  let reader = newReader();
-  let timer: NodeJS.Timeout | undefined;
-  const done = (): void => {
-    clearTimeout(timer);
-    upstream.removeListener('data', onData);
-    upstream.removeListener('close', onClose);
-    upstream.removeListener('error', onError);
-    client.removeListener('close', onClientGone);
-  };
-  const failed = (f: ProxyFailure): void => {
-    done();
-    client.removeListener('data', onBody);
-    upstream.destroy();
-    x.onFailure(f);
-  };
-  const onData = (chunk: Buffer): void => {
-    let r;
+  #receiveBody(chunk: Buffer): void {
+    let step;
     try {
-      r = reader.receive(chunk);
+      step = this.#body.receive(chunk);
     } catch (e) {
-      return failed({
+      return this.#badBody(e);
+    }
+    if (step.body.length > 0 && !this.#o.upstream.write(step.body)) this.#o.client.pause();
+    if (step.done) this.#o.upstream.removeListener('drain', this.#onUpstreamDrain);
+  }
+
+  /** The client's body cannot be framed: the upstream got a truncated request and must not answer it. */
+  #badBody(e: unknown): void {
+    const { client, upstream } = this.#o;
+    if (!this.#settled)
+      return this.#fail({
+        status: 400,
+        error: 'http_request_error',
+        details: e instanceof RemoteProtocolError ? e.summary : 'the request body could not be parsed',
+        reason: 'protocol',
+      });
+    // The answer is already under way: nothing can be said any more, both sides are cut.
+    client.removeListener('data', this.#onBody);
+    client.destroy();
+    upstream.destroy();
+  }
+
+  #receiveResponse(chunk: Uint8Array): void {
+    let rest: Uint8Array = chunk;
+    while (!this.#settled && rest.length > 0) {
+      let r;
+      try {
+        r = this.#reader.receive(rest);
+      } catch (e) {
+        return this.#fail({
+          status: 502,
+          error: 'http_protocol_error',
+          details: e instanceof RemoteProtocolError ? e.summary : 'the server sent an invalid response',
+          reason: 'upstream',
+        });
+      }
+      if (!r) return;
+      const upgraded = r.head.status === 101 && this.#o.target.upgrade !== undefined;
+      if (r.head.status >= 200 || upgraded) return this.#respond(r.head, r.leftover, upgraded);
+      this.#passInterim(r.head);
+      rest = r.leftover;
+    }
+  }
+
+  /**
+   * RFC 9110 §15.2: interim responses (100 Continue, 103 Early Hints) are forwarded, hop-by-hop fields removed and
+   * Via added like any other; the final response is read from what follows. A client that does not read pauses
+   * the upstream (the write's return value), and an upstream that sends interim heads without end gets a 502.
+   */
+  #passInterim(res: ResponseHead): void {
+    const { client, upstream } = this.#o;
+    if (++this.#interim > MAX_INTERIM_RESPONSES)
+      return this.#fail({
         status: 502,
         error: 'http_protocol_error',
-        details: e instanceof RemoteProtocolError ? e.summary : 'the server sent an invalid response',
+        details: `server ${this.#o.target.hostHeader} sent more than ${MAX_INTERIM_RESPONSES} interim (1xx) responses`,
         reason: 'upstream',
       });
+    const interim = endToEnd(res.headers);
+    withVia(interim, res.version, this.#o.name);
+    if (!client.write(serializeHead(`HTTP/1.1 ${res.status} ${res.reason}`, interim))) {
+      upstream.pause();
+      client.once('drain', this.#onClientDrain);
     }
-    if (!r) return;
-    const res = r.head;
-    const upgraded = res.status === 101 && target.upgrade !== undefined;
-    if (res.status >= 100 && res.status < 200 && !upgraded) {
-      // RFC 9110 §15.2: interim responses (100 Continue, 103 Early Hints) are forwarded, hop-by-hop fields
-      // removed and Via added like any other; the final response is read from what follows.
-      const interim = endToEnd(res.headers);
-      withVia(interim, res.version, x.name);
-      client.write(serializeHead(`HTTP/1.1 ${res.status} ${res.reason}`, interim));
-      reader = newReader();
-      if (r.leftover.length > 0) onData(Buffer.from(r.leftover));
-      return;
-    }
-    done();
+    this.#reader = this.#newReader();
+  }
+
+  /** The final response head: passed on, and the relay takes both sockets over. */
+  #respond(res: ResponseHead, rest: Uint8Array, upgraded: boolean): void {
+    const { client, upstream, target } = this.#o;
+    this.#settle();
     upstream.pause();
     const out = endToEnd(res.headers);
     if (upgraded)
@@ -181,43 +268,42 @@ export function startForward(x: ForwardExchange): void {
         ['Upgrade', getHeader(res.headers, 'upgrade') ?? target.upgrade ?? ''],
       );
     else out.push(['Connection', 'close']);
-    withVia(out, res.version, x.name);
+    withVia(out, res.version, this.#o.name);
     client.write(serializeHead(`HTTP/1.1 ${res.status} ${res.reason}`, out));
     // A client should wait for the 101 before sending frames (RFC 6455 §4.1); whatever came early is passed on.
-    if (upgraded && x.leftover.length > 0) upstream.write(x.leftover);
-    if (r.leftover.length > 0) client.write(r.leftover);
-    x.onResponse(res.status, upgraded);
-  };
-  const onClose = (): void =>
-    failed({
-      status: 502,
-      error: 'http_response_incomplete',
-      details: `server ${target.hostHeader} closed the connection before its response head`,
-      reason: 'upstream',
-    });
-  const onError = (): void => {};
-  // The client left while the server was still thinking: nobody is waiting for the answer any more.
-  const onClientGone = (): void =>
-    failed({
-      status: 502,
-      error: 'connection_terminated',
-      details: 'the client closed first',
-      reason: 'upstream',
-    });
-  client.on('close', onClientGone);
-  upstream.on('data', onData);
-  upstream.on('close', onClose);
-  upstream.on('error', onError);
-  if (x.responseTimeout > 0)
-    timer = setTimeout(
-      () =>
-        failed({
-          status: 504,
-          error: 'http_response_timeout',
-          details: `server ${target.hostHeader} sent no response head within ${x.responseTimeout} ms`,
-          reason: 'timeout',
-        }),
-      x.responseTimeout,
-    );
-  upstream.resume();
+    if (upgraded && this.#o.leftover.length > 0) upstream.write(this.#o.leftover);
+    if (rest.length > 0) client.write(rest);
+    this.#o.onResponse(res.status, upgraded);
+  }
+
+  #fail(f: ProxyFailure): void {
+    if (this.#settled) return;
+    this.#settle();
+    this.#o.client.removeListener('data', this.#onBody);
+    this.#o.upstream.removeListener('drain', this.#onUpstreamDrain);
+    this.#o.upstream.destroy();
+    this.#o.onFailure(f);
+  }
+
+  /** Removes the handlers that wait for the response head; the body feed stays until the body ends. */
+  #settle(): void {
+    this.#settled = true;
+    clearTimeout(this.#timer);
+    const { client, upstream } = this.#o;
+    upstream.removeListener('data', this.#onData);
+    upstream.removeListener('close', this.#onClose);
+    upstream.removeListener('error', ignore);
+    client.removeListener('close', this.#onClientGone);
+    client.removeListener('drain', this.#onClientDrain);
+  }
+}
+
+/** Keeps an error on the upstream from being thrown before the relay adds its own handler. */
+function ignore(): void {}
+
+/** Starts a forwarded exchange (see {@link ForwardExchange}). */
+export function startForward(o: ForwardOptions): ForwardExchange {
+  const x = new ForwardExchange(o);
+  x.start();
+  return x;
 }

@@ -16,12 +16,12 @@ import { ProxyProtocolReader } from '../protocol/proxy-protocol.js';
 import { DEFAULT_POLICY, type DestinationPolicy } from '../route/destination.js';
 import { AccessLog } from '../observe/access-log.js';
 import { redactUrl } from '../observe/redact.js';
-import { Admission, AdmissionRefusal, releaseOnClose } from '../serve/admission.js';
+import { Admission, AdmissionRefusal, releaseOnClose, type AdmissionSlot } from '../serve/admission.js';
 import { serverSecureContext } from '../serve/tls-identity.js';
 import { listen } from '../serve/listener.js';
 import { AuthCache } from './auth-cache.js';
 import { CONNECTION_ESTABLISHED, errorResponse, type ProxyFailure } from './error-response.js';
-import { parseForwardTarget, startForward } from './forward.js';
+import { parseForwardTarget, startForward, type ForwardTarget } from './forward.js';
 import { ProxyMetrics } from './metrics.js';
 import { resolvedLimits, type ProxyLimits, type ProxyServerOptions } from './options.js';
 import { reusedReads, TunnelSet } from '../serve/relay.js';
@@ -38,8 +38,51 @@ interface Pending {
   clientKey: string;
   timer: NodeJS.Timeout | undefined;
   user: string | undefined;
+  /** Held from admission until the answer, or the end of the tunnel. */
+  slot: AdmissionSlot | undefined;
   readonly onClose: () => void;
 }
+
+/** One request from its complete head to a tunnel, a forwarded exchange or an error answer. */
+class ProxyRequest {
+  readonly requestedAt = Date.now();
+
+  constructor(
+    readonly p: Pending,
+    readonly head: RequestHead,
+    readonly leftover: Buffer,
+    readonly authority: Authority,
+    /** Absolute-form requests only. */
+    readonly forward?: ForwardTarget,
+  ) {}
+
+  get kind(): 'connect' | 'upgrade' | 'forward' {
+    if (this.forward === undefined) return 'connect';
+    return this.forward.upgrade === undefined ? 'forward' : 'upgrade';
+  }
+
+  /** What the access log says about the tunnel this request became. */
+  info(status: number): TunnelInfo {
+    const p = this.p;
+    return {
+      client: p.client,
+      user: p.user,
+      method: flat(this.head.method),
+      target: flat(this.head.target),
+      status,
+      requestedAt: this.requestedAt,
+      clientKey: p.clientKey,
+    };
+  }
+}
+
+const DRAINING: ProxyFailure = {
+  status: 503,
+  error: 'connection_limit_reached',
+  details: 'the proxy is shutting down',
+  reason: 'draining',
+  headers: [['Retry-After', '1']],
+};
 
 /**
  * A copy of `s` that does not share memory with the string it was cut from: V8 keeps the whole request head alive
@@ -84,10 +127,6 @@ export class ProxyServer {
   constructor(options: ProxyServerOptions = {}) {
     this.#o = options;
     this.#limits = resolvedLimits(options.limits);
-    this.#admission = new Admission(
-      { maxConnections: this.#limits.maxTunnels, maxPerClient: this.#limits.maxTunnelsPerClient },
-      (open) => this.metrics.tunnelsActive.set({}, open),
-    );
     this.#policy = options.policy ?? DEFAULT_POLICY;
     this.#name = options.name ?? 'wsvia';
     this.#log = options.accessLog ?? new AccessLog(undefined);
@@ -100,6 +139,10 @@ export class ProxyServer {
         })
       : undefined;
     this.#secureContext = options.tls ? serverSecureContext(options.tls, '--tls-cert/--tls-key') : undefined;
+    this.#admission = new Admission(
+      { maxConnections: this.#limits.maxTunnels, maxPerClient: this.#limits.maxTunnelsPerClient },
+      (open) => this.metrics.tunnelsActive.set({}, open),
+    );
     this.#tunnels = new TunnelSet<TunnelInfo>({
       idleTimeout: this.#limits.idleTimeout,
       maxLifetime: this.#limits.maxLifetime,
@@ -153,6 +196,7 @@ export class ProxyServer {
       clientKey: raw.remoteAddress ?? '?',
       timer: undefined,
       user: undefined,
+      slot: undefined,
       onClose: () => {
         if (p.timer !== undefined) clearTimeout(p.timer);
         this.#pending.delete(p);
@@ -240,67 +284,18 @@ export class ProxyServer {
   }
 
   async #handle(p: Pending, head: RequestHead, leftover: Buffer): Promise<void> {
-    const requestedAt = Date.now();
-    const isConnect = head.method === 'CONNECT';
-    let authority: Authority;
-    let forward: ReturnType<typeof parseForwardTarget> | undefined;
-    try {
-      if (isConnect) authority = parseAuthority(head.target, `client ${p.client}`);
-      else {
-        forward = parseForwardTarget(head);
-        authority = forward.authority;
-        requestFraming(head, `client ${p.client}`);
-      }
-    } catch (e) {
-      this.metrics.requestsTotal.inc({ kind: 'invalid' });
-      return this.#answer(p, head.method, head.target, protocolFailure(e));
-    }
-    const kind = isConnect ? 'connect' : forward?.upgrade ? 'upgrade' : 'forward';
-    this.metrics.requestsTotal.inc({ kind });
-    if (this.#draining)
-      return this.#answer(p, head.method, head.target, {
-        status: 503,
-        error: 'connection_limit_reached',
-        details: 'the proxy is shutting down',
-        reason: 'draining',
-        headers: [['Retry-After', '1']],
-      });
-    if (this.#auth) {
-      // RFC 9110 §11.7.2: Proxy-Authorization is consumed by the proxy it is for; never forwarded or logged.
-      const authorization = getHeader(head.headers, 'proxy-authorization');
-      const basic = authorization !== undefined && /^basic /i.test(authorization);
-      const key = basic ? AuthCache.key(authorization) : undefined;
-      const cached = key === undefined ? undefined : this.#authCache.get(key);
-      const check =
-        cached !== undefined
-          ? ({ ok: true, user: cached, scheme: 'basic' } as const)
-          : await this.#auth.check(authorization, head.method, head.target);
-      if (check.ok && key !== undefined && cached === undefined) this.#authCache.set(key, check.user);
-      if (!check.ok) {
-        this.metrics.authFailures.inc({ reason: check.reason });
-        if (check.user !== undefined) p.user = check.user;
-        return this.#answer(p, head.method, head.target, {
-          status: 407,
-          error: 'http_request_denied',
-          details:
-            check.reason === 'missing'
-              ? 'this proxy requires authentication'
-              : `proxy authentication ${check.reason === 'stale' ? 'nonce expired' : 'failed'}`,
-          reason: 'auth',
-          headers: this.#auth
-            .challenges(check.reason === 'stale')
-            .map((c): [string, string] => ['Proxy-Authenticate', c]),
-        });
-      }
-      p.user = check.user;
-    }
+    const q = this.#parse(p, head, leftover);
+    if (!q) return;
+    this.metrics.requestsTotal.inc({ kind: q.kind });
+    if (this.#draining) return this.#answer(p, head.method, head.target, DRAINING);
+    if (this.#auth && !(await this.#authenticate(q, this.#auth))) return;
     const slot = this.#admission.admit(p.clientKey);
-    if (slot instanceof AdmissionRefusal)
-      return this.#answer(p, head.method, head.target, limitFailure(slot));
+    if (slot instanceof AdmissionRefusal) return this.#answer(p, head.method, head.target, limitFailure(slot));
     // The slot is given back when the client connection closes, whatever path closes it (a tunnel's end, a
-    // failed setup, a request body that does not parse): no path can keep it (STYLE.md trap 16).
+    // failed setup, a request body that does not parse), or by an error answer: no path can keep it (trap 16).
+    p.slot = slot;
     releaseOnClose(p.socket, slot);
-    const r = await openUpstream(authority, {
+    const r = await openUpstream(q.authority, {
       policy: this.#policy,
       connectTimeout: this.#limits.connectTimeout,
       parent: this.#o.upstream,
@@ -308,56 +303,93 @@ export class ProxyServer {
       lookup: this.#o.lookup,
       // Only a tunnel's destination socket goes straight to the relay; a forwarded request's answer head is
       // read by the server first.
-      onread: isConnect ? reusedReads() : undefined,
+      onread: q.forward === undefined ? reusedReads() : undefined,
     });
-    if (!r.ok) {
-      slot.close();
-      return this.#answer(p, head.method, head.target, r.failure);
+    if (!r.ok) return this.#answer(p, head.method, head.target, r.failure);
+    if (p.socket.destroyed) return void r.socket.destroy();
+    this.metrics.setupSeconds.observe((Date.now() - q.requestedAt) / 1000);
+    if (q.forward === undefined) this.#tunnel(q, r.socket);
+    else this.#forward(q, q.forward, r.socket);
+  }
+
+  /** The request's target (and, for a forwarded request, its body framing) checked; undefined once answered. */
+  #parse(p: Pending, head: RequestHead, leftover: Buffer): ProxyRequest | undefined {
+    try {
+      if (head.method === 'CONNECT')
+        return new ProxyRequest(p, head, leftover, parseAuthority(head.target, `client ${p.client}`));
+      const forward = parseForwardTarget(head);
+      requestFraming(head, `client ${p.client}`);
+      return new ProxyRequest(p, head, leftover, forward.authority, forward);
+    } catch (e) {
+      this.metrics.requestsTotal.inc({ kind: 'invalid' });
+      this.#answer(p, head.method, head.target, protocolFailure(e));
+      return undefined;
     }
-    const client = p.socket;
-    if (client.destroyed) {
-      slot.close();
-      r.socket.destroy();
-      return;
+  }
+
+  /** RFC 9110 §11.7.2: Proxy-Authorization is consumed by the proxy it is for; never forwarded or logged. */
+  async #authenticate(q: ProxyRequest, auth: ServerAuth): Promise<boolean> {
+    const { p, head } = q;
+    const authorization = getHeader(head.headers, 'proxy-authorization');
+    const basic = authorization !== undefined && /^basic /i.test(authorization);
+    const key = basic ? AuthCache.key(authorization) : undefined;
+    const cached = key === undefined ? undefined : this.#authCache.get(key);
+    const check =
+      cached !== undefined
+        ? ({ ok: true, user: cached, scheme: 'basic' } as const)
+        : await auth.check(authorization, head.method, head.target);
+    if (check.ok) {
+      if (key !== undefined && cached === undefined) this.#authCache.set(key, check.user);
+      p.user = check.user;
+      return true;
     }
-    this.metrics.setupSeconds.observe((Date.now() - requestedAt) / 1000);
-    const info = (status: number): TunnelInfo => ({
-      client: p.client,
-      user: p.user,
-      method: flat(head.method),
-      target: flat(head.target),
-      status,
-      requestedAt,
-      clientKey: p.clientKey,
+    this.metrics.authFailures.inc({ reason: check.reason });
+    if (check.user !== undefined) p.user = check.user;
+    this.#answer(p, head.method, head.target, {
+      status: 407,
+      error: 'http_request_denied',
+      details:
+        check.reason === 'missing'
+          ? 'this proxy requires authentication'
+          : `proxy authentication ${check.reason === 'stale' ? 'nonce expired' : 'failed'}`,
+      reason: 'auth',
+      headers: auth
+        .challenges(check.reason === 'stale')
+        .map((c): [string, string] => ['Proxy-Authenticate', c]),
     });
-    if (isConnect) {
-      this.#adopt(p);
-      client.write(CONNECTION_ESTABLISHED);
-      // Bytes the client sent before our 200 (an eager TLS ClientHello) belong to the tunnel.
-      if (leftover.length > 0) r.socket.write(leftover);
-      this.metrics.tunnelsTotal.inc();
-      this.metrics.responses.inc({ status: '200' });
-      this.#tunnels.open(client, r.socket, info(200));
-      return;
-    }
+    return false;
+  }
+
+  /** CONNECT: `200 Connection established`, then the relay. */
+  #tunnel(q: ProxyRequest, upstream: net.Socket): void {
+    const client = q.p.socket;
+    this.#adopt(q.p);
+    client.write(CONNECTION_ESTABLISHED);
+    // Bytes the client sent before our 200 (an eager TLS ClientHello) belong to the tunnel.
+    if (q.leftover.length > 0) upstream.write(q.leftover);
+    this.metrics.tunnelsTotal.inc();
+    this.metrics.responses.inc({ status: '200' });
+    this.#tunnels.open(client, upstream, q.info(200));
+  }
+
+  /** An absolute-form request: forwarded, and its answer relayed once its head has come (forward.ts). */
+  #forward(q: ProxyRequest, target: ForwardTarget, upstream: net.Socket): void {
+    const { p, head } = q;
     startForward({
-      client,
-      upstream: r.socket,
+      client: p.socket,
+      upstream,
       head,
-      leftover,
-      target: forward as NonNullable<typeof forward>,
+      leftover: q.leftover,
+      target,
       name: this.#name,
       responseTimeout: this.#limits.idleTimeout,
       onResponse: (status, upgraded) => {
         this.metrics.responses.inc({ status: String(status) });
         if (upgraded) this.metrics.tunnelsTotal.inc();
         this.#adopt(p);
-        return this.#tunnels.open(client, r.socket, info(status), upgraded);
+        return this.#tunnels.open(p.socket, upstream, q.info(status), upgraded);
       },
-      onFailure: (f) => {
-        slot.close();
-        this.#answer(p, head.method, head.target, f);
-      },
+      onFailure: (f) => this.#answer(p, head.method, head.target, f),
     });
   }
 
@@ -391,6 +423,7 @@ export class ProxyServer {
   /** Answers with an error, logs and counts it, and closes the connection. */
   #answer(p: Pending, method: string, target: string, f: ProxyFailure): void {
     const socket = p.socket;
+    p.slot?.close();
     this.metrics.responses.inc({ status: String(f.status) });
     if (f.reason === 'denied' || f.reason === 'limit' || f.reason === 'draining')
       this.metrics.denials.inc({ reason: f.reason === 'denied' ? 'rule' : f.reason });

@@ -185,6 +185,28 @@ describe('requestFraming', () => {
     }
   });
 
+  it('refuses a Connection header that names Content-Length, Transfer-Encoding or Host (smuggling), in any case', () => {
+    for (const conn of [
+      'Content-Length',
+      'close, transfer-encoding',
+      'keep-alive,HOST',
+      'Upgrade, Content-Length',
+    ]) {
+      const e = catchWsvia(() =>
+        requestFraming(
+          request([
+            ['Connection', conn],
+            ['Content-Length', '5'],
+          ]),
+          PEER,
+        ),
+      );
+      assert.equal(e.code, 'PROTOCOL_ERROR', conn);
+      assert.match(e.message, /Connection header naming/);
+    }
+    assert.deepEqual(requestFraming(request([['Connection', 'keep-alive, X-Hop']]), PEER), { kind: 'none' });
+  });
+
   it('refuses differing Content-Length values', () => {
     const e = catchWsvia(() =>
       requestFraming(
