@@ -53,6 +53,14 @@ export interface ListeningAddress {
   readonly url: string;
 }
 
+/** What a 407's details say for each way the credentials failed. */
+const AUTH_FAILURE = {
+  malformed: 'failed',
+  rejected: 'failed',
+  stale: 'nonce expired',
+  replayed: 'failed: a Digest response is good once (nonce count replayed)',
+} as const;
+
 /**
  * The forward proxy, in-process (what `wsvia proxy` runs).
  *
@@ -283,7 +291,7 @@ export class ProxyServer {
           details:
             check.reason === 'missing'
               ? 'this proxy requires authentication'
-              : `proxy authentication ${check.reason === 'stale' ? 'nonce expired' : 'failed'}`,
+              : `proxy authentication ${AUTH_FAILURE[check.reason]}`,
           reason: 'auth',
           headers: this.#auth
             .challenges(check.reason === 'stale')
