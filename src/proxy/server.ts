@@ -6,6 +6,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import { FailureLimit } from '../auth/failure-limit.js';
 import { ServerAuth } from '../auth/server-auth.js';
 import { isWsviaError, RemoteProtocolError } from '../errors.js';
 import { formatHost, parseAuthority, type Authority } from '../protocol/authority.js';
@@ -84,12 +85,14 @@ export class ProxyServer {
   readonly #pending = new Set<Pending>();
   readonly #perClient = new CountsByKey();
   readonly #authCache = new AuthCache();
+  readonly #authFailures: FailureLimit;
   #active = 0;
   #draining = false;
 
   constructor(options: ProxyServerOptions = {}) {
     this.#o = options;
     this.#limits = resolvedLimits(options.limits);
+    this.#authFailures = new FailureLimit(this.#limits.authFailuresPerMinute);
     this.#policy = options.policy ?? DEFAULT_POLICY;
     this.#name = options.name ?? 'wsvia';
     this.#log = options.accessLog ?? new AccessLog(undefined);
@@ -245,6 +248,55 @@ export class ProxyServer {
     if (socket.listenerCount('data') > 0 && !socket.destroyed) socket.resume();
   }
 
+  /** Checks the request's credentials; returns the refusal to send, or undefined (and `p.user` set) when good. */
+  async #authenticate(auth: ServerAuth, p: Pending, head: RequestHead): Promise<ProxyFailure | undefined> {
+    // RFC 9110 §11.7.2: Proxy-Authorization is consumed by the proxy it is for; never forwarded or logged.
+    const authorization = getHeader(head.headers, 'proxy-authorization');
+    const basic = authorization !== undefined && /^basic /i.test(authorization);
+    const key = basic ? AuthCache.key(authorization) : undefined;
+    // Credentials that already checked out cost nothing: answered from the cache, even for a limited address.
+    const cached = key === undefined ? undefined : this.#authCache.get(key);
+    if (cached !== undefined) {
+      p.user = cached;
+      return undefined;
+    }
+    const retryAfter = authorization === undefined ? undefined : this.#authFailures.retryAfter(p.clientKey);
+    if (retryAfter !== undefined) {
+      this.metrics.authFailures.inc({ reason: 'limited' });
+      const rule = `--auth-failures-per-minute ${this.#limits.authFailuresPerMinute}`;
+      return {
+        status: 429,
+        error: 'http_request_denied',
+        details: `too many failed logins from ${p.clientKey}; retry in ${retryAfter} s`,
+        rule,
+        reason: 'auth',
+        headers: [['Retry-After', String(retryAfter)]],
+      };
+    }
+    const check = await auth.check(authorization, head.method, head.target);
+    if (check.ok) {
+      if (key !== undefined) this.#authCache.set(key, check.user);
+      p.user = check.user;
+      return undefined;
+    }
+    this.metrics.authFailures.inc({ reason: check.reason });
+    // The first leg of a challenge (no credentials) and a stale nonce are the protocol working, not a guess.
+    if (check.reason !== 'missing' && check.reason !== 'stale') this.#authFailures.fail(p.clientKey);
+    if (check.user !== undefined) p.user = check.user;
+    return {
+      status: 407,
+      error: 'http_request_denied',
+      details:
+        check.reason === 'missing'
+          ? 'this proxy requires authentication'
+          : `proxy authentication ${AUTH_FAILURE[check.reason]}`,
+      reason: 'auth',
+      headers: auth
+        .challenges(check.reason === 'stale')
+        .map((c): [string, string] => ['Proxy-Authenticate', c]),
+    };
+  }
+
   async #handle(p: Pending, head: RequestHead, leftover: Buffer): Promise<void> {
     const requestedAt = Date.now();
     const isConnect = head.method === 'CONNECT';
@@ -272,33 +324,8 @@ export class ProxyServer {
         headers: [['Retry-After', '1']],
       });
     if (this.#auth) {
-      // RFC 9110 §11.7.2: Proxy-Authorization is consumed by the proxy it is for; never forwarded or logged.
-      const authorization = getHeader(head.headers, 'proxy-authorization');
-      const basic = authorization !== undefined && /^basic /i.test(authorization);
-      const key = basic ? AuthCache.key(authorization) : undefined;
-      const cached = key === undefined ? undefined : this.#authCache.get(key);
-      const check =
-        cached !== undefined
-          ? ({ ok: true, user: cached, scheme: 'basic' } as const)
-          : await this.#auth.check(authorization, head.method, head.target);
-      if (check.ok && key !== undefined && cached === undefined) this.#authCache.set(key, check.user);
-      if (!check.ok) {
-        this.metrics.authFailures.inc({ reason: check.reason });
-        if (check.user !== undefined) p.user = check.user;
-        return this.#answer(p, head.method, head.target, {
-          status: 407,
-          error: 'http_request_denied',
-          details:
-            check.reason === 'missing'
-              ? 'this proxy requires authentication'
-              : `proxy authentication ${AUTH_FAILURE[check.reason]}`,
-          reason: 'auth',
-          headers: this.#auth
-            .challenges(check.reason === 'stale')
-            .map((c): [string, string] => ['Proxy-Authenticate', c]),
-        });
-      }
-      p.user = check.user;
+      const refused = await this.#authenticate(this.#auth, p, head);
+      if (refused) return this.#answer(p, head.method, head.target, refused);
     }
     const perClient = this.#perClient.get(p.clientKey);
     if (this.#active >= this.#limits.maxTunnels)
