@@ -65,12 +65,16 @@ describe('wsvia proxy: absolute-form requests', () => {
   });
 
   it('streams a chunked request body through, framing untouched', async () => {
+    let firstChunk = '';
+    origin.once('request', (req: http.IncomingMessage) =>
+      req.once('data', (c: Buffer) => (firstChunk = c.toString())),
+    );
     const socket = net.connect(proxy.port, '127.0.0.1');
     socket.write(
       `POST http://127.0.0.1:${originPort}/up HTTP/1.1\r\nHost: x\r\n${AUTH}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n`,
     );
-    // The rest of the body comes later: the proxy must already have passed the first chunk on.
-    await new Promise((r) => setTimeout(r, 100));
+    // The rest of the body comes only once the origin has the first chunk: store-and-forward would never get here.
+    await until('the origin to receive the first chunk', () => firstChunk === 'hello');
     socket.write('6\r\n world\r\n0\r\n\r\n');
     const text = (await readAll(socket)).toString();
     assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
