@@ -3,9 +3,9 @@
  * SHA-1 (`{SHA}`). DES crypt and plain text are refused when the file is loaded, with the line named, rather
  * than failing every login later.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import bcrypt from 'bcryptjs';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { WsviaError } from '../errors.js';
+import { BcryptPool } from './bcrypt-pool.js';
 
 type Entry =
   | { kind: 'bcrypt'; hash: string }
@@ -63,11 +63,37 @@ function equalStrings(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** bcrypt's own base64 alphabet, for a dummy hash that costs what a real one does. */
+const BCRYPT64 = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+function dummyBcrypt(cost: number): string {
+  const chars = [...randomBytes(53)].map((b) => BCRYPT64[b & 0x3f] as string).join('');
+  return `$2b$${String(cost).padStart(2, '0')}$${chars}`;
+}
+
+export interface HtpasswdOptions {
+  /** Runs one bcrypt comparison; by default a pool of worker threads, so checks stay off the event loop. */
+  readonly bcryptCompare?: (password: string, hash: string) => Promise<boolean>;
+}
+
 export class Htpasswd {
   readonly #users: Map<string, Entry>;
+  readonly #compare: (password: string, hash: string) => Promise<boolean>;
+  /**
+   * What an unknown user's password is checked against: a bcrypt hash of the highest cost in the file (when it
+   * holds any), so that an unknown user costs what a known user with a wrong password costs.
+   */
+  readonly #dummy: string | undefined;
 
-  private constructor(users: Map<string, Entry>) {
+  private constructor(users: Map<string, Entry>, options: HtpasswdOptions) {
     this.#users = users;
+    let pool: BcryptPool | undefined;
+    this.#compare =
+      options.bcryptCompare ?? ((password, hash) => (pool ??= new BcryptPool()).compare(password, hash));
+    const costs = [...users.values()].flatMap((e) =>
+      e.kind === 'bcrypt' ? [Number(e.hash.slice(4, 6))] : [],
+    );
+    this.#dummy = costs.length > 0 ? dummyBcrypt(Math.max(...costs)) : undefined;
   }
 
   get size(): number {
@@ -75,7 +101,7 @@ export class Htpasswd {
   }
 
   /** Parses a file's text; `source` names it in errors. */
-  static parse(text: string, source = 'htpasswd file'): Htpasswd {
+  static parse(text: string, source = 'htpasswd file', options: HtpasswdOptions = {}): Htpasswd {
     const users = new Map<string, Entry>();
     text.split(/\r?\n/).forEach((raw, i) => {
       const line = raw.trim();
@@ -101,19 +127,20 @@ export class Htpasswd {
       else entry = fail(`user ${JSON.stringify(user)}: unsupported hash (crypt or plain text)`);
       users.set(user, entry);
     });
-    return new Htpasswd(users);
+    return new Htpasswd(users, options);
   }
 
   /** Checks a password. Unknown users cost a comparable time, so they cannot be told from wrong passwords. */
   async verify(user: string, password: string): Promise<boolean> {
     const e = this.#users.get(user);
     if (!e) {
-      apr1(password, 'xxxxxxxx');
+      if (this.#dummy !== undefined) await this.#compare(password, this.#dummy);
+      else apr1(password, 'xxxxxxxx');
       return false;
     }
     switch (e.kind) {
       case 'bcrypt':
-        return bcrypt.compare(password, e.hash);
+        return this.#compare(password, e.hash);
       case 'apr1':
         return equalStrings(apr1(password, e.salt), e.hash);
       case 'sha1':

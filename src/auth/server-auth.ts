@@ -1,11 +1,13 @@
 /**
  * The server side of HTTP authentication, for wsvia's own proxy and bridge: the challenges to send and the
  * check of what comes back. Basic against any user store; Digest (RFC 7616, SHA-256 and MD5, qop=auth) only
- * where the plain password is known (`--auth user:pass`), since htpasswd hashes cannot compute it. Nonces are
- * stateless (a timestamp and its HMAC), so nothing grows with the number of clients.
+ * where the plain password is known (`--auth user:pass`), since htpasswd hashes cannot compute it. A nonce is a
+ * timestamp and its HMAC (so a forged one is told from an expired one), and the {@link NonceTable} remembers the
+ * nonce counts seen, so a Digest response is good once: a replayed or lower `nc` gets a fresh challenge.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { parseChallenges } from './challenge.js';
+import { NonceTable } from './nonce-table.js';
 
 export interface UserStore {
   verify(user: string, password: string): Promise<boolean>;
@@ -39,7 +41,7 @@ export type AuthCheck =
   | { readonly ok: true; readonly user: string; readonly scheme: 'basic' | 'digest' }
   | {
       readonly ok: false;
-      readonly reason: 'missing' | 'malformed' | 'rejected' | 'stale';
+      readonly reason: 'missing' | 'malformed' | 'rejected' | 'stale' | 'replayed';
       readonly user?: string;
     };
 
@@ -50,14 +52,21 @@ export interface ServerAuthOptions {
   readonly schemes: readonly ('basic' | 'digest')[];
   /** How long a Digest nonce stays valid, ms (then the client is told `stale=true`). */
   readonly nonceLifetime?: number;
+  /** How many Digest nonces are remembered at once (the oldest is forgotten first; its client is told stale). */
+  readonly maxNonces?: number;
 }
 
 export class ServerAuth {
   readonly #o: ServerAuthOptions;
   readonly #secret = randomBytes(32);
+  readonly #nonces: NonceTable;
 
   constructor(options: ServerAuthOptions) {
     this.#o = options;
+    this.#nonces = new NonceTable({
+      lifetimeMs: options.nonceLifetime ?? 300_000,
+      maxEntries: options.maxNonces ?? 10_000,
+    });
   }
 
   get schemes(): readonly ('basic' | 'digest')[] {
@@ -65,8 +74,11 @@ export class ServerAuth {
   }
 
   #nonce(): string {
-    const ts = Date.now().toString(36);
-    return `${ts}.${createHmac('sha256', this.#secret).update(ts).digest('base64url')}`;
+    // The random part keeps two nonces issued in the same millisecond apart.
+    const ts = `${Date.now().toString(36)}-${randomBytes(6).toString('base64url')}`;
+    const nonce = `${ts}.${createHmac('sha256', this.#secret).update(ts).digest('base64url')}`;
+    this.#nonces.issue(nonce);
+    return nonce;
   }
 
   #nonceState(nonce: string): 'valid' | 'stale' | 'forged' {
@@ -75,7 +87,8 @@ export class ServerAuth {
     const expect = createHmac('sha256', this.#secret).update(ts).digest('base64url');
     if (expect.length !== mac.length || !timingSafeEqual(Buffer.from(expect), Buffer.from(mac)))
       return 'forged';
-    return Date.now() - parseInt(ts, 36) > (this.#o.nonceLifetime ?? 300_000) ? 'stale' : 'valid';
+    const issued = parseInt(ts.split('-')[0] ?? '', 36);
+    return Date.now() - issued > (this.#o.nonceLifetime ?? 300_000) ? 'stale' : 'valid';
   }
 
   /** Values for `Proxy-Authenticate` (or `WWW-Authenticate`), one per scheme, strongest first. */
@@ -123,19 +136,23 @@ export class ServerAuth {
     if (password === undefined) return { ok: false, reason: 'rejected', user };
     const algo = (p.algorithm ?? 'MD5').toUpperCase();
     const hashName = algo === 'SHA-256' ? 'sha256' : algo === 'MD5' ? 'md5' : undefined;
-    if (!hashName || (p.qop !== undefined && p.qop !== 'auth'))
+    // qop=auth is required: without it (RFC 2069) there is no nonce count, so a response could be replayed.
+    if (!hashName || p.qop !== 'auth' || !p.cnonce || !p.nc || !/^[0-9a-f]{8}$/i.test(p.nc))
       return { ok: false, reason: 'malformed', user };
     const H = (s: string): string => createHash(hashName).update(s, 'utf8').digest('hex');
     const ha1 = H(`${user}:${this.#o.realm}:${password}`);
     const ha2 = H(`${method}:${p.uri}`);
-    const expected =
-      p.qop === 'auth'
-        ? H(`${ha1}:${p.nonce}:${p.nc ?? ''}:${p.cnonce ?? ''}:auth:${ha2}`)
-        : H(`${ha1}:${p.nonce}:${ha2}`);
+    const expected = H(`${ha1}:${p.nonce}:${p.nc}:${p.cnonce}:auth:${ha2}`);
     const ok =
       expected.length === p.response.length &&
       timingSafeEqual(Buffer.from(expected), Buffer.from(p.response));
     if (!ok) return { ok: false, reason: 'rejected', user };
-    return state === 'stale' ? { ok: false, reason: 'stale', user } : { ok: true, user, scheme: 'digest' };
+    const nc = parseInt(p.nc, 16);
+    // RFC 7616 §3.3: stale=true only where the response was right but the nonce old (or forgotten).
+    const use = state === 'stale' ? 'unknown' : this.#nonces.check(p.nonce, nc);
+    if (use === 'unknown') return { ok: false, reason: 'stale', user };
+    if (use === 'replayed') return { ok: false, reason: 'replayed', user };
+    this.#nonces.accept(p.nonce, nc);
+    return { ok: true, user, scheme: 'digest' };
   }
 }

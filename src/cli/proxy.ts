@@ -31,6 +31,8 @@ listener:
 authentication (none by default):
   --auth USER:PASS              a user (repeatable); Digest and Basic are offered
   --htpasswd FILE               users from an htpasswd file (bcrypt, apr1, SHA-1); Basic
+  --auth-failures-per-minute N  failed logins per client address in a minute (default ${DEFAULT_LIMITS.authFailuresPerMinute};
+                                then 429 + Retry-After; 0: no limit)
 
 destinations:
   --allow-ports LIST            ports CONNECT and requests may reach (default 443,80; ranges: 8000-9000; *)
@@ -65,6 +67,7 @@ const STRING_OPTIONS = [
   'host',
   'port',
   'htpasswd',
+  'auth-failures-per-minute',
   'allow-ports',
   'max-tunnels',
   'max-tunnels-per-client',
@@ -189,6 +192,13 @@ export function toOptions(s: Settings, name: (k: string) => string): Built {
     connectTimeout: seconds(s, 'connect-timeout', name, DEFAULT_LIMITS.connectTimeout),
     idleTimeout: seconds(s, 'idle-timeout', name, DEFAULT_LIMITS.idleTimeout),
     maxLifetime: seconds(s, 'max-lifetime', name, 0),
+    authFailuresPerMinute: count(
+      s,
+      'auth-failures-per-minute',
+      name,
+      DEFAULT_LIMITS.authFailuresPerMinute,
+      0,
+    ),
     head: {
       maxHeadBytes: count(s, 'max-header-bytes', name, DEFAULT_LIMITS.head.maxHeadBytes, 256),
       maxHeaders: DEFAULT_LIMITS.head.maxHeaders,

@@ -3,14 +3,13 @@
  * WebSocket protocol; wsvia does the path to the server and turns every way the upgrade can fail into a typed
  * error that says what answered.
  */
-import type { IncomingMessage } from 'node:http';
+import { validateHeaderName, validateHeaderValue, type IncomingMessage } from 'node:http';
 import WebSocket, { type ClientOptions } from 'ws';
 import { WsviaError, invalidArgument } from '../errors.js';
 import { excerptText } from '../protocol/body.js';
 import { formatAuthority } from '../protocol/authority.js';
 import { dialDetailed, toDialTarget, type DialResult } from '../dial/dial.js';
-import type { DialOptions } from '../dial/options.js';
-import { DEFAULT_TIMEOUTS } from '../dial/options.js';
+import { DEFAULT_TIMEOUTS, normalizeHeaders, type DialOptions } from '../dial/options.js';
 import { redactHeadText } from '../observe/redact.js';
 import { startKeepalive, type PingOptions } from './keepalive.js';
 
@@ -58,6 +57,50 @@ function wsUrl(url: string | URL): URL {
     throw invalidArgument(`unsupported URL scheme "${u.protocol}"`, 'use ws:// or wss://');
   }
   return u;
+}
+
+/** RFC 6455 §4.1: each subprotocol is a token (RFC 9110 §5.6.2), offered once. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+function protocolList(p: ConnectOptions['protocols']): string[] {
+  const list = p === undefined ? [] : typeof p === 'string' ? [p] : [...p];
+  const seen = new Set<string>();
+  for (const name of list) {
+    if (typeof name !== 'string' || !TOKEN.test(name))
+      throw invalidArgument(
+        `invalid subprotocol ${JSON.stringify(name)}`,
+        "a subprotocol is a token: letters, digits and !#$%&'*+-.^_`|~, no spaces or commas",
+      );
+    if (seen.has(name)) throw invalidArgument(`subprotocol ${JSON.stringify(name)} is offered twice`);
+    seen.add(name);
+  }
+  return list;
+}
+
+function checkHeader(name: string, value: string, what: string): void {
+  try {
+    validateHeaderName(name);
+    validateHeaderValue(name, value);
+  } catch {
+    throw invalidArgument(
+      `invalid ${what} ${JSON.stringify(name)}: ${JSON.stringify(value)}`,
+      'a header name is a token, and a value holds no CR, LF or NUL',
+    );
+  }
+}
+
+/**
+ * Every argument checked before any I/O, as `ws` and undici do: a bad one used to throw from `new WebSocket`
+ * after the dial, leaking the socket and leaving a timer armed.
+ */
+function checkArguments(options: ConnectOptions): string[] {
+  for (const [k, v] of Object.entries(options.headers ?? {})) checkHeader(k, String(v), 'header');
+  for (const [k, v] of normalizeHeaders(options.proxyHeaders)) checkHeader(k, v, 'proxy header');
+  if (options.origin !== undefined) checkHeader('Origin', options.origin, 'origin');
+  const max = options.maxPayload;
+  if (max !== undefined && (!Number.isSafeInteger(max) || max < 0))
+    throw invalidArgument(`invalid maxPayload ${String(max)}`, 'a whole number of bytes (0: no limit)');
+  return protocolList(options.protocols);
 }
 
 function headText(req: {
@@ -174,21 +217,21 @@ function upgradeRejected(
  */
 export async function connect(url: string | URL, options: ConnectOptions = {}): Promise<WebSocket> {
   const u = wsUrl(url);
+  const protocols = checkArguments(options);
   const target = toDialTarget(u);
   const dialed = await dialDetailed(target, { ...options, alpn: options.alpn ?? ['http/1.1'] });
-  return upgrade(u, dialed, options);
+  return upgrade(u, dialed, options, protocols);
 }
 
-function upgrade(u: URL, dialed: DialResult, options: ConnectOptions): Promise<WebSocket> {
+function upgrade(
+  u: URL,
+  dialed: DialResult,
+  options: ConnectOptions,
+  protocols: readonly string[],
+): Promise<WebSocket> {
   const { socket, tracer, route } = dialed;
   const viaProxy = route.proxy?.display;
   const timeout = options.timeouts?.upgrade ?? DEFAULT_TIMEOUTS.upgrade;
-  const protocols =
-    options.protocols === undefined
-      ? []
-      : typeof options.protocols === 'string'
-        ? [options.protocols]
-        : [...options.protocols];
   return new Promise<WebSocket>((resolve, reject) => {
     let sentAt = 0;
     let settled = false;
@@ -230,7 +273,18 @@ function upgrade(u: URL, dialed: DialResult, options: ConnectOptions): Promise<W
         req.end();
       },
     };
-    const ws = new WebSocket(u, protocols, clientOptions);
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(u, [...protocols], clientOptions);
+    } catch (e) {
+      // Arguments were checked before the dial; anything `ws` still refuses must not leak the socket or the timer.
+      clearTimeout(timer);
+      socket.destroy();
+      settled = true;
+      return reject(
+        invalidArgument(`cannot open the WebSocket: ${e instanceof Error ? e.message : String(e)}`),
+      );
+    }
     // The server's answer, 101 or not, goes in the trace with the time since the request went out.
     const traceAnswer = (res: IncomingMessage): void =>
       tracer.emit({
@@ -271,8 +325,11 @@ function upgrade(u: URL, dialed: DialResult, options: ConnectOptions): Promise<W
       // Frames that came in the same read as the 101 (a server that greets at once, through a proxy that
       // coalesces) are parsed on the next tick, before the caller's `await connect()` continues and can add a
       // 'message' listener: they were lost. Hold the stream until the caller has had its turn.
+      // Resumed only if the caller has not paused meanwhile (`ws` itself resumes only `if (!websocket.isPaused)`).
       socket.pause();
-      setImmediate(() => socket.resume());
+      setImmediate(() => {
+        if (!ws.isPaused) socket.resume();
+      });
       resolve(ws);
     });
   });

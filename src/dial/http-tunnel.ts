@@ -1,21 +1,19 @@
 /**
- * The CONNECT exchange with an HTTP(S) proxy, driving the sans-I/O {@link ConnectClient}: send the request,
- * answer a 407 with the strongest scheme offered (on the same connection when the proxy keeps it open, on a new
- * one when it closes it), and turn every refusal into a typed error that quotes the proxy.
+ * The CONNECT exchange with an HTTP(S) proxy, driving the sans-I/O {@link ConnectClient} and
+ * {@link ProxyAuthSession}: send the request, hand each 407 to the session and do what it says (answer on the same
+ * connection, or on a new one when the proxy closed it), and turn every refusal into a typed error that quotes
+ * the proxy.
  */
-import crypto from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { parseChallenges, describeSchemes, type Challenge } from '../auth/challenge.js';
 import type { Credentials } from '../auth/credentials.js';
-import { ntlmAuthenticate, parseNtlmChallenge } from '../auth/ntlm.js';
-import { answerChallenge, negotiateUsable, pickChallenge, type AuthScheme } from '../auth/select.js';
-import { WsviaError, type PeerAnswer } from '../errors.js';
+import { answerOf, ProxyAuthSession } from '../auth/proxy-auth-session.js';
+import type { AuthScheme } from '../auth/select.js';
+import { WsviaError } from '../errors.js';
 import { formatAuthority, type Authority } from '../protocol/authority.js';
 import {
   buildConnectRequest,
   ConnectClient,
   retryAfterSeconds,
-  selectedHeaders,
   type ConnectResult,
 } from '../protocol/connect-client.js';
 import { getHeaderValues } from '../protocol/headers.js';
@@ -24,7 +22,7 @@ import { describeProxyStatus, parseProxyStatus } from '../protocol/proxy-status.
 import { redactHeadText } from '../observe/redact.js';
 import type { Tracer } from '../observe/trace.js';
 import type { ProxyUrl } from '../route/proxy-url.js';
-import { startNegotiate, type NegotiateContext } from './negotiate.js';
+import { startNegotiate } from './negotiate.js';
 import { step } from './wait.js';
 
 export interface TunnelStep {
@@ -126,15 +124,6 @@ function exchange(socket: Duplex, request: Buffer, s: TunnelStep): Promise<Conne
   });
 }
 
-export function answerOf(head: ResponseHead, bodyExcerpt: string): PeerAnswer {
-  return {
-    statusLine: `HTTP/${head.version} ${head.status}${head.reason ? ` ${head.reason}` : ''}`,
-    status: head.status,
-    headers: selectedHeaders(head),
-    ...(bodyExcerpt ? { bodyExcerpt } : {}),
-  };
-}
-
 /** Opens the tunnel or fails with a typed error. */
 export function openHttpTunnel(first: Duplex, s: TunnelStep): Promise<Tunnel> {
   const authority = formatAuthority(s.target);
@@ -162,95 +151,29 @@ export function openHttpTunnel(first: Duplex, s: TunnelStep): Promise<Tunnel> {
         if (!handedOut) socket.destroy();
       });
       const run = async (): Promise<Tunnel> => {
+        const auth = new ProxyAuthSession({
+          proxy: s.proxy,
+          target: authority,
+          credentials: s.credentials,
+          schemes: s.schemes,
+          startNegotiate,
+        });
         let authorization: string | undefined;
-        let sentCredentials = false;
-        // NTLM authenticates the connection: NEGOTIATE, the proxy's CHALLENGE, then AUTHENTICATE on the same one.
-        let ntlmLeg: 'none' | 'negotiated' | 'authenticated' = 'none';
-        // Negotiate (RFC 4559) may also take several legs; its context lives as long as the connection.
-        let negotiate: NegotiateContext | undefined;
-        for (let round = 0; round < 4; round++) {
-          const headers: [string, string][] = [];
-          if (authorization) headers.push(['Proxy-Authorization', authorization]);
+        for (;;) {
+          const headers: [string, string][] = authorization ? [['Proxy-Authorization', authorization]] : [];
           for (const [k, v] of s.headers) headers.push([k, v]);
           const result = await exchange(socket, buildConnectRequest(s.target, headers), s);
           if (result.kind === 'tunnel') return { socket, head: result.head };
           if (result.head.status !== 407) throw refusal(result.head, result.bodyExcerpt, s);
-          const challenges = parseChallenges(getHeaderValues(result.head.headers, 'proxy-authenticate'));
-          const ntlmChallenge = challenges.find((c) => c.scheme === 'ntlm' && c.token68 !== undefined);
-          if (ntlmLeg === 'negotiated' && ntlmChallenge && s.credentials) {
-            if (!result.reusable) {
-              throw new WsviaError(
-                'PROXY_AUTH_REQUIRED',
-                `proxy ${s.proxy.display} closed the connection after its NTLM challenge for CONNECT ${authority}`,
-                {
-                  hop: 'proxy',
-                  proxy: s.proxy.display,
-                  target: authority,
-                  answer: answerOf(result.head, result.bodyExcerpt),
-                  hint: 'NTLM needs the three legs on one connection; a proxy or load balancer in between may not keep it (try Basic or Digest)',
-                },
-              );
-            }
-            const challenge = parseNtlmChallenge(ntlmChallenge.token68 as string, `proxy ${s.proxy.display}`);
-            s.tracer.emit({
-              type: 'note',
-              text: `ntlm: challenge from ${challenge.targetName || 'the proxy'}; answering on the same connection`,
-              ms: s.tracer.elapsed(),
-            });
-            authorization = await ntlmAuthenticate(challenge, s.credentials, {
-              random: (n) => crypto.randomBytes(n),
-              now: Date.now,
-            });
-            ntlmLeg = 'authenticated';
-            continue;
-          }
-          const negotiateChallenge = challenges.find((c) => c.scheme === 'negotiate');
-          if (negotiate) {
-            // RFC 4559 section 5: a 407 carrying a token continues the exchange; a bare `Negotiate` rejects it.
-            const token = negotiateChallenge?.token68;
-            if (token === undefined) throw negotiateRejected(result.head, result.bodyExcerpt, s);
-            if (!result.reusable) throw closedMidway(result.head, result.bodyExcerpt, s, 'Negotiate');
-            authorization = await negotiate.next(token);
-            if (!authorization) throw negotiateRejected(result.head, result.bodyExcerpt, s);
-            continue;
-          }
-          if (negotiateChallenge && negotiateUsable(s.credentials, s.schemes)) {
-            negotiate = await startNegotiate(s.proxy.host, s.proxy.display);
-            s.tracer.emit({
-              type: 'note',
-              text: `negotiate: answering with a Kerberos ticket for HTTP@${s.proxy.host}`,
-              ms: s.tracer.elapsed(),
-            });
-            authorization = await negotiate.next('');
-            sentCredentials = true;
-            if (!result.reusable) {
-              socket.destroy();
-              socket = await s.connectToProxy();
-            }
-            continue;
-          }
-          const stale = challenges.some(
-            (c) => c.scheme === 'digest' && c.params.stale?.toLowerCase() === 'true',
-          );
-          if (!s.credentials || (sentCredentials && !stale)) {
-            throw authRequired(result.head, result.bodyExcerpt, challenges, s, sentCredentials);
-          }
-          const chosen = pickChallenge(challenges, s.schemes, s.credentials);
-          if (!chosen) throw authRequired(result.head, result.bodyExcerpt, challenges, s, false);
-          authorization = answerChallenge(chosen, s.credentials, { method: 'CONNECT', uri: authority });
-          if (chosen.scheme === 'ntlm') ntlmLeg = 'negotiated';
-          sentCredentials = true;
-          if (!result.reusable) {
+          const action = await auth.receive407(result.head, result.bodyExcerpt, result.reusable);
+          if (action.kind === 'fail') throw action.error;
+          if (action.note) s.tracer.emit({ type: 'note', text: action.note, ms: s.tracer.elapsed() });
+          authorization = action.authorization;
+          if (action.kind === 'reconnect') {
             socket.destroy();
-            s.tracer.emit({
-              type: 'note',
-              text: 'proxy closed the connection after 407: reconnecting to answer',
-              ms: s.tracer.elapsed(),
-            });
             socket = await s.connectToProxy();
           }
         }
-        throw authRequired(undefined, '', [], s, true);
       };
       run().then(
         (t) => {
@@ -327,84 +250,4 @@ function refusal(head: ResponseHead, body: string, s: TunnelStep): WsviaError {
         hint: 'the proxy refused the tunnel; its answer above says why',
       });
   }
-}
-
-function negotiateRejected(head: ResponseHead, body: string, s: TunnelStep): WsviaError {
-  const authority = formatAuthority(s.target);
-  return new WsviaError(
-    'PROXY_AUTH_REQUIRED',
-    `proxy ${s.proxy.display} rejected the Kerberos ticket (Negotiate) for CONNECT ${authority}`,
-    {
-      hop: 'proxy',
-      proxy: s.proxy.display,
-      target: authority,
-      answer: answerOf(head, body),
-      hint: `check that the proxy's keytab holds HTTP/${s.proxy.host} for your realm, and that your ticket (klist) is valid`,
-    },
-  );
-}
-
-function closedMidway(head: ResponseHead, body: string, s: TunnelStep, scheme: string): WsviaError {
-  const authority = formatAuthority(s.target);
-  return new WsviaError(
-    'PROXY_AUTH_REQUIRED',
-    `proxy ${s.proxy.display} closed the connection in the middle of ${scheme} for CONNECT ${authority}`,
-    {
-      hop: 'proxy',
-      proxy: s.proxy.display,
-      target: authority,
-      answer: answerOf(head, body),
-      hint: `${scheme} needs its legs on one connection; a proxy or load balancer in between may not keep it (try Basic or Digest)`,
-    },
-  );
-}
-
-function authRequired(
-  head: ResponseHead | undefined,
-  body: string,
-  challenges: Challenge[],
-  s: TunnelStep,
-  rejected: boolean,
-): WsviaError {
-  const authority = formatAuthority(s.target);
-  const offered = describeSchemes(challenges);
-  const offers = offered ? ` (offers ${offered})` : '';
-  const base = {
-    hop: 'proxy' as const,
-    proxy: s.proxy.display,
-    target: authority,
-    ...(head ? { answer: answerOf(head, body) } : {}),
-    details: { schemes: challenges.map((c) => c.name) },
-  };
-  const status = head ? `"${head.status}${head.reason ? ` ${head.reason}` : ''}"` : '407';
-  if (rejected) {
-    return new WsviaError(
-      'PROXY_AUTH_REQUIRED',
-      `proxy ${s.proxy.display} rejected the credentials of user "${s.credentials?.user ?? ''}" for CONNECT ${authority}${offers}`,
-      {
-        ...base,
-        hint: 'check the user name and password (--proxy-user user:pass, or user:pass@ in the proxy URL)',
-      },
-    );
-  }
-  if (s.credentials && challenges.length > 0) {
-    return new WsviaError(
-      'PROXY_AUTH_REQUIRED',
-      `proxy ${s.proxy.display} answered ${status} to CONNECT ${authority}${offers}, and wsvia cannot answer any of these schemes`,
-      {
-        ...base,
-        hint: challenges.some((c) => c.scheme === 'negotiate')
-          ? "the proxy offers Negotiate (Kerberos/SPNEGO): ask for it with --proxy-negotiate (or proxyAuthSchemes: ['negotiate']) and -U : after kinit; it needs the optional kerberos package (npm install kerberos)"
-          : 'wsvia answers Negotiate, Digest, NTLM and Basic; ask for one of them to be enabled',
-      },
-    );
-  }
-  return new WsviaError(
-    'PROXY_AUTH_REQUIRED',
-    `proxy ${s.proxy.display} answered ${status} to CONNECT ${authority}${offers}`,
-    {
-      ...base,
-      hint: 'pass --proxy-user user:pass or put user:pass@ in the proxy URL',
-    },
-  );
 }

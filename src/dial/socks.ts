@@ -1,16 +1,16 @@
 /**
- * The SOCKS hop: SOCKS4, SOCKS4a, SOCKS5 and SOCKS5h over a stream already connected to the proxy, with the
- * `socks` package doing the handshake. Names are resolved as curl does: `socks4://` and `socks5://` here, before
+ * The SOCKS hop: SOCKS4, SOCKS4a, SOCKS5 and SOCKS5h over a stream already connected to the proxy, driving the
+ * sans-I/O {@link SocksHandshake}. Names are resolved as curl does: `socks4://` and `socks5://` here, before
  * the handshake; `socks4a://` and `socks5h://` at the proxy (the name is sent). Username/password (RFC 1929) come
  * from the proxy URL or `proxyAuth`. A refusal is a typed error naming the SOCKS reply.
  */
 import dns from 'node:dns';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { SocksClientOptions } from 'socks';
 import { WsviaError } from '../errors.js';
 import { formatAuthority, type Authority } from '../protocol/authority.js';
-import { socksRefusal } from '../protocol/socks-reply.js';
+import { SocksHandshake, type SocksRequest, type SocksResult } from '../protocol/socks-client.js';
+import type { SocksRefusal } from '../protocol/socks-reply.js';
 import type { Tracer } from '../observe/trace.js';
 import type { ProxyUrl } from '../route/proxy-url.js';
 import { step } from './wait.js';
@@ -65,36 +65,81 @@ async function localAddress(s: SocksStep): Promise<string> {
   }
 }
 
-function failure(message: string, s: SocksStep, destination: string, cause: unknown): WsviaError {
-  const base = { hop: 'proxy' as const, proxy: s.proxy.display, target: formatAuthority(s.target), cause };
-  const refusal = socksRefusal(message, s.proxy.credentials !== undefined);
-  if (refusal) {
-    return new WsviaError(
-      refusal.code,
-      `proxy ${s.proxy.display} answered "${refusal.reply}" to CONNECT ${destination}`,
-      {
-        ...base,
-        answer: { statusLine: `SOCKS: ${refusal.reply}` },
-        hint: refusal.hint,
-        ...(s.proxy.credentials ? { details: { user: s.proxy.credentials.user } } : {}),
-      },
-    );
-  }
-  if (message === 'Socket closed') {
-    return new WsviaError(
-      'CONNECTION_RESET',
-      `proxy ${s.proxy.display} closed the connection during the SOCKS handshake for ${destination}`,
-      {
-        ...base,
-        hint: `is it a ${s.proxy.scheme.startsWith('socks4') ? 'SOCKS4' : 'SOCKS5'} proxy? a SOCKS5-only server drops SOCKS4 requests, and the other way round`,
-      },
-    );
-  }
+function refused(refusal: SocksRefusal, s: SocksStep, destination: string): WsviaError {
+  return new WsviaError(
+    refusal.code,
+    `proxy ${s.proxy.display} answered "${refusal.reply}" to CONNECT ${destination}`,
+    {
+      hop: 'proxy',
+      proxy: s.proxy.display,
+      target: formatAuthority(s.target),
+      answer: { statusLine: `SOCKS: ${refusal.reply}` },
+      hint: refusal.hint,
+      ...(s.proxy.credentials ? { details: { user: s.proxy.credentials.user } } : {}),
+    },
+  );
+}
+
+function closedDuring(s: SocksStep, destination: string, cause?: Error): WsviaError {
+  return new WsviaError(
+    'CONNECTION_RESET',
+    `proxy ${s.proxy.display} closed the connection during the SOCKS handshake for ${destination}`,
+    {
+      hop: 'proxy',
+      proxy: s.proxy.display,
+      target: formatAuthority(s.target),
+      hint: `is it a ${s.proxy.scheme.startsWith('socks4') ? 'SOCKS4' : 'SOCKS5'} proxy? a SOCKS5-only server drops SOCKS4 requests, and the other way round`,
+      ...(cause ? { cause } : {}),
+    },
+  );
+}
+
+function malformed(why: string, s: SocksStep, destination: string): WsviaError {
   return new WsviaError(
     'PROTOCOL_ERROR',
-    `proxy ${s.proxy.display} did not complete the SOCKS handshake for ${destination}: ${message}`,
-    { ...base, hint: 'is this really a SOCKS proxy? http:// proxies need an http:// URL' },
+    `proxy ${s.proxy.display} did not complete the SOCKS handshake for ${destination}: ${why}`,
+    {
+      hop: 'proxy',
+      proxy: s.proxy.display,
+      target: formatAuthority(s.target),
+      hint: 'is this really a SOCKS proxy (and this version of it)? http:// proxies need an http:// URL',
+    },
   );
+}
+
+/**
+ * Runs the handshake on `socket` in paused mode ('readable' + read()), so that once it is over the stream is back
+ * in its initial state, paused, and nothing it received is lost: the bytes after the final reply are the result.
+ */
+function handshake(socket: Duplex, request: SocksRequest): Promise<SocksResult | Error> {
+  const h = new SocksHandshake(request);
+  return new Promise((resolve) => {
+    const flush = (): void => {
+      for (const b of h.dataToSend()) socket.write(b);
+    };
+    const done = (r: SocksResult | Error): void => {
+      socket.removeListener('readable', onReadable);
+      socket.removeListener('end', onEnd);
+      socket.removeListener('close', onEnd);
+      socket.removeListener('error', onError);
+      resolve(r);
+    };
+    const onReadable = (): void => {
+      let chunk: Buffer | null;
+      while ((chunk = socket.read() as Buffer | null) !== null) {
+        const r = h.receiveData(chunk);
+        if (r) return done(r);
+        flush();
+      }
+    };
+    const onEnd = (): void => done(new Error('closed'));
+    const onError = (e: Error): void => done(e);
+    socket.on('readable', onReadable);
+    socket.once('end', onEnd);
+    socket.once('close', onEnd);
+    socket.once('error', onError);
+    flush();
+  });
 }
 
 /**
@@ -132,18 +177,11 @@ export function openSocksTunnel(socket: Duplex, s: SocksStep): Promise<SocksTunn
         const destination = formatAuthority({ host, port: s.target.port });
         const version = s.proxy.scheme.startsWith('socks4') ? 4 : 5;
         const creds = s.proxy.credentials;
-        const options: SocksClientOptions = {
-          proxy: {
-            host: s.proxy.host,
-            port: s.proxy.port,
-            type: version,
-            ...(creds ? { userId: creds.user, ...(version === 5 ? { password: creds.reveal() } : {}) } : {}),
-          },
-          command: 'connect',
-          destination: { host, port: s.target.port },
-          // The step's own timer is the limit; the package's is only a backstop.
-          timeout: s.timeout + 1000,
-          existing_socket: socket,
+        const request: SocksRequest = {
+          version,
+          host,
+          port: s.target.port,
+          ...(creds ? { user: creds.user, ...(version === 5 ? { password: creds.reveal() } : {}) } : {}),
         };
         const started = s.tracer.elapsed();
         s.tracer.emit({
@@ -151,32 +189,30 @@ export function openSocksTunnel(socket: Duplex, s: SocksStep): Promise<SocksTunn
           text: `${s.proxy.scheme}: CONNECT ${destination} via ${s.proxy.display}${atProxy ? ' (name resolved by the proxy)' : host === s.target.host ? '' : ` (${s.target.host} resolved locally)`}${creds ? ` as user "${creds.user}"` : ''}`,
           ms: started,
         });
-        // Loaded on first use: the package and its address library cost ~100 ms of start-up.
-        const { SocksClient } = await import('socks');
-        let info;
+        let r: SocksResult | Error;
         try {
-          const pending = SocksClient.createConnection(options);
-          // A stream from an earlier hop arrives paused, and a 'data' listener does not resume a paused stream.
-          socket.resume();
-          info = await pending;
+          r = await handshake(socket, request);
         } catch (e) {
-          throw failure(e instanceof Error ? e.message : String(e), s, destination, e);
+          // The request itself cannot be encoded (a name over 255 bytes, ...): our argument, not the proxy.
+          throw new WsviaError(
+            'INVALID_ARGUMENT',
+            `cannot ask ${s.proxy.display} for ${destination}: ${String(e)}`,
+            {
+              hop: 'config',
+              proxy: s.proxy.display,
+            },
+          );
         }
-        // The package hands excess bytes to the socket by emitting 'data' on the next turn, then resumes it:
-        // collect them until then, and pause again, so the stream is handed out paused with its leftover.
-        const parts: Buffer[] = [];
-        const collect = (c: Buffer): void => void parts.push(c);
-        info.socket.on('data', collect);
-        await new Promise((r) => setImmediate(r));
-        info.socket.removeListener('data', collect);
-        info.socket.pause();
-        const bound = info.remoteHost ? ` (bound ${formatAuthority(info.remoteHost)})` : '';
+        if (r instanceof Error) throw closedDuring(s, destination, r.message === 'closed' ? undefined : r);
+        if (r.kind === 'refused') throw refused(r.refusal, s, destination);
+        if (r.kind === 'malformed') throw malformed(r.why, s, destination);
+        const bound = r.bound ? ` (bound ${formatAuthority(r.bound)})` : '';
         s.tracer.emit({
           type: 'note',
           text: `${s.proxy.scheme}: granted by ${s.proxy.display}${bound}`,
           ms: s.tracer.elapsed() - started,
         });
-        return { socket: info.socket, leftover: Buffer.concat(parts) };
+        return { socket, leftover: r.leftover };
       };
       run().then(
         (t) => {

@@ -1,8 +1,7 @@
 /**
  * What a SOCKS proxy's refusal means, as wsvia error codes. The reply codes are those of SOCKS4 (the 1992 protocol
  * note, "SOCKS: A protocol for TCP proxy across firewalls") and SOCKS5 (RFC 1928 §6, RFC 1929 §2 for the
- * username/password sub-negotiation). The `socks` package reports a refusal as text naming its enum member;
- * {@link socksRefusal} turns that name into the code, the reply as the RFC words it, and a hint.
+ * username/password sub-negotiation), classified by the reply code the proxy sent (see socks-client.ts).
  */
 import type { ErrorCode } from '../errors.js';
 
@@ -13,7 +12,9 @@ export interface SocksRefusal {
   readonly hint: string;
 }
 
-/** RFC 1928 §6 replies, by the member names of the `socks` package's `Socks5Response`. */
+type Reply = { n: number; text: string; code: ErrorCode; hint: string };
+
+/** RFC 1928 §6 replies (the names are those of the `socks` package's `Socks5Response`, for reading). */
 const SOCKS5_REPLIES = {
   Failure: {
     n: 1,
@@ -63,9 +64,9 @@ const SOCKS5_REPLIES = {
     code: 'PROXY_REFUSED',
     hint: 'the proxy does not accept this kind of address: try socks5:// (names resolved locally) instead of socks5h://, or the other way round',
   },
-} as const satisfies Record<string, { n: number; text: string; code: ErrorCode; hint: string }>;
+} as const satisfies Record<string, Reply>;
 
-/** SOCKS4 replies (91-93), by the member names of the `socks` package's `Socks4Response`. */
+/** SOCKS4 replies (91-93). */
 const SOCKS4_REPLIES = {
   Failed: {
     n: 91,
@@ -85,43 +86,47 @@ const SOCKS4_REPLIES = {
     code: 'PROXY_AUTH_REQUIRED',
     hint: 'put the user id identd reports in the proxy URL (socks4://USER@host:port)',
   },
-} as const satisfies Record<string, { n: number; text: string; code: ErrorCode; hint: string }>;
+} as const satisfies Record<string, Reply>;
+
+function byCode(table: Record<string, Reply>, n: number, version: 4 | 5): SocksRefusal {
+  const r = Object.values(table).find((x) => x.n === n);
+  if (!r) {
+    return {
+      code: 'PROXY_REFUSED',
+      reply: `unassigned SOCKS${version} reply ${n}`,
+      hint: 'the proxy refused the connection with a reply code the RFC does not assign',
+    };
+  }
+  return { code: r.code, reply: `${r.text} (reply ${r.n})`, hint: r.hint };
+}
+
+/** A SOCKS5 reply other than 0 (succeeded), RFC 1928 §6. */
+export function socks5Refusal(reply: number): SocksRefusal {
+  return byCode(SOCKS5_REPLIES, reply, 5);
+}
+
+/** A SOCKS4 reply other than 90 (granted). */
+export function socks4Refusal(reply: number): SocksRefusal {
+  return byCode(SOCKS4_REPLIES, reply, 4);
+}
 
 /**
- * Maps the `socks` package's error text to a refusal, or undefined when the text is not a refusal (a closed or
- * timed-out socket, a protocol error), which the caller reports by its own cause.
+ * A SOCKS5 refusal before the request: no acceptable method (RFC 1928 §3, method 0xFF), or a username/password
+ * status other than 0 (RFC 1929 §2).
  */
-export function socksRefusal(message: string, hasCredentials: boolean): SocksRefusal | undefined {
-  const rejected = /^Socks(4|5) [Pp]roxy rejected connection - \(?(\w+)\)?$/.exec(message);
-  if (rejected) {
-    const name = rejected[2] as string;
-    const table: Record<string, { n: number; text: string; code: ErrorCode; hint: string }> =
-      rejected[1] === '5' ? SOCKS5_REPLIES : SOCKS4_REPLIES;
-    const r = table[name];
-    if (!r) {
-      return {
-        code: 'PROXY_REFUSED',
-        reply: `unassigned reply ${name}`,
-        hint: 'the proxy refused the connection with a reply code the RFC does not assign',
-      };
-    }
-    return { code: r.code, reply: `${r.text} (reply ${r.n})`, hint: r.hint };
-  }
-  if (message === 'Socks5 Authentication failed') {
+export function socksAuthRefusal(stage: 'method' | 'password', hasCredentials: boolean): SocksRefusal {
+  if (stage === 'password') {
     return {
       code: 'PROXY_AUTH_REQUIRED',
       reply: 'username/password authentication failed (RFC 1929 status not 0)',
       hint: 'check the user name and password (--proxy-user user:pass, or user:pass@ in the proxy URL)',
     };
   }
-  if (message.includes('no accepted authentication type')) {
-    return {
-      code: 'PROXY_AUTH_REQUIRED',
-      reply: 'no acceptable authentication method (method 0xFF)',
-      hint: hasCredentials
-        ? 'the proxy accepts neither no-authentication nor username/password (it may want GSSAPI, which wsvia does not speak over SOCKS)'
-        : 'the proxy requires authentication: pass --proxy-user user:pass or put user:pass@ in the proxy URL',
-    };
-  }
-  return undefined;
+  return {
+    code: 'PROXY_AUTH_REQUIRED',
+    reply: 'no acceptable authentication method (method 0xFF)',
+    hint: hasCredentials
+      ? 'the proxy accepts neither no-authentication nor username/password (it may want GSSAPI, which wsvia does not speak over SOCKS)'
+      : 'the proxy requires authentication: pass --proxy-user user:pass or put user:pass@ in the proxy URL',
+  };
 }

@@ -21,6 +21,8 @@ export interface ProxyLimits {
   /** A tunnel is closed this long after it opened, busy or not; 0: no limit. */
   readonly maxLifetime: number;
   readonly head: HeadLimits;
+  /** Failed logins per client address in any minute before it is answered 429 + Retry-After; 0: no limit. */
+  readonly authFailuresPerMinute: number;
 }
 
 export const DEFAULT_LIMITS: ProxyLimits = {
@@ -31,6 +33,7 @@ export const DEFAULT_LIMITS: ProxyLimits = {
   idleTimeout: 300_000,
   maxLifetime: 0,
   head: { maxHeadBytes: 16 * 1024, maxHeaders: 100 },
+  authFailuresPerMinute: 10,
 };
 
 export interface ProxyServerOptions {

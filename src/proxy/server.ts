@@ -6,6 +6,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import { FailureLimit } from '../auth/failure-limit.js';
 import { ServerAuth } from '../auth/server-auth.js';
 import { isWsviaError, RemoteProtocolError } from '../errors.js';
 import { formatHost, parseAuthority, type Authority } from '../protocol/authority.js';
@@ -99,6 +100,14 @@ export interface ListeningAddress {
   readonly url: string;
 }
 
+/** What a 407's details say for each way the credentials failed. */
+const AUTH_FAILURE = {
+  malformed: 'failed',
+  rejected: 'failed',
+  stale: 'nonce expired',
+  replayed: 'failed: a Digest response is good once (nonce count replayed)',
+} as const;
+
 /**
  * The forward proxy, in-process (what `wsvia proxy` runs).
  *
@@ -122,11 +131,13 @@ export class ProxyServer {
   readonly #pending = new Set<Pending>();
   readonly #admission: Admission;
   readonly #authCache = new AuthCache();
+  readonly #authFailures: FailureLimit;
   #draining = false;
 
   constructor(options: ProxyServerOptions = {}) {
     this.#o = options;
     this.#limits = resolvedLimits(options.limits);
+    this.#authFailures = new FailureLimit(this.#limits.authFailuresPerMinute);
     this.#policy = options.policy ?? DEFAULT_POLICY;
     this.#name = options.name ?? 'wsvia';
     this.#log = options.accessLog ?? new AccessLog(undefined);
@@ -283,12 +294,64 @@ export class ProxyServer {
     if (socket.listenerCount('data') > 0 && !socket.destroyed) socket.resume();
   }
 
+  /** Checks the request's credentials; returns the refusal to send, or undefined (and `p.user` set) when good. */
+  async #authenticate(auth: ServerAuth, p: Pending, head: RequestHead): Promise<ProxyFailure | undefined> {
+    // RFC 9110 §11.7.2: Proxy-Authorization is consumed by the proxy it is for; never forwarded or logged.
+    const authorization = getHeader(head.headers, 'proxy-authorization');
+    const basic = authorization !== undefined && /^basic /i.test(authorization);
+    const key = basic ? AuthCache.key(authorization) : undefined;
+    // Credentials that already checked out cost nothing: answered from the cache, even for a limited address.
+    const cached = key === undefined ? undefined : this.#authCache.get(key);
+    if (cached !== undefined) {
+      p.user = cached;
+      return undefined;
+    }
+    const retryAfter = authorization === undefined ? undefined : this.#authFailures.retryAfter(p.clientKey);
+    if (retryAfter !== undefined) {
+      this.metrics.authFailures.inc({ reason: 'limited' });
+      const rule = `--auth-failures-per-minute ${this.#limits.authFailuresPerMinute}`;
+      return {
+        status: 429,
+        error: 'http_request_denied',
+        details: `too many failed logins from ${p.clientKey}; retry in ${retryAfter} s`,
+        rule,
+        reason: 'auth',
+        headers: [['Retry-After', String(retryAfter)]],
+      };
+    }
+    const check = await auth.check(authorization, head.method, head.target);
+    if (check.ok) {
+      if (key !== undefined) this.#authCache.set(key, check.user);
+      p.user = check.user;
+      return undefined;
+    }
+    this.metrics.authFailures.inc({ reason: check.reason });
+    // The first leg of a challenge (no credentials) and a stale nonce are the protocol working, not a guess.
+    if (check.reason !== 'missing' && check.reason !== 'stale') this.#authFailures.fail(p.clientKey);
+    if (check.user !== undefined) p.user = check.user;
+    return {
+      status: 407,
+      error: 'http_request_denied',
+      details:
+        check.reason === 'missing'
+          ? 'this proxy requires authentication'
+          : `proxy authentication ${AUTH_FAILURE[check.reason]}`,
+      reason: 'auth',
+      headers: auth
+        .challenges(check.reason === 'stale')
+        .map((c): [string, string] => ['Proxy-Authenticate', c]),
+    };
+  }
+
   async #handle(p: Pending, head: RequestHead, leftover: Buffer): Promise<void> {
     const q = this.#parse(p, head, leftover);
     if (!q) return;
     this.metrics.requestsTotal.inc({ kind: q.kind });
     if (this.#draining) return this.#answer(p, head.method, head.target, DRAINING);
-    if (this.#auth && !(await this.#authenticate(q, this.#auth))) return;
+    if (this.#auth) {
+      const refused = await this.#authenticate(this.#auth, p, head);
+      if (refused) return this.#answer(p, head.method, head.target, refused);
+    }
     const slot = this.#admission.admit(p.clientKey);
     if (slot instanceof AdmissionRefusal) return this.#answer(p, head.method, head.target, limitFailure(slot));
     // The slot is given back when the client connection closes, whatever path closes it (a tunnel's end, a
@@ -325,39 +388,6 @@ export class ProxyServer {
       this.#answer(p, head.method, head.target, protocolFailure(e));
       return undefined;
     }
-  }
-
-  /** RFC 9110 §11.7.2: Proxy-Authorization is consumed by the proxy it is for; never forwarded or logged. */
-  async #authenticate(q: ProxyRequest, auth: ServerAuth): Promise<boolean> {
-    const { p, head } = q;
-    const authorization = getHeader(head.headers, 'proxy-authorization');
-    const basic = authorization !== undefined && /^basic /i.test(authorization);
-    const key = basic ? AuthCache.key(authorization) : undefined;
-    const cached = key === undefined ? undefined : this.#authCache.get(key);
-    const check =
-      cached !== undefined
-        ? ({ ok: true, user: cached, scheme: 'basic' } as const)
-        : await auth.check(authorization, head.method, head.target);
-    if (check.ok) {
-      if (key !== undefined && cached === undefined) this.#authCache.set(key, check.user);
-      p.user = check.user;
-      return true;
-    }
-    this.metrics.authFailures.inc({ reason: check.reason });
-    if (check.user !== undefined) p.user = check.user;
-    this.#answer(p, head.method, head.target, {
-      status: 407,
-      error: 'http_request_denied',
-      details:
-        check.reason === 'missing'
-          ? 'this proxy requires authentication'
-          : `proxy authentication ${check.reason === 'stale' ? 'nonce expired' : 'failed'}`,
-      reason: 'auth',
-      headers: auth
-        .challenges(check.reason === 'stale')
-        .map((c): [string, string] => ['Proxy-Authenticate', c]),
-    });
-    return false;
   }
 
   /** CONNECT: `200 Connection established`, then the relay. */

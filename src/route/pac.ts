@@ -1,23 +1,22 @@
 /**
  * PAC evaluation: a proxy auto-config file's `FindProxyForURL(url, host)` run in a sandbox. The engine is QuickJS
  * compiled to WebAssembly (quickjs-wasi), driven by `pac-resolver`: the script sees the PAC helper functions and
- * nothing of the host (no require, no file system, no network). A script that loops is interrupted at its time
- * budget, one that allocates without end at its memory limit. This is the one engine route/ runs: the functions
- * that would do I/O (`dnsResolve`, `isResolvable`, `myIpAddress`) are supplied by the caller, so this module
- * stays free of sockets and DNS.
+ * nothing of the host (no require, no file system, no network). A PAC file may come from the network (WPAD), so
+ * the sandbox runs in a worker thread of its own, with memory limits, and this thread keeps the deadline: at the
+ * budget the worker is terminated, whatever the script is doing, and the event loop here never waits on it. The
+ * functions that would do I/O (`dnsResolve`, `isResolvable`, `myIpAddress`) are supplied by the caller, so this
+ * module stays free of sockets and DNS.
  */
-import { createPacResolver } from 'pac-resolver';
-import { QuickJS } from 'quickjs-wasi';
+import { Worker } from 'node:worker_threads';
 import { WsviaError } from '../errors.js';
-import { ipBytes } from './cidr.js';
 import { parsePacResult, type PacResult } from './pac-result.js';
+import { ANSWER_HEADER, type FromPacWorker, type PacWorkerData, type ToPacWorker } from './pac-messages.js';
 
 /**
  * The PAC functions that need the network, answered synchronously from what the caller already knows: dial/
  * resolves the target's name before evaluating, so `dnsResolve(host)` answers for it, and other names do not
- * resolve. Synchronous on purpose: an asynchronous host function lets a script's loop run in a promise job, where
- * an interrupt escapes the call (pac-resolver resolves such jobs outside it); and a PAC cannot make the host look
- * up arbitrary names (a way to leak data through DNS).
+ * resolve. Synchronous on purpose: a PAC cannot make the host look up arbitrary names (a way to leak data through
+ * DNS), and a script's call waits only on an answer already at hand.
  */
 export interface PacHost {
   /** `dnsResolve(host)`: an IPv4 address, or null when the name does not resolve (or is unknown). */
@@ -33,14 +32,12 @@ export interface PacOptions {
   readonly source: string;
   /** Time budget for compiling the script and for each call, in ms (default 1000). */
   readonly timeoutMs?: number;
-  /** Memory limit of the sandbox in bytes (default 32 MiB). */
+  /** Memory limit of the QuickJS sandbox in bytes (default 32 MiB). */
   readonly memoryLimit?: number;
   readonly host?: PacHost;
-  /** The clock the budget is measured on (default `performance.now`). */
-  readonly now?: () => number;
 }
 
-/** A compiled PAC file. Call {@link PacScript.dispose} when done: it holds a WebAssembly instance. */
+/** A compiled PAC file. Call {@link PacScript.dispose} when done: it holds a worker thread. */
 export interface PacScript {
   readonly source: string;
   /** Runs `FindProxyForURL(url, host)` and returns its raw result; `pacHost` answers DNS for this call. */
@@ -50,45 +47,213 @@ export interface PacScript {
   dispose(): void;
 }
 
-/** `isInNet`'s test: the IPv4 address masked equals the pattern masked (the PAC note). */
-function inNet(address: string, pattern: string, mask: string): boolean {
-  const a = ipBytes(address);
-  const p = ipBytes(pattern);
-  const m = ipBytes(mask);
-  if (!a || !p || !m || a.length !== 4 || p.length !== 4 || m.length !== 4) return false;
-  return a.every((byte, i) => (byte & (m[i] as number)) === ((p[i] as number) & (m[i] as number)));
-}
-
-function isInterrupt(e: unknown): boolean {
-  return e instanceof Error && /interrupted/i.test(e.message);
-}
+/** The worker's own JavaScript heap (pac-resolver, the QuickJS bindings): a backstop to QuickJS's limit. */
+const WORKER_LIMITS = { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 };
+const WORKER_URL = new URL('./pac-worker.js', import.meta.url);
+/**
+ * QuickJS's memory limit does not see every allocation (ArrayBuffers and long strings grow its WebAssembly memory
+ * far past it, and that memory is outside the worker's heap limits), and its interrupt handler runs too seldom to
+ * watch: so while a script runs, the process's resident size is watched, and a growth past the sandbox's limit
+ * plus this slack ends the worker as out of memory.
+ */
+const RSS_SLACK = 64 * 1024 * 1024;
+const RSS_EVERY_MS = 20;
+/** Starting a worker and its QuickJS instance, before the script runs: not the script's time, so not its budget. */
+const START_BUDGET_MS = 10_000;
 
 function pacError(source: string, what: string, e: unknown, timeoutMs: number): WsviaError {
-  if (isInterrupt(e)) {
+  if (e === 'timeout') {
     return new WsviaError(
       'CONFIG_INVALID',
       `the PAC file ${source} did not finish ${what} within ${timeoutMs} ms`,
       {
         hop: 'route',
-        hint: 'the script loops or is far too slow; fix the PAC file (or raise the budget)',
-        cause: e,
+        hint: 'the script loops, allocates without end or is far too slow; fix the PAC file (or raise the budget)',
       },
     );
   }
   const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-  const oom = /out of memory/i.test(message);
+  const oom = isOutOfMemory(e);
   return new WsviaError('CONFIG_INVALID', `the PAC file ${source} failed ${what}: ${message}`, {
     hop: 'route',
     hint: oom
       ? 'the script allocates without bound; fix the PAC file'
       : 'fix the PAC file; wsvia runs it as browsers do, with the standard PAC functions only',
-    cause: e,
+    ...(e instanceof Error ? { cause: e } : {}),
   });
+}
+
+function mib(bytes: number): string {
+  return `${Math.round(bytes / (1024 * 1024))} MiB`;
+}
+
+function isOutOfMemory(e: unknown): boolean {
+  return (
+    (e instanceof Error && /out of memory/i.test(e.message)) ||
+    (e as { code?: unknown } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY'
+  );
+}
+
+/**
+ * One PAC script in its worker thread, one call at a time. A worker that passed its deadline, ran out of memory
+ * or died is terminated, and the next call starts a fresh one (loading the script again, within its own budget).
+ */
+class PacThread {
+  readonly #script: string;
+  readonly #o: PacOptions;
+  readonly #timeoutMs: number;
+  readonly #memoryLimit: number;
+  readonly #answer = new SharedArrayBuffer(ANSWER_HEADER + 1024);
+  #worker: Worker | undefined;
+  #host: PacHost;
+  #nextId = 0;
+  #disposed = false;
+
+  constructor(script: string, options: PacOptions) {
+    this.#script = script;
+    this.#o = options;
+    this.#timeoutMs = options.timeoutMs ?? 1000;
+    this.#memoryLimit = options.memoryLimit ?? 32 * 1024 * 1024;
+    this.#host = options.host ?? {};
+  }
+
+  async load(): Promise<void> {
+    const data: PacWorkerData = {
+      script: this.#script,
+      source: this.#o.source,
+      memoryLimit: this.#memoryLimit,
+      answer: this.#answer,
+    };
+    const worker = new Worker(WORKER_URL, { workerData: data, resourceLimits: WORKER_LIMITS });
+    // Errors are handled by the exchange under way; this keeps one between exchanges from being thrown.
+    worker.on('error', () => {});
+    worker.unref();
+    this.#worker = worker;
+    const started = await this.#exchange(
+      'to start',
+      undefined,
+      (x) => x.type === 'started' || x.type === 'error',
+      START_BUDGET_MS,
+    );
+    const m =
+      started.type === 'error'
+        ? started
+        : await this.#exchange('to load', undefined, (x) => x.type === 'loaded' || x.type === 'error');
+    if (m.type === 'error') {
+      this.#kill();
+      throw pacError(this.#o.source, 'to load', Object.assign(new Error(m.message), { name: m.name }), 0);
+    }
+  }
+
+  async find(url: string, host: string, callHost: PacHost | undefined): Promise<unknown> {
+    if (this.#disposed) {
+      throw new WsviaError('INVALID_ARGUMENT', `the PAC file ${this.#o.source} was disposed`, {
+        hop: 'route',
+      });
+    }
+    if (!this.#worker) await this.load();
+    this.#host = callHost ?? this.#o.host ?? {};
+    const id = this.#nextId++;
+    const request: ToPacWorker = { id, url, host };
+    const m = await this.#exchange(
+      `for ${url}`,
+      (w) => w.postMessage(request),
+      (x) => (x.type === 'result' || x.type === 'error') && x.id === id,
+    );
+    if (m.type === 'result') return m.value;
+    const e = Object.assign(new Error(m.type === 'error' ? m.message : 'no answer'), {
+      name: m.type === 'error' ? m.name : 'Error',
+    });
+    // A QuickJS context that ran out of memory is left unusable.
+    if (isOutOfMemory(e)) this.#kill();
+    throw pacError(this.#o.source, `for ${url}`, e, this.#timeoutMs);
+  }
+
+  dispose(): void {
+    this.#disposed = true;
+    this.#kill();
+  }
+
+  /** Sends (if anything), then waits for the message `wanted` accepts, answering host questions meanwhile. */
+  #exchange(
+    what: string,
+    send: ((w: Worker) => void) | undefined,
+    wanted: (m: FromPacWorker) => boolean,
+    budgetMs = this.#timeoutMs,
+  ): Promise<FromPacWorker> {
+    const worker = this.#worker;
+    const source = this.#o.source;
+    if (!worker) return Promise.reject(pacError(source, what, new Error('the PAC worker is gone'), 0));
+    return new Promise<FromPacWorker>((resolve, reject) => {
+      const fail = (e: unknown): void => {
+        finish();
+        this.#kill();
+        reject(pacError(source, what, e, budgetMs));
+      };
+      const timer = setTimeout(() => fail('timeout'), budgetMs);
+      const rssCeiling = process.memoryUsage.rss() + this.#memoryLimit + RSS_SLACK;
+      const watch = setInterval(() => {
+        if (process.memoryUsage.rss() <= rssCeiling) return;
+        const e = new Error(
+          `out of memory (the process grew by more than ${mib(this.#memoryLimit + RSS_SLACK)})`,
+        );
+        fail(Object.assign(e, { name: 'InternalError' }));
+      }, RSS_EVERY_MS);
+      watch.unref();
+      const onMessage = (m: FromPacWorker): void => {
+        if (m.type === 'host') return this.#answerHost(m.fn, m.arg);
+        if (m.type === 'alert') return this.#host.alert?.(m.message);
+        if (!wanted(m)) return;
+        finish();
+        resolve(m);
+      };
+      const onExit = (code: number): void => fail(new Error(`the PAC worker exited (${code})`));
+      const finish = (): void => {
+        clearTimeout(timer);
+        clearInterval(watch);
+        worker.off('message', onMessage);
+        worker.off('error', fail);
+        worker.off('exit', onExit);
+        worker.unref();
+      };
+      worker.ref();
+      worker.on('message', onMessage);
+      worker.once('error', fail);
+      worker.once('exit', onExit);
+      send?.(worker);
+    });
+  }
+
+  /** Writes the answer where the sleeping worker reads it, then wakes it. */
+  #answerHost(fn: 'dnsResolve' | 'myIpAddress', arg: string): void {
+    let value: string | null;
+    try {
+      value =
+        fn === 'dnsResolve'
+          ? (this.#host.dnsResolve?.(arg) ?? null)
+          : (this.#host.myIpAddress?.() ?? '127.0.0.1');
+    } catch {
+      value = null;
+    }
+    let json = Buffer.from(JSON.stringify(value), 'utf8');
+    if (json.length > this.#answer.byteLength - ANSWER_HEADER) json = Buffer.from('null');
+    new Uint8Array(this.#answer, ANSWER_HEADER).set(json);
+    const slots = new Int32Array(this.#answer, 0, 2);
+    Atomics.store(slots, 1, json.length);
+    Atomics.store(slots, 0, 1);
+    Atomics.notify(slots, 0);
+  }
+
+  #kill(): void {
+    const w = this.#worker;
+    this.#worker = undefined;
+    if (w) void w.terminate().catch(() => {});
+  }
 }
 
 /**
  * Compiles a PAC file in a fresh sandbox. Throws CONFIG_INVALID when the script does not parse, does not define
- * `FindProxyForURL`, or loops at load time.
+ * `FindProxyForURL`, or does not load within its budget.
  *
  * @example
  * const pac = await compilePac('function FindProxyForURL(u, h) { return "PROXY p:3128; DIRECT"; }', { source: 'inline' });
@@ -96,74 +261,12 @@ function pacError(source: string, what: string, e: unknown, timeoutMs: number): 
  * pac.dispose();
  */
 export async function compilePac(script: string, options: PacOptions): Promise<PacScript> {
-  const timeoutMs = options.timeoutMs ?? 1000;
-  const now = options.now ?? (() => performance.now());
-  let deadline = Number.POSITIVE_INFINITY;
-  // The host functions of the call under way (calls are queued one at a time).
-  let host: PacHost = options.host ?? {};
-  const sandbox = {
-    // Without a resolver, names do not resolve: a PAC's isResolvable() is then false, as offline.
-    dnsResolve: (name: unknown): string | null => (host.dnsResolve ? host.dnsResolve(String(name)) : null),
-    isResolvable: (name: unknown): boolean =>
-      host.dnsResolve ? host.dnsResolve(String(name)) !== null : false,
-    myIpAddress: (): string => (host.myIpAddress ? host.myIpAddress() : '127.0.0.1'),
-    // pac-resolver's own isInNet looks names up itself (I/O, and asynchronous): this one resolves through the host.
-    isInNet: (name: unknown, pattern: unknown, mask: unknown): boolean => {
-      const text = String(name);
-      const address = ipBytes(text) ? text : host.dnsResolve ? host.dnsResolve(text) : null;
-      return address === null ? false : inNet(address, String(pattern), String(mask));
-    },
-    alert: (message?: unknown): void => host.alert?.(String(message ?? '')),
-  };
-  type Loaded = { vm: QuickJS; find: (url: string, host: string) => Promise<string> };
-  const load = async (): Promise<Loaded> => {
-    const vm = await QuickJS.create({
-      memoryLimit: options.memoryLimit ?? 32 * 1024 * 1024,
-      interruptHandler: () => now() > deadline,
-    });
-    try {
-      deadline = now() + timeoutMs;
-      const find = createPacResolver(vm as never, script, {
-        sandbox: sandbox as never,
-        filename: options.source,
-      });
-      return { vm, find };
-    } catch (e) {
-      vm.dispose();
-      throw pacError(options.source, 'to load', e, timeoutMs);
-    } finally {
-      deadline = Number.POSITIVE_INFINITY;
-    }
-  };
-  // An interrupted QuickJS context is left unusable; the next call loads the script afresh.
-  let loaded: Loaded | undefined = await load();
-  let disposed = false;
-  // One call at a time: the budget is per call, and QuickJS runs one job queue.
+  const thread = new PacThread(script, options);
+  await thread.load();
+  // One call at a time: the budget is per call, and the worker answers one call at a time.
   let queue: Promise<unknown> = Promise.resolve();
   const findProxyForUrl = (url: string, h: string, callHost?: PacHost): Promise<string> => {
-    const run = async (): Promise<string> => {
-      host = callHost ?? options.host ?? {};
-      if (disposed) {
-        throw new WsviaError('INVALID_ARGUMENT', `the PAC file ${options.source} was disposed`, {
-          hop: 'route',
-        });
-      }
-      loaded ??= await load();
-      const current = loaded;
-      deadline = now() + timeoutMs;
-      try {
-        const result: unknown = await current.find(url, h);
-        return result as string;
-      } catch (e) {
-        if (isInterrupt(e) || /out of memory/i.test(String(e))) {
-          current.vm.dispose();
-          loaded = undefined;
-        }
-        throw pacError(options.source, `for ${url}`, e, timeoutMs);
-      } finally {
-        deadline = Number.POSITIVE_INFINITY;
-      }
-    };
+    const run = async (): Promise<string> => (await thread.find(url, h, callHost)) as string;
     const p = queue.then(run, run);
     queue = p.catch(() => {});
     return p;
@@ -186,11 +289,6 @@ export async function compilePac(script: string, options: PacOptions): Promise<P
         throw e;
       }
     },
-    dispose: () => {
-      if (disposed) return;
-      disposed = true;
-      loaded?.vm.dispose();
-      loaded = undefined;
-    },
+    dispose: () => thread.dispose(),
   };
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
 import { tempDir } from '../helpers/process.js';
+import { until } from '../helpers/eventually.js';
 import { connectRequest, readAll, request } from '../helpers/wsvia-proxy.js';
 
 const MAIN = path.resolve('dist/src/cli/main.js');
@@ -79,7 +80,7 @@ describe('wsvia proxy (the command)', () => {
     const a = await request(p.port, connectRequest(`127.0.0.1:${echo.port}`));
     assert.equal(a.head.status, 200);
     p.child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
+    await until('the proxy to start draining', () => /SIGTERM, draining 1 tunnels/.test(p.output()));
     assert.equal(p.child.exitCode, null, 'still running while a tunnel is open');
     // The open tunnel still works: an HTTP request to the echo server answers 426.
     a.socket.write(`GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);

@@ -9,6 +9,7 @@ import { startKdc, type RunningKdc } from '../helpers/kdc.js';
 import { runCli } from '../helpers/cli.js';
 import { type RunningProxy } from '../helpers/process.js';
 import { startSquid } from '../helpers/squid.js';
+import { until } from '../helpers/eventually.js';
 
 // The GSS-API library in this process reads its configuration and ticket cache from these variables.
 const KRB5_VARS = ['KRB5_CONFIG', 'KRB5CCNAME', 'KRB5_KDC_PROFILE'] as const;
@@ -72,13 +73,17 @@ describe('Negotiate (Kerberos) against squid with negotiate_kerberos_auth and a 
     assert.ok(events.some((e) => e.type === 'note' && e.text.startsWith('negotiate: answering')));
     // squid logs the tunnel with the Kerberos principal when it ends: wait for the line (bounded).
     const logged = /TCP_TUNNEL\/200 \d+ CONNECT 127\.0\.0\.1:\d+ alice@WSVIA\.TEST/;
-    for (let i = 0; i < 50 && !logged.test(squid.log()); i++) await new Promise((r) => setTimeout(r, 100));
-    assert.match(squid.log(), logged);
+    await until('squid to log the tunnel with the principal', () => logged.test(squid.log()));
   });
 
   it('under any-auth, empty credentials (curl -U :) pick Negotiate', async () => {
-    const d = await dialDetailed(echo.url, { proxy: proxy(), proxyAuth: ':' });
+    const events: TraceRecord[] = [];
+    const d = await dialDetailed(echo.url, { proxy: proxy(), proxyAuth: ':', trace: (e) => events.push(e) });
     d.socket.destroy();
+    const sent = events.filter((e) => e.type === 'head' && e.from === 'client' && e.to === 'proxy');
+    assert.equal(sent.length, 2);
+    assert.match((sent[1] as { text: string }).text, /Proxy-Authorization: Negotiate \*\*\*/);
+    assert.ok(events.some((e) => e.type === 'note' && e.text.startsWith('negotiate: answering')));
   });
 
   it('wsvia connect --proxy-negotiate, as curl --proxy-negotiate -U : does', async () => {

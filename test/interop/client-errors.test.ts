@@ -16,6 +16,7 @@ import { localhostCert } from '../helpers/certs.js';
 import { relay, startScriptedProxy, targetOf } from '../helpers/scripted-proxy.js';
 import { echoOnce } from '../helpers/ws.js';
 import { startBlackhole } from '../helpers/blackhole.js';
+import { until } from '../helpers/eventually.js';
 
 function expectCode(code: ErrorCode, check?: (e: WsviaError) => void) {
   return (e: unknown): boolean => {
@@ -495,7 +496,14 @@ describe('keepalive', () => {
 
   test('pongs in time keep the connection open', async () => {
     const ws = await connect(echo.url, { ping: { interval: 50, timeout: 500 } });
-    await new Promise((r) => setTimeout(r, 400));
+    let errors = 0;
+    ws.on('error', () => errors++);
+    const started = Date.now();
+    let pongs = 0;
+    ws.on('pong', () => pongs++);
+    // Past the pong timeout by pings answered, not by the clock alone.
+    await until('pongs beyond the pong timeout', () => pongs >= 3 && Date.now() - started > 600);
+    assert.equal(errors, 0);
     assert.equal(ws.readyState, ws.OPEN);
     assert.equal(await echoOnce(ws, 'alive'), 'alive');
     ws.close();

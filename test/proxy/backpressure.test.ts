@@ -37,8 +37,13 @@ describe('wsvia proxy: backpressure', () => {
     const a = await request(proxy.port, connectRequest(`127.0.0.1:${port}`));
     assert.equal(a.head.status, 200);
     await until('the server to be held back', () => stalled);
-    // Let everything settle: whatever the proxy buffers, it buffers now.
-    await new Promise((r) => setTimeout(r, 500));
+    // Whatever the proxy buffers, it has buffered once the server stays held back (no 'drain' between polls).
+    let last = -1;
+    await until('the flow to stop', () => {
+      const settled = stalled && written === last;
+      last = written;
+      return settled;
+    });
     const heldBack = written;
     const heapGrowth = process.memoryUsage().arrayBuffers - heapBefore;
     // Kernel socket buffers on loopback hold a few MiB each way; the proxy adds at most a high-water mark per

@@ -114,15 +114,60 @@ describe('compilePac', () => {
     }
   });
 
-  it('a script that allocates without bound hits the memory limit', async () => {
+  it('a script that allocates without bound hits the memory limit, long before its deadline', async () => {
+    const scripts = {
+      // Counted by QuickJS's own allocator.
+      'objects.pac': 'var a = []; for (;;) a.push([1, 2, 3, 4, 5, 6, 7, 8]);',
+      // Not counted by it (the WebAssembly memory grows past the limit): caught by the process watch.
+      'buffers.pac': 'var a = []; for (;;) a.push(new ArrayBuffer(1000000));',
+    };
+    for (const [source, body] of Object.entries(scripts)) {
+      const pac = await compilePac(`function FindProxyForURL() { ${body} }`, {
+        source,
+        memoryLimit: 8 * 1024 * 1024,
+        timeoutMs: 60_000,
+      });
+      try {
+        const e = await wsviaRejection(pac.findProxyForUrl('http://x/', 'x'));
+        assert.equal(e.code, 'CONFIG_INVALID');
+        assert.match(
+          e.message,
+          new RegExp(`${source.replace('.', '\\.')} failed for http://x/: .*out of memory`),
+        );
+        assert.match(e.hint ?? '', /allocates without bound/);
+        // The sandbox is replaced: the next call runs in a fresh one, and fails the same way.
+        assert.match((await wsviaRejection(pac.findProxyForUrl('http://x/', 'x'))).message, /out of memory/);
+      } finally {
+        pac.dispose();
+      }
+    }
+  });
+
+  it('an allocation bomb ends in CONFIG_INVALID within the budget, and a 10 ms timer keeps firing meanwhile', async () => {
+    // QuickJS checks its interrupt handler only between allocations, and this loop keeps it busy in between:
+    // on the event loop it stalled the process for 20 s and more.
     const pac = await compilePac(
       'function FindProxyForURL() { var a = []; for (;;) a.push(new Array(100000).fill(1)); }',
-      { source: 'hog.pac', memoryLimit: 8 * 1024 * 1024, timeoutMs: 10_000 },
+      { source: 'bomb.pac' },
     );
+    const ticks: number[] = [];
+    const timer = setInterval(() => ticks.push(performance.now()), 10);
     try {
+      const started = performance.now();
       const e = await wsviaRejection(pac.findProxyForUrl('http://x/', 'x'));
+      const elapsed = performance.now() - started;
       assert.equal(e.code, 'CONFIG_INVALID');
+      // The deadline or the memory watch, whichever comes first: both are answers within the budget.
+      assert.match(
+        e.message,
+        /bomb\.pac (did not finish for http:\/\/x\/ within 1000 ms|failed for http:\/\/x\/: .*out of memory)/,
+      );
+      assert.ok(elapsed < 1500, `answered after ${Math.round(elapsed)} ms`);
+      const gaps = ticks.slice(1).map((t, i) => t - (ticks[i] as number));
+      assert.ok(ticks.length >= 20, `${ticks.length} ticks in ${Math.round(elapsed)} ms`);
+      assert.ok(Math.max(...gaps) < 250, `longest pause ${Math.round(Math.max(...gaps))} ms`);
     } finally {
+      clearInterval(timer);
       pac.dispose();
     }
   });
