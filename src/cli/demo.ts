@@ -42,6 +42,9 @@ function startProxyProcess(args: readonly string[]): Promise<{ child: ChildProce
   });
 }
 
+/** `wsvia demo` takes no options but --help (shell completion reads this table). */
+export const OPTIONS = { help: { type: 'boolean', short: 'h' } } as const;
+
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(

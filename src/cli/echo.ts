@@ -22,21 +22,24 @@ A WebSocket echo server: every message comes back as sent (text as text, binary 
 Prints its URL when ready; stops on SIGINT or SIGTERM.
 `;
 
+/** The flags of `wsvia echo` (util.parseArgs' table; shell completion reads it too). */
+export const OPTIONS = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+  tls: { type: 'boolean' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  mirror: { type: 'boolean' },
+  subprotocol: { type: 'string', multiple: true },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function run(argv: string[]): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: {
-        host: { type: 'string' },
-        port: { type: 'string' },
-        tls: { type: 'boolean' },
-        cert: { type: 'string' },
-        key: { type: 'string' },
-        mirror: { type: 'boolean' },
-        subprotocol: { type: 'string', multiple: true },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: OPTIONS,
     }));
     if (values.port !== undefined && !/^\d{1,5}$/.test(values.port))
       throw new UsageError(`--port expects a port number, got ${values.port}`);

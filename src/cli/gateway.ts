@@ -61,7 +61,8 @@ Prints "wsvia gateway listening on http://HOST:PORT" when ready. Exit codes: 0 a
 configuration error, 1 otherwise.
 `;
 
-const OPTIONS = {
+/** The flags of `wsvia gateway` (util.parseArgs' table; shell completion reads it too). */
+export const OPTIONS = {
   listen: { type: 'string' },
   route: { type: 'string', multiple: true },
   config: { type: 'string' },
