@@ -2,6 +2,8 @@
 /**
  * `wsvia COMMAND ...`: dispatches to one file per command (the table is in commands.ts).
  */
+import cluster from 'node:cluster';
+import { isSea } from 'node:sea';
 import { EXIT_CODES } from '../errors.js';
 import { COMMANDS } from './commands.js';
 import { versionText } from './version.js';
@@ -10,6 +12,18 @@ function help(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
   return `usage: wsvia COMMAND [options]\n\ncommands:\n${lines.join('\n')}\n\n'wsvia COMMAND --help' for a command's options.\n`;
+}
+
+/**
+ * The arguments after `wsvia`. A worker of `--workers N` is started by node:cluster as `EXEC [execArgv] MAIN ARGS`;
+ * a single executable parses no Node.js options (all start with '-') and its MAIN is the executable itself, so both
+ * arrive as arguments: they are dropped here (V8 flags given that way do not apply in a single executable).
+ */
+function commandLine(): string[] {
+  const argv = process.argv.slice(2);
+  if (!isSea() || !cluster.isWorker) return argv;
+  const main = argv.findIndex((a) => !a.startsWith('-'));
+  return main === -1 ? argv : argv.slice(main + 1);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -30,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
   return (await command.load()).run(rest);
 }
 
-main(process.argv.slice(2)).then(
+main(commandLine()).then(
   (code) => {
     process.exitCode = code;
   },
