@@ -3,6 +3,7 @@ import http from 'node:http';
 import { serveAdminPage } from '../observe/admin-pages.js';
 import type { Bridge } from './server.js';
 
+/** Starts the bridge's admin listener (Prometheus `/metrics`) on `host:port`; resolves once it listens. */
 export async function startAdmin(bridge: Bridge, host: string, port: number): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     serveAdminPage(req, res, { registry: bridge.metrics.registry });

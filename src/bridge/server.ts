@@ -34,6 +34,10 @@ import { serveStatic } from './static-files.js';
 import { connectTarget, makeTargetChooser } from './targets.js';
 import { TokenFile } from './token-file.js';
 
+/**
+ * What {@link startBridge} is told: listener, targets and routes, who may connect, limits and logging (`wsvia
+ * bridge`'s flags).
+ */
 export interface BridgeOptions {
   readonly host?: string;
   /** 0 lets the system choose. */
@@ -72,6 +76,7 @@ export interface BridgeOptions {
   readonly maxPayload?: number;
 }
 
+/** A running bridge (from {@link startBridge}): its address, metrics and open sessions. */
 export interface Bridge {
   readonly url: string;
   readonly host: string;
@@ -79,6 +84,7 @@ export interface Bridge {
   readonly metrics: BridgeMetrics;
   /** Sessions open now. */
   readonly active: number;
+  /** Stops listening and closes every session; resolves when all are closed. */
   close(): Promise<void>;
 }
 

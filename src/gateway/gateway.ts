@@ -22,12 +22,14 @@ import { handleTlsConnection } from './tls-listener.js';
 import { UpstreamHealth } from './upstream-pool.js';
 import type { WsRelay } from './ws-relay.js';
 
+/** The addresses the gateway listens on (plain, TLS, admin), once started. */
 export interface GatewayAddresses {
   readonly listen: AddressInfo | undefined;
   readonly tls: AddressInfo | undefined;
   readonly admin: AddressInfo | undefined;
 }
 
+/** What a Gateway is given besides its configuration. */
 export interface GatewayOptions {
   /** Where the access log goes (overrides the config's accessLog). */
   readonly accessLog?: AccessLog;
@@ -87,6 +89,7 @@ export class Gateway implements Runtime {
     this.log = options.accessLog ?? AccessLog.open(config.accessLog);
   }
 
+  /** The configuration in force, with its routes and upstream pools (replaced whole on reload). */
   snapshot(): Snapshot {
     return this.#snapshot;
   }
@@ -104,6 +107,7 @@ export class Gateway implements Runtime {
     return this.#relays.size;
   }
 
+  /** Opens the configured listeners (and the admin one); resolves with their addresses. */
   async start(): Promise<GatewayAddresses> {
     const c = this.#snapshot.config;
     if (c.listen !== undefined) {
@@ -175,12 +179,14 @@ export class Gateway implements Runtime {
     return 'ok';
   }
 
+  /** Gives back the connection slot a client at `address` was admitted with. */
   release(address: string): void {
     this.#connections--;
     this.#perClient.remove(address);
     this.metrics.connections.set({}, this.#connections);
   }
 
+  /** Marks an upstream dead after a failure (counted by error code): it is skipped until a health check passes. */
   markDead(u: UpstreamSpec, code: ErrorCode): void {
     this.metrics.upstreamFailures.inc({ upstream: u.url, code });
     this.#health.markDead(u, Date.now());

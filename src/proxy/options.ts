@@ -22,6 +22,7 @@ export interface ProxyLimits {
   readonly head: HeadLimits;
 }
 
+/** `wsvia proxy`'s limits when none are given. */
 export const DEFAULT_LIMITS: ProxyLimits = {
   maxTunnels: 10_000,
   maxTunnelsPerClient: 500,
@@ -32,6 +33,7 @@ export const DEFAULT_LIMITS: ProxyLimits = {
   head: { maxHeadBytes: 16 * 1024, maxHeaders: 100 },
 };
 
+/** What a ProxyServer is told: listener, users, destination rules, limits, upstream proxy and logging. */
 export interface ProxyServerOptions {
   readonly host?: string;
   readonly port?: number;

@@ -46,6 +46,7 @@ function flat(s: string): string {
   return Buffer.from(s, 'latin1').toString('latin1');
 }
 
+/** Where a server listens. */
 export interface ListeningAddress {
   readonly host: string;
   readonly port: number;
@@ -114,6 +115,7 @@ export class ProxyServer {
     return this.#active;
   }
 
+  /** Starts listening (127.0.0.1 by default); resolves with the address once it does. */
   listen(): Promise<ListeningAddress> {
     const host = this.#o.host ?? '127.0.0.1';
     return new Promise((resolve, reject) => {
