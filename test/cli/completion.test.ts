@@ -91,6 +91,40 @@ describe('wsvia completion', () => {
     assert.deepEqual(shells, ['bash', 'zsh', 'fish']);
   });
 
+  test('the zsh script parses (zsh -n) and compinit registers _wsvia for wsvia', () => {
+    const file = path.join(dir, '_wsvia');
+    fs.writeFileSync(file, scripts.get('zsh') as string);
+    assert.equal(spawnSync('zsh', ['-n', file], { encoding: 'utf8' }).status, 0);
+    const script = `autoload -U compinit; compinit -u -D; source ${JSON.stringify(file)}; print -r -- $_comps[wsvia]`;
+    const r = spawnSync('zsh', ['-f', '-c', script], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), '_wsvia');
+  });
+
+  test('in fish, complete -C completes "wsvia pro", "wsvia proxy --max-t" and tunnel -L/-R', () => {
+    const file = path.join(dir, 'wsvia.fish');
+    fs.writeFileSync(file, scripts.get('fish') as string);
+    assert.equal(spawnSync('fish', ['-n', file], { encoding: 'utf8' }).status, 0);
+    const complete = (line: string): string[] => {
+      const r = spawnSync(
+        'fish',
+        ['--no-config', '-c', `source ${JSON.stringify(file)}; complete -C ${JSON.stringify(line)}`],
+        {
+          encoding: 'utf8',
+        },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => l.split('\t')[0] as string);
+    };
+    assert.deepEqual(complete('wsvia pro'), ['proxy']);
+    assert.deepEqual(complete('wsvia proxy --max-t'), ['--max-tunnels', '--max-tunnels-per-client']);
+    const tunnel = complete('wsvia tunnel -');
+    assert.ok(tunnel.includes('-L') && tunnel.includes('-R') && tunnel.includes('--stdio'), tunnel.join(' '));
+  });
+
   test('an unknown shell is a usage error (exit 2)', async () => {
     const r = await runCli(['completion', 'tcsh']);
     assert.equal(r.code, 2);
