@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'scripts/**', '.ci/**', 'eslint.config.js'] },
+  { ignores: ['dist/**', 'docs/api/**', 'node_modules/**', 'scripts/**', '.ci/**', 'eslint.config.js'] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -21,6 +21,9 @@ const PEERS = {
   '/usr/bin/python3': 'python3', // a listener with a full backlog: the connect-timeout test's black hole
   '/usr/bin/java': 'default-jdk-headless',
   '/usr/bin/tshark': 'tshark',
+  // `wsvia completion zsh|fish` is checked by the shells themselves.
+  '/usr/bin/zsh': 'zsh',
+  '/usr/bin/fish': 'fish',
   // Negotiate (Kerberos): a KDC on loopback, kinit, and the GSS-API headers the optional kerberos package builds on.
   '/usr/sbin/krb5kdc': 'krb5-kdc',
   '/usr/sbin/kadmin.local': 'krb5-admin-server',

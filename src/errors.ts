@@ -43,6 +43,7 @@ export const ERROR_CODES = [
   'INVALID_ARGUMENT',
   'CONFIG_INVALID',
 ] as const;
+/** A stable error code, one of {@link ERROR_CODES}. */
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /** Where along the path a failure happened. */
@@ -58,6 +59,7 @@ export const HOPS = [
   'server',
   'config',
 ] as const;
+/** Where on the path a failure happened, one of {@link HOPS}. */
 export type Hop = (typeof HOPS)[number];
 
 /** What a peer answered, trimmed for display: never more than a status line, a few headers and an excerpt. */
@@ -83,6 +85,11 @@ export interface WsviaErrorFields {
   readonly details?: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * Every error wsvia raises: a stable `code`, the `hop` that failed, what the peer answered and a one-line hint. The
+ * message reads as one sentence: `proxy http://p:3128 answered "407 Proxy Authentication Required" to CONNECT a:443:
+ * pass --proxy-user`.
+ */
 export class WsviaError extends Error {
   override readonly name = 'WsviaError';
   readonly code: ErrorCode;
@@ -137,6 +144,7 @@ export class RemoteProtocolError extends WsviaError {
   }
 }
 
+/** Whether `e` is a {@link WsviaError}. */
 export function isWsviaError(e: unknown): e is WsviaError {
   return e instanceof WsviaError;
 }
@@ -165,6 +173,7 @@ export const EXIT_CODES = {
   closed: 9,
 } as const;
 
+/** The CLI exit code for an error code (one of {@link EXIT_CODES}). */
 export function exitCodeFor(code: ErrorCode): number {
   switch (code) {
     case 'PROXY_REFUSED':

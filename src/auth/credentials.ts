@@ -21,10 +21,12 @@ export class Credentials {
       : new Credentials(text.slice(0, colon), text.slice(colon + 1));
   }
 
+  /** The user with the password masked (`user:***`), so JSON output never carries it. */
   toJSON(): string {
     return `${this.user}:***`;
   }
 
+  /** The user with the password masked (`user:***`), so string interpolation never shows it. */
   toString(): string {
     return `${this.user}:***`;
   }

@@ -19,6 +19,7 @@ import {
   type PortRange,
 } from '../route/destination.js';
 
+/** One `--allow-target` entry, parsed: the hosts and ports a client may ask the bridge for with `?target=`. */
 export interface TargetRule {
   readonly host: HostRule;
   readonly ports: readonly PortRange[];

@@ -37,6 +37,10 @@ import { serveStatic } from './static-files.js';
 import { connectTarget, makeTargetChooser } from './targets.js';
 import { TokenFile } from './token-file.js';
 
+/**
+ * What {@link startBridge} is told: listener, targets and routes, who may connect, limits and logging (`wsvia
+ * bridge`'s flags).
+ */
 export interface BridgeOptions {
   readonly host?: string;
   /** 0 lets the system choose. */
@@ -81,6 +85,7 @@ export interface BridgeOptions {
   readonly maxPayload?: number;
 }
 
+/** A running bridge (from {@link startBridge}): its address, metrics and open sessions. */
 export interface Bridge {
   readonly url: string;
   readonly host: string;

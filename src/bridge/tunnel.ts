@@ -25,13 +25,14 @@ import { WebSocketByteStream } from './ws-stream.js';
 /** Without half-close (websockify), how long after local EOF the WebSocket stays open for the answer. */
 export const DEFAULT_LINGER = 2000;
 
+/** Where a tunnel goes: the bridge, the target to ask it for, how to connect to it. */
 export interface TunnelOptions {
   /** The bridge's URL (ws:// or wss://). */
   readonly url: string;
   /** Ask the bridge for this target (`?target=`): needs its `--allow-target`. */
   readonly target?: Authority;
   readonly connect?: ConnectOptions;
-  /** See {@link DEFAULT_LINGER}. */
+  /** Milliseconds the WebSocket stays open after local EOF without half-close (default 2000, `DEFAULT_LINGER`). */
   readonly linger?: number;
   /** Notes for the trace (half-close not carried, and the like). */
   readonly onNote?: (text: string) => void;
@@ -124,9 +125,11 @@ export async function carry(
   return done;
 }
 
+/** A listening `-L` tunnel: the local address it accepts on. */
 export interface LocalTunnel {
   readonly host: string;
   readonly port: number;
+  /** Stops listening and closes every connection; resolves when all are closed. */
   close(): Promise<void>;
 }
 
@@ -178,6 +181,7 @@ export interface ReverseTunnelEvents {
   onSession?(r: PumpResult): void;
 }
 
+/** A running `-R` tunnel: the bridge listens for it and hands each connection over a new WebSocket. */
 export interface ReverseTunnel {
   /** Stops reconnecting and closes the control connection; resolves when it is closed. */
   close(): Promise<void>;

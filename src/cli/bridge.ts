@@ -73,38 +73,37 @@ function authority(text: string, flag: string): Authority {
   }
 }
 
+/** The flags of `wsvia bridge` (util.parseArgs' table; shell completion reads it too). */
+export const OPTIONS = {
+  listen: { type: 'string' },
+  target: { type: 'string' },
+  route: { type: 'string', multiple: true },
+  'token-file': { type: 'string' },
+  'allow-target': { type: 'string', multiple: true },
+  'allow-private': { type: 'boolean' },
+  'allow-reverse': { type: 'string' },
+  web: { type: 'string' },
+  'allow-origin': { type: 'string', multiple: true },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  auth: { type: 'string', multiple: true },
+  htpasswd: { type: 'string' },
+  'bearer-token-file': { type: 'string' },
+  ping: { type: 'string' },
+  'max-connections': { type: 'string' },
+  'max-per-client': { type: 'string' },
+  'connect-timeout': { type: 'string' },
+  'access-log': { type: 'string' },
+  admin: { type: 'string' },
+  'drain-timeout': { type: 'string' },
+  record: { type: 'string' },
+  replay: { type: 'string' },
+  pcap: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export function parseBridgeArgs(argv: string[]) {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      listen: { type: 'string' },
-      target: { type: 'string' },
-      route: { type: 'string', multiple: true },
-      'token-file': { type: 'string' },
-      'allow-target': { type: 'string', multiple: true },
-      'allow-private': { type: 'boolean' },
-      'allow-reverse': { type: 'string' },
-      web: { type: 'string' },
-      'allow-origin': { type: 'string', multiple: true },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
-      auth: { type: 'string', multiple: true },
-      htpasswd: { type: 'string' },
-      'bearer-token-file': { type: 'string' },
-      ping: { type: 'string' },
-      'max-connections': { type: 'string' },
-      'max-per-client': { type: 'string' },
-      'connect-timeout': { type: 'string' },
-      'access-log': { type: 'string' },
-      admin: { type: 'string' },
-      'drain-timeout': { type: 'string' },
-      record: { type: 'string' },
-      replay: { type: 'string' },
-      pcap: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
   if (values.help) return { help: true as const };
   if (positionals.length > 0) throw new UsageError(`unexpected arguments: ${positionals.join(' ')}`);
   if (values.pcap !== undefined && values.replay === undefined)

@@ -47,30 +47,29 @@ function header(text: string, flag: string): [string, string] {
   return [text.slice(0, colon).trim(), text.slice(colon + 1).trim()];
 }
 
+/** The flags of `wsvia connect` (util.parseArgs' table; shell completion reads it too). */
+export const OPTIONS = {
+  ...ROUTE_FLAGS,
+  'proxy-header': { type: 'string', multiple: true },
+  'proxy-ca': { type: 'string' },
+  'proxy-insecure': { type: 'boolean' },
+  header: { type: 'string', short: 'H', multiple: true },
+  subprotocol: { type: 'string', multiple: true },
+  origin: { type: 'string' },
+  ca: { type: 'string' },
+  insecure: { type: 'boolean', short: 'k' },
+  send: { type: 'string', multiple: true },
+  expect: { type: 'string' },
+  json: { type: 'boolean' },
+  trace: { type: 'boolean' },
+  ping: { type: 'string' },
+  reconnect: { type: 'boolean' },
+  timeout: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export function parseConnectArgs(argv: string[]) {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      ...ROUTE_FLAGS,
-      'proxy-header': { type: 'string', multiple: true },
-      'proxy-ca': { type: 'string' },
-      'proxy-insecure': { type: 'boolean' },
-      header: { type: 'string', short: 'H', multiple: true },
-      subprotocol: { type: 'string', multiple: true },
-      origin: { type: 'string' },
-      ca: { type: 'string' },
-      insecure: { type: 'boolean', short: 'k' },
-      send: { type: 'string', multiple: true },
-      expect: { type: 'string' },
-      json: { type: 'boolean' },
-      trace: { type: 'boolean' },
-      ping: { type: 'string' },
-      reconnect: { type: 'boolean' },
-      timeout: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
   if (values.help) return { help: true as const };
   if (positionals.length !== 1)
     throw new UsageError(

@@ -5,17 +5,16 @@
  * client > server, server > client.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { startEchoServer, type EchoServer } from '../echo/echo-server.js';
 import { EXIT_CODES } from '../errors.js';
 import { run as runConnect } from './connect.js';
 import { reportError } from './output.js';
-
-const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+import { wsviaCommand } from './self.js';
 
 /** Starts `wsvia proxy ARGS` and resolves with its URL once it printed it. */
 function startProxyProcess(args: readonly string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [MAIN, 'proxy', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [program, ...prefix] = wsviaCommand();
+  const child = spawn(program, [...prefix, 'proxy', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => {
@@ -41,6 +40,9 @@ function startProxyProcess(args: readonly string[]): Promise<{ child: ChildProce
     });
   });
 }
+
+/** `wsvia demo` takes no options but --help (shell completion reads this table). */
+export const OPTIONS = { help: { type: 'boolean', short: 'h' } } as const;
 
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {

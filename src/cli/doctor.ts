@@ -8,7 +8,7 @@ import { reportToJSON } from '../doctor/report.js';
 import { EXIT_CODES, exitCodeFor } from '../errors.js';
 import { formatTraceEvent } from '../observe/format-trace.js';
 import { redactUrl } from '../observe/redact.js';
-import { parseConnectArgs } from './connect.js';
+import { OPTIONS as CONNECT_OPTIONS, parseConnectArgs } from './connect.js';
 import { reportError, reportUsage, UsageError } from './output.js';
 
 export const usage = `usage: wsvia doctor URL [options]
@@ -30,6 +30,9 @@ route, proxy and server: every option of 'wsvia connect' (-x/--proxy, --no-proxy
 exit codes: those of wsvia connect for the same failure: 0 ok, 1 other failure, 2 usage, 3 proxy refused,
             4 proxy auth, 5 TLS, 6 upgrade rejected, 7 timeout, 8 network or DNS, 9 closed abnormally
 `;
+
+/** The flags of `wsvia doctor`: wsvia connect's and --idle-probe (shell completion reads this table). */
+export const OPTIONS = { ...CONNECT_OPTIONS, 'idle-probe': { type: 'string' } } as const;
 
 /** The doctor's own flags, taken out before the rest goes to wsvia connect's parser. */
 export function splitDoctorArgs(argv: readonly string[]): { rest: string[]; idleProbe: number | undefined } {

@@ -25,21 +25,24 @@ Prints its URL when ready; stops on SIGINT or SIGTERM.
 exit codes: 0 stopped by a signal, 1 failure (a port in use), 2 usage
 `;
 
+/** The flags of `wsvia echo` (util.parseArgs' table; shell completion reads it too). */
+export const OPTIONS = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+  tls: { type: 'boolean' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  mirror: { type: 'boolean' },
+  subprotocol: { type: 'string', multiple: true },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function run(argv: string[]): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: {
-        host: { type: 'string' },
-        port: { type: 'string' },
-        tls: { type: 'boolean' },
-        cert: { type: 'string' },
-        key: { type: 'string' },
-        mirror: { type: 'boolean' },
-        subprotocol: { type: 'string', multiple: true },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: OPTIONS,
     }));
     if (values.port !== undefined && !/^\d{1,5}$/.test(values.port))
       throw new UsageError(`--port expects a port number, got ${values.port}`);

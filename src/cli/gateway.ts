@@ -63,7 +63,8 @@ bound. Exit codes: 0 after a drain, 2 for a usage or configuration error (an acc
 1 otherwise (a port in use).
 `;
 
-const OPTIONS = {
+/** The flags of `wsvia gateway` (util.parseArgs' table; shell completion reads it too). */
+export const OPTIONS = {
   listen: { type: 'string' },
   route: { type: 'string', multiple: true },
   config: { type: 'string' },

@@ -245,14 +245,16 @@ export function toOptions(s: Settings, name: (k: string) => string): Built {
   };
 }
 
+/** The flags of `wsvia proxy`, one per setting (util.parseArgs' table; shell completion reads it too). */
+export const OPTIONS: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {
+  ...Object.fromEntries(STRING_OPTIONS.map((k) => [k, { type: 'string' }])),
+  ...Object.fromEntries(LIST_OPTIONS.map((k) => [k, { type: 'string', multiple: true }])),
+  ...Object.fromEntries(BOOLEAN_OPTIONS.map((k) => [k, { type: 'boolean' }])),
+  help: { type: 'boolean', short: 'h' },
+};
+
 function settingsFromArgv(argv: string[]): { settings: Settings; help: boolean } {
-  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {
-    help: { type: 'boolean', short: 'h' },
-  };
-  for (const k of STRING_OPTIONS) options[k] = { type: 'string' };
-  for (const k of LIST_OPTIONS) options[k] = { type: 'string', multiple: true };
-  for (const k of BOOLEAN_OPTIONS) options[k] = { type: 'boolean' };
-  const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true });
+  const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
   const v = values as Record<string, string | string[] | boolean | undefined>;
   const s: Settings = { strings: {}, lists: {}, booleans: {} };

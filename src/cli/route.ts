@@ -19,6 +19,13 @@ ${ROUTE_USAGE}
 exit codes: 0 ok, 2 usage or an invalid proxy/PAC configuration, 1 other failure
 `;
 
+/** The flags of `wsvia route` (util.parseArgs' table; shell completion reads it too). */
+export const OPTIONS = {
+  ...ROUTE_FLAGS,
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export async function run(argv: string[]): Promise<number> {
   let url: string;
   let json: boolean;
@@ -27,7 +34,7 @@ export async function run(argv: string[]): Promise<number> {
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { ...ROUTE_FLAGS, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: OPTIONS,
     });
     if (values.help) {
       process.stdout.write(usage);

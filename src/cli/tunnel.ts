@@ -12,7 +12,7 @@ import type { ConnectOptions } from '../client/connect.js';
 import { EXIT_CODES, exitCodeFor, isWsviaError } from '../errors.js';
 import { formatTraceEvent } from '../observe/format-trace.js';
 import { parseAuthority, type Authority } from '../protocol/authority.js';
-import { parseConnectArgs } from './connect.js';
+import { OPTIONS as CONNECT_OPTIONS, parseConnectArgs } from './connect.js';
 import { parseListen } from './listen-address.js';
 import { formatError, reportError, reportUsage, UsageError } from './output.js';
 
@@ -43,6 +43,19 @@ exit codes: 0 ok, 1 other failure, 2 usage, 3 refused (proxy or bridge policy), 
 `;
 
 const OWN_VALUE_FLAGS = ['-L', '-R', '--target', '--linger'] as const;
+
+/** -L and -R have no long name (ssh's flags). */
+export const SHORT_ONLY_OPTIONS = ['-L', '-R'] as const;
+
+/** The long flags `wsvia tunnel` takes: wsvia connect's but the four below, and its own (shell completion). */
+export const OPTIONS: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {
+  ...Object.fromEntries(
+    Object.entries(CONNECT_OPTIONS).filter(([k]) => !['send', 'expect', 'reconnect', 'json'].includes(k)),
+  ),
+  target: { type: 'string' },
+  linger: { type: 'string' },
+  stdio: { type: 'boolean' },
+};
 
 interface TunnelArgs {
   readonly locals: { listen: { host: string; port: number }; target?: Authority }[];

@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { dialDetailed } from '../dial/dial.js';
 import type { DialOptions } from '../dial/options.js';
 
+/** Options of {@link WsviaAgent}: wsvia's dial options, and whether connections are secure and kept alive. */
 export interface WsviaAgentOptions extends DialOptions {
   /** Force every connection secure (true) or plain (false); by default each request's protocol decides. */
   readonly secure?: boolean;
@@ -33,6 +34,10 @@ export function isSecureRequest(o: RequestOptions): boolean {
   return p === 'https:' || p === 'wss:';
 }
 
+/**
+ * An `http.Agent` that opens its connections with wsvia's dial (see {@link wsviaAgent}): pass it as `agent` to `ws`,
+ * `http.request` or `https.request`.
+ */
 export class WsviaAgent extends http.Agent {
   readonly #options: WsviaAgentOptions;
 

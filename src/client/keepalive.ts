@@ -7,6 +7,7 @@ import type WebSocket from 'ws';
 import { WsviaError } from '../errors.js';
 import type { Tracer } from '../observe/trace.js';
 
+/** Keepalive pings: how often, and how long to wait for each pong. */
 export interface PingOptions {
   /** Milliseconds between pings. */
   readonly interval: number;

@@ -35,6 +35,10 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'WEBSOCKET_CLOSED',
 ]);
 
+/**
+ * Whether a failure is worth another attempt: timeouts, network errors, closes, 5xx and 429 answers; never a
+ * configuration, TLS trust or auth error.
+ */
 export function isRetryable(e: unknown): boolean {
   if (!isWsviaError(e)) return false;
   if (e.code === 'UPGRADE_REJECTED') return (e.answer?.status ?? 0) >= 500 || e.answer?.status === 429;
@@ -52,6 +56,11 @@ export interface ReconnectingEvents {
   error: [err: WsviaError];
 }
 
+/**
+ * A WebSocket that reconnects with backoff after retryable failures (see {@link isRetryable}) and queues sends,
+ * within bounds, while it is down. Call {@link ReconnectingWebSocket.start}; listen to `open`, `message`, `close`,
+ * `reconnecting` and `error` (terminal).
+ */
 export class ReconnectingWebSocket extends EventEmitter<ReconnectingEvents> {
   readonly #url: string | URL;
   readonly #options: ConnectOptions;
@@ -79,6 +88,7 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingEvents> {
     return this.#queue.length;
   }
 
+  /** Starts the first attempt; returns this, for chaining. */
   start(): this {
     void this.#attempt();
     return this;

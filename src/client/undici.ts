@@ -19,6 +19,7 @@ export interface UndiciConnectOptions {
   readonly servername?: string | null;
 }
 
+/** undici's `connect` function type: opens a socket for undici's `options`, reports it to `callback`. */
 export type UndiciConnector = (
   options: UndiciConnectOptions,
   callback: (err: Error | null, socket: Duplex | null) => void,

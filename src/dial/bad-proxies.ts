@@ -10,6 +10,7 @@ export interface BadProxyEntry {
   readonly reason: string;
 }
 
+/** Proxies that failed recently and for how long they are tried last (default 5 minutes, as Chrome does). */
 export class BadProxyList {
   readonly #ttlMs: number;
   readonly #now: () => number;

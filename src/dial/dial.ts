@@ -35,11 +35,13 @@ import { RecordingDuplex } from './sniff.js';
 import { openTcp } from './tcp.js';
 import { startTls } from './tls.js';
 
+/** Where to dial: host, port and whether TLS to the target follows. */
 export interface DialTarget extends Authority {
   /** TLS to the target (wss:, https:). */
   readonly tls: boolean;
 }
 
+/** An open byte stream to the target, with the route it took, the proxy's CONNECT answer and the certificate seen. */
 export interface DialResult {
   readonly socket: Duplex;
   readonly route: RouteDecision;
@@ -389,6 +391,10 @@ function routeLabel(r: RouteDecision): string {
   return hops.length === 0 ? 'DIRECT' : describeHops(hops);
 }
 
+/**
+ * Like {@link dial}, but resolves with the route taken, the proxy's answer and the certificate as well as the socket.
+ * Several routes (PAC, a selector) are tried in order, recently failed proxies last.
+ */
 export async function dialDetailed(
   targetInput: string | URL | DialTarget,
   options: DialOptions = {},

@@ -30,6 +30,10 @@ export const DEFAULT_TIMEOUTS: Required<Timeouts> = {
 
 export type CaOption = string | Buffer | readonly (string | Buffer)[];
 
+/**
+ * How to reach a target: the route (proxy, PAC, WPAD, selector, environment), proxy credentials and TLS, timeouts,
+ * tracing.
+ */
 export interface DialOptions {
   /**
    * A proxy URL (http, https, socks4, socks4a, socks5, socks5h), a parsed one, a chain of them (dialled in order,

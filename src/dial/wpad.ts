@@ -22,9 +22,11 @@ import { pacSelector } from './pac-selector.js';
 
 /** Looks a name up to IPv4 addresses; `dns.promises.Resolver` is one (real DNS to the servers it was given). */
 export interface WpadResolver {
+  /** The IPv4 addresses of `name`; rejects when it does not resolve. */
   resolve4(name: string): Promise<string[]>;
 }
 
+/** How WPAD discovery searches: the domains, the resolver, time limits and caching. */
 export interface WpadOptions {
   /** Search domains to use instead of resolv.conf's (in order). */
   readonly domains?: readonly string[];
@@ -38,6 +40,7 @@ export interface WpadOptions {
   readonly timeoutMs?: number;
   /** How long a discovered URL is reused before discovery runs again, in ms (default 5 minutes). */
   readonly cacheMs?: number;
+  /** The clock for the cache, in ms (default `Date.now`; tests pass their own). */
   readonly now?: () => number;
 }
 
@@ -47,6 +50,7 @@ export interface WpadAttempt {
   readonly why: string;
 }
 
+/** What WPAD discovery found, and every candidate it tried, for `wsvia route` and the doctor. */
 export interface WpadDiscovery {
   /** The PAC file found, the address its name resolved to, and the sentence that says where it came from. */
   readonly found?: { readonly candidate: WpadCandidate; readonly address: string; readonly reason: string };

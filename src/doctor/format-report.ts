@@ -8,6 +8,7 @@ function time(ms: number): string {
   return ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(1)} ms`;
 }
 
+/** Renders a report as `wsvia doctor` prints it: one line per step, the verdict, then advice. */
 export function formatReport(r: DoctorReport, title?: string): string {
   const lines: string[] = [];
   if (title) lines.push(title, '');

@@ -4,9 +4,12 @@
  */
 import type { ErrorCode } from '../errors.js';
 
+/** The steps of the path the doctor checks, in order. */
 export const STEP_NAMES = ['route', 'dns', 'tcp', 'proxy', 'tls', 'upgrade', 'roundtrip', 'idle'] as const;
+/** One of {@link STEP_NAMES}. */
 export type StepName = (typeof STEP_NAMES)[number];
 
+/** The outcome of one step of the path. */
 export interface DoctorStep {
   readonly step: StepName;
   readonly ok: boolean;
@@ -30,6 +33,9 @@ export interface IdleResult {
   readonly how: string;
 }
 
+/**
+ * The doctor's diagnosis of a path: each step's outcome, a verdict with the first failure's error code, and advice.
+ */
 export interface DoctorReport {
   readonly ok: boolean;
   /** The error code of the first failure, as `wsvia connect` reports it; null when ok. */

@@ -31,6 +31,7 @@ export interface DoctorOptions extends ConnectOptions {
   readonly idlePongTimeout?: number;
   /** Compare the certificate seen through a proxy with a direct connection's (default true). */
   readonly compareDirect?: boolean;
+  /** Called as the idle probe advances (elapsed and total ms), e.g. for a progress bar. */
   readonly onIdleProgress?: (elapsedMs: number, totalMs: number) => void;
 }
 

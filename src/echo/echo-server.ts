@@ -11,10 +11,12 @@ import { WebSocketServer } from 'ws';
 import { formatHost } from '../protocol/authority.js';
 import { listen } from '../serve/listener.js';
 
+/** Where the echo server listens, with or without TLS, and what it answers. */
 export interface EchoServerOptions {
   readonly host?: string;
   readonly port?: number;
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /** Send each client, as its first message, the upgrade request as received (`{"wsviaMirror": ...}`). */
   readonly mirror?: boolean;
   /** Subprotocols the server accepts (the first offered that is in this list is chosen). */
   readonly protocols?: readonly string[];
@@ -34,14 +36,20 @@ export interface ReceivedUpgrade {
   };
 }
 
+/** A running echo server: its URL, the upgrade requests it received, and `close()`. */
 export interface EchoServer {
   readonly url: string;
   readonly port: number;
   /** Upgrade requests received, oldest first (bounded to the last 1000). */
   readonly received: readonly ReceivedUpgrade[];
+  /** Closes every WebSocket and stops listening. */
   close(): Promise<void>;
 }
 
+/**
+ * Starts a WebSocket server that echoes every message back (on 127.0.0.1 and a port the system chooses by default);
+ * resolves once it listens.
+ */
 export async function startEchoServer(options: EchoServerOptions = {}): Promise<EchoServer> {
   const host = options.host ?? '127.0.0.1';
   const handler = (_req: http.IncomingMessage, res: http.ServerResponse): void => {

@@ -9,6 +9,7 @@ import { DEFAULT_ADMISSION } from '../serve/admission.js';
 
 export const UPSTREAM_SCHEMES = ['ws:', 'wss:', 'http:', 'https:'] as const;
 
+/** One upstream of a route: where the gateway connects, and whether with TLS. */
 export interface UpstreamSpec {
   /** As written, for logs and /routes. */
   readonly url: string;
@@ -17,12 +18,14 @@ export interface UpstreamSpec {
   readonly tls: boolean;
 }
 
+/** A path prefix and the upstreams that serve it (tried in turn, dead ones skipped). */
 export interface RouteSpec {
   /** A path prefix, always starting with `/`. */
   readonly path: string;
   readonly upstreams: readonly UpstreamSpec[];
 }
 
+/** A TLS listener route by server name: connections for `name` are passed, still encrypted, to `host:port`. */
 export interface SniRoute {
   /** A server name, or `*.example.com` for any one label in front of example.com. */
   readonly name: string;
@@ -57,6 +60,7 @@ export interface TlsSpec {
   readonly key: string | undefined;
 }
 
+/** The gateway's whole configuration, validated: listeners, routes, origins, keepalive, limits, operations. */
 export interface GatewayConfig {
   readonly listen: string | undefined;
   readonly tls: TlsSpec;

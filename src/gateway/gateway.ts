@@ -23,12 +23,14 @@ import { handleTlsConnection, SniPassthrough } from './tls-listener.js';
 import { UpstreamHealth } from './upstream-pool.js';
 import type { WsRelay } from './ws-relay.js';
 
+/** The addresses the gateway listens on (plain, TLS, admin), once started. */
 export interface GatewayAddresses {
   readonly listen: AddressInfo | undefined;
   readonly tls: AddressInfo | undefined;
   readonly admin: AddressInfo | undefined;
 }
 
+/** What a Gateway is given besides its configuration. */
 export interface GatewayOptions {
   /** Where the access log goes (overrides the config's accessLog). */
   readonly accessLog?: AccessLog;
@@ -78,6 +80,7 @@ export class Gateway implements Runtime {
     this.#passthrough = new SniPassthrough(this);
   }
 
+  /** The configuration in force, with its routes and upstream pools (replaced whole on reload). */
   snapshot(): Snapshot {
     return this.#snapshot;
   }
@@ -184,6 +187,7 @@ export class Gateway implements Runtime {
     return this.#admission.open;
   }
 
+  /** Marks an upstream dead after a failure (counted by error code): it is skipped until a health check passes. */
   markDead(u: UpstreamSpec, code: ErrorCode): void {
     this.metrics.upstreamFailures.inc({ upstream: u.url, code });
     this.#health.markDead(u, Date.now());

@@ -8,6 +8,7 @@ function ms(n: number): string {
   return `${n.toFixed(1)} ms`;
 }
 
+/** One trace event as `--trace` prints it: an HTTP head under a `from > to` line, other steps as `*` lines. */
 export function formatTraceEvent(e: TraceRecord): string {
   switch (e.type) {
     case 'route':

@@ -7,6 +7,7 @@ import diagnostics from 'node:diagnostics_channel';
 
 export type Party = 'client' | 'proxy' | 'server';
 
+/** One step of a connection attempt: the route, DNS, TCP, each HTTP head sent or received, TLS, the open WebSocket, and notes. */
 export type TraceEvent =
   | { readonly type: 'route'; readonly text: string; readonly proxy: string | null }
   | { readonly type: 'dns'; readonly host: string; readonly address: string; readonly ms: number }
@@ -74,4 +75,5 @@ export class Tracer {
   }
 }
 
+/** The `node:diagnostics_channel` name trace records are published on when someone subscribes. */
 export const TRACE_CHANNEL = 'wsvia:trace';

@@ -25,6 +25,7 @@ export const BINARY_SUBPROTOCOL = 'binary';
 /** A control message is small; anything longer is not one of ours. */
 export const MAX_CONTROL_BYTES = 512;
 
+/** A control message of `wsvia.tunnel.v1` or `wsvia.reverse.v1`, carried in a text frame. */
 export type ControlMessage =
   /** The sender will send no more data in this direction (its TCP side read EOF). */
   | { readonly type: 'eof' }

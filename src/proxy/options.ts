@@ -25,6 +25,7 @@ export interface ProxyLimits {
   readonly authFailuresPerMinute: number;
 }
 
+/** `wsvia proxy`'s limits when none are given. */
 export const DEFAULT_LIMITS: ProxyLimits = {
   maxTunnels: 10_000,
   maxTunnelsPerClient: 500,
@@ -36,6 +37,7 @@ export const DEFAULT_LIMITS: ProxyLimits = {
   authFailuresPerMinute: 10,
 };
 
+/** What a ProxyServer is told: listener, users, destination rules, limits, upstream proxy and logging. */
 export interface ProxyServerOptions {
   readonly host?: string;
   readonly port?: number;

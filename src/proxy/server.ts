@@ -93,6 +93,7 @@ function flat(s: string): string {
   return Buffer.from(s, 'latin1').toString('latin1');
 }
 
+/** Where a server listens. */
 export interface ListeningAddress {
   readonly host: string;
   readonly port: number;

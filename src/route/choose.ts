@@ -9,6 +9,9 @@ import { parseProxyUrl, type ProxyUrl } from './proxy-url.js';
 /** One proxy, or a chain of them in the order they are dialled (the last one reaches the target). */
 export type ProxyInput = string | ProxyUrl | readonly (string | ProxyUrl)[];
 
+/**
+ * What {@link chooseRoute} decides from: an explicit proxy or chain, a no-proxy list, the environment's variables.
+ */
 export interface RouteConfig {
   /**
    * An explicit proxy (`--proxy`, the `proxy` option): wins over the environment. `false` forces direct. A list is
@@ -33,6 +36,7 @@ export interface EnvProxies {
   readonly noProxy?: { readonly name: string; readonly value: string };
 }
 
+/** A route to a target: the proxies to dial in order (none: direct), and why, for `wsvia route` and the doctor. */
 export interface RouteDecision {
   /** The proxy that reaches the target (the last hop), or null for a direct connection. */
   readonly proxy: ProxyUrl | null;

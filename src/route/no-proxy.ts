@@ -6,6 +6,7 @@
  */
 import { cidrContains, ipBytes, parseCidr, type Cidr } from './cidr.js';
 
+/** One NO_PROXY entry, parsed: everything, a name and its subdomains, or an address range; optionally one port. */
 export type NoProxyRule =
   | { readonly kind: 'all'; readonly text: string }
   | { readonly kind: 'name'; readonly name: string; readonly port?: number; readonly text: string }
@@ -26,6 +27,7 @@ function splitPort(entry: string): { host: string; port?: number } {
   return { host: entry };
 }
 
+/** Parses a NO_PROXY value (or `--noproxy`) into rules, with curl's conventions. */
 export function parseNoProxy(value: string): NoProxyRule[] {
   // curl: "The only wildcard available is a single * character" -- the whole value, not one entry of a list
   // (curl 7.88 sends `localhost,*` through the proxy for other hosts). A `*` entry in a list matches nothing.

@@ -8,10 +8,12 @@
 import { WsviaError } from '../errors.js';
 import { parseProxyUrl, type ProxyScheme, type ProxyUrl } from './proxy-url.js';
 
+/** One usable entry of a PAC result: DIRECT, or a proxy. */
 export type PacEntry =
   | { readonly kind: 'direct'; readonly text: string }
   | { readonly kind: 'proxy'; readonly proxy: ProxyUrl; readonly text: string };
 
+/** A PAC result, parsed: the entries to try in order and those skipped. */
 export interface PacResult {
   /** Usable entries, in the order the PAC gave them: try them in this order. */
   readonly entries: readonly PacEntry[];

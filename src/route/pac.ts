@@ -44,6 +44,7 @@ export interface PacScript {
   findProxyForUrl(url: string, host: string, pacHost?: PacHost): Promise<string>;
   /** Runs it and parses the result into entries to try in order. */
   resolve(url: string, host: string, pacHost?: PacHost): Promise<PacResult & { readonly raw: string }>;
+  /** Frees the WebAssembly instance; the script cannot be used after. */
   dispose(): void;
 }
 

@@ -6,7 +6,9 @@ import { Credentials } from '../auth/credentials.js';
 import { invalidArgument } from '../errors.js';
 import { formatHost, unbracket } from '../protocol/authority.js';
 
+/** The proxy URL schemes wsvia dials, as curl names them (socks5h: names resolved by the proxy). */
 export const PROXY_SCHEMES = ['http', 'https', 'socks4', 'socks4a', 'socks5', 'socks5h'] as const;
+/** One of {@link PROXY_SCHEMES}. */
 export type ProxyScheme = (typeof PROXY_SCHEMES)[number];
 
 /** curl's defaults: 1080 for every scheme but https, which is 443. */
@@ -19,6 +21,7 @@ const DEFAULT_PORTS: Record<ProxyScheme, number> = {
   socks5h: 1080,
 };
 
+/** A parsed proxy URL: scheme, host, port, credentials (never printed) and a display form safe to log. */
 export interface ProxyUrl {
   readonly scheme: ProxyScheme;
   /** Host name or address, IPv6 without brackets. */

@@ -38,6 +38,7 @@ export interface WpadDomainSource {
   readonly origin: string;
 }
 
+/** A WPAD candidate: the `wpad.DOMAIN` name to look up, its PAC URL, and where its domain came from. */
 export interface WpadCandidate {
   /** The name looked up, e.g. `wpad.corp.example`. */
   readonly name: string;
@@ -75,7 +76,7 @@ export function mayTryWpadIn(domain: string): boolean {
 
 /**
  * The candidate PAC URLs, in the order to try them: for each search domain in turn, `wpad.` + the domain, then
- * + each parent while {@link mayTryWpadIn} allows it. Duplicates (two search domains sharing parents) are kept
+ * + each parent while `mayTryWpadIn` allows it. Duplicates (two search domains sharing parents) are kept
  * once, at their first place; names that are not DNS names are ignored.
  *
  * @example
