@@ -113,7 +113,8 @@ export async function compilePac(script: string, options: PacOptions): Promise<P
       const address = ipBytes(text) ? text : host.dnsResolve ? host.dnsResolve(text) : null;
       return address === null ? false : inNet(address, String(pattern), String(mask));
     },
-    alert: (message?: unknown): void => host.alert?.(String(message ?? '')),
+    alert: (message?: unknown): void =>
+      host.alert?.(typeof message === 'string' ? message : (JSON.stringify(message) ?? '')),
   };
   type Loaded = { vm: QuickJS; find: (url: string, host: string) => Promise<string> };
   const load = async (): Promise<Loaded> => {
@@ -123,8 +124,8 @@ export async function compilePac(script: string, options: PacOptions): Promise<P
     });
     try {
       deadline = now() + timeoutMs;
-      const find = createPacResolver(vm as never, script, {
-        sandbox: sandbox as never,
+      const find = createPacResolver(vm, script, {
+        sandbox: sandbox,
         filename: options.source,
       });
       return { vm, find };
