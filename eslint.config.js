@@ -2,9 +2,24 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'docs/api/**', 'node_modules/**', 'scripts/**', '.ci/**', 'eslint.config.js'] },
-  ...tseslint.configs.recommended,
   {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'scripts/**',
+      '.ci/**',
+      'eslint.config.js',
+      'docs/**',
+      'api/**',
+      '**/*.mjs',
+      'examples/**/web/**',
+    ],
+  },
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
     rules: {
       // `#private` over the `private` keyword: real privacy at run time, as Deno std enforces.
       'no-restricted-syntax': [
@@ -14,6 +29,26 @@ export default tseslint.config(
         { selector: 'TSEnumDeclaration', message: 'Use an `as const` list and a derived union.' },
       ],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // STYLE.md trap 13: a fire-and-forget promise whose rejection nothing catches exits the process. `void p`
+      // does not count as handling it.
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        {
+          ignoreVoid: false,
+          // node:test's test()/describe() return promises the runner itself awaits and reports.
+          allowForKnownSafeCalls: [
+            { from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite'] },
+          ],
+        },
+      ],
+      '@typescript-eslint/no-misused-promises': 'error',
+      // Passing on what a catch caught (an `unknown`) is how errors travel through our promise plumbing.
+      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true }],
+      // ws's RawData is a Buffer unless binaryType is changed, which wsvia never does.
+      '@typescript-eslint/no-base-to-string': [
+        'error',
+        { ignoredTypeNames: ['Error', 'RegExp', 'URL', 'URLSearchParams', 'RawData'] },
+      ],
       eqeqeq: ['error', 'smart'],
     },
   },

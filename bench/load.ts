@@ -162,7 +162,7 @@ async function openWebSocket(target: WsTarget): Promise<WebSocket> {
     ...(tunnel
       ? {
           // The tunnel was paused when CONNECT succeeded; the HTTP client reads it from here on.
-          createConnection: (() => (tunnel as net.Socket).resume()) as unknown as typeof net.createConnection,
+          createConnection: (() => tunnel.resume()) as unknown as typeof net.createConnection,
         }
       : {}),
   });

@@ -69,10 +69,13 @@ export function holdIdle(job: Job, timeoutMs = 180_000): Promise<HeldConnections
       clearTimeout(timer);
       resolve({ result: JSON.parse(out.split('\n')[0] ?? '') as IdleResult, release });
     });
-    void exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`idle ${job.kind} exited early: ${err.slice(0, 2000)}`));
-    });
+    exited.then(
+      () => {
+        clearTimeout(timer);
+        reject(new Error(`idle ${job.kind} exited early: ${err.slice(0, 2000)}`));
+      },
+      (e: unknown) => reject(e instanceof Error ? e : new Error(String(e))),
+    );
   });
 }
 

@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   let pushNext = false;
   const sink = net.createServer((c) => {
     held.push(c);
-    if (pushNext) void pushAll(c);
+    if (pushNext) pushAll(c).catch(() => c.destroy());
     pushNext = false;
     c.on('data', (b: Buffer) => {
       received += b.length;

@@ -56,7 +56,7 @@ process.stdout.write(`${JSON.stringify({ sinkPort, echoPort, wsPort: ws.port })}
 const stop = (): void => {
   sink.close();
   echo.close();
-  void ws.close();
+  ws.close().catch(() => {});
   process.exit(0);
 };
 process.on('SIGTERM', stop);

@@ -27,7 +27,7 @@ export class Samples {
   add(contender: string, metric: string, value: number): void {
     if (!Number.isFinite(value)) return;
     let m = this.#data.get(contender);
-    if (!m) this.#data.set(contender, (m = new Map()));
+    if (!m) this.#data.set(contender, (m = new Map<string, number[]>()));
     let xs = m.get(metric);
     if (!xs) m.set(metric, (xs = []));
     xs.push(value);

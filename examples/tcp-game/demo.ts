@@ -37,7 +37,12 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       `wsvia bridge serving the page and the WebSocket on ${demo.bridge.url}\n\n` +
       `  play: ${demo.url}   (open it in two tabs; Ctrl-C stops)\n`,
   );
-  const stop = (): void => void demo.close().then(() => process.exit(0));
+  const stop = (): void => {
+    demo.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
 }

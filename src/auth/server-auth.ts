@@ -26,11 +26,11 @@ export class StaticUsers implements UserStore {
       }),
     );
   }
-  async verify(user: string, password: string): Promise<boolean> {
+  verify(user: string, password: string): Promise<boolean> {
     const known = this.#users.get(user);
     const a = Buffer.from(known ?? '\0unknown');
     const b = Buffer.from(password);
-    return known !== undefined && a.length === b.length && timingSafeEqual(a, b);
+    return Promise.resolve(known !== undefined && a.length === b.length && timingSafeEqual(a, b));
   }
   password(user: string): string | undefined {
     return this.#users.get(user);

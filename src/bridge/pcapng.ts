@@ -105,7 +105,7 @@ function segment(
 }
 
 function endpoint(text: unknown, fallback: string, fallbackPort: number): Endpoint {
-  const s = String(text ?? '');
+  const s = typeof text === 'string' ? text : '';
   const colon = s.lastIndexOf(':');
   const host = colon > 0 ? s.slice(0, colon) : '';
   const port = Number(s.slice(colon + 1));
@@ -124,7 +124,8 @@ export interface PcapSession {
 export function sessionToPcapng(session: PcapSession): Buffer {
   const client = endpoint(session.header['client'], '192.0.2.1', 40000);
   const target = endpoint(session.header['target'], '192.0.2.2', 1);
-  const startMs = Date.parse(String(session.header['start'] ?? ''));
+  const start = session.header['start'];
+  const startMs = typeof start === 'string' ? Date.parse(start) : NaN;
   const epochMicros = BigInt(Math.round((Number.isFinite(startMs) ? startMs : 0) * 1000));
   const at = (ms: number): bigint => epochMicros + BigInt(Math.round(ms * 1000));
   const seq = { up: 1000, down: 5000 };

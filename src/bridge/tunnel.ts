@@ -203,9 +203,9 @@ export function startReverseTunnel(
   let control: WebSocket | undefined;
   let timer: NodeJS.Timeout | undefined;
   let failures = 0;
-  let finish!: (e?: unknown) => void;
+  let finish!: (e?: Error) => void;
   const finished = new Promise<void>((resolve, reject) => {
-    finish = (e?: unknown) => (e === undefined ? resolve() : reject(e));
+    finish = (e?: Error) => (e === undefined ? resolve() : reject(e));
   });
   finished.catch(() => {});
   const ping = options.ping ?? 10_000;

@@ -297,7 +297,10 @@ function upgrade(
     ws.once('upgrade', traceAnswer);
     ws.once('unexpected-response', (_req, res) => {
       traceAnswer(res);
-      void readExcerpt(res, 4096, 1000).then((excerpt) => fail(upgradeRejected(res, excerpt, u, viaProxy)));
+      readExcerpt(res, 4096, 1000).then(
+        (excerpt) => fail(upgradeRejected(res, excerpt, u, viaProxy)),
+        () => fail(upgradeRejected(res, '', u, viaProxy)),
+      );
     });
     ws.once('error', (err: Error & { code?: string }) => fail(upgradeError(err, u, viaProxy)));
     ws.once('close', () =>

@@ -90,7 +90,7 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingEvents> {
 
   /** Starts the first attempt; returns this, for chaining. */
   start(): this {
-    void this.#attempt();
+    this.#run();
     return this;
   }
 
@@ -134,16 +134,18 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingEvents> {
     if (ws && (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING)) ws.close(code, reason);
   }
 
+  /** One attempt, whose every failure (a listener's throw included) goes the way of a failed connect. */
+  #run(): void {
+    this.#attempt().catch((e: unknown) => this.#failed(asReconnectError(e)));
+  }
+
   async #attempt(): Promise<void> {
     if (this.#stopped) return;
     let ws: WebSocket;
     try {
       ws = await connect(this.#url, this.#options);
     } catch (e) {
-      const err = isWsviaError(e)
-        ? e
-        : new WsviaError('CONNECTION_RESET', String(e), { hop: 'tcp', cause: e });
-      return this.#failed(err);
+      return this.#failed(asReconnectError(e));
     }
     if (this.#stopped) {
       ws.close(1000);
@@ -200,6 +202,10 @@ export class ReconnectingWebSocket extends EventEmitter<ReconnectingEvents> {
     const delay = backoffDelay(this.#failures, this.#reconnect);
     this.#failures++;
     this.emit('reconnecting', this.#failures, delay, err);
-    this.#timer = setTimeout(() => void this.#attempt(), delay);
+    this.#timer = setTimeout(() => this.#run(), delay);
   }
+}
+
+function asReconnectError(e: unknown): WsviaError {
+  return isWsviaError(e) ? e : new WsviaError('CONNECTION_RESET', String(e), { hop: 'tcp', cause: e });
 }

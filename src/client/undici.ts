@@ -62,7 +62,7 @@ export function wsviaConnector(options: DialOptions = {}): UndiciConnector {
 export async function wsviaDispatcher(options: DialOptions = {}): Promise<unknown> {
   let undici: { Agent: new (o: { connect: UndiciConnector }) => unknown };
   try {
-    undici = (await import('undici' as string)) as typeof undici;
+    undici = (await import('undici')) as typeof undici;
   } catch (e) {
     throw new WsviaError(
       'INVALID_ARGUMENT',

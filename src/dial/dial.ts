@@ -5,7 +5,6 @@
  * and error code; every event goes to the trace.
  */
 import type { Duplex } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
 import { Credentials } from '../auth/credentials.js';
 import { invalidArgument, WsviaError } from '../errors.js';
 import { formatAuthority, unbracket, type Authority } from '../protocol/authority.js';
@@ -269,7 +268,7 @@ export async function dialRoute(
       signal,
       tracer,
     });
-    return { socket: r.socket as TLSSocket, route, proxyResponse, certificate: r.certificate, tracer };
+    return { socket: r.socket, route, proxyResponse, certificate: r.certificate, tracer };
   } catch (e) {
     stream.destroy();
     reached.socket.destroy();

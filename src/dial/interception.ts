@@ -49,8 +49,8 @@ function dn(o: Record<string, string | string[] | undefined> | undefined): strin
 
 export function summarizeCertificate(cert: PeerCertificate | undefined): CertSummary | undefined {
   if (!cert || Object.keys(cert).length === 0) return undefined;
-  const subject = dn(cert.subject as unknown as Record<string, string>);
-  const issuer = dn(cert.issuer as unknown as Record<string, string>);
+  const subject = dn(cert.subject);
+  const issuer = dn(cert.issuer);
   return {
     subject,
     issuer,

@@ -5,6 +5,7 @@
  */
 import { Credentials } from '../auth/credentials.js';
 import type { ConnectOptions } from '../client/connect.js';
+import { normalizeHeaders } from '../dial/options.js';
 import type { RouteDecision } from '../route/choose.js';
 import type { DoctorReport, DoctorStep } from './report.js';
 
@@ -29,7 +30,7 @@ export function secretsOf(options: ConnectOptions, route: RouteDecision | undefi
   if (fromUrl) out.push(fromUrl, encodeURIComponent(fromUrl));
   for (const [k, v] of Object.entries(options.headers ?? {})) if (SECRET_HEADERS.test(k)) out.push(v);
   const ph = options.proxyHeaders;
-  const pairs = ph === undefined ? [] : Array.isArray(ph) ? (ph as [string, string][]) : Object.entries(ph);
+  const pairs: [string, string][] = normalizeHeaders(ph);
   for (const [k, v] of pairs) if (SECRET_HEADERS.test(k)) out.push(v);
   // Header values also appear without their scheme (`Bearer abc` -> `abc`).
   for (const v of [...out]) {

@@ -13,6 +13,7 @@ export const REFUSAL_REASONS = [
   'upstream_unavailable',
   'upstream_rejected',
   'draining',
+  'internal_error',
 ] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 

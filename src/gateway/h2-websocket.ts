@@ -10,7 +10,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
-import { getHeader, type HeaderList } from '../protocol/headers.js';
+import { getHeader } from '../protocol/headers.js';
 import { serializeHead } from '../protocol/head.js';
 import { isTrusted, upstreamHeaders } from './forwarded.js';
 import type { Runtime } from './runtime.js';
@@ -37,7 +37,12 @@ export function createH2Server(rt: Runtime): http2.Http2Server {
         stream.end('this gateway proxies HTTP/2 WebSockets (RFC 8441); use HTTP/1.1 for other requests\n');
         return;
       }
-      void bridge(rt, stream, headers, rawHeaders, remoteAddress);
+      bridge(rt, stream, headers, rawHeaders, remoteAddress).catch(() => {
+        // A fault of ours answers this stream only: the session and the process go on.
+        rt.metrics.refused.inc({ reason: 'internal_error' });
+        refuse(stream, 500, 'internal gateway error');
+        stream.destroy();
+      });
     },
   );
   server.on('sessionError', () => {});
@@ -100,7 +105,7 @@ async function bridge(
   }
   const upstream = conn.socket;
   const out = upstreamHeaders(
-    fields as HeaderList,
+    fields,
     { address, proto: 'https' },
     {
       trusted: isTrusted(address, snap.config.trustProxy),

@@ -28,6 +28,7 @@ const STATUS_TEXT: Record<number, string> = {
   408: 'Request Timeout',
   429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
   504: 'Gateway Timeout',
@@ -174,7 +175,13 @@ export class Http1Connection {
     // The reader's buffer is not needed until the next request (and never after an upgrade).
     this.#reader = undefined;
     this.#requests++;
-    void this.#handle(result.head, result.leftover);
+    this.#handle(result.head, result.leftover).catch((err: unknown) => this.#internalError(err));
+  }
+
+  /** A fault of ours while handling one request answers that client (500) and nobody else: the process goes on. */
+  #internalError(_err: unknown): void {
+    if (this.#socket.destroyed) return;
+    this.#refuse('internal_error', 500, 'internal gateway error');
   }
 
   #stopReading(): void {

@@ -354,7 +354,8 @@ export class ProxyServer {
       if (refused) return this.#answer(p, head.method, head.target, refused);
     }
     const slot = this.#admission.admit(p.clientKey);
-    if (slot instanceof AdmissionRefusal) return this.#answer(p, head.method, head.target, limitFailure(slot));
+    if (slot instanceof AdmissionRefusal)
+      return this.#answer(p, head.method, head.target, limitFailure(slot));
     // The slot is given back when the client connection closes, whatever path closes it (a tunnel's end, a
     // failed setup, a request body that does not parse), or by an error answer: no path can keep it (trap 16).
     p.slot = slot;

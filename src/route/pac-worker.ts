@@ -56,7 +56,10 @@ const sandbox = {
     return address === null ? false : inNet(address, String(pattern), String(mask));
   },
   alert: (message?: unknown): void =>
-    port?.postMessage({ type: 'alert', message: String(message ?? '') } satisfies FromPacWorker),
+    port?.postMessage({
+      type: 'alert',
+      message: typeof message === 'string' ? message : (JSON.stringify(message) ?? ''),
+    } satisfies FromPacWorker),
 };
 
 function errorOf(e: unknown, id?: number): FromPacWorker {
@@ -71,7 +74,7 @@ async function main(): Promise<void> {
     const vm = await QuickJS.create({ memoryLimit: data.memoryLimit });
     // From here on the time is the script's: the main thread starts its load budget.
     port?.postMessage({ type: 'started' } satisfies FromPacWorker);
-    find = createPacResolver(vm as never, data.script, { sandbox: sandbox as never, filename: data.source });
+    find = createPacResolver(vm, data.script, { sandbox: sandbox, filename: data.source });
   } catch (e) {
     port?.postMessage(errorOf(e));
     return;

@@ -17,7 +17,10 @@ describe('Credentials', () => {
       JSON.stringify(c),
       JSON.stringify({ proxy: { credentials: c } }),
       String(c),
+      // The point of this test: every way a careless caller could stringify credentials must hide the password.
+      // eslint-disable-next-line @typescript-eslint/restrict-template-expressions
       `${c}`,
+      // eslint-disable-next-line @typescript-eslint/restrict-plus-operands
       'x' + c,
       util.format('%s %o %O %j', c, c, c, c),
       JSON.stringify(Object.entries(c)),

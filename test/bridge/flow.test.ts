@@ -59,7 +59,8 @@ async function resettingEcho(options: { onEof?: boolean } = {}): Promise<TcpServ
 /** How a TCP connection ended, as its client saw it. */
 interface Ending {
   readonly data: Buffer;
-  readonly how: 'end' | string;
+  /** 'end' for a clean end, else the error code. */
+  readonly how: string;
 }
 
 /** Connects, writes each part after the previous one was echoed, and reports how the connection ended. */

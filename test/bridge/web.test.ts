@@ -49,7 +49,7 @@ describe('wsvia bridge --web', () => {
   });
   after(async () => {
     await bridge.close();
-    echo.close();
+    await echo.close();
     fs.rmSync(web, { recursive: true });
     fs.rmSync(outside, { recursive: true });
   });

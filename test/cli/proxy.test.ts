@@ -41,10 +41,13 @@ function startCli(args: string[]): Promise<Running> {
     };
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited ${code}:\n${out}`));
-    });
+    exited.then(
+      (code) => {
+        clearTimeout(timer);
+        reject(new Error(`exited ${code}:\n${out}`));
+      },
+      (e: unknown) => reject(e instanceof Error ? e : new Error(String(e))),
+    );
   });
 }
 

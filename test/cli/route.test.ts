@@ -9,9 +9,7 @@ import { freePort, tempDir, type RunningProxy } from '../helpers/process.js';
 import { startMicrosocks } from '../helpers/socks-peers.js';
 
 const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
-const CLEAN_ENV = Object.fromEntries(
-  Object.entries(process.env).filter(([k]) => !/_proxy$/i.test(k)),
-) as NodeJS.ProcessEnv;
+const CLEAN_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/_proxy$/i.test(k)));
 
 function wsvia(args: string[], env: NodeJS.ProcessEnv = {}) {
   const r = spawnSync(process.execPath, [MAIN, ...args], {

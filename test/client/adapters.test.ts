@@ -127,7 +127,7 @@ describe('adapters: ws agent, http(s) agent, undici dispatcher, against real pro
       connect: wsviaConnector({ proxy: `http://127.0.0.1:${tiny.port}` }) as never,
     });
     try {
-      const ws = new undici.WebSocket(echo.url, { dispatcher } as never);
+      const ws = new undici.WebSocket(echo.url, { dispatcher });
       const got = await new Promise<string>((resolve, reject) => {
         ws.addEventListener('open', () => ws.send('undici ws'));
         ws.addEventListener('message', (e) => resolve(String(e.data)));

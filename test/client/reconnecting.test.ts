@@ -39,7 +39,7 @@ test('reconnects after the server restarts and delivers what was queued meanwhil
   }
 });
 
-test('the queue is bounded: QUEUE_FULL instead of silent loss', async () => {
+test('the queue is bounded: QUEUE_FULL instead of silent loss', () => {
   const client = new ReconnectingWebSocket('ws://127.0.0.1:9/', {
     proxy: false,
     reconnect: { initialDelay: 10_000, maxQueuedMessages: 2, maxQueuedBytes: 1000 },

@@ -22,7 +22,7 @@ export function startBridgeCli(args: readonly string[], timeoutMs = 15_000): Pro
   const stop = (): Promise<void> => stopProcess(child);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
-      void stop();
+      stop().catch(() => {});
       reject(new Error(`wsvia bridge did not start within ${timeoutMs} ms:\n${out}`));
     }, timeoutMs);
     child.once('exit', (code) => {

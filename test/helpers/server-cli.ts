@@ -35,13 +35,16 @@ export function startServerCli(
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
-      void stopProcess(child);
+      stopProcess(child).catch(() => {});
       reject(new Error(`wsvia ${command} did not start within ${timeoutMs} ms:\n${out}${err}`));
     }, timeoutMs);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`wsvia ${command} exited (${code}) before listening:\n${out}${err}`));
-    });
+    exited.then(
+      (code) => {
+        clearTimeout(timer);
+        reject(new Error(`wsvia ${command} exited (${code}) before listening:\n${out}${err}`));
+      },
+      (e: unknown) => reject(e instanceof Error ? e : new Error(String(e))),
+    );
     const onData = (): void => {
       const m = LISTENING.exec(out);
       if (!m) return;

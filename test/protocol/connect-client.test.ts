@@ -43,11 +43,11 @@ const TUNNEL = bytes('\x16\x03\x01\x00\x05hello\r\n\r\nHTTP/1.1 200 OK\r\n\r\n')
 
 function tunnelOf(r: ConnectResult | undefined): Extract<ConnectResult, { kind: 'tunnel' }> {
   assert.equal(r?.kind, 'tunnel');
-  return r as Extract<ConnectResult, { kind: 'tunnel' }>;
+  return r;
 }
 function rejectedOf(r: ConnectResult | undefined): Extract<ConnectResult, { kind: 'rejected' }> {
   assert.equal(r?.kind, 'rejected');
-  return r as Extract<ConnectResult, { kind: 'rejected' }>;
+  return r;
 }
 
 describe('buildConnectRequest', () => {

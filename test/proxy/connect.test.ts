@@ -114,7 +114,10 @@ describe('wsvia proxy: CONNECT tunnels', () => {
     assert.equal(await upstreamEnding, 'ECONNRESET');
     await until('tunnels released', () => proxy.server.active === 0);
     // The slot comes back when the client socket closes; the tunnel is logged once both sides have.
-    await until('both tunnels logged', () => proxy.server.metrics.closes.get({ reason: 'client_reset' }) === 1);
+    await until(
+      'both tunnels logged',
+      () => proxy.server.metrics.closes.get({ reason: 'client_reset' }) === 1,
+    );
     assert.equal(proxy.server.metrics.closes.get({ reason: 'upstream_reset' }), 1);
     assert.equal(proxy.server.metrics.closes.get({ reason: 'client_reset' }), 1);
   });

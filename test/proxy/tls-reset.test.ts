@@ -50,7 +50,7 @@ async function tlsTunnel(port: number, target: string): Promise<{ secure: tls.TL
   secure.write(connectRequest(target));
   let head = '';
   while (!head.includes('\r\n\r\n')) {
-    const [chunk] = (await new Promise((r) => secure.once('data', (d: Buffer) => r([d])))) as [Buffer];
+    const chunk = await new Promise<Buffer>((r) => secure.once('data', (d: Buffer) => r(d)));
     head += chunk.toString('latin1');
   }
   assert.match(head, /^HTTP\/1\.1 200 /);

@@ -12,7 +12,7 @@ import { howItEnds } from '../helpers/endings.js';
 import { until } from '../helpers/eventually.js';
 
 /** A TCP pair: `inner` goes to the relay, `outer` is the far peer the test watches. */
-async function tcpPair(): Promise<{ inner: net.Socket; outer: net.Socket; close(): void }> {
+async function tcpPair(): Promise<{ inner: net.Socket; outer: net.Socket; close: () => void }> {
   const server = net.createServer({ allowHalfOpen: true });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
