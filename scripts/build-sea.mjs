@@ -58,6 +58,28 @@ await esbuild.build({
   logLevel: 'warning',
 });
 
+// Worker threads run from files beside their callers; inside the executable each is a bundle of its own, stored
+// as an asset that src/worker-script.ts runs as the worker's source.
+const WORKERS = {
+  'pac-worker.js': 'dist/src/route/pac-worker.js',
+  'bcrypt-worker.js': 'dist/src/auth/bcrypt-worker.js',
+};
+const workerAssets = {};
+for (const [name, entry] of Object.entries(WORKERS)) {
+  const outfile = path.join(out, name.replace(/\.js$/, '.cjs'));
+  await esbuild.build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    plugins: [quickjsFromAsset],
+    logLevel: 'warning',
+  });
+  workerAssets[name] = outfile;
+}
+
 const blob = path.join(out, 'wsvia.blob');
 const config = path.join(out, 'sea-config.json');
 fs.writeFileSync(
@@ -66,7 +88,7 @@ fs.writeFileSync(
     main: bundle,
     output: blob,
     disableExperimentalSEAWarning: true,
-    assets: { 'quickjs.wasm': path.resolve(QUICKJS_WASM) },
+    assets: { 'quickjs.wasm': path.resolve(QUICKJS_WASM), ...workerAssets },
   }),
 );
 execFileSync(process.execPath, ['--experimental-sea-config', config], {

@@ -4,7 +4,8 @@
  * and do not keep the process alive while idle.
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../worker-script.js';
 
 interface Pending {
   readonly id: number;
@@ -18,8 +19,6 @@ interface Slot {
   readonly worker: Worker;
   job: Pending | undefined;
 }
-
-const WORKER_URL = new URL('./bcrypt-worker.js', import.meta.url);
 
 export class BcryptPool {
   readonly #size: number;
@@ -66,7 +65,7 @@ export class BcryptPool {
 
   #spawn(): Slot | undefined {
     if (this.#slots.length >= this.#size) return undefined;
-    const worker = new Worker(WORKER_URL);
+    const worker = startWorker('bcrypt-worker.js', () => new URL('./bcrypt-worker.js', import.meta.url));
     const slot: Slot = { worker, job: undefined };
     worker.on('message', (m: { id: number; ok: boolean }) => {
       const job = slot.job;

@@ -101,6 +101,16 @@ export interface Bridge {
 
 const DRAINING = new Refusal(503, 'the bridge is shutting down', 'draining', [['Retry-After', '1']]);
 
+/** A fault of ours (a user store that failed, say) answers this request with 500; every other session goes on. */
+function answerInternalError(res: http.ServerResponse): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(500, { 'Content-Type': 'text/plain' });
+  res.end('wsvia bridge: internal error\n');
+}
+
 function peerName(socket: net.Socket): string {
   return `${formatHost(socket.remoteAddress ?? '?')}:${socket.remotePort ?? 0}`;
 }
@@ -167,7 +177,7 @@ export class BridgeServer implements Bridge {
       ...(options.allowPrivate ? { allowPrivate: true } : {}),
     });
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-      this.#onRequest(req, res).catch(() => res.destroy());
+      this.#onRequest(req, res).catch(() => answerInternalError(res));
     };
     // tls.Server builds its own context from cert and key (it ignores a `secureContext` option): check them first,
     // so a bad pair is a configuration error.

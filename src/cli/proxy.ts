@@ -356,8 +356,11 @@ async function runPrimary(workers: number, drainTimeout: number): Promise<number
   // A message to a worker that already exited fails with EPIPE: the exit handler below deals with the exit.
   for (let i = 0; i < workers; i++) cluster.fork().on('error', () => {});
   let stopping = false;
+  // A worker that failed to start may exit before its message is read: its exit code says so all the same.
+  let exitFailure: number | undefined;
   const exited = new Promise<void>((resolve) => {
-    cluster.on('exit', () => {
+    cluster.on('exit', (_w, code) => {
+      if (code !== 0 && !stopping && !printed) exitFailure ??= code;
       if (Object.keys(cluster.workers ?? {}).length === 0) resolve();
       else if (!stopping && failed === undefined) process.stderr.write('wsvia proxy: a worker exited\n');
     });
@@ -368,5 +371,5 @@ async function runPrimary(workers: number, drainTimeout: number): Promise<number
   const killer = setTimeout(() => stop('SIGKILL'), drainTimeout + 5000);
   await exited;
   clearTimeout(killer);
-  return failed ?? EXIT_CODES.ok;
+  return failed ?? exitFailure ?? EXIT_CODES.ok;
 }

@@ -66,7 +66,7 @@ export function handleTlsConnection(socket: net.Socket, rt: Runtime, handlers: T
     if (slot instanceof AdmissionRefusal) {
       // Over a limit before any HTTP is spoken: there is no way to answer 503 or 429 inside TLS not yet set up.
       rt.metrics.refused.inc({ reason: slot.reason });
-      socket.destroy();
+      resetStream(socket, new StreamReset('gateway'));
       return;
     }
     socket.once('close', () => slot.close());

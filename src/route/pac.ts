@@ -7,7 +7,8 @@
  * functions that would do I/O (`dnsResolve`, `isResolvable`, `myIpAddress`) are supplied by the caller, so this
  * module stays free of sockets and DNS.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../worker-script.js';
 import { WsviaError } from '../errors.js';
 import { parsePacResult, type PacResult } from './pac-result.js';
 import { ANSWER_HEADER, type FromPacWorker, type PacWorkerData, type ToPacWorker } from './pac-messages.js';
@@ -50,7 +51,6 @@ export interface PacScript {
 
 /** The worker's own JavaScript heap (pac-resolver, the QuickJS bindings): a backstop to QuickJS's limit. */
 const WORKER_LIMITS = { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16, stackSizeMb: 4 };
-const WORKER_URL = new URL('./pac-worker.js', import.meta.url);
 /**
  * QuickJS's memory limit does not see every allocation (ArrayBuffers and long strings grow its WebAssembly memory
  * far past it, and that memory is outside the worker's heap limits), and its interrupt handler runs too seldom to
@@ -125,7 +125,10 @@ class PacThread {
       memoryLimit: this.#memoryLimit,
       answer: this.#answer,
     };
-    const worker = new Worker(WORKER_URL, { workerData: data, resourceLimits: WORKER_LIMITS });
+    const worker = startWorker('pac-worker.js', () => new URL('./pac-worker.js', import.meta.url), {
+      workerData: data,
+      resourceLimits: WORKER_LIMITS,
+    });
     // Errors are handled by the exchange under way; this keeps one between exchanges from being thrown.
     worker.on('error', () => {});
     worker.unref();
