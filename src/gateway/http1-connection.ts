@@ -293,8 +293,7 @@ export class Http1Connection {
         peer: `upstream ${conn.upstream.url}`,
         maxHeadBytes: RESPONSE_HEAD_LIMIT,
         timeout: snap.config.limits.handshakeTimeout,
-        onInterim: (r) =>
-          client.write(serializeHead(`HTTP/1.1 ${r.head.status} ${r.head.reason}`, r.head.headers)),
+        interimTo: client,
       });
     } catch {
       client.removeListener('close', onEarlyClose);
@@ -399,8 +398,7 @@ export class Http1Connection {
         peer: `upstream ${conn.upstream.url}`,
         maxHeadBytes: RESPONSE_HEAD_LIMIT,
         timeout: 0,
-        onInterim: (r) =>
-          client.write(serializeHead(`HTTP/1.1 ${r.head.status} ${r.head.reason}`, r.head.headers)),
+        interimTo: client,
       });
     } catch {
       client.removeListener('close', onClientClose);

@@ -3,10 +3,10 @@
  * member dead and the next is tried at once, so one dead member costs a client nothing but a refused connect.
  * Then the upstream's response head is read with the shared head reader, leftover kept.
  */
-import type { Duplex } from 'node:stream';
+import type { Duplex, Writable } from 'node:stream';
 import { dial } from '../dial/dial.js';
 import { WsviaError, isWsviaError, type ErrorCode } from '../errors.js';
-import { ResponseHeadReader, type HeadResult, type ResponseHead } from '../protocol/head.js';
+import { ResponseHeadReader, serializeHead, type HeadResult, type ResponseHead } from '../protocol/head.js';
 import type { UpstreamSpec } from './config.js';
 import type { UpstreamPool } from './upstream-pool.js';
 
@@ -55,9 +55,13 @@ export async function connectPool(pool: UpstreamPool, ctx: ConnectContext): Prom
   );
 }
 
+/** More interim (1xx) responses than this before the final one is an upstream fault: 502, not endless relaying. */
+export const MAX_INTERIM_RESPONSES = 16;
+
 /**
  * Reads the upstream's response head. Interim 1xx responses other than 101 (100 Continue, 103 Early Hints) are
- * handed to `onInterim` and reading goes on (RFC 9110 §15.2).
+ * written to `interimTo` (the client) and reading goes on (RFC 9110 §15.2). A client that does not read pauses the
+ * upstream until it drains (STYLE.md trap 17), and more than {@link MAX_INTERIM_RESPONSES} of them fail the read.
  */
 export function readResponseHead(
   socket: Duplex,
@@ -65,7 +69,7 @@ export function readResponseHead(
     peer: string;
     maxHeadBytes: number;
     timeout: number;
-    onInterim?: (r: HeadResult<ResponseHead>) => void;
+    interimTo?: Writable;
   },
 ): Promise<HeadResult<ResponseHead>> {
   return new Promise((resolve, reject) => {
@@ -89,7 +93,27 @@ export function readResponseHead(
             options.timeout,
           )
         : undefined;
+    let interim = 0;
+    let done = false;
+    const onSinkDrain = (): void => {
+      if (!done) socket.resume();
+    };
+    const passInterim = (r: HeadResult<ResponseHead>): void => {
+      const sink = options.interimTo;
+      if (++interim > MAX_INTERIM_RESPONSES)
+        throw new WsviaError(
+          'PROTOCOL_ERROR',
+          `${options.peer} sent more than ${MAX_INTERIM_RESPONSES} interim (1xx) responses`,
+          { hop: 'upgrade' },
+        );
+      if (sink && !sink.write(serializeHead(`HTTP/1.1 ${r.head.status} ${r.head.reason}`, r.head.headers))) {
+        socket.pause();
+        sink.once('drain', onSinkDrain);
+      }
+    };
     const finish = (err: unknown, result?: HeadResult<ResponseHead>): void => {
+      done = true;
+      options.interimTo?.removeListener('drain', onSinkDrain);
       clearTimeout(timer);
       socket.removeListener('data', onData);
       socket.removeListener('end', onEnd);
@@ -106,7 +130,7 @@ export function readResponseHead(
           if (!r) return;
           const s = r.head.status;
           if (s >= 100 && s < 200 && s !== 101) {
-            options.onInterim?.(r);
+            passInterim(r);
             reader = new ResponseHeadReader(
               { peer: options.peer, hop: 'upgrade' },
               { maxHeadBytes: options.maxHeadBytes, maxHeaders: 200 },
