@@ -1,16 +1,16 @@
 /**
- * Carries bytes between one TCP socket (or any byte Duplex: stdin/stdout) and one WebSocket byte stream
- * (ws-stream.ts), both ways, with backpressure both ways (a slow reader on either side pauses the other side's
- * reads instead of growing a buffer). Used by the bridge (WebSocket -> target) and by the tunnel (local TCP ->
- * WebSocket) alike: the two ends differ only in which side dialled.
+ * The bridge's and the tunnel's view of the shared relay (serve/relay.ts): one TCP socket (or any byte Duplex:
+ * stdin/stdout) and one WebSocket byte stream (ws-stream.ts), relayed by a {@link TunnelSet} in its byte-stream
+ * mode, and the result their log lines and traces report. Used by the bridge (WebSocket -> target) and by the
+ * tunnel (local TCP -> WebSocket) alike: the two ends differ only in which side dialled.
  *
  * Endings are carried as they happened (issue 12 §1): a clean end of one side's reads (FIN, the tunnel protocol's
- * `eof`, a normal close) becomes `end()` on the other; a side that closes any other way (reset, error, dropped,
- * destroyed) resets the other ({@link resetStream}: a TCP RST, or a WebSocket close with 1011), so that a truncated
- * stream never reaches an application as a complete one.
+ * `eof`, a normal close) becomes `end()` on the other, which then has FLUSH_TIMEOUT to flush; a side that closes
+ * any other way (reset, error, dropped, destroyed) resets the other (a TCP RST, or a WebSocket close with 1011), so
+ * that a truncated stream never reaches an application as a complete one.
  */
 import type { Duplex } from 'node:stream';
-import { resetStream, StreamReset } from '../serve/reset.js';
+import { TunnelSet, type Tunnel } from '../serve/relay.js';
 import type { WebSocketByteStream } from './ws-stream.js';
 
 export const CLOSED_BY = ['socket', 'websocket', 'error', 'bridge'] as const;
@@ -38,78 +38,46 @@ export interface PumpResult {
  */
 export const FLUSH_TIMEOUT = 30_000;
 
-type Side = 'socket' | 'websocket';
+/** One session: the relay's client is the socket, its upstream the WebSocket stream. */
+interface Session {
+  readonly ws: WebSocketByteStream;
+  readonly resolve: (r: PumpResult) => void;
+}
 
-/** One session's two streams and its counts; resolves once both are closed. */
-class Pump {
-  readonly #ws: WebSocketByteStream;
-  readonly #onData: PumpOptions['onData'];
-  readonly #bytes = { socket: 0, websocket: 0 };
-  #closedBy: ClosedBy | undefined;
-  #reset = false;
-  #open = 2;
-  readonly #resolve: (r: PumpResult) => void;
-
-  constructor(
-    socket: Duplex,
-    ws: WebSocketByteStream,
-    options: PumpOptions,
-    resolve: (r: PumpResult) => void,
-  ) {
-    this.#ws = ws;
-    this.#onData = options.onData;
-    this.#resolve = resolve;
-    this.#wire(socket, ws, 'socket');
-    this.#wire(ws, socket, 'websocket');
+function closedBy(t: Tunnel<Session>): ClosedBy {
+  switch (t.reason) {
+    case 'client_closed':
+      return 'socket';
+    case 'upstream_closed':
+      return 'websocket';
+    case 'client_reset':
+    case 'upstream_reset':
+      return 'error';
+    default:
+      return 'bridge';
   }
+}
 
-  #wire(from: Duplex, to: Duplex, side: Side): void {
-    from.on('data', (chunk: Buffer) => {
-      this.#bytes[side] += chunk.length;
-      this.#onData?.(side, chunk);
-      if (to.destroyed || to.writableEnded) return;
-      if (!to.write(chunk)) from.pause();
-    });
-    to.on('drain', () => from.resume());
-    from.on('end', () => {
-      // A half-close under wsvia.tunnel.v1 is not the end of the session: the answer may follow.
-      if (from !== this.#ws || !this.#ws.halfClose) this.#closedBy ??= side;
-      if (!to.destroyed && !to.writableEnded) to.end();
-    });
-    from.on('error', () => (this.#closedBy ??= 'error'));
-    from.once('close', () => this.#closed(from, to, side));
-    if (from.closed) queueMicrotask(() => this.#closed(from, to, side));
-  }
+function finished(t: Tunnel<Session>): void {
+  t.info.resolve({
+    bytesFromSocket: t.bytesUp,
+    bytesFromWebSocket: t.bytesDown,
+    closedBy: closedBy(t),
+    wsCloseCode: t.info.ws.closeCode,
+    reset: t.reset,
+  });
+}
 
-  #closed(from: Duplex, to: Duplex, side: Side): void {
-    if (from.readableEnded && !from.errored) {
-      this.#closedBy ??= side;
-      this.#flushThenClose(to);
-    } else {
-      // Closed without a clean end of its reads: pass the loss on (RST, or a WebSocket close that is not 1000).
-      this.#closedBy = this.#closedBy === undefined || this.#closedBy === side ? 'error' : this.#closedBy;
-      this.#reset = true;
-      resetStream(to, from.errored ?? new StreamReset(side));
-    }
-    if (--this.#open === 0)
-      this.#resolve({
-        bytesFromSocket: this.#bytes.socket,
-        bytesFromWebSocket: this.#bytes.websocket,
-        closedBy: this.#closedBy ?? 'bridge',
-        wsCloseCode: this.#ws.closeCode,
-        reset: this.#reset,
-      });
-  }
+/** Every bridged and tunnelled session of this process: no idle or lifetime limit, no sweep. */
+const sessions = new TunnelSet<Session>({
+  idleTimeout: 0,
+  maxLifetime: 0,
+  byteStream: { flushTimeout: FLUSH_TIMEOUT },
+  onFinish: finished,
+});
 
-  /** `to` was given `end()` already: let its writes finish, then close it; reset it if they never do. */
-  #flushThenClose(to: Duplex): void {
-    if (to.destroyed) return;
-    if (!to.writableEnded) to.end();
-    if (to.writableFinished) return void to.destroy();
-    const timer = setTimeout(() => resetStream(to), FLUSH_TIMEOUT);
-    to.once('finish', () => to.destroy());
-    to.once('close', () => clearTimeout(timer));
-  }
+function tap(onData: NonNullable<PumpOptions['onData']>) {
+  return (fromSocket: boolean, chunk: Buffer): void => onData(fromSocket ? 'socket' : 'websocket', chunk);
 }
 
 /**
@@ -121,5 +89,11 @@ export function pump(
   ws: WebSocketByteStream,
   options: PumpOptions = {},
 ): Promise<PumpResult> {
-  return new Promise<PumpResult>((resolve) => new Pump(socket, ws, options, resolve));
+  return new Promise<PumpResult>((resolve) => {
+    sessions.open(socket, ws, { ws, resolve }, true, {
+      ...(options.onData ? { onData: tap(options.onData) } : {}),
+      // A half-close under wsvia.tunnel.v1 is not the end of the session: the answer may follow.
+      ...(ws.halfClose ? { halfCloseOnly: ws } : {}),
+    });
+  });
 }

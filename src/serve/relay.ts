@@ -9,6 +9,10 @@
  *
  * Idle and lifetime limits are enforced by one shared sweep over all tunnels ({@link TunnelSet}), never a timer
  * per socket: a tunnel's activity is read from the sockets' own byte counters.
+ *
+ * The bridge and the tunnel (a TCP socket and a WebSocket byte stream) use the same relay in its byte-stream mode
+ * ({@link ByteStreamMode}): a side that closes cleanly gives the other a bounded time to flush, a stream that
+ * closes before its reads ended is a reset, and the bytes are counted as relayed.
  */
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -32,6 +36,7 @@ const IS_CLIENT = Symbol('wsvia.isClient');
 const EARLY = Symbol('wsvia.early');
 const ERRORED = Symbol('wsvia.errored');
 const READ = Symbol('wsvia.read');
+const FLUSH = Symbol('wsvia.flush');
 
 /** The size of a reused read buffer: what Node reads per call by default. */
 const READ_SIZE = 64 * 1024;
@@ -45,8 +50,10 @@ interface RelayStream extends Duplex {
   [EARLY]: Buffer[] | undefined;
   /** An `error` was seen: its `close` is a reset whatever `hadError` says (a plain Duplex's close carries none). */
   [ERRORED]: boolean;
-  /** Bytes read, counted for streams that keep no count of their own (anything but a net.Socket). */
+  /** Bytes read since the relay began (the count for streams that keep none of their own: not a net.Socket). */
   [READ]: number;
+  /** The timer that resets a stream which did not flush in time after its peer closed (byte-stream mode). */
+  [FLUSH]: NodeJS.Timeout | undefined;
 }
 
 /** Bytes read from `s` so far: the socket's own counter, or the relay's count for other streams. */
@@ -66,6 +73,31 @@ export interface RelayLimits {
 }
 
 /**
+ * How the bridge and the tunnel end a session between a TCP socket and a WebSocket byte stream (issue 12 §1):
+ * - once one side has closed cleanly, the other is ended and closed as soon as its writes are flushed, and reset
+ *   if they are not within `flushTimeout` ms (a reader that never reads must not hold the session, and its slot,
+ *   for ever);
+ * - a stream that closes before its reads ended is a reset even without an error (a destroyed stream is a cut,
+ *   not an end), and a side that sent its FIN and then reset counts as reset;
+ * - the bytes of each direction are what the relay read, from its first byte on.
+ * Without it (the proxy, SNI passthrough) a FIN leaves the other side half-open until it closes or the sweep cuts it.
+ */
+export interface ByteStreamMode {
+  readonly flushTimeout: number;
+}
+
+/** What one tunnel asks for beyond its two streams. */
+export interface OpenOptions {
+  /** Sees every chunk relayed, before it is written on (recordings); `fromClient` says its direction. */
+  readonly onData?: (fromClient: boolean, chunk: Buffer) => void;
+  /**
+   * A stream whose end is only a half-close (the `wsvia.tunnel.v1` eof): it does not name who closed the session,
+   * the answer may still follow.
+   */
+  readonly halfCloseOnly?: Duplex;
+}
+
+/**
  * One open tunnel (or forwarded exchange): its two streams and what the server will log at the end (`info`).
  * `reason` says what ended it: the first FIN, reset, timeout or drain.
  */
@@ -75,6 +107,14 @@ export class Tunnel<I = unknown> {
   readonly upstream: Duplex;
   readonly openedAt = Date.now();
   reason: CloseReason | undefined;
+  /** A side ended abnormally, or the tunnel was cut: the other side was reset, not every byte was carried. */
+  reset = false;
+  /** @internal */
+  readonly onData: OpenOptions['onData'];
+  /** @internal */
+  readonly halfCloseOnly: Duplex | undefined;
+  /** @internal byte-stream mode, when the set has it */
+  readonly byteStream: ByteStreamMode | undefined;
   #closed = 0;
   #lastBytes = -1;
   #lastActive = Date.now();
@@ -83,20 +123,30 @@ export class Tunnel<I = unknown> {
   readonly #baseUp: number;
   readonly #baseDown: number;
 
-  constructor(set: TunnelSet<I>, client: Duplex, upstream: Duplex, info: I) {
+  constructor(
+    set: TunnelSet<I>,
+    pair: { client: Duplex; upstream: Duplex; byteStream: ByteStreamMode | undefined },
+    info: I,
+    options: OpenOptions,
+  ) {
     this.info = info;
     this.#set = set;
-    this.client = client;
-    this.upstream = upstream;
-    this.#baseUp = bytesIn(client);
-    this.#baseDown = bytesOut(client, upstream);
+    this.client = pair.client;
+    this.upstream = pair.upstream;
+    this.byteStream = pair.byteStream;
+    this.onData = options.onData;
+    this.halfCloseOnly = options.halfCloseOnly;
+    this.#baseUp = bytesIn(this.client);
+    this.#baseDown = bytesOut(this.client, this.upstream);
   }
 
   /** Bytes relayed from the client to the destination, and back, since the relay began. */
   get bytesUp(): number {
+    if (this.byteStream) return (this.client as RelayStream)[READ];
     return bytesIn(this.client) - this.#baseUp;
   }
   get bytesDown(): number {
+    if (this.byteStream) return (this.upstream as RelayStream)[READ];
     return bytesOut(this.client, this.upstream) - this.#baseDown;
   }
 
@@ -106,6 +156,7 @@ export class Tunnel<I = unknown> {
    */
   abort(reason: CloseReason): void {
     this.reason ??= reason;
+    this.reset = true;
     resetStream(this.client, new StreamReset(reason));
     resetStream(this.upstream, new StreamReset(reason));
   }
@@ -132,6 +183,7 @@ export class Tunnel<I = unknown> {
 
 function onData(this: RelayStream, chunk: Buffer): void {
   this[READ] += chunk.length;
+  this[TUNNEL].onData?.(this[IS_CLIENT], chunk);
   const peer = this[PEER];
   if (peer.destroyed) {
     this.destroy();
@@ -170,6 +222,9 @@ export function reusedReads(): net.OnReadOpts {
         own = undefined;
         return true;
       }
+      this[READ] += nread;
+      const tap = this[TUNNEL].onData;
+      if (tap) tap(this[IS_CLIENT], Buffer.from(data.buffer, data.byteOffset, data.byteLength));
       if (peer.destroyed) {
         this.destroy();
         return false;
@@ -191,7 +246,8 @@ function onDrain(this: RelayStream): void {
 // protocols that end their sending side first (a TLS close_notify then FIN) still get their answer.
 function onEnd(this: RelayStream): void {
   // Whoever sends the first FIN closed the tunnel, whichever socket's close event comes first.
-  this[TUNNEL].reason ??= this[IS_CLIENT] ? 'client_closed' : 'upstream_closed';
+  const tunnel = this[TUNNEL];
+  if (tunnel.halfCloseOnly !== this) tunnel.reason ??= this[IS_CLIENT] ? 'client_closed' : 'upstream_closed';
   const peer = this[PEER];
   if (!peer.destroyed && !peer.writableEnded) peer.end();
 }
@@ -205,16 +261,40 @@ function onClose(this: RelayStream, hadError?: boolean): void {
   const tunnel = this[TUNNEL];
   const peer = this[PEER];
   const side = this[IS_CLIENT] ? 'client' : 'upstream';
-  if (hadError === true || this[ERRORED]) {
+  const mode = tunnel.byteStream;
+  // In byte-stream mode a stream that closes before its reads ended was cut, not ended (ByteStreamMode).
+  if (hadError === true || this[ERRORED] || (mode !== undefined && !this.readableEnded)) {
+    if (mode !== undefined && tunnel.reason === `${side}_closed`) tunnel.reason = `${side}_reset`;
     tunnel.reason ??= `${side}_reset`;
+    tunnel.reset = true;
     // STYLE.md trap 18: a reset is passed on as a reset, never a FIN: the far peer must not take truncated data
     // as complete. resetStream knows the socket type (trap 11: resetAndDestroy() throws on a TLSSocket).
-    resetStream(peer, new StreamReset(side));
+    // The bridge's WebSocket close reason says whether the other side was reset or failed: it gets the error.
+    resetStream(peer, (mode === undefined ? null : this.errored) ?? new StreamReset(side));
   } else {
     tunnel.reason ??= `${side}_closed`;
-    if (!peer.destroyed && !peer.writableEnded) peer.end();
+    if (mode !== undefined) flushThenClose(peer as RelayStream, mode.flushTimeout);
+    else if (!peer.destroyed && !peer.writableEnded) peer.end();
   }
   tunnel.streamClosed();
+}
+
+/** Byte-stream mode: `s`'s peer closed cleanly; `s` is ended, closed once flushed, reset if it never flushes. */
+function flushThenClose(s: RelayStream, ms: number): void {
+  if (s.destroyed) return;
+  if (!s.writableEnded) s.end();
+  if (s.writableFinished) return void s.destroy();
+  s[FLUSH] = setTimeout(resetStream, ms, s);
+  s.once('finish', onFlushed);
+  s.once('close', onFlushClosed);
+}
+
+function onFlushed(this: Duplex): void {
+  this.destroy();
+}
+
+function onFlushClosed(this: RelayStream): void {
+  clearTimeout(this[FLUSH]);
 }
 
 // A forwarded exchange is over once its answer is written: a client that keeps its side open gets closed.
@@ -239,7 +319,11 @@ function attach<I>(
   const early = s[EARLY];
   if (early !== undefined) {
     s[EARLY] = undefined;
-    for (const b of early) peer.write(b);
+    for (const b of early) {
+      s[READ] += b.length;
+      tunnel.onData?.(isClient, b);
+      peer.write(b);
+    }
   }
   if (forward) {
     s.on('data', onData);
@@ -262,10 +346,12 @@ export class TunnelSet<I = unknown> {
   #limits: RelayLimits;
   #timer: NodeJS.Timeout | undefined;
   #emptied: (() => void)[] = [];
+  readonly #byteStream: ByteStreamMode | undefined;
 
-  constructor(options: RelayLimits & { onFinish: (t: Tunnel<I>) => void }) {
+  constructor(options: RelayLimits & { onFinish: (t: Tunnel<I>) => void; byteStream?: ByteStreamMode }) {
     this.#limits = { idleTimeout: options.idleTimeout, maxLifetime: options.maxLifetime };
     this.#onFinish = options.onFinish;
+    this.#byteStream = options.byteStream;
   }
 
   get size(): number {
@@ -284,8 +370,14 @@ export class TunnelSet<I = unknown> {
    * upstream from the client itself (a forwarded request body) and only the answer direction is relayed.
    * `onFinish` is called exactly once for the tunnel, when both streams have closed, whatever closed them.
    */
-  open(client: Duplex, upstream: Duplex, info: I, clientToUpstream = true): Tunnel<I> {
-    const t = new Tunnel(this, client, upstream, info);
+  open(
+    client: Duplex,
+    upstream: Duplex,
+    info: I,
+    clientToUpstream = true,
+    options: OpenOptions = {},
+  ): Tunnel<I> {
+    const t = new Tunnel(this, { client, upstream, byteStream: this.#byteStream }, info, options);
     this.#tunnels.add(t);
     attach(client, upstream, t, true, clientToUpstream);
     attach(upstream, client, t, false, true);

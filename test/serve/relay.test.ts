@@ -108,3 +108,30 @@ test('the idle sweep resets both sides and whenEmpty() waits for the report', as
   assert.equal(finished[0]?.reason, 'idle_timeout');
   close();
 });
+
+function byteStreamTunnels(flushTimeout: number): { set: TunnelSet<string>; finished: Tunnel<string>[] } {
+  const finished: Tunnel<string>[] = [];
+  const set = new TunnelSet<string>({
+    idleTimeout: 0,
+    maxLifetime: 0,
+    byteStream: { flushTimeout },
+    onFinish: (t) => finished.push(t),
+  });
+  return { set, finished };
+}
+
+test('byte-stream mode: a stream destroyed before its reads ended resets the TCP side (no error needed)', async () => {
+  const { inner, outer, close } = await tcpPair();
+  const ws = messageStream();
+  const { set, finished } = byteStreamTunnels(30_000);
+  set.open(ws, inner, 'ws');
+  ws.push('part');
+  await until('the bytes relayed', () => outer.bytesRead === 4);
+  const ending = howItEnds(outer);
+  ws.destroy();
+  assert.equal(await ending, 'ECONNRESET');
+  await until('the tunnel finished', () => finished.length === 1);
+  assert.equal(finished[0]?.reason, 'client_reset');
+  assert.equal(finished[0]?.reset, true);
+  close();
+});
