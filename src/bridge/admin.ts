@@ -3,7 +3,7 @@ import type http from 'node:http';
 import { AdminListener } from '../serve/admin.js';
 import type { Bridge } from './server.js';
 
-/** Starts the bridge's admin listener (the shared {@link AdminListener}); resolves with its server once bound. */
+/** Starts the bridge's admin listener (the shared `AdminListener`); resolves with its server once bound. */
 export async function startAdmin(bridge: Bridge, host: string, port: number): Promise<http.Server> {
   const admin = new AdminListener({
     registry: bridge.metrics.registry,

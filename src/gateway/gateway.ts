@@ -178,6 +178,7 @@ export class Gateway implements Runtime {
     return server;
   }
 
+  /** @internal Takes an admission slot for one accepted client connection (the {@link Runtime} side). */
   admit(address: string): AdmissionSlot | AdmissionRefusal {
     return this.#admission.admit(address);
   }

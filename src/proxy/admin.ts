@@ -7,7 +7,7 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-/** Starts the shared {@link AdminListener} for a proxy; rejects with `LISTEN_FAILED` when it cannot bind. */
+/** Starts the shared `AdminListener` for a proxy; rejects with `LISTEN_FAILED` when it cannot bind. */
 export async function startAdmin(
   host: string,
   port: number,
