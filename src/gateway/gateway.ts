@@ -10,6 +10,7 @@ import type http2 from 'node:http2';
 import { WsviaError, type ErrorCode } from '../errors.js';
 import { AccessLog } from '../observe/access-log.js';
 import { AdminListener } from '../serve/admin.js';
+import type { AdminPagesOptions } from '../observe/admin-pages.js';
 import { Admission, type AdmissionRefusal, type AdmissionSlot } from '../serve/admission.js';
 import { sessionsSettled } from '../serve/drain.js';
 import { closeServer, listen } from '../serve/listener.js';
@@ -93,6 +94,15 @@ export class Gateway implements Runtime {
     return this.#addresses;
   }
 
+  /** @internal What the admin listener serves: `/metrics`, `/healthz` (503 while draining) and `/routes`. */
+  adminPages(): AdminPagesOptions {
+    return {
+      registry: this.metrics.registry,
+      healthy: () => !this.#draining,
+      pages: { '/routes': () => this.#routesPage() },
+    };
+  }
+
   /** WebSockets open now. */
   get openWebSockets(): number {
     return this.#relays.size;
@@ -128,11 +138,7 @@ export class Gateway implements Runtime {
       this.#addresses = { ...this.#addresses, tls: await listenAt(this.#tls, c.tls.listen, 'tls.listen') };
     }
     if (c.admin !== undefined) {
-      this.#admin = new AdminListener({
-        registry: this.metrics.registry,
-        healthy: () => !this.#draining,
-        pages: { '/routes': () => this.#routesPage() },
-      });
+      this.#admin = new AdminListener(this.adminPages());
       const { host, port } = parseHostPort(c.admin, 'admin', 'admin');
       await this.#admin.listen(host, port, 'admin');
       this.#addresses = { ...this.#addresses, admin: this.#admin.server.address() as AddressInfo };
