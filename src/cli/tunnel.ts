@@ -18,6 +18,7 @@ import { formatError, reportError, reportUsage, UsageError } from './output.js';
 
 export const usage = `usage: wsvia tunnel -L [BIND:]PORT[:HOST:PORT] URL [options]
        wsvia tunnel -R [BIND:]PORT:HOST:PORT URL [options]
+       wsvia tunnel -L 5432:db:5432 -L 6379:cache:6379 -R 8022:127.0.0.1:22 URL [options]
        wsvia tunnel --stdio URL [--target HOST:PORT] [options]
 
 Carries TCP over WebSockets to a bridge (wsvia bridge, or websockify) at URL, directly or through a proxy.
@@ -28,6 +29,7 @@ Carries TCP over WebSockets to a bridge (wsvia bridge, or websockify) at URL, di
   -R [BIND:]PORT:HOST:PORT   reverse: the bridge listens on BIND:PORT on its side (its --allow-reverse; BIND
                              default 127.0.0.1) and each connection there is carried to HOST:PORT on this side;
                              the control connection pings and reconnects with backoff
+                             -L and -R repeat and mix: each has its own listener, all share URL and the route
       --stdio                one connection on stdin/stdout (ssh -o ProxyCommand='wsvia tunnel --stdio URL')
       --target HOST:PORT     with --stdio: ask the bridge for this target
       --linger SECONDS       against a bridge without half-close (websockify): keep the WebSocket open this long
@@ -114,8 +116,10 @@ export function parseTunnelArgs(argv: string[]): TunnelArgs | { help: true } {
     throw new UsageError(
       '--send, --expect, --reconnect and --json are wsvia connect options, not tunnel ones',
     );
-  const modes = (own['-L'].length > 0 ? 1 : 0) + (own['-R'].length > 0 ? 1 : 0) + (stdio ? 1 : 0);
-  if (modes !== 1) throw new UsageError('give exactly one of -L, -R or --stdio');
+  // -L and -R repeat and mix in one process (ssh's way); --stdio is one connection and stands alone.
+  const forwards = own['-L'].length + own['-R'].length;
+  if (stdio ? forwards > 0 : forwards === 0)
+    throw new UsageError('give -L and/or -R (each repeatable), or --stdio alone');
   if (own['--target'].length > 0 && !stdio)
     throw new UsageError('--target goes with --stdio (with -L: -L PORT:HOST:PORT)');
   const lingerS = own['--linger'][0] === undefined ? undefined : Number(own['--linger'][0]);
