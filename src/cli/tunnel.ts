@@ -12,7 +12,7 @@ import type { ConnectOptions } from '../client/connect.js';
 import { EXIT_CODES, exitCodeFor, isWsviaError } from '../errors.js';
 import { formatTraceEvent } from '../observe/format-trace.js';
 import { parseAuthority, type Authority } from '../protocol/authority.js';
-import { OPTIONS as CONNECT_OPTIONS, parseConnectArgs } from './connect.js';
+import { OPTIONS as CONNECT_OPTIONS, parseConnectArgs, SESSION_FLAGS } from './connect.js';
 import { parseListen } from './listen-address.js';
 import { formatError, reportError, reportUsage, UsageError } from './output.js';
 
@@ -37,7 +37,8 @@ Carries TCP over WebSockets to a bridge (wsvia bridge, or websockify) at URL, di
 
 Route, proxy, TLS and trace options are those of wsvia connect: -x/--proxy, --no-proxy, --noproxy,
 -U/--proxy-user, --proxy-header, --proxy-ca, --proxy-insecure, -H/--header (e.g. 'Authorization: Bearer T'),
---origin, --ca, -k/--insecure, --trace, --ping SECONDS, --timeout SECONDS. Credentials for the bridge's Basic
+--origin, --ca, -k/--insecure, --cert/--key, --proxy-cert/--proxy-key, --trace, --ping SECONDS,
+--timeout SECONDS. Credentials for the bridge's Basic
 auth go in the URL (ws://user:pass@host/).
 
 exit codes: 0 ok, 1 other failure, 2 usage, 3 refused (proxy or bridge policy), 4 auth, 5 TLS,
@@ -49,10 +50,10 @@ const OWN_VALUE_FLAGS = ['-L', '-R', '--target', '--linger'] as const;
 /** -L and -R have no long name (ssh's flags). */
 export const SHORT_ONLY_OPTIONS = ['-L', '-R'] as const;
 
-/** The long flags `wsvia tunnel` takes: wsvia connect's but the four below, and its own (shell completion). */
+/** The long flags `wsvia tunnel` takes: wsvia connect's but its session flags, and its own (shell completion). */
 export const OPTIONS: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {
   ...Object.fromEntries(
-    Object.entries(CONNECT_OPTIONS).filter(([k]) => !['send', 'expect', 'reconnect', 'json'].includes(k)),
+    Object.entries(CONNECT_OPTIONS).filter(([k]) => !(SESSION_FLAGS as readonly string[]).includes(k)),
   ),
   target: { type: 'string' },
   linger: { type: 'string' },
@@ -112,9 +113,9 @@ export function parseTunnelArgs(argv: string[]): TunnelArgs | { help: true } {
   }
   const c = parseConnectArgs(rest);
   if (c.help) return { help: true };
-  if (c.send.length > 0 || c.expect !== undefined || c.reconnect || c.json)
+  if (c.sessionFlags.length > 0)
     throw new UsageError(
-      '--send, --expect, --reconnect and --json are wsvia connect options, not tunnel ones',
+      `${c.sessionFlags.map((f) => `--${f}`).join(', ')}: wsvia connect options, not tunnel ones`,
     );
   // -L and -R repeat and mix in one process (ssh's way); --stdio is one connection and stands alone.
   const forwards = own['-L'].length + own['-R'].length;
@@ -137,7 +138,7 @@ export function parseTunnelArgs(argv: string[]): TunnelArgs | { help: true } {
     stdio,
     target: own['--target'][0] === undefined ? undefined : authority(own['--target'][0], '--target'),
     linger: lingerS === undefined ? undefined : lingerS * 1000,
-    url: c.url,
+    url: c.session.url,
     options: c.options,
     trace: c.trace,
     pingMs,
