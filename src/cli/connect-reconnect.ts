@@ -73,7 +73,12 @@ class ReconnectingRun {
     });
     client.on('message', (data, isBinary) => {
       this.#received++;
-      this.#out.message(data, isBinary);
+      const ws = client.socket;
+      if (!this.#out.message(data, isBinary) && ws) {
+        ws.pause();
+        const resume = (): void => ws.resume();
+        this.#out.drained().then(resume, resume);
+      }
       if (this.#awaited !== undefined && this.#received >= this.#awaited) this.#close(EXIT_CODES.ok);
     });
     client.on('close', (code, reason, again) => {
