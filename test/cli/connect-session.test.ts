@@ -15,6 +15,7 @@ import { EXIT_CODES } from '../../src/errors.js';
 import { runCli, WSVIA } from '../helpers/cli.js';
 import { until } from '../helpers/eventually.js';
 import { freePort } from '../helpers/process.js';
+import { startProxy } from '../helpers/wsvia-proxy.js';
 
 /** Anything that looks like a stack trace or an internal error. */
 const STACK = /\n\s+at |internal error|Error: /;
@@ -188,6 +189,18 @@ describe('wsvia connect: how a run ends', () => {
       assert.doesNotMatch(r.stderr, STACK);
     } finally {
       await s.close();
+    }
+  });
+
+  test('an idle tunnel cut by wsvia proxy (--idle-timeout) is said, not a silent end: exit 9', async () => {
+    const proxy = await startProxy({ limits: { idleTimeout: 300 } });
+    try {
+      const r = await runRaw([echo.url, '--proxy', proxy.url], undefined);
+      assert.equal(r.code, EXIT_CODES.closed, r.stderr);
+      assert.match(r.stderr, /cut without a Close frame \[WEBSOCKET_CLOSED, hop websocket\]/);
+      assert.match(r.stderr, /hint: .*idle timeout/);
+    } finally {
+      await proxy.close();
     }
   });
 
