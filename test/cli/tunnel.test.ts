@@ -81,4 +81,10 @@ describe('wsvia tunnel with several forwards', () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--stdio alone/);
   });
+
+  test("connect's session flags are refused by tunnel, each named", async () => {
+    const r = await runCli(['tunnel', '-L', '8080', 'ws://127.0.0.1:9/', '-b', '--max-time', '3']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--binary, --max-time: wsvia connect options, not tunnel ones/);
+  });
 });
