@@ -154,7 +154,12 @@ export class Gateway implements Runtime {
       handleTlsConnection(socket, this, { terminator: this.#terminator, passthrough: this.#passthrough });
   }
 
-  /** The TLS terminator: certificate from the snapshot (SIGHUP swaps it), ALPN h2 then http/1.1. */
+  /**
+   * The TLS terminator: certificate from the snapshot (SIGHUP swaps it), ALPN h2 then http/1.1. A client that
+   * names a server gets the snapshot's context through the SNI callback; one that names none (an IP address)
+   * gets the server's default context, which is the same certificate ({@link Gateway.reload} keeps it current),
+   * as nginx and HAProxy answer such clients with their default certificate.
+   */
   #makeTerminator(): tls.Server {
     const ctx = this.#snapshot.secureContext;
     const server = tls.createServer({
@@ -162,7 +167,8 @@ export class Gateway implements Runtime {
       handshakeTimeout: this.#snapshot.config.limits.handshakeTimeout,
       // The context is looked up per handshake, so a reload's new certificate applies to the next connection.
       SNICallback: (_name, cb) => cb(null, this.#snapshot.secureContext ?? ctx),
-      ...(ctx ? { secureContext: ctx } : {}),
+      // tls.Server ignores a `secureContext` option: its default context is built from cert and key.
+      ...this.#snapshot.identity,
     });
     server.on('secureConnection', (secure: tls.TLSSocket) => {
       if (secure.alpnProtocol === 'h2') this.#h2?.emit('connection', secure);
@@ -251,6 +257,8 @@ export class Gateway implements Runtime {
         });
       }
       this.#snapshot = buildSnapshot(config, this.#health);
+      const identity = this.#snapshot.identity;
+      if (identity) this.#terminator?.setSecureContext({ ...identity });
       this.#passthrough.reload(config.limits);
     } catch (e) {
       this.metrics.reloads.inc({ result: 'failed' });
