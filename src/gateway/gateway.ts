@@ -19,7 +19,7 @@ import { createH2Server } from './h2-websocket.js';
 import { Http1Connection } from './http1-connection.js';
 import type { Runtime, Snapshot } from './runtime.js';
 import { buildSnapshot } from './snapshot.js';
-import { handleTlsConnection, SniPassthrough } from './tls-listener.js';
+import { handleTlsConnection, PeerAddresses, SniPassthrough } from './tls-listener.js';
 import { UpstreamHealth } from './upstream-pool.js';
 import type { WsRelay } from './ws-relay.js';
 
@@ -65,6 +65,7 @@ export class Gateway implements Runtime {
   #h2: http2.Http2Server | undefined;
   #terminator: tls.Server | undefined;
   readonly #passthrough: SniPassthrough;
+  readonly #peers = new PeerAddresses();
   #healthTimer: NodeJS.Timeout | undefined;
   readonly #sockets = new Set<net.Socket>();
   #addresses: GatewayAddresses = { listen: undefined, tls: undefined, admin: undefined };
@@ -122,7 +123,7 @@ export class Gateway implements Runtime {
       this.#addresses = { ...this.#addresses, listen: await listenAt(this.#plain, c.listen, 'listen') };
     }
     if (c.tls.listen !== undefined) {
-      this.#h2 = createH2Server(this);
+      this.#h2 = createH2Server(this, (s) => this.#peers.of(s));
       this.#terminator = this.#makeTerminator();
       this.#tls = net.createServer({ noDelay: true }, (s) => this.#accept(s, 'https'));
       this.#addresses = { ...this.#addresses, tls: await listenAt(this.#tls, c.tls.listen, 'tls.listen') };
@@ -151,7 +152,11 @@ export class Gateway implements Runtime {
       return;
     }
     if (this.#terminator)
-      handleTlsConnection(socket, this, { terminator: this.#terminator, passthrough: this.#passthrough });
+      handleTlsConnection(socket, this, {
+        terminator: this.#terminator,
+        passthrough: this.#passthrough,
+        peers: this.#peers,
+      });
   }
 
   /**
@@ -175,7 +180,7 @@ export class Gateway implements Runtime {
       else {
         new Http1Connection(secure, this, {
           proto: 'https',
-          remoteAddress: secure.remoteAddress ?? '',
+          remoteAddress: this.#peers.of(secure),
           admitted: true,
         });
       }

@@ -14,13 +14,14 @@ import { getHeader } from '../protocol/headers.js';
 import { serializeHead } from '../protocol/head.js';
 import { isTrusted, upstreamHeaders } from './forwarded.js';
 import type { Runtime } from './runtime.js';
+import type { PeerEnds } from './tls-listener.js';
 import { connectPool, readResponseHead } from './upstream-connect.js';
 import { originAllowed, startWebSocketSession } from './websocket-session.js';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 /** An HTTP/2 server that is fed TLS sockets already negotiated to h2. */
-export function createH2Server(rt: Runtime): http2.Http2Server {
+export function createH2Server(rt: Runtime, clientAddress: (socket: PeerEnds) => string): http2.Http2Server {
   const server = http2.createServer({ settings: { enableConnectProtocol: true } });
   server.on(
     'stream',
@@ -31,7 +32,8 @@ export function createH2Server(rt: Runtime): http2.Http2Server {
       rawHeaders: string[],
     ) => {
       stream.on('error', () => stream.destroy());
-      const remoteAddress = stream.session?.socket.remoteAddress ?? '';
+      const socket = stream.session?.socket;
+      const remoteAddress = socket ? clientAddress(socket) : '';
       if (headers[':method'] !== 'CONNECT' || headers[':protocol'] !== 'websocket') {
         stream.respond({ ':status': 421, 'content-type': 'text/plain' });
         stream.end('this gateway proxies HTTP/2 WebSockets (RFC 8441); use HTTP/1.1 for other requests\n');
