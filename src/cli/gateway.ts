@@ -1,7 +1,6 @@
 /** `wsvia gateway`: the WebSocket reverse proxy. Argument parsing, signals and printing only. */
 import { tuneHeapForLongLivedSockets } from './heap-tuning.js';
 import cluster from 'node:cluster';
-import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config.js';
 import { EXIT_CODES, isWsviaError } from '../errors.js';
@@ -15,6 +14,7 @@ import {
   type GatewayConfig,
 } from '../gateway/config.js';
 import { Gateway, type GatewayAddresses } from '../gateway/gateway.js';
+import { ConfigWatch } from './config-watch.js';
 import { formatError, reportUsage, UsageError } from './output.js';
 import { failStart, openAccessLog, startFailure, waitForSignal } from './server-lifecycle.js';
 
@@ -244,15 +244,8 @@ export async function run(argv: string[]): Promise<number> {
     }
   };
   process.on('SIGHUP', () => reload('SIGHUP'));
-  let watcher: fs.FSWatcher | undefined;
-  if (flags.watch && flags.config) {
-    let t: NodeJS.Timeout | undefined;
-    watcher = fs.watch(flags.config, () => {
-      clearTimeout(t);
-      // Editors write in several steps; settle first.
-      t = setTimeout(() => reload('file changed'), 200);
-    });
-  }
+  const watcher =
+    flags.watch && flags.config ? new ConfigWatch(flags.config, () => reload('file changed')) : undefined;
   const signal = await waitForSignal();
   watcher?.close();
   // Workers stopped because another failed to start have nothing to drain, and nothing to say.
