@@ -35,7 +35,7 @@ Routes
   --proxy-protocol          expect a PROXY protocol v1/v2 header on every connection
   --upstream-ca FILE        trust this CA for wss:// and https:// upstreams
 TLS
-  --tls-listen HOST:PORT    TLS listener: ALPN h2 (RFC 8441 WebSockets) and http/1.1
+  --tls-listen HOST:PORT    TLS listener: ALPN h2 (requests and RFC 8441 WebSockets) and http/1.1
   --tls-cert FILE --tls-key FILE   its certificate (re-read on SIGHUP)
   --sni NAME=HOST:PORT      pass TLS for NAME (or *.example.com) to HOST:PORT undecrypted (repeatable)
 Keepalive (seconds; fractions allowed)
