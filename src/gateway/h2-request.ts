@@ -151,6 +151,10 @@ class H2Exchange {
       { trusted: isTrusted(this.#req.client, this.#snap.config.trustProxy), upgrade: false },
     );
     this.#upstream.write(serializeHead(`${this.#method} ${this.#req.target} HTTP/1.1`, out));
+    // The gateway reads the body whatever the upstream says, so it says "go on" itself, as nginx does: an HTTP/1.1
+    // upstream's own 100 is an interim response HTTP/2 would need relayed, and is dropped (RFC 9110 §10.1.1).
+    if (String(this.#req.headers.expect ?? '').toLowerCase() === '100-continue' && !this.#req.endStream)
+      this.#stream.additionalHeaders({ ':status': 100 });
     this.#sendBody(chunked);
     let res;
     try {
@@ -258,8 +262,14 @@ class H2Exchange {
     this.#finished = true;
     this.#upstream.destroy();
     if (!this.#stream.destroyed) {
-      if (ok) this.#stream.end();
-      else this.#stream.close(this.#stream.writableEnded ? NGHTTP2_CANCEL : NGHTTP2_INTERNAL_ERROR);
+      if (ok) {
+        // A response complete before the request body: the rest of the upload is declined with NO_ERROR once the
+        // response is flushed (RFC 9113 §8.1), rather than left open on the session.
+        this.#stream.once('finish', () => {
+          if (!this.#stream.readableEnded) this.#stream.close(http2.constants.NGHTTP2_NO_ERROR);
+        });
+        this.#stream.end();
+      } else this.#stream.close(this.#stream.writableEnded ? NGHTTP2_CANCEL : NGHTTP2_INTERNAL_ERROR);
     }
     recordHttpExchange(this.#rt, {
       http: '2',

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { once } from 'node:events';
 import http2 from 'node:http2';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -118,6 +119,33 @@ routes:
     assert.equal(res.headers[':status'], 200);
     assert.equal(res.headers['x-upstream'], 'secure');
     assert.equal(res.body.toString(), body.toString());
+  });
+
+  it('a client that sends Expect: 100-continue gets the 100 and then its body echoed', async () => {
+    const stream = session.request(
+      { ':method': 'POST', ':path': '/app/echo', expect: '100-continue' },
+      { endStream: false },
+    );
+    await once(stream, 'continue');
+    const chunks: Buffer[] = [];
+    stream.on('data', (d: Buffer) => chunks.push(d));
+    stream.end('after the go-ahead');
+    await once(stream, 'end');
+    assert.equal(Buffer.concat(chunks).toString(), 'after the go-ahead');
+  });
+
+  it('a response complete before the upload ends closes the stream (NO_ERROR) instead of leaving it open', async () => {
+    // The upstream answers a PUT at once, without reading its body; the client has not finished sending.
+    const stream = session.request({ ':method': 'PUT', ':path': '/app/early' }, { endStream: false });
+    stream.on('error', () => {});
+    stream.write(Buffer.alloc(1024));
+    const chunks: Buffer[] = [];
+    stream.on('data', (d: Buffer) => chunks.push(d));
+    const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+    assert.equal(headers[':status'], 200);
+    await once(stream, 'close');
+    assert.equal(stream.rstCode, http2.constants.NGHTTP2_NO_ERROR);
+    assert.equal((JSON.parse(Buffer.concat(chunks).toString()) as { url: string }).url, '/app/early');
   });
 
   it('answers 404 for a path without a route, and 405 for a plain CONNECT, on the same session', async () => {
