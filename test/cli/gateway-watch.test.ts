@@ -55,3 +55,56 @@ describe('wsvia gateway --watch', { timeout: 60_000 }, () => {
     }
   });
 });
+
+describe('wsvia gateway --watch on a Kubernetes ConfigMap volume', { timeout: 60_000 }, () => {
+  let dir: string;
+  let admin: number;
+  let peer: Peer;
+  let version = 0;
+  /**
+   * A ConfigMap update as the kubelet does it: the file is a symlink through `..data`, a symlink to a versioned
+   * directory; a new version is written and a new `..data` link renamed over the old one. No event names the file.
+   */
+  const publish = (routePath: string): void => {
+    const v = `..v${++version}`;
+    fs.mkdirSync(path.join(dir, v));
+    fs.writeFileSync(
+      path.join(dir, v, 'gateway.yaml'),
+      `listen: 127.0.0.1:0\nadmin: 127.0.0.1:${admin}\nroutes:\n  - { path: ${routePath}, upstream: ws://127.0.0.1:9 }\n`,
+    );
+    fs.symlinkSync(v, path.join(dir, '..data_tmp'));
+    fs.renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+  };
+  before(async () => {
+    dir = tempDir();
+    admin = await freePort();
+    publish('/first');
+    fs.symlinkSync('..data/gateway.yaml', path.join(dir, 'gateway.yaml'));
+    peer = await startPeer(
+      process.execPath,
+      [MAIN, 'gateway', '--config', path.join(dir, 'gateway.yaml'), '--watch'],
+      { port: admin },
+    );
+  });
+  after(async () => {
+    await peer.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reloads when the ..data link is swapped to a new version, twice', async () => {
+    for (const [i, p] of ['/second', '/third'].entries()) {
+      publish(p);
+      await until(
+        `update ${i + 1} reloaded`,
+        () => (peer.output().match(/reloaded \(file changed\)/g)?.length ?? 0) > i,
+      );
+      const page = (await (await fetch(`http://127.0.0.1:${admin}/routes`)).json()) as {
+        routes: { path: string }[];
+      };
+      assert.deepEqual(
+        page.routes.map((r) => r.path),
+        [p],
+      );
+    }
+  });
+});
