@@ -3,16 +3,20 @@
  * HTTP/1.1: :authority becomes Host, forwarding headers are added, bodies stream both ways.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { once } from 'node:events';
 import http2 from 'node:http2';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { makeSelfSigned, type KeyPair } from '../../src/echo/self-signed.js';
 import { until } from '../helpers/eventually.js';
 import { tempDir } from '../helpers/process.js';
 import { startGateway, startUpstream, type TestGateway, type Upstream } from './peers.js';
+
+const run = promisify(execFile);
 
 interface Answer {
   readonly headers: http2.IncomingHttpHeaders;
@@ -146,6 +150,25 @@ routes:
     await once(stream, 'close');
     assert.equal(stream.rstCode, http2.constants.NGHTTP2_NO_ERROR);
     assert.equal((JSON.parse(Buffer.concat(chunks).toString()) as { url: string }).url, '/app/early');
+  });
+
+  it('curl (nghttp2) POSTs a file over h2 and gets it back; by IP address without SNI too', async () => {
+    const file = path.join(dir, 'upload.bin');
+    const body = crypto.randomBytes(300 * 1024);
+    fs.writeFileSync(file, body);
+    const out = path.join(dir, 'download.bin');
+    const { stdout } = await run('curl', [
+      ...['-sS', '--http2', '--cacert', path.join(dir, 'cert.pem'), '-w', '%{http_version} %{http_code}'],
+      ...['--resolve', `localhost:${gw.tlsPort}:127.0.0.1`, '--data-binary', `@${file}`, '-o', out],
+      `https://localhost:${gw.tlsPort}/app/upload`,
+    ]);
+    assert.equal(stdout, '2 200');
+    assert.ok(fs.readFileSync(out).equals(body), 'the upload came back unchanged');
+    const byIp = await run('curl', [
+      ...['-sS', '--http2', '--insecure', '-w', '\n%{http_version} %{http_code}'],
+      `https://127.0.0.1:${gw.tlsPort}/app/by-ip`,
+    ]);
+    assert.match(byIp.stdout, /"url":"\/app\/by-ip"[\s\S]*\n2 200$/);
   });
 
   it('answers 404 for a path without a route, and 405 for a plain CONNECT, on the same session', async () => {
