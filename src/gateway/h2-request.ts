@@ -73,8 +73,10 @@ export async function forwardH2Request(
     rt.metrics.refused.inc({ reason });
     refuseStream(stream, status, message);
   };
-  if (!target.startsWith('/'))
-    return refuse('bad_request', 400, 'the gateway accepts origin-form paths only');
+  // What becomes an HTTP/1.1 request line must read the same way to every parser: origin-form, visible ASCII.
+  // (nghttp2 already refuses a space in :path; this holds whatever the HTTP/2 stack below lets through.)
+  if (!/^\/[\x21-\x7e]*$/.test(target))
+    return refuse('bad_request', 400, 'the gateway accepts origin-form paths of visible ASCII only');
   const route = snap.table.match(target);
   const pool = route && snap.pools.get(route.path);
   if (!route || !pool) return refuse('no_route', 404, 'no route for this path');
@@ -150,7 +152,17 @@ class H2Exchange {
       { address: this.#req.client, proto: 'https' },
       { trusted: isTrusted(this.#req.client, this.#snap.config.trustProxy), upgrade: false },
     );
-    this.#upstream.write(serializeHead(`${this.#method} ${this.#req.target} HTTP/1.1`, out));
+    let head;
+    try {
+      head = serializeHead(`${this.#method} ${this.#req.target} HTTP/1.1`, out);
+    } catch {
+      // A field HTTP/2 carries but HTTP/1.1 cannot (a control character or a non-Latin-1 value).
+      this.#upstream.destroy();
+      this.#rt.metrics.refused.inc({ reason: 'bad_request' });
+      refuseStream(this.#stream, 400, 'a request header cannot be passed on over HTTP/1.1');
+      return;
+    }
+    this.#upstream.write(head);
     // The gateway reads the body whatever the upstream says, so it says "go on" itself, as nginx does: an HTTP/1.1
     // upstream's own 100 is an interim response HTTP/2 would need relayed, and is dropped (RFC 9110 §10.1.1).
     if (String(this.#req.headers.expect ?? '').toLowerCase() === '100-continue' && !this.#req.endStream)
