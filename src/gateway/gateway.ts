@@ -18,7 +18,7 @@ import { gatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
 import { createH2Server } from './h2-websocket.js';
 import { Http1Connection } from './http1-connection.js';
 import type { Runtime, Snapshot } from './runtime.js';
-import { buildSnapshot } from './snapshot.js';
+import { buildSnapshot, type TlsIdentity } from './snapshot.js';
 import { handleTlsConnection, PeerAddresses, SniPassthrough } from './tls-listener.js';
 import { UpstreamHealth } from './upstream-pool.js';
 import type { WsRelay } from './ws-relay.js';
@@ -56,6 +56,8 @@ export class Gateway implements Runtime {
   readonly log: AccessLog;
   readonly #health = new UpstreamHealth();
   #snapshot: Snapshot;
+  /** The TLS certificate and key as PEM, from the same load as the snapshot. */
+  #identity: TlsIdentity | undefined;
   #draining = false;
   readonly #relays = new Set<WsRelay>();
   readonly #admission: Admission;
@@ -71,7 +73,7 @@ export class Gateway implements Runtime {
   #addresses: GatewayAddresses = { listen: undefined, tls: undefined, admin: undefined };
 
   constructor(config: GatewayConfig, options: GatewayOptions = {}) {
-    this.#snapshot = buildSnapshot(config, this.#health);
+    ({ snapshot: this.#snapshot, identity: this.#identity } = buildSnapshot(config, this.#health));
     this.log = options.accessLog ?? AccessLog.open(config.accessLog);
     this.log.countInto(this.metrics.registry);
     this.#admission = new Admission(
@@ -173,7 +175,7 @@ export class Gateway implements Runtime {
       // The context is looked up per handshake, so a reload's new certificate applies to the next connection.
       SNICallback: (_name, cb) => cb(null, this.#snapshot.secureContext ?? ctx),
       // tls.Server ignores a `secureContext` option: its default context is built from cert and key.
-      ...this.#snapshot.identity,
+      ...this.#identity,
     });
     server.on('secureConnection', (secure: tls.TLSSocket) => {
       if (secure.alpnProtocol === 'h2') this.#h2?.emit('connection', secure);
@@ -261,9 +263,8 @@ export class Gateway implements Runtime {
           hint: 'it changes how every connection starts: restart to change it; the running configuration is kept',
         });
       }
-      this.#snapshot = buildSnapshot(config, this.#health);
-      const identity = this.#snapshot.identity;
-      if (identity) this.#terminator?.setSecureContext({ ...identity });
+      ({ snapshot: this.#snapshot, identity: this.#identity } = buildSnapshot(config, this.#health));
+      if (this.#identity) this.#terminator?.setSecureContext({ ...this.#identity });
       this.#passthrough.reload(config.limits);
     } catch (e) {
       this.metrics.reloads.inc({ result: 'failed' });

@@ -22,8 +22,6 @@ export interface Snapshot {
   readonly ca: string | undefined;
   /** The TLS listener's certificate, read at load (SIGHUP reloads it). */
   readonly secureContext: SecureContext | undefined;
-  /** The same certificate and key as PEM: the terminator's default, for handshakes without a server name. */
-  readonly identity: { readonly cert: string; readonly key: string } | undefined;
 }
 
 export interface Runtime {
