@@ -1,7 +1,6 @@
 /** `wsvia gateway`: the WebSocket reverse proxy. Argument parsing, signals and printing only. */
 import { tuneHeapForLongLivedSockets } from './heap-tuning.js';
 import cluster from 'node:cluster';
-import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config.js';
@@ -18,6 +17,7 @@ import {
 } from '../gateway/config.js';
 import { Gateway, type GatewayAddresses } from '../gateway/gateway.js';
 import { answerAdminRequests, ClusterAdmin } from '../serve/cluster-admin.js';
+import { ConfigWatch } from './config-watch.js';
 import { formatError, reportUsage, UsageError } from './output.js';
 import { failStart, openAccessLog, startFailure, waitForSignal } from './server-lifecycle.js';
 
@@ -38,7 +38,7 @@ Routes
   --proxy-protocol          expect a PROXY protocol v1/v2 header on every connection
   --upstream-ca FILE        trust this CA for wss:// and https:// upstreams
 TLS
-  --tls-listen HOST:PORT    TLS listener: ALPN h2 (RFC 8441 WebSockets) and http/1.1
+  --tls-listen HOST:PORT    TLS listener: ALPN h2 (requests and RFC 8441 WebSockets) and http/1.1
   --tls-cert FILE --tls-key FILE   its certificate (re-read on SIGHUP)
   --sni NAME=HOST:PORT      pass TLS for NAME (or *.example.com) to HOST:PORT undecrypted (repeatable)
 Keepalive (seconds; fractions allowed)
@@ -249,15 +249,8 @@ export async function run(argv: string[]): Promise<number> {
     }
   };
   process.on('SIGHUP', () => reload('SIGHUP'));
-  let watcher: fs.FSWatcher | undefined;
-  if (flags.watch && flags.config) {
-    let t: NodeJS.Timeout | undefined;
-    watcher = fs.watch(flags.config, () => {
-      clearTimeout(t);
-      // Editors write in several steps; settle first.
-      t = setTimeout(() => reload('file changed'), 200);
-    });
-  }
+  const watcher =
+    flags.watch && flags.config ? new ConfigWatch(flags.config, () => reload('file changed')) : undefined;
   const signal = await waitForSignal();
   watcher?.close();
   // Workers stopped because another failed to start have nothing to drain, and nothing to say.
