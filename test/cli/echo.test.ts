@@ -1,0 +1,24 @@
+/** `wsvia echo` as a user runs it: how it ends its WebSockets when it is stopped. */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { startServerCli } from '../helpers/server-cli.js';
+
+describe('wsvia echo', () => {
+  it('on SIGTERM closes its WebSockets with 1001 (going away) and exits 0', async () => {
+    const echo = await startServerCli('echo', ['--port', '0']);
+    try {
+      const ws = new WebSocket(echo.url);
+      ws.on('error', () => {});
+      await once(ws, 'open');
+      const closed = once(ws, 'close') as Promise<[number, Buffer]>;
+      echo.process.kill('SIGTERM');
+      const [code] = await closed;
+      assert.equal(code, 1001);
+      assert.equal(await echo.exited, 0);
+    } finally {
+      await echo.stop();
+    }
+  });
+});
