@@ -15,6 +15,7 @@ import { serializeHead } from '../protocol/head.js';
 import { isTrusted, upstreamHeaders } from './forwarded.js';
 import type { Runtime } from './runtime.js';
 import { connectPool, readResponseHead } from './upstream-connect.js';
+import { clientName } from '../observe/access-log.js';
 import { originAllowed, startWebSocketSession } from './websocket-session.js';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -154,7 +155,7 @@ async function bridge(
     upstream,
     {
       http: '2',
-      client: address,
+      client: clientName(address, stream.session?.socket.remotePort),
       route: route.path,
       upstream: conn.upstream.url,
       path: path.split('?')[0] ?? '',

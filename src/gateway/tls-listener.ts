@@ -6,6 +6,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import { clientName, type CloseCause } from '../observe/access-log.js';
 import { ClientHelloReader, serverNameMatches } from '../protocol/tls-client-hello.js';
 import { ANY_DESTINATION } from '../route/destination.js';
 import { AdmissionRefusal } from '../serve/admission.js';
@@ -132,7 +133,12 @@ export class SniPassthrough {
     const rt = this.#rt;
     // A client's FIN is passed on as a FIN (half-close): the backend may still answer after it.
     client.allowHalfOpen = true;
-    const info = { client: client.remoteAddress ?? '', route, started: Date.now(), replayed: replay.length };
+    const info = {
+      client: clientName(client.remoteAddress, client.remotePort),
+      route,
+      started: Date.now(),
+      replayed: replay.length,
+    };
     const deadline = new ConnectDeadline(rt.snapshot().config.limits.connectTimeout);
     guardedConnect(
       { host: route.host, port: route.port },
@@ -153,7 +159,8 @@ export class SniPassthrough {
         deadline.clear();
         const gone = client.destroyed;
         resetStream(client, new StreamReset('upstream'));
-        this.#log(info, 0, 0, gone ? 'client_closed' : 'upstream_unavailable');
+        if (gone) this.#log(info, 0, 0, 'client_closed');
+        else this.#log(info, 0, 0, 'refused', 'upstream_unavailable');
       },
     );
   }
@@ -162,16 +169,26 @@ export class SniPassthrough {
     this.#log(t.info, t.bytesUp + t.info.replayed, t.bytesDown, t.reason ?? 'server_closed');
   }
 
-  #log(info: PassthroughInfo, bytesToUpstream: number, bytesToClient: number, close: string): void {
+  #log(
+    info: PassthroughInfo,
+    up: number,
+    down: number,
+    close: CloseCause,
+    error: string | null = null,
+  ): void {
+    // No HTTP request, no status: the bytes are TLS records the gateway never decrypts.
     this.#rt.log.write({
-      kind: 'sni',
       client: info.client,
-      route: info.route.name,
-      upstream: `${info.route.host}:${info.route.port}`,
-      bytesToUpstream,
-      bytesToClient,
-      durationMs: Date.now() - info.started,
+      user: null,
+      method: null,
+      target: `${info.route.host}:${info.route.port}`,
+      status: null,
+      bytes_up: up,
+      bytes_down: down,
+      duration_ms: Date.now() - info.started,
       close,
+      close_code: null,
+      error,
     });
   }
 }

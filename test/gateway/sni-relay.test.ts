@@ -167,10 +167,10 @@ limits: { idleTimeout: 0.4, maxPerClient: 2 }
     assert.ok(closes.includes('client_reset'), JSON.stringify(closes));
     assert.ok(closes.includes('idle_timeout'), JSON.stringify(closes));
     const first = sniLines()[0] as Record<string, unknown>;
-    assert.equal(first['bytesToUpstream'], hello.length + 'after the hello'.length);
+    assert.equal(first['bytes_up'], hello.length + 'after the hello'.length);
   });
 
   function sniLines(): Record<string, unknown>[] {
-    return gw.records.filter((r) => r['kind'] === 'sni');
+    return gw.records.filter((r) => r['method'] === null);
   }
 });
