@@ -239,7 +239,7 @@ describe('server commands: access-log write errors are counted, never fatal', ()
         await EXCHANGE[name](s, target);
         await until('the write error', () => /access log.*ENOSPC/.test(s.stderr()));
         await EXCHANGE[name](s, target);
-        const admin = /(http:\/\/127\.0\.0\.1:\d+)/.exec(s.stderr() + s.stdout().replace(s.url, ''))?.[1];
+        const admin = /(http:\/\/127\.0\.0\.1:\d+)/.exec((s.stderr() + s.stdout()).replace(s.url, ''))?.[1];
         assert.ok(admin, `admin address printed: ${s.stderr()}`);
         await until('both lines counted', async () => {
           const m = /^wsvia_access_log_errors_total (\d+)$/m.exec((await httpGet(`${admin}/metrics`)).body);
