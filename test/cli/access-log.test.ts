@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { ACCESS_LOG_KEYS } from '../../src/observe/access-log.js';
 import { until } from '../helpers/eventually.js';
+import { freePort } from '../helpers/process.js';
 import { startServerCli, type RunningServer } from '../helpers/server-cli.js';
 import { startTcpEcho, type TcpPeer } from '../helpers/wsvia-proxy.js';
 
@@ -53,14 +54,21 @@ function facts(l: Line | undefined): Line {
 }
 
 /** Sends `CONNECT target`, then one byte through the tunnel when it opens; resolves with the status and the port. */
-function connectOnce(proxyPort: number, target: string): Promise<{ status: number; localPort: number }> {
+function connectOnce(
+  proxyPort: number,
+  target: string,
+  credentials?: string,
+): Promise<{ status: number; localPort: number }> {
   return new Promise((resolve, reject) => {
     const s = net.connect(proxyPort, '127.0.0.1');
     let got = '';
     let localPort = 0;
     s.once('connect', () => (localPort = s.localPort ?? 0));
     s.on('error', reject);
-    s.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
+    const auth = credentials
+      ? `Proxy-Authorization: Basic ${Buffer.from(credentials).toString('base64')}\r\n`
+      : '';
+    s.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n${auth}\r\n`);
     s.on('data', (d: Buffer) => {
       got += d.toString('latin1');
       const head = got.indexOf('\r\n\r\n');
@@ -129,9 +137,11 @@ describe('access log: one schema for every server, JSON lines alone on stdout wi
     started.push(s);
     return s;
   };
+  let closedPort: number;
   before(async () => {
     tcp = await startTcpEcho();
     upstream = await wsEcho();
+    closedPort = await freePort();
   });
   after(async () => {
     await Promise.all(started.map((s) => s.stop()));
@@ -176,15 +186,45 @@ describe('access log: one schema for every server, JSON lines alone on stdout wi
     keySets.set('proxy', Object.keys(tunnel ?? {}));
   });
 
-  it('gateway: a WebSocket and a 404 (no route), each one line with every key', async () => {
+  it('proxy with --auth: a tunnel names its user; a 407 (no credentials) is a refusal without one', async () => {
+    const s = await start('proxy', [
+      ...['--port', '0', '--auth', 'alice:s3cret', '--allow-private', '--allow-ports', String(tcp.port)],
+      ...['--access-log', '-'],
+    ]);
+    const target = `127.0.0.1:${tcp.port}`;
+    assert.equal((await connectOnce(s.port, target, 'alice:s3cret')).status, 200);
+    await until('the tunnel logged', () => stdoutLines(s).length === 1);
+    assert.equal((await connectOnce(s.port, target)).status, 407);
+    const [tunnel, refused] = await linesOf(s, 2);
+    assert.equal(tunnel?.['user'], 'alice');
+    assert.equal(tunnel?.['status'], 200);
+    assert.deepEqual(facts({ ...refused, client: 'c' }), {
+      client: 'c',
+      user: null,
+      method: 'CONNECT',
+      target,
+      status: 407,
+      bytes_up: 0,
+      bytes_down: 0,
+      close: 'refused',
+      close_code: null,
+      error: 'http_request_denied',
+    });
+    assert.doesNotMatch(s.stdout(), /s3cret|YWxpY2U6czNjcmV0/);
+  });
+
+  it('gateway: a WebSocket, a 404 (no route) and a 502 (upstream down), each one line with every key', async () => {
     const s = await start('gateway', [
-      ...['--listen', '127.0.0.1:0', '--route', `/chat=ws://127.0.0.1:${upstream.port}`, '--access-log', '-'],
+      ...['--listen', '127.0.0.1:0', '--route', `/chat=ws://127.0.0.1:${upstream.port}`],
+      ...['--route', `/dead=ws://127.0.0.1:${closedPort}`, '--access-log', '-'],
     ]);
     const wsUrl = s.url.replace('http:', 'ws:');
     const port = await wsOnce(`${wsUrl}/chat/room?token=secret`);
     await until('the WebSocket logged', () => stdoutLines(s).length === 1);
     assert.equal(await refusedUpgrade(`${wsUrl}/elsewhere?token=secret`), 404);
-    const [session, refused] = await linesOf(s, 2);
+    await until('the 404 logged', () => stdoutLines(s).length === 2);
+    assert.equal(await refusedUpgrade(`${wsUrl}/dead/x`), 502);
+    const [session, refused, unavailable] = await linesOf(s, 3);
     const { bytes_up: up, bytes_down: down, ...rest } = facts(session);
     assert.deepEqual(rest, {
       client: `127.0.0.1:${port}`,
@@ -210,6 +250,18 @@ describe('access log: one schema for every server, JSON lines alone on stdout wi
       close: 'refused',
       close_code: null,
       error: 'no_route',
+    });
+    assert.deepEqual(facts({ ...unavailable, client: 'c' }), {
+      client: 'c',
+      user: null,
+      method: 'GET',
+      target: '/dead/x',
+      status: 502,
+      bytes_up: 0,
+      bytes_down: 0,
+      close: 'refused',
+      close_code: null,
+      error: 'upstream_unavailable',
     });
     keySets.set('gateway', Object.keys(session ?? {}));
   });
