@@ -6,7 +6,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { clientName, type CloseCause } from '../observe/access-log.js';
+import { clientName, refusedEntry, type CloseCause } from '../observe/access-log.js';
 import { ClientHelloReader, serverNameMatches } from '../protocol/tls-client-hello.js';
 import { ANY_DESTINATION } from '../route/destination.js';
 import { AdmissionRefusal } from '../serve/admission.js';
@@ -59,6 +59,7 @@ export function handleTlsConnection(socket: net.Socket, rt: Runtime, handlers: T
       // Passthrough only, and no route for this name: an alert would need a TLS stack; a reset is what
       // nginx's ssl_preread with no matching map entry gives too.
       rt.metrics.refused.inc({ reason: 'no_route' });
+      logTlsRefusal(rt, socket, r.hello.serverName, 'no_route');
       socket.destroy();
       return;
     }
@@ -67,6 +68,7 @@ export function handleTlsConnection(socket: net.Socket, rt: Runtime, handlers: T
     if (slot instanceof AdmissionRefusal) {
       // Over a limit before any HTTP is spoken: there is no way to answer 503 or 429 inside TLS not yet set up.
       rt.metrics.refused.inc({ reason: slot.reason });
+      logTlsRefusal(rt, socket, r.hello.serverName, slot.reason);
       resetStream(socket, new StreamReset('gateway'));
       return;
     }
@@ -80,6 +82,25 @@ export function handleTlsConnection(socket: net.Socket, rt: Runtime, handlers: T
     handlers.terminator.emit('connection', socket);
   };
   socket.on('data', onData);
+}
+
+/** A TLS connection refused before any HTTP: no status, the server name it asked for as the target. */
+function logTlsRefusal(
+  rt: Runtime,
+  socket: net.Socket,
+  serverName: string | undefined,
+  reason: string,
+): void {
+  rt.log.write(
+    refusedEntry({
+      client: clientName(socket.remoteAddress, socket.remotePort),
+      method: null,
+      target: serverName ?? null,
+      status: null,
+      error: reason,
+      duration_ms: 0,
+    }),
+  );
 }
 
 /** What the access log says about a passthrough connection. */

@@ -86,7 +86,8 @@ export function refusedEntry(r: {
   readonly user?: string | null;
   readonly method: string | null;
   readonly target: string | null;
-  readonly status: number;
+  /** Null for a refusal that could not be answered in HTTP (a TLS connection reset before its handshake). */
+  readonly status: number | null;
   readonly error: string;
   readonly duration_ms: number;
 }): AccessLogEntry {

@@ -148,6 +148,9 @@ limits: { idleTimeout: 0.4, maxPerClient: 2 }
     refused.write(hello);
     assert.equal(await ending, 'ECONNRESET');
     assert.equal(gw.gateway.metrics.refused.get({ reason: 'per_client' }), 1);
+    const line = gw.records.find((r) => r['error'] === 'per_client');
+    assert.equal(line?.['close'], 'refused', 'the refusal is in the access log');
+    assert.equal(line?.['status'], null);
     assert.equal(backend.conns.length, before, 'the refused connection never reached the backend');
     a.client.destroy();
     a.far.socket.destroy();
