@@ -11,12 +11,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
 import { getHeader } from '../protocol/headers.js';
+import { clientName, refusedEntry } from '../observe/access-log.js';
 import { serializeHead } from '../protocol/head.js';
 import { isTrusted, upstreamHeaders } from './forwarded.js';
 import type { Runtime } from './runtime.js';
 import { connectPool, readResponseHead } from './upstream-connect.js';
-import { clientName } from '../observe/access-log.js';
-import { originAllowed, startWebSocketSession } from './websocket-session.js';
+import type { RefusalReason } from './gateway-metrics.js';
+import { logTarget, originAllowed, startWebSocketSession } from './websocket-session.js';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -68,18 +69,31 @@ async function bridge(
   const path = String(headers[':path'] ?? '/');
   const route = snap.table.match(path);
   const m = rt.metrics;
+  const client = clientName(address, stream.session?.socket.remotePort);
+  let target = logTarget(undefined, path);
+  const deny = (reason: RefusalReason, status: number, message: string): void => {
+    m.refused.inc({ reason });
+    rt.log.write(
+      refusedEntry({
+        client,
+        method: 'CONNECT',
+        target,
+        status,
+        error: reason,
+        duration_ms: Date.now() - started,
+      }),
+    );
+    refuse(stream, status, message);
+  };
   if (!route) {
-    m.refused.inc({ reason: 'no_route' });
-    return refuse(stream, 404, 'no route for this path');
+    return deny('no_route', 404, 'no route for this path');
   }
   const origin = headers.origin === undefined ? undefined : String(headers.origin);
   if (!originAllowed(snap.config.allowOrigins, origin)) {
-    m.refused.inc({ reason: 'origin' });
-    return refuse(stream, 403, 'origin not allowed');
+    return deny('origin', 403, 'origin not allowed');
   }
   if (rt.draining) {
-    m.refused.inc({ reason: 'draining' });
-    return refuse(stream, 503, 'the gateway is shutting down');
+    return deny('draining', 503, 'the gateway is shutting down');
   }
   // The HTTP/1.1 request the upstream expects: regular fields as sent, pseudo-fields turned into Host.
   const fields: [string, string][] = [['Host', String(headers[':authority'] ?? '')]];
@@ -92,7 +106,7 @@ async function bridge(
   fields.push(['Upgrade', 'websocket'], ['Connection', 'Upgrade'], ['Sec-WebSocket-Key', key]);
   if (getHeader(fields, 'sec-websocket-version') === undefined) fields.push(['Sec-WebSocket-Version', '13']);
   const pool = snap.pools.get(route.path);
-  if (!pool) return refuse(stream, 404, 'no route for this path');
+  if (!pool) return deny('no_route', 404, 'no route for this path');
   let conn;
   try {
     conn = await connectPool(pool, {
@@ -101,10 +115,10 @@ async function bridge(
       markDead: (u, code) => rt.markDead(u, code),
     });
   } catch {
-    m.refused.inc({ reason: 'upstream_unavailable' });
-    return refuse(stream, 502, 'no upstream available');
+    return deny('upstream_unavailable', 502, 'no upstream available');
   }
   const upstream = conn.socket;
+  target = logTarget(conn.upstream.url, path);
   const out = upstreamHeaders(
     fields,
     { address, proto: 'https' },
@@ -123,17 +137,15 @@ async function bridge(
     });
   } catch {
     upstream.destroy();
-    m.refused.inc({ reason: 'upstream_unavailable' });
-    return refuse(stream, 502, 'the upstream did not answer the upgrade');
+    return deny('upstream_unavailable', 502, 'the upstream did not answer the upgrade');
   }
   const accept = createHash('sha1')
     .update(key + WS_GUID)
     .digest('base64');
   if (res.head.status !== 101 || getHeader(res.head.headers, 'sec-websocket-accept') !== accept) {
     upstream.destroy();
-    m.refused.inc({ reason: 'upstream_rejected' });
-    return refuse(
-      stream,
+    return deny(
+      'upstream_rejected',
       res.head.status === 101 ? 502 : res.head.status,
       'the upstream refused the WebSocket',
     );
@@ -155,7 +167,7 @@ async function bridge(
     upstream,
     {
       http: '2',
-      client: clientName(address, stream.session?.socket.remotePort),
+      client,
       route: route.path,
       upstream: conn.upstream.url,
       path: path.split('?')[0] ?? '',
