@@ -204,7 +204,7 @@ export class Http1Connection {
     const { method, target } = result.head;
     this.#request = {
       method,
-      target: target.startsWith('/') ? logTarget(undefined, target) : redactUrl(target),
+      target: target.startsWith('/') ? logTarget(undefined, target) : redactUrl(target.slice(0, 300)),
     };
     this.#handle(result.head, result.leftover).catch((err: unknown) => this.#internalError(err));
   }
