@@ -46,4 +46,39 @@ describe('wsvia doctor --idle-probe: progress and interruption', () => {
     assert.match(out, /^verdict: INTERRUPTED — what was found before Ctrl-C is above$/m);
     assert.doesNotMatch(out + err, /^\s+at /m, 'no stack trace');
   });
+
+  it('with --json, SIGINT during the probe prints the report so far as one JSON object and exits 130', async () => {
+    const before = echo.received.length;
+    const child = spawn(
+      process.execPath,
+      [WSVIA, 'doctor', echo.url, '--no-proxy', '--idle-probe', '30', '--json'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    try {
+      // The diagnosed connection and the probe's 10 silent ones have reached the server: the probe is running.
+      await until('the probe connections', () => echo.received.length >= before + 11);
+      child.kill('SIGINT');
+      assert.equal(await exited, EXIT_CODES.interrupted);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const j = JSON.parse(out) as {
+      ok: boolean;
+      code: null;
+      summary: string;
+      steps: { step: string }[];
+      idle: unknown;
+    };
+    assert.equal(j.ok, false);
+    assert.equal(j.code, null);
+    assert.match(j.summary, /interrupted/);
+    assert.deepEqual(
+      j.steps.map((s) => s.step),
+      ['route', 'dns', 'tcp', 'upgrade', 'roundtrip'],
+    );
+    assert.deepEqual(j.idle, { cutoffSeconds: null, survivedSeconds: 0, how: 'not cut' });
+  });
 });
