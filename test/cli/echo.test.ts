@@ -17,6 +17,7 @@ describe('wsvia echo', () => {
       const [code] = await closed;
       assert.equal(code, 1001);
       assert.equal(await echo.exited, 0);
+      assert.equal(echo.stdout(), '', 'its messages go to stderr');
     } finally {
       await echo.stop();
     }
