@@ -1,6 +1,7 @@
 /** `wsvia echo` as a user runs it: how it ends its WebSockets when it is stopped. */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import type net from 'node:net';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { startServerCli } from '../helpers/server-cli.js';
@@ -19,6 +20,22 @@ describe('wsvia echo', () => {
       assert.equal(await echo.exited, 0);
       assert.equal(echo.stdout(), '', 'its messages go to stderr');
     } finally {
+      await echo.stop();
+    }
+  });
+
+  it('on SIGTERM still exits 0 when a client never answers the close (it is cut after its grace)', async () => {
+    const echo = await startServerCli('echo', ['--port', '0']);
+    const ws = new WebSocket(echo.url);
+    ws.on('error', () => {});
+    try {
+      await once(ws, 'open');
+      // A client that reads nothing never sees the 1001, so never answers it.
+      (ws as unknown as { _socket: net.Socket })._socket.pause();
+      echo.process.kill('SIGTERM');
+      assert.equal(await echo.exited, 0);
+    } finally {
+      ws.terminate();
       await echo.stop();
     }
   });
