@@ -40,14 +40,7 @@ export function createH2Server(rt: Runtime, clientAddress: (socket: PeerEnds) =>
       };
       if (headers[':method'] !== 'CONNECT') {
         const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
-        forwardH2Request(
-          rt,
-          stream,
-          headers,
-          raw,
-          clientName(address, stream.session?.socket.remotePort),
-          endStream,
-        ).catch(internalError);
+        forwardH2Request(rt, stream, headers, raw, address, endStream).catch(internalError);
         return;
       }
       if (headers[':protocol'] !== 'websocket') {
