@@ -10,7 +10,7 @@ import type http2 from 'node:http2';
 import { WsviaError, type ErrorCode } from '../errors.js';
 import { AccessLog } from '../observe/access-log.js';
 import { AdminListener } from '../serve/admin.js';
-import { Admission, type AdmissionRefusal, type AdmissionSlot } from '../serve/admission.js';
+import { Admission, AdmissionRefusal, type AdmissionSlot } from '../serve/admission.js';
 import { sessionsSettled } from '../serve/drain.js';
 import { closeServer, listen } from '../serve/listener.js';
 import { configToJson, parseHostPort, type GatewayConfig, type UpstreamSpec } from './config.js';
@@ -18,6 +18,7 @@ import { gatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
 import { createH2Server } from './h2-websocket.js';
 import { Http1Connection } from './http1-connection.js';
 import type { Runtime, Snapshot } from './runtime.js';
+import { ClientRateLimiter } from './client-rate.js';
 import { buildSnapshot } from './snapshot.js';
 import { handleTlsConnection, SniPassthrough } from './tls-listener.js';
 import { UpstreamHealth } from './upstream-pool.js';
@@ -59,6 +60,7 @@ export class Gateway implements Runtime {
   #draining = false;
   readonly #relays = new Set<WsRelay>();
   readonly #admission: Admission;
+  readonly #rates = new ClientRateLimiter();
   #plain: net.Server | undefined;
   #tls: net.Server | undefined;
   #admin: AdminListener | undefined;
@@ -180,6 +182,11 @@ export class Gateway implements Runtime {
 
   /** @internal Takes an admission slot for one accepted client connection (the {@link Runtime} side). */
   admit(address: string): AdmissionSlot | AdmissionRefusal {
+    const rate = this.#snapshot.config.ratePerClient;
+    if (rate > 0) {
+      const wait = this.#rates.take(address, rate, Date.now());
+      if (wait > 0) return new AdmissionRefusal('rate', rate, 0, address, Math.ceil(wait / 1000));
+    }
     return this.#admission.admit(address);
   }
 

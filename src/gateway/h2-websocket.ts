@@ -12,7 +12,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
 import { getHeader } from '../protocol/headers.js';
 import { serializeHead } from '../protocol/head.js';
+import { routeKeepalive, routeOrigins } from './config.js';
 import { isTrusted, upstreamHeaders } from './forwarded.js';
+import { applyHeaderOptions, upstreamTarget } from './route-table.js';
 import type { Runtime } from './runtime.js';
 import { connectPool, readResponseHead } from './upstream-connect.js';
 import { originAllowed, startWebSocketSession } from './websocket-session.js';
@@ -65,14 +67,15 @@ async function bridge(
   const started = Date.now();
   const snap = rt.snapshot();
   const path = String(headers[':path'] ?? '/');
-  const route = snap.table.match(path);
+  const authority = headers[':authority'] === undefined ? undefined : String(headers[':authority']);
+  const route = snap.table.match(path, authority);
   const m = rt.metrics;
   if (!route) {
     m.refused.inc({ reason: 'no_route' });
     return refuse(stream, 404, 'no route for this path');
   }
   const origin = headers.origin === undefined ? undefined : String(headers.origin);
-  if (!originAllowed(snap.config.allowOrigins, origin)) {
+  if (!originAllowed(routeOrigins(snap.config, route), origin)) {
     m.refused.inc({ reason: 'origin' });
     return refuse(stream, 403, 'origin not allowed');
   }
@@ -90,15 +93,19 @@ async function bridge(
   const key = randomBytes(16).toString('base64');
   fields.push(['Upgrade', 'websocket'], ['Connection', 'Upgrade'], ['Sec-WebSocket-Key', key]);
   if (getHeader(fields, 'sec-websocket-version') === undefined) fields.push(['Sec-WebSocket-Version', '13']);
-  const pool = snap.pools.get(route.path);
+  const pool = snap.pools.get(route.name);
   if (!pool) return refuse(stream, 404, 'no route for this path');
   let conn;
   try {
-    conn = await connectPool(pool, {
-      connectTimeout: snap.config.limits.connectTimeout,
-      ca: snap.ca,
-      markDead: (u, code) => rt.markDead(u, code),
-    });
+    conn = await connectPool(
+      pool,
+      {
+        connectTimeout: snap.config.limits.connectTimeout,
+        ca: snap.ca,
+        markDead: (u, code) => rt.markDead(u, code),
+      },
+      { address, headers: fields, target: path },
+    );
   } catch {
     m.refused.inc({ reason: 'upstream_unavailable' });
     return refuse(stream, 502, 'no upstream available');
@@ -112,7 +119,8 @@ async function bridge(
       upgrade: true,
     },
   );
-  upstream.write(serializeHead(`GET ${path} HTTP/1.1`, out));
+  const target = upstreamTarget(route, conn.upstream, path);
+  upstream.write(serializeHead(`GET ${target} HTTP/1.1`, applyHeaderOptions(out, route.options)));
   let res;
   try {
     res = await readResponseHead(upstream, {
@@ -149,13 +157,13 @@ async function bridge(
   stream.respond(reply);
   startWebSocketSession(
     rt,
-    snap,
+    routeKeepalive(snap.config, route),
     stream,
     upstream,
     {
       http: '2',
       client: address,
-      route: route.path,
+      route: route.name,
       upstream: conn.upstream.url,
       path: path.split('?')[0] ?? '',
       status: 200,

@@ -35,7 +35,7 @@ export function buildSnapshot(config: GatewayConfig, health: UpstreamHealth): Sn
     const key = readFile(config.tls.key, 'TLS key');
     secureContext = serverSecureContext({ cert, key }, `${config.tls.cert}, ${config.tls.key}`);
   }
-  const pools = new Map(config.routes.map((r) => [r.path, new UpstreamPool(r, health)] as const));
+  const pools = new Map(config.routes.map((r) => [r.name, new UpstreamPool(r, health)] as const));
   health.retain(new Set(config.routes.flatMap((r) => r.upstreams.map((u) => u.url))));
   return { config, table: new RouteTable(config.routes), pools, ca, secureContext };
 }

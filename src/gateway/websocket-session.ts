@@ -3,7 +3,8 @@
  * the relay with the configured pings and timeouts, its metrics, and its access log line when it ends.
  */
 import type { Duplex } from 'node:stream';
-import type { Runtime, Snapshot } from './runtime.js';
+import type { Keepalive } from './config.js';
+import type { Runtime } from './runtime.js';
 import { WsRelay } from './ws-relay.js';
 
 /**
@@ -33,10 +34,13 @@ export interface SessionInfo {
   readonly started: number;
 }
 
-/** Counts the upgrade, starts the relay between `client` and `upstream`, and logs it when it ends. */
+/**
+ * Counts the upgrade, starts the relay between `client` and `upstream` with the route's keepalive, and logs it
+ * when it ends.
+ */
 export function startWebSocketSession(
   rt: Runtime,
-  snap: Snapshot,
+  keepalive: Keepalive,
   client: Duplex,
   upstream: Duplex,
   info: SessionInfo,
@@ -46,45 +50,34 @@ export function startWebSocketSession(
   m.upgradeSeconds.observe((Date.now() - info.started) / 1000);
   m.wsOpen.inc({ route: info.route });
   m.wsTotal.inc({ route: info.route });
-  const c = snap.config;
   let untrack = (): void => {};
-  const relay = new WsRelay(
-    client,
-    upstream,
-    {
-      ping: c.ping,
-      pingTimeout: c.pingTimeout || c.ping,
-      idleTimeout: c.limits.idleTimeout,
-      maxLifetime: c.limits.maxLifetime,
+  const relay = new WsRelay(client, upstream, keepalive, {
+    onDead: (side) => {
+      m.pingsMissed.inc({ side });
+      m.deadReaped.inc({ side });
     },
-    {
-      onDead: (side) => {
-        m.pingsMissed.inc({ side });
-        m.deadReaped.inc({ side });
-      },
-      onEnd: (end) => {
-        untrack();
-        m.wsOpen.dec({ route: info.route });
-        m.bytes.inc({ direction: 'upstream' }, end.bytesToUpstream);
-        m.bytes.inc({ direction: 'client' }, end.bytesToClient);
-        rt.log.write({
-          kind: 'websocket',
-          ...(info.http ? { http: info.http } : {}),
-          client: info.client,
-          route: info.route,
-          upstream: info.upstream,
-          path: info.path,
-          status: info.status,
-          bytesToUpstream: end.bytesToUpstream,
-          bytesToClient: end.bytesToClient,
-          durationMs: end.durationMs,
-          closedBy: end.closedBy,
-          closeCode: end.closeCode,
-          reason: end.reason,
-        });
-      },
+    onEnd: (end) => {
+      untrack();
+      m.wsOpen.dec({ route: info.route });
+      m.bytes.inc({ direction: 'upstream' }, end.bytesToUpstream);
+      m.bytes.inc({ direction: 'client' }, end.bytesToClient);
+      rt.log.write({
+        kind: 'websocket',
+        ...(info.http ? { http: info.http } : {}),
+        client: info.client,
+        route: info.route,
+        upstream: info.upstream,
+        path: info.path,
+        status: info.status,
+        bytesToUpstream: end.bytesToUpstream,
+        bytesToClient: end.bytesToClient,
+        durationMs: end.durationMs,
+        closedBy: end.closedBy,
+        closeCode: end.closeCode,
+        reason: end.reason,
+      });
     },
-  );
+  });
   untrack = rt.track(relay);
   relay.start(leftover.fromUpstream, leftover.fromClient);
   return relay;

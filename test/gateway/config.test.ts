@@ -63,8 +63,8 @@ limits: { maxConnections: 1000, handshakeTimeout: 2.5, idleTimeout: 0 }
       /routes\[0\]\.path: a route path must start with \//,
     );
     fails(
-      'listen: 127.0.0.1:1\nroutes: [{ path: /, upstream: ws://x/sub }]',
-      /path and query go through unchanged/,
+      'listen: 127.0.0.1:1\nroutes: [{ path: /, upstream: ws://x/sub?q=1 }]',
+      /no query, fragment or credentials/,
     );
     fails('routes: [{ path: /, upstream: ws://x }]', /nothing to listen on/);
     fails(
@@ -85,7 +85,7 @@ limits: { maxConnections: 1000, handshakeTimeout: 2.5, idleTimeout: 0 }
       r.upstreams.map((u) => `${u.host}:${u.port}`),
       ['127.0.0.1:1', '::1:2'],
     );
-    assert.throws(() => parseRouteFlag('/api'), /expected PATH=UPSTREAM/);
+    assert.throws(() => parseRouteFlag('/api'), /expected \[HOST\]\/PATH=UPSTREAM/);
     assert.deepEqual(parseSniFlag('*.Example.com=127.0.0.1:8443'), {
       name: '*.example.com',
       host: '127.0.0.1',
