@@ -173,14 +173,17 @@ export function checkHost(host: string, source: string, where: string): string {
   return h;
 }
 
-/** `[HOST]/PATH=UPSTREAM[,UPSTREAM...]` as given to --route (`HOST` alone means `HOST/`). */
+/** `[HOST]/PATH=UPSTREAM[,UPSTREAM...]` as given to --route. */
 export function parseRouteFlag(text: string): RouteSpec {
   const eq = text.indexOf('=');
   if (eq <= 0) throw configError('--route', text, 'expected [HOST]/PATH=UPSTREAM[,UPSTREAM...]');
   const left = text.slice(0, eq);
   const slash = left.indexOf('/');
-  const host = slash === 0 ? undefined : checkHost(slash < 0 ? left : left.slice(0, slash), '--route', text);
-  const path = checkPath(slash < 0 ? '/' : left.slice(slash), '--route', text);
+  if (slash < 0) {
+    throw configError('--route', text, `a route path must start with / (HOST/PATH for a host), got ${left}`);
+  }
+  const host = slash === 0 ? undefined : checkHost(left.slice(0, slash), '--route', text);
+  const path = checkPath(left.slice(slash), '--route', text);
   const list = text
     .slice(eq + 1)
     .split(',')
