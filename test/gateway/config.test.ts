@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../../src/config.js';
-import { configFromNode, parseRouteFlag, parseSniFlag } from '../../src/gateway/config.js';
+import { configFromNode, parseRouteFlag, parseSniFlag, validateConfig } from '../../src/gateway/config.js';
 
 function load(yaml: string) {
   return configFromNode(parseConfig(yaml, 'gw.yaml'), 'gw.yaml');
@@ -162,6 +163,19 @@ limits: { maxConnections: 1000, handshakeTimeout: 2.5, idleTimeout: 0 }
     assert.equal(r.path, '/ws');
     assert.equal(r.upstreams[0]?.path, '/socket');
     assert.throws(() => parseRouteFlag('chat=ws://x'), /a route path must start with \//);
+  });
+});
+
+describe('docs/gateway.md', () => {
+  it('every YAML example loads (the ones without a listener, with one added as --listen would)', () => {
+    const docs = fs.readFileSync('docs/gateway.md', 'utf8');
+    const blocks = [...docs.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] as string);
+    assert.ok(blocks.length >= 3, `${blocks.length} YAML blocks`);
+    for (const [i, yaml] of blocks.entries()) {
+      const c = configFromNode(parseConfig(yaml, `docs block ${i}`), `docs block ${i}`, { validate: false });
+      validateConfig(c.listen === undefined ? { ...c, listen: '127.0.0.1:0' } : c, `docs block ${i}`);
+      assert.ok(c.routes.length > 0);
+    }
   });
 });
 
