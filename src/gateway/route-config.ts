@@ -9,6 +9,7 @@ import { HOP_BY_HOP_FIELDS, isToken, isValidFieldValue } from '../protocol/heade
 import { configError } from './config.js';
 
 export const UPSTREAM_SCHEMES = ['ws:', 'wss:', 'http:', 'https:'] as const;
+/** The ways a route can spread new connections over its upstreams (the `balance` key). */
 export const BALANCES = ['round-robin', 'least-connections', 'hash'] as const;
 /** How a route spreads new connections over its upstreams. */
 export type Balance = (typeof BALANCES)[number];
