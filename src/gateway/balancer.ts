@@ -96,7 +96,9 @@ export class Balancer {
       this.#balance === 'least-connections'
         ? this.#leastLoaded(members)
         : this.#rr.pick(members, (i) => alive(members, i));
-    const rest = members.map((_, i) => i).filter((i) => i !== first);
+    // Failover goes on from the chosen one, so one dead member's load spreads rather than all landing on index 0.
+    const start = first ?? 0;
+    const rest = members.map((_, i) => (start + 1 + i) % members.length).filter((i) => i !== first);
     const live = rest.filter((i) => alive(members, i));
     const dead = rest.filter((i) => !alive(members, i));
     return first === undefined ? dead : [first, ...live, ...dead];

@@ -5,14 +5,16 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
+import { makeSelfSigned } from '../../src/echo/self-signed.js';
 import { runCli } from '../helpers/cli.js';
 import { until } from '../helpers/eventually.js';
 import { tempDir } from '../helpers/process.js';
 import { startServerCli, type RunningServer } from '../helpers/server-cli.js';
-import { closed, echo, openWs, refusedStatus, startUpstream, type Upstream } from './peers.js';
+import { closed, echo, openWs, refusedStatus, startGateway, startUpstream, type Upstream } from './peers.js';
 
 interface Reply {
   readonly status: number;
@@ -292,5 +294,77 @@ describe('gateway routing (the command, real upstreams)', () => {
     for (const key of Object.keys(live ?? {}).filter((k) => k !== 'name'))
       assert.match(help.stdout, new RegExp(`\\b${key}\\b`), `--help names ${key}`);
     assert.match(help.stdout, /--rate-per-client/);
+  });
+});
+
+/** The payload of the first (unfragmented, unmasked) frame the upstream sends on an RFC 8441 stream. */
+function firstFrame(stream: http2.ClientHttp2Stream): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    let buf = Buffer.alloc(0);
+    stream.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length < 2) return;
+      let len = (buf[1] as number) & 0x7f;
+      let off = 2;
+      if (len === 126) {
+        if (buf.length < 4) return;
+        len = buf.readUInt16BE(2);
+        off = 4;
+      }
+      if (buf.length >= off + len) resolve(buf.subarray(off, off + len));
+    });
+    stream.once('error', reject);
+  });
+}
+
+describe('gateway routing over HTTP/2 (RFC 8441): :authority picks the host, options and rewrite apply', () => {
+  it('routes an extended CONNECT by :authority, rewrites its path and sets the route headers', async () => {
+    const dir = tempDir();
+    const cert = makeSelfSigned('localhost');
+    fs.writeFileSync(path.join(dir, 'cert.pem'), cert.cert);
+    fs.writeFileSync(path.join(dir, 'key.pem'), cert.key);
+    const [a, b] = await Promise.all([startUpstream('a'), startUpstream('b')]);
+    const gw = await startGateway(`
+tls: { listen: 127.0.0.1:0, cert: ${dir}/cert.pem, key: ${dir}/key.pem }
+routes:
+  - { host: chat.localtest, path: /chat/, upstream: '${a.url}/inner/', set-headers: { X-Route: h2 } }
+  - { path: /, upstream: ${b.url} }
+`);
+    const session = http2.connect(`https://127.0.0.1:${gw.tlsPort}`, {
+      ca: cert.cert,
+      servername: 'localhost',
+    });
+    session.on('error', () => {});
+    try {
+      const open = async (authority: string, target: string) => {
+        const stream = session.request({
+          ':method': 'CONNECT',
+          ':protocol': 'websocket',
+          ':scheme': 'https',
+          ':path': target,
+          ':authority': authority,
+          'sec-websocket-version': '13',
+        });
+        const report = JSON.parse((await firstFrame(stream)).toString()) as {
+          name: string;
+          url: string;
+          headers: Record<string, string>;
+        };
+        stream.close();
+        return report;
+      };
+      const routed = await open('Chat.Localtest:443', '/chat/room?id=3');
+      assert.equal(routed.name, 'a');
+      assert.equal(routed.url, '/inner/room?id=3');
+      assert.equal(routed.headers['x-route'], 'h2');
+      const other = await open(`localhost:${gw.tlsPort}`, '/chat/room');
+      assert.equal(other.name, 'b');
+      assert.equal(other.url, '/chat/room');
+    } finally {
+      session.close();
+      await gw.gateway.close();
+      await Promise.all([a.close(), b.close()]);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
