@@ -27,21 +27,25 @@ open WebSockets on their upstream, SIGTERM drains with close 1001.
 Routes
   --listen HOST:PORT        plain HTTP/WebSocket listener (port 0: any free port)
   --route [HOST]/PATH=UP[,UP...]
-                            HOST: exact or *.suffix (any host if left out); the most specific host, then the
-                            longest path prefix wins; UP is ws://, wss://, http:// or https:// host[:port][/path]
-                            (a path replaces the matched prefix); a list is a smooth weighted round-robin pool
-                            with failover (repeatable)
+                            HOST: exact or *.suffix (any host if left out); the most specific host,
+                            then the longest path prefix wins; UP is ws://, wss://, http:// or https://
+                            host[:port][/path] (a path replaces the matched prefix); a list is a
+                            round-robin pool with failover (repeatable)
   --config FILE             YAML config (see docs/gateway.md); flags given too override its values
   --watch                   reload when the config file changes (SIGHUP always reloads)
   --allow-origin ORIGIN     only these Origins may open WebSockets (repeatable; others get 403)
   --trust-proxy CIDR        keep X-Forwarded-*/Forwarded from these peers (repeatable)
   --proxy-protocol          expect a PROXY protocol v1/v2 header on every connection
   --upstream-ca FILE        trust this CA for wss:// and https:// upstreams
-  A route in the config file also takes (kebab-case, like the flags; durations in seconds):
-    host, path, upstream (a URL, { url, weight }, or a list of them),
-    balance: round-robin | least-connections | hash,  hash-key: client-ip | header:NAME | cookie:NAME | query:NAME,
-    idle-timeout, max-lifetime, ping, ping-timeout, allow-origin (override the flags for that route),
-    set-headers: { NAME: VALUE },  remove-headers: [NAME, ...]   (request headers to the upstream)
+Route keys in a config file (kebab-case like the flags; durations in seconds)
+  host, path                as in --route
+  upstream                  a URL, { url, weight }, or a list of them (weight 1-1000, default 1)
+  balance                   round-robin (default, smooth weighted) | least-connections | hash
+  hash-key                  client-ip (default) | header:NAME | cookie:NAME | query:NAME (consistent hashing)
+  idle-timeout, max-lifetime, ping, ping-timeout, allow-origin
+                            the route's own values of the flags of the same names
+  set-headers               { NAME: VALUE }: request headers sent to the upstream
+  remove-headers            [NAME, ...]: request headers not sent to the upstream
 TLS
   --tls-listen HOST:PORT    TLS listener: ALPN h2 (RFC 8441 WebSockets) and http/1.1
   --tls-cert FILE --tls-key FILE   its certificate (re-read on SIGHUP)
