@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../../src/config.js';
-import { configFromNode, parseRouteFlag, parseSniFlag, validateConfig } from '../../src/gateway/config.js';
+import {
+  configFromNode,
+  parseRouteFlag,
+  parseSniFlag,
+  routeKeepalive,
+  routeOrigins,
+  validateConfig,
+} from '../../src/gateway/config.js';
 
 function load(yaml: string) {
   return configFromNode(parseConfig(yaml, 'gw.yaml'), 'gw.yaml');
@@ -155,6 +162,40 @@ limits: { maxConnections: 1000, handshakeTimeout: 2.5, idleTimeout: 0 }
     );
     const c = load(route('balance: hash'));
     assert.deepEqual(c.routes[0]?.hashKey, { kind: 'client-ip' }, 'hash defaults to the client address');
+  });
+
+  it("a route's own keepalive and origins replace the top-level ones for it alone", () => {
+    const c = load(`
+listen: 127.0.0.1:1
+ping: 20
+allowOrigins: [https://a.example]
+limits: { idleTimeout: 60, maxLifetime: 3600 }
+routes:
+  - { path: /own, upstream: ws://x, ping: 5, idle-timeout: 1, max-lifetime: 2, allow-origin: [https://b.example] }
+  - { path: /timeout, upstream: ws://x, ping-timeout: 3 }
+  - { path: /, upstream: ws://x }
+`);
+    const [own, timeout, plain] = c.routes;
+    assert.deepEqual(routeKeepalive(c, own!), {
+      ping: 5000,
+      pingTimeout: 5000,
+      idleTimeout: 1000,
+      maxLifetime: 2000,
+    });
+    assert.deepEqual(routeKeepalive(c, timeout!), {
+      ping: 20_000,
+      pingTimeout: 3000,
+      idleTimeout: 60_000,
+      maxLifetime: 3_600_000,
+    });
+    assert.deepEqual(routeKeepalive(c, plain!), {
+      ping: 20_000,
+      pingTimeout: 20_000,
+      idleTimeout: 60_000,
+      maxLifetime: 3_600_000,
+    });
+    assert.deepEqual(routeOrigins(c, own!), ['https://b.example']);
+    assert.deepEqual(routeOrigins(c, plain!), ['https://a.example']);
   });
 
   it('parses --route HOST/PATH=UP', () => {
