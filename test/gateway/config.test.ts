@@ -165,16 +165,21 @@ limits: { maxConnections: 1000, handshakeTimeout: 2.5, idleTimeout: 0 }
   });
 
   it("a route's own keepalive and origins replace the top-level ones for it alone", () => {
-    const c = load(`
+    const routes = load(`
 listen: 127.0.0.1:1
-ping: 20
-allowOrigins: [https://a.example]
-limits: { idleTimeout: 60, maxLifetime: 3600 }
 routes:
   - { path: /own, upstream: ws://x, ping: 5, idle-timeout: 1, max-lifetime: 2, allow-origin: [https://b.example] }
   - { path: /timeout, upstream: ws://x, ping-timeout: 3 }
   - { path: /, upstream: ws://x }
 `);
+    // The top-level values as --ping 20 --allow-origin https://a.example --idle-timeout 60 --max-lifetime 3600 set them.
+    const c = {
+      ...routes,
+      ping: 20_000,
+      pingTimeout: 20_000,
+      allowOrigins: ['https://a.example'],
+      limits: { ...routes.limits, idleTimeout: 60_000, maxLifetime: 3_600_000 },
+    };
     const [own, timeout, plain] = c.routes;
     assert.deepEqual(routeKeepalive(c, own!), {
       ping: 5000,

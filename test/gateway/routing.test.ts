@@ -14,7 +14,7 @@ import { runCli } from '../helpers/cli.js';
 import { until } from '../helpers/eventually.js';
 import { tempDir } from '../helpers/process.js';
 import { startServerCli, type RunningServer } from '../helpers/server-cli.js';
-import { closed, echo, openWs, refusedStatus, startGateway, startUpstream, type Upstream } from './peers.js';
+import { closed, echo, openWs, refusedStatus, startUpstream, type Upstream } from './peers.js';
 
 interface Reply {
   readonly status: number;
@@ -318,53 +318,72 @@ function firstFrame(stream: http2.ClientHttp2Stream): Promise<Buffer> {
 }
 
 describe('gateway routing over HTTP/2 (RFC 8441): :authority picks the host, options and rewrite apply', () => {
-  it('routes an extended CONNECT by :authority, rewrites its path and sets the route headers', async () => {
-    const dir = tempDir();
-    const cert = makeSelfSigned('localhost');
+  let dir: string;
+  let cert: ReturnType<typeof makeSelfSigned>;
+  let a: Upstream;
+  let b: Upstream;
+  let gw: RunningServer;
+  before(async () => {
+    dir = tempDir();
+    cert = makeSelfSigned('localhost');
     fs.writeFileSync(path.join(dir, 'cert.pem'), cert.cert);
     fs.writeFileSync(path.join(dir, 'key.pem'), cert.key);
-    const [a, b] = await Promise.all([startUpstream('a'), startUpstream('b')]);
-    const gw = await startGateway(`
-tls: { listen: 127.0.0.1:0, cert: ${dir}/cert.pem, key: ${dir}/key.pem }
-routes:
+    [a, b] = await Promise.all([startUpstream('a'), startUpstream('b')]);
+    const file = path.join(dir, 'routes.yaml');
+    fs.writeFileSync(
+      file,
+      `routes:
   - { host: chat.localtest, path: /chat/, upstream: '${a.url}/inner/', set-headers: { X-Route: h2 } }
   - { path: /, upstream: ${b.url} }
-`);
-    const session = http2.connect(`https://127.0.0.1:${gw.tlsPort}`, {
-      ca: cert.cert,
-      servername: 'localhost',
-    });
+`,
+    );
+    gw = await startServerCli('gateway', [
+      '--config',
+      file,
+      '--tls-listen',
+      '127.0.0.1:0',
+      '--tls-cert',
+      path.join(dir, 'cert.pem'),
+      '--tls-key',
+      path.join(dir, 'key.pem'),
+    ]);
+  });
+  after(async () => {
+    await gw?.stop();
+    await Promise.all([a?.close(), b?.close()]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('routes an extended CONNECT by :authority, rewrites its path and sets the route headers', async () => {
+    const session = http2.connect(`https://127.0.0.1:${gw.port}`, { ca: cert.cert, servername: 'localhost' });
     session.on('error', () => {});
-    try {
-      const open = async (authority: string, target: string) => {
-        const stream = session.request({
-          ':method': 'CONNECT',
-          ':protocol': 'websocket',
-          ':scheme': 'https',
-          ':path': target,
-          ':authority': authority,
-          'sec-websocket-version': '13',
-        });
-        const report = JSON.parse((await firstFrame(stream)).toString()) as {
-          name: string;
-          url: string;
-          headers: Record<string, string>;
-        };
-        stream.close();
-        return report;
+    const open = async (authority: string, target: string) => {
+      const stream = session.request({
+        ':method': 'CONNECT',
+        ':protocol': 'websocket',
+        ':scheme': 'https',
+        ':path': target,
+        ':authority': authority,
+        'sec-websocket-version': '13',
+      });
+      const report = JSON.parse((await firstFrame(stream)).toString()) as {
+        name: string;
+        url: string;
+        headers: Record<string, string>;
       };
+      stream.close();
+      return report;
+    };
+    try {
       const routed = await open('Chat.Localtest:443', '/chat/room?id=3');
       assert.equal(routed.name, 'a');
       assert.equal(routed.url, '/inner/room?id=3');
       assert.equal(routed.headers['x-route'], 'h2');
-      const other = await open(`localhost:${gw.tlsPort}`, '/chat/room');
+      const other = await open(`localhost:${gw.port}`, '/chat/room');
       assert.equal(other.name, 'b');
       assert.equal(other.url, '/chat/room');
     } finally {
       session.close();
-      await gw.gateway.close();
-      await Promise.all([a.close(), b.close()]);
-      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
