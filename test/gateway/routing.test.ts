@@ -56,8 +56,8 @@ function get(
 /** The admin address a gateway printed (its line may come in a later chunk than the listening one). */
 async function adminUrl(gw: RunningServer): Promise<string> {
   const line = /wsvia gateway admin on (http:\/\/[\d.]+:\d+)/;
-  await until('the admin line', () => line.test(gw.stdout()));
-  return line.exec(gw.stdout())?.[1] as string;
+  await until('the admin line', () => line.test(gw.stderr()));
+  return line.exec(gw.stderr())?.[1] as string;
 }
 
 async function routesPage(gw: RunningServer): Promise<Record<string, unknown>> {

@@ -10,7 +10,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import type http from 'node:http';
-import type net from 'node:net';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -88,9 +88,17 @@ const HAPROXY: FrontEnd = {
   name: 'HAProxy (PROXY v2, /healthz checks)',
   gatewayFlags: ['--proxy-protocol'],
   forwardedFor: '127.0.0.7',
-  start(port, gateways, dir) {
-    fs.writeFileSync(path.join(dir, 'haproxy.cfg'), haproxyConfig(port, gateways));
-    return startPeer('haproxy', ['-f', path.join(dir, 'haproxy.cfg')], { port });
+  async start(port, gateways, dir) {
+    fs.writeFileSync(path.join(dir, 'haproxy.cfg'), haproxyConfig(port, gateways, dir));
+    const peer = await startPeer('haproxy', ['-f', path.join(dir, 'haproxy.cfg')], { port });
+    // Both gateways passed their health checks before any client comes.
+    await until('HAProxy sees both gateways UP', async () => {
+      const stat = await haproxyCommand(path.join(dir, 'haproxy.sock'), 'show stat');
+      return (
+        stat.split('\n').filter((l) => l.startsWith('gateways,g') && l.split(',')[17] === 'UP').length === 2
+      );
+    });
+    return peer;
   },
 };
 
@@ -128,10 +136,23 @@ http {
 `;
 }
 
-function haproxyConfig(port: number, gateways: readonly GatewayProcess[]): string {
+/** One command to HAProxy's stats socket; resolves with its answer. */
+function haproxyCommand(socketPath: string, command: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect(socketPath);
+    let out = '';
+    s.on('data', (d: Buffer) => (out += d.toString()));
+    s.on('error', () => resolve(''));
+    s.on('close', () => resolve(out));
+    s.end(`${command}\n`);
+  });
+}
+
+function haproxyConfig(port: number, gateways: readonly GatewayProcess[], dir: string): string {
   return [
     'global',
     '  maxconn 200',
+    `  stats socket ${dir}/haproxy.sock`,
     'defaults',
     '  mode tcp',
     '  retries 3',
