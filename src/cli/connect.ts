@@ -8,7 +8,7 @@ import { ReconnectingWebSocket } from '../client/reconnecting.js';
 import { EXIT_CODES, exitCodeFor, isWsviaError, WsviaError } from '../errors.js';
 import { formatTraceEvent } from '../observe/format-trace.js';
 import { positiveNumber, readFlagFile } from './flag-values.js';
-import { reportError, reportUsage, UsageError } from './output.js';
+import { ALL_EXIT_CODES, exitCodesHelp, reportError, reportUsage, UsageError } from './output.js';
 import { ROUTE_FLAGS, ROUTE_USAGE, routeOptionsFrom } from './route-options.js';
 
 export const usage = `usage: wsvia connect URL [options]
@@ -37,9 +37,7 @@ behaviour:
       --timeout SECONDS      limit for each step: tcp, tunnel, tls, upgrade (default 10)
   -h, --help
 
-exit codes: 0 ok, 1 other failure, 2 usage, 3 proxy refused, 4 proxy auth, 5 TLS, 6 upgrade rejected,
-            7 timeout, 8 network or DNS, 9 closed abnormally
-`;
+${exitCodesHelp(ALL_EXIT_CODES)}`;
 
 function header(text: string, flag: string): [string, string] {
   const colon = text.indexOf(':');
@@ -114,7 +112,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     args = parseConnectArgs(argv);
   } catch (e) {
-    return reportUsage(e, usage);
+    return reportUsage(e, 'connect');
   }
   if (args.help) {
     process.stdout.write(usage);

@@ -1,0 +1,48 @@
+/**
+ * `--config FILE` for every server command, in one place: the file's keys are the flags' names (config.ts), flags
+ * given on the command line win (a list given replaces the file's list), and a value the command's own parser
+ * rejects is reported against the file and its key (`proxy.yaml: max-tunnels: expects a whole number ...`).
+ */
+import { flagValuesFromConfig, loadConfigFile, type FlagShape, type FlagValues } from '../config.js';
+import { WsviaError } from '../errors.js';
+import { UsageError } from './output.js';
+
+/** The values the command parses: the file's (if `--config` is given) under the flags'. */
+export interface MergedFlags {
+  readonly values: FlagValues;
+  /** Which keys came from the file, and the file's path. */
+  readonly fromFile: ReadonlySet<string>;
+  readonly file: string | undefined;
+}
+
+export function mergeConfigFile(
+  flags: Readonly<Record<string, unknown>>,
+  options: Readonly<Record<string, FlagShape>>,
+  others: readonly string[] = [],
+): MergedFlags {
+  const file = typeof flags['config'] === 'string' ? flags['config'] : undefined;
+  const given = Object.fromEntries(
+    Object.entries(flags).filter(([, v]) => v !== undefined),
+  ) as FlagValues;
+  if (file === undefined) return { values: given, fromFile: new Set(), file };
+  const fromConfig = flagValuesFromConfig(loadConfigFile(file), options, others);
+  const fromFile = new Set(Object.keys(fromConfig).filter((k) => !(k in given)));
+  return { values: { ...fromConfig, ...given }, fromFile, file };
+}
+
+/**
+ * Runs the command's parser over merged values. A usage error about a value that came from the file (its message
+ * names `--KEY` first) becomes a configuration error naming the file and the key.
+ */
+export function parseMerged<T>(merged: MergedFlags, parse: (values: FlagValues) => T): T {
+  try {
+    return parse(merged.values);
+  } catch (e) {
+    const text = e instanceof UsageError ? e.message : e instanceof WsviaError ? e.summary : undefined;
+    if (text === undefined || merged.file === undefined) throw e;
+    const flag = /--([a-z0-9-]+)/.exec(text)?.[1];
+    if (flag === undefined || !merged.fromFile.has(flag)) throw e;
+    const problem = text.replace(new RegExp(`^--${flag}:? ?`), '').replaceAll(/--([a-z0-9-]+)/g, '$1');
+    throw new WsviaError('CONFIG_INVALID', `${merged.file}: ${flag}: ${problem}`, { hop: 'config' });
+  }
+}
