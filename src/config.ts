@@ -170,22 +170,27 @@ function kebab(key: string): string {
 
 /** The flag an old or misplaced key meant (`maxTunnels`, or `tls: { listen }` for `tls-listen`), if any. */
 function meantFlag(key: string, known: readonly string[]): string | undefined {
-  const candidates = [kebab(key), key.replaceAll('_', '-')].flatMap((k) => [k, k.replace(/s$/, '')]);
+  const candidates = [kebab(key), key.replaceAll('_', '-'), key.toLowerCase()].flatMap((k) => [
+    k,
+    k.replace(/s$/, ''),
+  ]);
   return candidates.find((k) => k !== key && known.includes(k));
 }
 
 function checkKeys(node: ConfigNode, known: readonly string[], others: readonly string[]): void {
   const map = node.raw;
   if (map === undefined || map === null) return;
-  if (typeof map !== 'object' || Array.isArray(map)) throw node.error(`expected a mapping, got ${describe(map)}`);
-  for (const [key, value] of Object.entries(map)) {
+  if (typeof map !== 'object' || Array.isArray(map))
+    throw node.error(`expected a mapping, got ${describe(map)}`);
+  for (const [key, value] of Object.entries(map as Record<string, unknown>)) {
     if (known.includes(key) || others.includes(key)) continue;
     const meant = meantFlag(key, known);
     if (meant) throw node.error(`use ${meant} (a key is the flag's name)`, key);
     if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
       // An old nested section (`limits: { maxConnections }`, `tls: { listen }`): name each key's new place.
       for (const sub of Object.keys(value)) {
-        const flag = meantFlag(sub, known) ?? [sub, kebab(sub)].map((k) => `${key}-${k}`).find((k) => known.includes(k));
+        const flag =
+          meantFlag(sub, known) ?? [sub, kebab(sub)].map((k) => `${key}-${k}`).find((k) => known.includes(k));
         if (flag) throw node.get(key).error(`use ${flag} at the top level (a key is the flag's name)`, sub);
       }
     }

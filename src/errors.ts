@@ -180,7 +180,7 @@ export const EXIT_CODE_MEANINGS: Readonly<Record<(typeof EXIT_CODES)[keyof typeo
   1: 'other failure (a port in use, a peer that does not speak HTTP)',
   2: 'usage or configuration error',
   3: 'refused by a proxy or a server policy (403, 5xx, no capacity)',
-  4: 'authentication: proxy credentials missing or rejected (407), or the server\'s 401',
+  4: "authentication: proxy credentials missing or rejected (407), or the server's 401",
   5: 'TLS',
   6: 'upgrade rejected (the server, or something in front of it, did not answer 101)',
   7: 'timeout',

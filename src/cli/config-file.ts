@@ -21,9 +21,7 @@ export function mergeConfigFile(
   others: readonly string[] = [],
 ): MergedFlags {
   const file = typeof flags['config'] === 'string' ? flags['config'] : undefined;
-  const given = Object.fromEntries(
-    Object.entries(flags).filter(([, v]) => v !== undefined),
-  ) as FlagValues;
+  const given = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) as FlagValues;
   if (file === undefined) return { values: given, fromFile: new Set(), file };
   const fromConfig = flagValuesFromConfig(loadConfigFile(file), options, others);
   const fromFile = new Set(Object.keys(fromConfig).filter((k) => !(k in given)));

@@ -63,7 +63,10 @@ function listenOf(v: FlagValues): ListenAddress {
   const host = str(v, 'host');
   const port = str(v, 'port');
   if (listen === undefined)
-    return { host: unbracket(host ?? '127.0.0.1'), port: port === undefined ? 8765 : parsePort(port, '--port') };
+    return {
+      host: unbracket(host ?? '127.0.0.1'),
+      port: port === undefined ? 8765 : parsePort(port, '--port'),
+    };
   if (host !== undefined || port !== undefined)
     throw new UsageError('--listen says what --host and --port say: give one or the other');
   return parseListen(listen, '--listen');
@@ -73,15 +76,19 @@ function listenOf(v: FlagValues): ListenAddress {
 function either(v: FlagValues, name: string, alias: string): { value?: string; flag: string } {
   const a = str(v, name);
   const b = str(v, alias);
-  if (a !== undefined && b !== undefined) throw new UsageError(`--${name} and --${alias} are the same flag: give one`);
-  return b === undefined ? { ...(a === undefined ? {} : { value: a }), flag: `--${name}` } : { value: b, flag: `--${alias}` };
+  if (a !== undefined && b !== undefined)
+    throw new UsageError(`--${name} and --${alias} are the same flag: give one`);
+  return b === undefined
+    ? { ...(a === undefined ? {} : { value: a }), flag: `--${name}` }
+    : { value: b, flag: `--${alias}` };
 }
 
 function echoArgs(v: FlagValues): EchoArgs {
   const cert = either(v, 'tls-cert', 'cert');
   const key = either(v, 'tls-key', 'key');
   const tlsFiles = readTlsFiles(cert.value, key.value, cert.flag, key.flag);
-  if (tlsFiles && v['tls'] === true) throw new UsageError('--tls generates a certificate: drop it, or --tls-cert');
+  if (tlsFiles && v['tls'] === true)
+    throw new UsageError('--tls generates a certificate: drop it, or --tls-cert');
   const protocols = v['subprotocol'];
   return {
     listen: listenOf(v),

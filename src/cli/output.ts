@@ -1,11 +1,5 @@
 /** Printing for every command: errors with their code, hop, answer and hint; usage failures; the exit-code block. */
-import {
-  EXIT_CODE_MEANINGS,
-  EXIT_CODES,
-  exitCodeOf,
-  isWsviaError,
-  type WsviaError,
-} from '../errors.js';
+import { EXIT_CODE_MEANINGS, EXIT_CODES, exitCodeOf, isWsviaError, type WsviaError } from '../errors.js';
 
 export function formatError(e: WsviaError): string {
   const lines = [`wsvia: ${e.summary} [${e.code}, hop ${e.hop}]`];

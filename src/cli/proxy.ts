@@ -133,7 +133,9 @@ function listenOf(s: Settings, name: (k: string) => string): ListenAddress {
   const str = s.strings;
   if (str.listen !== undefined) {
     if (str.host !== undefined || str.port !== undefined)
-      throw new UsageError(`${name('listen')} says what ${name('host')} and ${name('port')} say: give one or the other`);
+      throw new UsageError(
+        `${name('listen')} says what ${name('host')} and ${name('port')} say: give one or the other`,
+      );
     return parseListen(str.listen, name('listen'));
   }
   return {

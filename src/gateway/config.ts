@@ -264,8 +264,9 @@ export const EMPTY_CONFIG: GatewayConfig = {
 /** How a bad value is reported: against a flag (`--ping expects seconds`) or a file's key. */
 type Fail = (key: string, problem: string) => WsviaError;
 
-/** Errors for command-line flags: `--ping expects seconds, got "soon"` (usage, exit 2). */
-export const flagFailure: Fail = (key, problem) => invalidArgument(`--${key} ${problem}`);
+/** Errors for command-line flags, `--ping expects seconds, got "soon"`, `--listen: port 99999 is out of range` (exit 2). */
+export const flagFailure: Fail = (key, problem) =>
+  invalidArgument(`--${key}${problem.startsWith('expects') ? ' ' : ': '}${problem}`);
 
 /** Reads flag values (the command line's or a file's) as numbers, addresses and lists, failing through `fail`. */
 class FlagReader {
@@ -307,8 +308,9 @@ class FlagReader {
     if (v === undefined) return undefined;
     try {
       return formatListen(parseListen(v, `--${key}`));
-    } catch {
-      throw this.fail(key, `expects [HOST:]PORT (IPv6 in brackets, port 0-65535), got ${JSON.stringify(v)}`);
+    } catch (e) {
+      // The one parser's words, said of this key or flag.
+      throw this.fail(key, (e as WsviaError).summary.slice(`--${key}`.length).replace(/^: /, ''));
     }
   }
 
@@ -325,7 +327,11 @@ class FlagReader {
  * Flag values over a base config: the command line's over a file's, or a file's top-level keys over
  * {@link EMPTY_CONFIG}. One reading of every flag, so a key and its flag cannot differ.
  */
-export function applyFlagValues(base: GatewayConfig, values: FlagValues, fail: Fail = flagFailure): GatewayConfig {
+export function applyFlagValues(
+  base: GatewayConfig,
+  values: FlagValues,
+  fail: Fail = flagFailure,
+): GatewayConfig {
   const r = new FlagReader(values, fail);
   const l = base.limits;
   const ping = r.seconds('ping') ?? base.ping;

@@ -13,7 +13,8 @@ export interface ListenAddress {
 
 /** A port number 0-65535; out of range names the range. */
 export function parsePort(text: string, flag: string): number {
-  if (!/^\d+$/.test(text.trim())) throw invalidArgument(`${flag} expects a port number, got ${JSON.stringify(text)}`);
+  if (!/^\d+$/.test(text.trim()))
+    throw invalidArgument(`${flag} expects a port number, got ${JSON.stringify(text)}`);
   const port = Number(text);
   if (port > 65535) throw invalidArgument(`${flag}: port ${text.trim()} is out of range 0-65535`);
   return port;
@@ -21,7 +22,8 @@ export function parsePort(text: string, flag: string): number {
 
 export function parseListen(text: string, flag: string, defaultHost = '127.0.0.1'): ListenAddress {
   const m = /^(?:(\[[0-9a-fA-F:.]+\]|[^:[\]]+):)?(\d+)$/.exec(text.trim());
-  if (!m) throw invalidArgument(`${flag} expects [HOST:]PORT (IPv6 in brackets), got ${JSON.stringify(text)}`);
+  if (!m)
+    throw invalidArgument(`${flag} expects [HOST:]PORT (IPv6 in brackets), got ${JSON.stringify(text)}`);
   return { host: m[1] === undefined ? defaultHost : unbracket(m[1]), port: parsePort(m[2] as string, flag) };
 }
 

@@ -71,10 +71,7 @@ idle-timeout: 0
       /path and query go through unchanged/,
     );
     fails('routes: [{ path: /, upstream: ws://x }]', /nothing to listen on/);
-    fails(
-      'listen: 127.0.0.1:1\nroutes: [{ path: /, upstream: ws://x }]\nping: -1',
-      /ping: expects seconds/,
-    );
+    fails('listen: 127.0.0.1:1\nroutes: [{ path: /, upstream: ws://x }]\nping: -1', /ping: expects seconds/);
     fails(
       'listen: 127.0.0.1:1\nroutes: [{ path: /, upstream: ws://x }]\nsni: [{name: a.b, backend: h:1}]',
       /need a TLS listener/,
