@@ -84,7 +84,7 @@ export async function run(argv: string[]): Promise<number> {
     if (idleProbe !== undefined && tty) process.stderr.write('\n');
     if (args.json) process.stdout.write(`${JSON.stringify(reportToJSON(report))}\n`);
     else process.stdout.write(formatReport(report, `wsvia doctor ${redactUrl(args.url)}`));
-    return report.code === null ? EXIT_CODES.ok : exitCodeFor(report.code);
+    return report.code === null ? EXIT_CODES.ok : exitCodeFor(report.code, report.status);
   } catch (e) {
     return reportError(e, args.json);
   }

@@ -350,6 +350,11 @@ describe("exit codes of a bridge's refusals: 401 is authentication (4), 403 a re
     assert.match(r.stderr, /403/);
   });
 
+  it('doctor exits as connect would: 401 exits 4', async () => {
+    const r = await runCli(['doctor', `${bridge.url}?target=127.0.0.1:${tcp.port}`], { timeoutMs: 30_000 });
+    assert.equal(r.code, EXIT_CODES.proxyAuth, r.stdout + r.stderr);
+  });
+
   it('connect gets the same codes from the same table: 401 exits 4', async () => {
     const r = await runCli(['connect', `${bridge.url}?target=127.0.0.1:${tcp.port}`, '--send', 'x']);
     assert.equal(r.code, EXIT_CODES.proxyAuth, r.stderr);
