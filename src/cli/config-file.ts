@@ -15,15 +15,25 @@ export interface MergedFlags {
   readonly file: string | undefined;
 }
 
+/**
+ * Flags that say one thing two ways (`--listen` and `--host`/`--port`): a flag given from one group hides the file's
+ * keys of the others, so the command line wins over the file whichever spelling each uses.
+ */
+export type AliasGroups = readonly (readonly (readonly string[])[])[];
+
 export function mergeConfigFile(
   flags: Readonly<Record<string, unknown>>,
   options: Readonly<Record<string, FlagShape>>,
-  others: readonly string[] = [],
+  aliases: AliasGroups = [],
 ): MergedFlags {
   const file = typeof flags['config'] === 'string' ? flags['config'] : undefined;
   const given = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) as FlagValues;
   if (file === undefined) return { values: given, fromFile: new Set(), file };
-  const fromConfig = flagValuesFromConfig(loadConfigFile(file), options, others);
+  const fromConfig = flagValuesFromConfig(loadConfigFile(file), options);
+  for (const spellings of aliases)
+    for (const spelling of spellings)
+      if (spelling.some((k) => k in given))
+        for (const other of spellings) if (other !== spelling) for (const k of other) delete fromConfig[k];
   const fromFile = new Set(Object.keys(fromConfig).filter((k) => !(k in given)));
   return { values: { ...fromConfig, ...given }, fromFile, file };
 }

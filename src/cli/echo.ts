@@ -108,7 +108,12 @@ export async function run(argv: string[]): Promise<number> {
       return EXIT_CODES.ok;
     }
     // An unreadable certificate is a configuration error (exit 2), found before anything listens.
-    args = parseMerged(mergeConfigFile(values, OPTIONS), echoArgs);
+    const aliases = [
+      [['listen'], ['host', 'port']],
+      [['tls-cert'], ['cert']],
+      [['tls-key'], ['key']],
+    ];
+    args = parseMerged(mergeConfigFile(values, OPTIONS, aliases), echoArgs);
   } catch (e) {
     return reportUsage(e, 'echo');
   }

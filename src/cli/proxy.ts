@@ -237,7 +237,7 @@ export async function run(argv: string[]): Promise<number> {
       return EXIT_CODES.ok;
     }
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
-    const merged = mergeConfigFile(values, OPTIONS);
+    const merged = mergeConfigFile(values, OPTIONS, [[['listen'], ['host', 'port']]]);
     built = parseMerged(merged, (v) => toOptions(settingsOf(v), (k) => `--${k}`));
   } catch (e) {
     return reportUsage(e, 'proxy');

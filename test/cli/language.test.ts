@@ -254,6 +254,16 @@ describe('config files: a key is the flag name, lists are YAML lists', () => {
     }
   });
 
+  it('a flag wins over the file whichever spelling each uses (--port over listen:)', async () => {
+    const cfg = file('proxy-listen.yaml', 'listen: 127.0.0.1:1\n');
+    const s = await startServerCli('proxy', ['--config', cfg, '--port', '0']);
+    try {
+      assert.notEqual(s.port, 1);
+    } finally {
+      await s.stop();
+    }
+  });
+
   it('an old camelCase key is an error naming the new one, in every command', async () => {
     const cases = [
       ['proxy', 'maxTunnelsPerClient: 3\n', 'maxTunnelsPerClient: use max-tunnels-per-client'],
