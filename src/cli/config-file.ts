@@ -21,6 +21,14 @@ export interface MergedFlags {
  */
 export type AliasGroups = readonly (readonly (readonly string[])[])[];
 
+/** The file's keys a flag given hides: the other spellings of what that flag says. */
+function hiddenByFlags(given: FlagValues, aliases: AliasGroups): string[] {
+  return aliases.flatMap((spellings) => {
+    const used = spellings.find((keys) => keys.some((k) => k in given));
+    return used === undefined ? [] : spellings.filter((keys) => keys !== used).flat();
+  });
+}
+
 export function mergeConfigFile(
   flags: Readonly<Record<string, unknown>>,
   options: Readonly<Record<string, FlagShape>>,
@@ -30,10 +38,7 @@ export function mergeConfigFile(
   const given = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) as FlagValues;
   if (file === undefined) return { values: given, fromFile: new Set(), file };
   const fromConfig = flagValuesFromConfig(loadConfigFile(file), options);
-  for (const spellings of aliases)
-    for (const spelling of spellings)
-      if (spelling.some((k) => k in given))
-        for (const other of spellings) if (other !== spelling) for (const k of other) delete fromConfig[k];
+  for (const k of hiddenByFlags(given, aliases)) delete fromConfig[k];
   const fromFile = new Set(Object.keys(fromConfig).filter((k) => !(k in given)));
   return { values: { ...fromConfig, ...given }, fromFile, file };
 }
