@@ -158,6 +158,29 @@ describe('--listen [HOST:]PORT and --tls-cert/--tls-key in every server', () => 
     });
   }
 
+  for (const [command, rest] of Object.entries(SERVERS)) {
+    it(`${command}: a certificate that is not PEM is one line naming the flags and the files, exit 2`, async () => {
+      const bad = path.join(dir, 'not-pem.txt');
+      fs.writeFileSync(bad, 'not a certificate\n');
+      const key = path.join(dir, 'key.pem');
+      const tls = command === 'gateway' ? ['--tls-listen', '0'] : [];
+      const r = await runCli([
+        command,
+        '--listen',
+        '0',
+        ...rest,
+        ...tls,
+        '--tls-cert',
+        bad,
+        '--tls-key',
+        key,
+      ]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(lines(r.stderr).length, 1, r.stderr);
+      assert.ok(r.stderr.includes(`(--tls-cert ${bad}, --tls-key ${key}) cannot be used`), r.stderr);
+    });
+  }
+
   it('echo --tls-cert/--tls-key serves wss with that certificate (--cert/--key stay as aliases)', async () => {
     for (const [c, k] of [
       ['--tls-cert', '--tls-key'],
