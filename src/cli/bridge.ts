@@ -17,7 +17,7 @@ import { parseAuthority, type Authority } from '../protocol/authority.js';
 import { parsePortList } from '../route/destination.js';
 import { mergeConfigFile, parseMerged } from './config-file.js';
 import { parseListen } from './listen-address.js';
-import { positiveNumber, readFlagFile, readTlsFiles } from './flag-values.js';
+import { parsedAs, positiveNumber, readFlagFile, readTlsFiles } from './flag-values.js';
 import { exitCodesHelp, reportError, reportUsage, SERVER_EXIT_CODES, UsageError } from './output.js';
 import { openAccessLog, waitForSignal } from './server-lifecycle.js';
 
@@ -128,14 +128,12 @@ function bridgeArgs(values: BridgeFlags) {
       throw new UsageError(`--route expects /PATH=HOST:PORT, got ${JSON.stringify(r)}`);
     routes.set(r.slice(0, eq), authority(r.slice(eq + 1), '--route'));
   }
-  let allowTargets: TargetRule[];
-  let allowReverse;
-  try {
-    allowTargets = (values['allow-target'] ?? []).map(parseTargetRule);
-    allowReverse = values['allow-reverse'] === undefined ? undefined : parsePortList(values['allow-reverse']);
-  } catch (e) {
-    throw new UsageError(isWsviaError(e) ? e.message : String(e));
-  }
+  const allowTargets: TargetRule[] = parsedAs('--allow-target', () =>
+    (values['allow-target'] ?? []).map(parseTargetRule),
+  );
+  const reverse = values['allow-reverse'];
+  const allowReverse =
+    reverse === undefined ? undefined : parsedAs('--allow-reverse', () => parsePortList(reverse));
   if (
     values.target === undefined &&
     routes.size === 0 &&

@@ -29,6 +29,20 @@ export function readFlagFile(path: string, flag: string): Buffer {
   }
 }
 
+/**
+ * A flag's value parsed below the CLI (a port list, a host rule, a proxy URL): its error is a usage error said of
+ * the flag, `--allow-ports: invalid port list entry "abc"`, so a config file's key is named the same way.
+ */
+export function parsedAs<T>(flag: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof WsviaError && e.code === 'INVALID_ARGUMENT')
+      throw new UsageError(`${flag}: ${e.message}`);
+    throw e;
+  }
+}
+
 /** A server's certificate and key, PEM. */
 export interface TlsFiles {
   readonly cert: Buffer;

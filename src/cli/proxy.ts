@@ -13,7 +13,7 @@ import { DEFAULT_LIMITS, type ProxyLimits, type ProxyServerOptions } from '../pr
 import { ProxyServer } from '../proxy/server.js';
 import { tuneHeapForLongLivedSockets } from './heap-tuning.js';
 import { mergeConfigFile, parseMerged } from './config-file.js';
-import { readFlagFile, readTlsFiles } from './flag-values.js';
+import { parsedAs, readFlagFile, readTlsFiles } from './flag-values.js';
 import { parseListen, parsePort, type ListenAddress } from './listen-address.js';
 import { exitCodesHelp, reportUsage, SERVER_EXIT_CODES, UsageError } from './output.js';
 import { failStart, openAccessLog, startFailure, waitForSignal } from './server-lifecycle.js';
@@ -149,10 +149,10 @@ export function toOptions(s: Settings, name: (k: string) => string): Built {
   const str = s.strings;
   const listen = listenOf(s, name);
   const policy: DestinationPolicy = {
-    ports: parsePortList(str['allow-ports'] ?? '443,80'),
+    ports: parsedAs(name('allow-ports'), () => parsePortList(str['allow-ports'] ?? '443,80')),
     allowPrivate: s.booleans['allow-private'] ?? false,
-    allow: (s.lists.allow ?? []).map(parseHostRule),
-    deny: (s.lists.deny ?? []).map(parseHostRule),
+    allow: parsedAs(name('allow'), () => (s.lists.allow ?? []).map(parseHostRule)),
+    deny: parsedAs(name('deny'), () => (s.lists.deny ?? []).map(parseHostRule)),
   };
   const limits: ProxyLimits = {
     maxTunnels: count(s, 'max-tunnels', name, DEFAULT_LIMITS.maxTunnels),
@@ -184,7 +184,10 @@ export function toOptions(s: Settings, name: (k: string) => string): Built {
   if (str.htpasswd !== undefined)
     users = Htpasswd.parse(readFlagFile(str.htpasswd, name('htpasswd')).toString('utf8'), str.htpasswd);
   const tls = readTlsFiles(str['tls-cert'], str['tls-key'], name('tls-cert'), name('tls-key'));
-  const upstream = str.upstream === undefined ? undefined : parseProxyUrl(str.upstream);
+  const upstream =
+    str.upstream === undefined
+      ? undefined
+      : parsedAs(name('upstream'), () => parseProxyUrl(str.upstream as string));
   if (upstream && upstream.scheme !== 'http' && upstream.scheme !== 'https')
     throw new UsageError(`${name('upstream')} must be an http:// or https:// proxy, got ${upstream.display}`);
   const upstreamCa =

@@ -334,6 +334,9 @@ describe('config files: a key is the flag name, lists are YAML lists', () => {
         new RegExp(`^wsvia: ${cfg}: listen: port 70000 is out of range 0-65535 \\[CONFIG_INVALID`),
       );
     }
+    const ports = await runCli(['proxy', '--config', file('ports.yaml', 'allow-ports: [443, abc]\n')]);
+    assert.equal(ports.code, 2, ports.stderr);
+    assert.match(ports.stderr, /ports\.yaml: allow-ports: invalid port list entry "abc"/);
     const g = await runCli([
       'gateway',
       '--config',
