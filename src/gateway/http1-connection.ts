@@ -5,7 +5,7 @@
  * upstream connection per request, and the client connection kept alive between requests when framing allows.
  */
 import type { Duplex } from 'node:stream';
-import { isWsviaError, RemoteProtocolError } from '../errors.js';
+import { RemoteProtocolError } from '../errors.js';
 import { BodyTracker, requestFraming, responseFraming, type BodyFraming } from '../protocol/body.js';
 import { RequestHeadReader, serializeHead, type RequestHead } from '../protocol/head.js';
 import { getHeader, hasToken, headerTokens } from '../protocol/headers.js';
@@ -14,6 +14,7 @@ import { AdmissionRefusal, type AdmissionSlot } from '../serve/admission.js';
 import type { RouteSpec } from './config.js';
 import { clientResponseHeaders, isTrusted, upstreamHeaders } from './forwarded.js';
 import type { RefusalReason } from './gateway-metrics.js';
+import { recordHttpExchange, upstreamFailure } from './http-exchange.js';
 import type { Runtime, Snapshot } from './runtime.js';
 import { connectPool, readResponseHead, type UpstreamConnection } from './upstream-connect.js';
 import { originAllowed, startWebSocketSession } from './websocket-session.js';
@@ -249,12 +250,8 @@ export class Http1Connection {
         markDead: (u, code) => this.#rt.markDead(u, code),
       });
     } catch (e) {
-      const timedOut = isWsviaError(e) && e.code === 'TCP_TIMEOUT';
-      this.#refuse(
-        timedOut ? 'upstream_timeout' : 'upstream_unavailable',
-        timedOut ? 504 : 502,
-        timedOut ? 'upstream connect timeout' : 'no upstream available',
-      );
+      const f = upstreamFailure(e);
+      this.#refuse(f.reason, f.status, f.message);
       return undefined;
     }
   }
@@ -467,21 +464,16 @@ export class Http1Connection {
       upstream.removeListener('data', onData);
       client.removeListener('drain', onDrain);
       upstream.destroy();
-      const m = this.#rt.metrics;
-      m.requests.inc({ route: route.path, status: `${Math.floor(response.status / 100)}xx` });
-      m.bytes.inc({ direction: 'client' }, bytesOut);
-      m.bytes.inc({ direction: 'upstream' }, o.bytesIn?.() ?? 0);
-      this.#rt.log.write({
-        kind: 'http',
+      recordHttpExchange(this.#rt, {
         client: this.#address,
         route: route.path,
         upstream: conn.upstream.url,
         method: request.method,
-        path: request.target.split('?')[0],
+        target: request.target,
         status: response.status,
         bytesToUpstream: o.bytesIn?.() ?? 0,
         bytesToClient: bytesOut,
-        durationMs: Date.now() - o.started,
+        started: o.started,
       });
       const reading = o.stillReading?.() ?? false;
       if (!ok || !keepAlive || reading || client.destroyed) {
