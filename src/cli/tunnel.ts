@@ -241,8 +241,9 @@ export async function run(argv: string[]): Promise<number> {
     for (const c of closers) await c();
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES') {
+      // A port in use is 1 in every command, as for the servers (LISTEN_FAILED).
       process.stderr.write(`wsvia: cannot listen for -L (${code}): choose another port\n`);
-      return EXIT_CODES.usage;
+      return EXIT_CODES.failure;
     }
     return reportError(e);
   }

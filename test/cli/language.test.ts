@@ -391,6 +391,19 @@ describe("exit codes of a bridge's refusals: 401 is authentication (4), 403 a re
     assert.equal(r.code, EXIT_CODES.proxyAuth, r.stdout + r.stderr);
   });
 
+  it('tunnel -L on a port in use exits 1, as every server does', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (busy.address() as net.AddressInfo).port;
+      const r = await runCli(['tunnel', '-L', `127.0.0.1:${port}`, bridge.url]);
+      assert.equal(r.code, EXIT_CODES.failure, r.stderr);
+      assert.deepEqual(lines(r.stderr), ['wsvia: cannot listen for -L (EADDRINUSE): choose another port']);
+    } finally {
+      busy.close();
+    }
+  });
+
   it('connect gets the same codes from the same table: 401 exits 4', async () => {
     const r = await runCli(['connect', `${bridge.url}?target=127.0.0.1:${tcp.port}`, '--send', 'x']);
     assert.equal(r.code, EXIT_CODES.proxyAuth, r.stderr);
