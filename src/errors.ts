@@ -172,6 +172,8 @@ export const EXIT_CODES = {
   timeout: 7,
   network: 8,
   closed: 9,
+  /** Stopped by Ctrl-C (SIGINT): 128 + 2, as shells report it. */
+  interrupted: 130,
 } as const;
 
 /** What each exit code means, in the words `--help` and the README use. */
@@ -186,6 +188,7 @@ export const EXIT_CODE_MEANINGS: Readonly<Record<(typeof EXIT_CODES)[keyof typeo
   7: 'timeout',
   8: 'network or DNS',
   9: 'the connection closed abnormally',
+  130: 'interrupted (Ctrl-C)',
 };
 
 /**

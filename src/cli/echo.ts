@@ -126,7 +126,7 @@ export async function run(argv: string[]): Promise<number> {
       mirror: args.mirror,
       ...(args.protocols ? { protocols: args.protocols } : {}),
     });
-    process.stdout.write(`wsvia echo listening on ${server.url}\n`);
+    process.stderr.write(`wsvia echo listening on ${server.url}\n`);
     await waitForSignal();
     await server.close();
     return EXIT_CODES.ok;

@@ -103,9 +103,9 @@ function loadConfig(f: Flags): GatewayConfig {
 function announce(a: GatewayAddresses): void {
   const fmt = (x: { address: string; port: number }): string =>
     `${x.address.includes(':') ? `[${x.address}]` : x.address}:${x.port}`;
-  if (a.listen) process.stdout.write(`wsvia gateway listening on http://${fmt(a.listen)}\n`);
-  if (a.tls) process.stdout.write(`wsvia gateway listening on https://${fmt(a.tls)}\n`);
-  if (a.admin) process.stdout.write(`wsvia gateway admin on http://${fmt(a.admin)}\n`);
+  if (a.listen) process.stderr.write(`wsvia gateway listening on http://${fmt(a.listen)}\n`);
+  if (a.tls) process.stderr.write(`wsvia gateway listening on https://${fmt(a.tls)}\n`);
+  if (a.admin) process.stderr.write(`wsvia gateway admin on http://${fmt(a.admin)}\n`);
 }
 
 export async function run(argv: string[]): Promise<number> {

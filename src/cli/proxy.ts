@@ -273,7 +273,7 @@ async function runServer(built: Built, isWorker: boolean): Promise<number> {
   if (isWorker) process.send?.({ wsviaProxyListening: url });
   else {
     if (admin) process.stderr.write(`wsvia proxy admin on ${admin.url} (/metrics, /healthz)\n`);
-    process.stdout.write(`wsvia proxy listening on ${url}\n`);
+    process.stderr.write(`wsvia proxy listening on ${url}\n`);
   }
   const signal = await waitForSignal();
   if (!isWorker)
@@ -317,7 +317,7 @@ async function runPrimary(
     if (printed || failed !== undefined || typeof url !== 'string') return;
     printed = true;
     if (admin) process.stderr.write(`wsvia proxy admin on ${admin.url} (/metrics, /healthz)\n`);
-    process.stdout.write(`wsvia proxy listening on ${url} (${workers} workers)\n`);
+    process.stderr.write(`wsvia proxy listening on ${url} (${workers} workers)\n`);
   });
   // Workers serve long-lived sockets: a small young generation keeps idle tunnels cheap (about 9 KiB each
   // instead of 13 measured here), at no throughput cost seen on this machine. An explicit flag given wins.

@@ -13,7 +13,7 @@ import { getHeader, HOP_BY_HOP_FIELDS, headerTokens } from '../protocol/headers.
 import type { RouteSpec } from './config.js';
 import { isTrusted, upstreamHeaders } from './forwarded.js';
 import type { RefusalReason } from './gateway-metrics.js';
-import { recordHttpExchange, upstreamFailure } from './http-exchange.js';
+import { recordHttpExchange, recordRefusal, upstreamFailure } from './http-exchange.js';
 import type { Runtime, Snapshot } from './runtime.js';
 import { connectPool, readResponseHead, type UpstreamConnection } from './upstream-connect.js';
 
@@ -69,8 +69,10 @@ export async function forwardH2Request(
 ): Promise<void> {
   const snap = rt.snapshot();
   const target = String(headers[':path'] ?? '');
+  const started = Date.now();
+  const method = String(headers[':method'] ?? '');
   const refuse = (reason: RefusalReason, status: number, message: string): void => {
-    rt.metrics.refused.inc({ reason });
+    recordRefusal(rt, { client, method, target, reason, status, started });
     refuseStream(stream, status, message);
   };
   // What becomes an HTTP/1.1 request line must read the same way to every parser: origin-form, visible ASCII.
@@ -284,7 +286,6 @@ class H2Exchange {
       } else this.#stream.close(this.#stream.writableEnded ? NGHTTP2_CANCEL : NGHTTP2_INTERNAL_ERROR);
     }
     recordHttpExchange(this.#rt, {
-      http: '2',
       client: this.#req.client,
       route: this.#req.route.path,
       upstream: this.#conn.upstream.url,
@@ -294,6 +295,7 @@ class H2Exchange {
       bytesToUpstream: this.#bytesUp,
       bytesToClient: this.#bytesDown,
       started: this.#started,
+      complete: ok,
     });
   }
 }

@@ -11,13 +11,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
 import { getHeader } from '../protocol/headers.js';
+import { clientName, refusedEntry } from '../observe/access-log.js';
 import { serializeHead } from '../protocol/head.js';
 import { isTrusted, upstreamHeaders } from './forwarded.js';
 import type { Runtime } from './runtime.js';
 import type { PeerEnds } from './tls-listener.js';
 import { forwardH2Request, http1Fields, refuseStream } from './h2-request.js';
 import { connectPool, readResponseHead } from './upstream-connect.js';
-import { originAllowed, startWebSocketSession } from './websocket-session.js';
+import type { RefusalReason } from './gateway-metrics.js';
+import { logTarget, originAllowed, startWebSocketSession } from './websocket-session.js';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -38,7 +40,14 @@ export function createH2Server(rt: Runtime, clientAddress: (socket: PeerEnds) =>
       };
       if (headers[':method'] !== 'CONNECT') {
         const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
-        forwardH2Request(rt, stream, headers, raw, address, endStream).catch(internalError);
+        forwardH2Request(
+          rt,
+          stream,
+          headers,
+          raw,
+          clientName(address, stream.session?.socket.remotePort),
+          endStream,
+        ).catch(internalError);
         return;
       }
       if (headers[':protocol'] !== 'websocket') {
@@ -65,18 +74,31 @@ async function bridge(
   const path = String(headers[':path'] ?? '/');
   const route = snap.table.match(path);
   const m = rt.metrics;
+  const client = clientName(address, stream.session?.socket.remotePort);
+  let target = logTarget(undefined, path);
+  const deny = (reason: RefusalReason, status: number, message: string): void => {
+    m.refused.inc({ reason });
+    rt.log.write(
+      refusedEntry({
+        client,
+        method: 'CONNECT',
+        target,
+        status,
+        error: reason,
+        duration_ms: Date.now() - started,
+      }),
+    );
+    refuseStream(stream, status, message);
+  };
   if (!route) {
-    m.refused.inc({ reason: 'no_route' });
-    return refuseStream(stream, 404, 'no route for this path');
+    return deny('no_route', 404, 'no route for this path');
   }
   const origin = headers.origin === undefined ? undefined : String(headers.origin);
   if (!originAllowed(snap.config.allowOrigins, origin)) {
-    m.refused.inc({ reason: 'origin' });
-    return refuseStream(stream, 403, 'origin not allowed');
+    return deny('origin', 403, 'origin not allowed');
   }
   if (rt.draining) {
-    m.refused.inc({ reason: 'draining' });
-    return refuseStream(stream, 503, 'the gateway is shutting down');
+    return deny('draining', 503, 'the gateway is shutting down');
   }
   // The HTTP/1.1 request the upstream expects: regular fields as sent, pseudo-fields turned into Host.
   const fields = http1Fields(headers, raw).filter(([k]) => k !== 'sec-websocket-key');
@@ -84,7 +106,7 @@ async function bridge(
   fields.push(['Upgrade', 'websocket'], ['Connection', 'Upgrade'], ['Sec-WebSocket-Key', key]);
   if (getHeader(fields, 'sec-websocket-version') === undefined) fields.push(['Sec-WebSocket-Version', '13']);
   const pool = snap.pools.get(route.path);
-  if (!pool) return refuseStream(stream, 404, 'no route for this path');
+  if (!pool) return deny('no_route', 404, 'no route for this path');
   let conn;
   try {
     conn = await connectPool(pool, {
@@ -93,10 +115,10 @@ async function bridge(
       markDead: (u, code) => rt.markDead(u, code),
     });
   } catch {
-    m.refused.inc({ reason: 'upstream_unavailable' });
-    return refuseStream(stream, 502, 'no upstream available');
+    return deny('upstream_unavailable', 502, 'no upstream available');
   }
   const upstream = conn.socket;
+  target = logTarget(conn.upstream.url, path);
   const out = upstreamHeaders(
     fields,
     { address, proto: 'https' },
@@ -115,17 +137,15 @@ async function bridge(
     });
   } catch {
     upstream.destroy();
-    m.refused.inc({ reason: 'upstream_unavailable' });
-    return refuseStream(stream, 502, 'the upstream did not answer the upgrade');
+    return deny('upstream_unavailable', 502, 'the upstream did not answer the upgrade');
   }
   const accept = createHash('sha1')
     .update(key + WS_GUID)
     .digest('base64');
   if (res.head.status !== 101 || getHeader(res.head.headers, 'sec-websocket-accept') !== accept) {
     upstream.destroy();
-    m.refused.inc({ reason: 'upstream_rejected' });
-    return refuseStream(
-      stream,
+    return deny(
+      'upstream_rejected',
       res.head.status === 101 ? 502 : res.head.status,
       'the upstream refused the WebSocket',
     );
@@ -147,7 +167,7 @@ async function bridge(
     upstream,
     {
       http: '2',
-      client: address,
+      client,
       route: route.path,
       upstream: conn.upstream.url,
       path: path.split('?')[0] ?? '',

@@ -4,7 +4,9 @@
  */
 import { isWsviaError } from '../errors.js';
 import type { RefusalReason } from './gateway-metrics.js';
+import { refusedEntry } from '../observe/access-log.js';
 import type { Runtime } from './runtime.js';
+import { logTarget } from './websocket-session.js';
 
 /** A pool that could not be reached: 504 when every member timed out, 502 otherwise. */
 export function upstreamFailure(e: unknown): { reason: RefusalReason; status: 502 | 504; message: string } {
@@ -14,8 +16,7 @@ export function upstreamFailure(e: unknown): { reason: RefusalReason; status: 50
 }
 
 export interface HttpExchange {
-  /** Set for HTTP/2 clients; HTTP/1.1 ones leave it out. */
-  readonly http?: '2';
+  /** `address:port` of the client. */
   readonly client: string;
   readonly route: string;
   readonly upstream: string;
@@ -26,6 +27,10 @@ export interface HttpExchange {
   readonly bytesToUpstream: number;
   readonly bytesToClient: number;
   readonly started: number;
+  /** Whether the response went out whole (false: the upstream broke off and the client's side was cut). */
+  readonly complete: boolean;
+  /** Why it failed, a stable snake_case reason, when it did. */
+  readonly error?: string | null;
 }
 
 /** Counts a finished request in the metrics and writes its access-log line. */
@@ -35,16 +40,42 @@ export function recordHttpExchange(rt: Runtime, x: HttpExchange): void {
   m.bytes.inc({ direction: 'client' }, x.bytesToClient);
   m.bytes.inc({ direction: 'upstream' }, x.bytesToUpstream);
   rt.log.write({
-    kind: 'http',
-    ...(x.http ? { http: x.http } : {}),
     client: x.client,
-    route: x.route,
-    upstream: x.upstream,
+    user: null,
     method: x.method,
-    path: x.target.split('?')[0],
+    target: logTarget(x.upstream, x.target),
     status: x.status,
-    bytesToUpstream: x.bytesToUpstream,
-    bytesToClient: x.bytesToClient,
-    durationMs: Date.now() - x.started,
+    bytes_up: x.bytesToUpstream,
+    bytes_down: x.bytesToClient,
+    duration_ms: Date.now() - x.started,
+    // An exchange ends with the upstream's response: complete, or cut.
+    close: x.complete ? 'upstream_closed' : 'upstream_reset',
+    close_code: null,
+    error: x.error ?? null,
   });
+}
+
+/** Logs and counts a request the gateway answered itself with an error (HTTP/1.1 and HTTP/2 alike). */
+export function recordRefusal(
+  rt: Runtime,
+  r: {
+    client: string;
+    method: string;
+    target: string;
+    reason: RefusalReason;
+    status: number;
+    started: number;
+  },
+): void {
+  rt.metrics.refused.inc({ reason: r.reason });
+  rt.log.write(
+    refusedEntry({
+      client: r.client,
+      method: r.method,
+      target: logTarget(undefined, r.target),
+      status: r.status,
+      error: r.reason,
+      duration_ms: Date.now() - r.started,
+    }),
+  );
 }

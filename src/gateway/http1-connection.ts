@@ -10,6 +10,8 @@ import { BodyTracker, requestFraming, responseFraming, type BodyFraming } from '
 import { RequestHeadReader, serializeHead, type RequestHead } from '../protocol/head.js';
 import { getHeader, hasToken, headerTokens } from '../protocol/headers.js';
 import { ProxyProtocolReader } from '../protocol/proxy-protocol.js';
+import { clientName, refusedEntry } from '../observe/access-log.js';
+import { redactUrl } from '../observe/redact.js';
 import { AdmissionRefusal, type AdmissionSlot } from '../serve/admission.js';
 import type { RouteSpec } from './config.js';
 import { clientResponseHeaders, isTrusted, upstreamHeaders } from './forwarded.js';
@@ -17,7 +19,7 @@ import type { RefusalReason } from './gateway-metrics.js';
 import { recordHttpExchange, upstreamFailure } from './http-exchange.js';
 import type { Runtime, Snapshot } from './runtime.js';
 import { connectPool, readResponseHead, type UpstreamConnection } from './upstream-connect.js';
-import { originAllowed, startWebSocketSession } from './websocket-session.js';
+import { logTarget, originAllowed, startWebSocketSession } from './websocket-session.js';
 
 /** Upstream response heads: more room than requests get (Set-Cookie lists), still bounded. */
 const RESPONSE_HEAD_LIMIT = 32 * 1024;
@@ -69,6 +71,10 @@ export class Http1Connection {
   readonly #rt: Runtime;
   readonly #proto: 'http' | 'https';
   #address: string;
+  #port: number | undefined;
+  /** The request being handled, for its access-log line; undefined until its head is complete. */
+  #request: { method: string; target: string } | undefined;
+  #waitingSince = Date.now();
   #slot: AdmissionSlot | undefined;
   #pp: ProxyProtocolReader | undefined;
   #reader: RequestHeadReader | undefined;
@@ -82,6 +88,7 @@ export class Http1Connection {
     this.#rt = rt;
     this.#proto = options.proto;
     this.#address = options.remoteAddress;
+    this.#port = (socket as { remotePort?: number }).remotePort;
     const snap = rt.snapshot();
     this.#pp = snap.config.proxyProtocol ? new ProxyProtocolReader() : undefined;
     socket.on('error', () => socket.destroy());
@@ -121,12 +128,28 @@ export class Http1Connection {
     headers: readonly (readonly [string, string])[] = [],
   ): void {
     this.#rt.metrics.refused.inc({ reason });
+    this.#rt.log.write(
+      refusedEntry({
+        client: this.#client,
+        method: this.#request?.method ?? null,
+        target: this.#request?.target ?? null,
+        status,
+        error: reason,
+        duration_ms: Date.now() - this.#waitingSince,
+      }),
+    );
     sendError(this.#socket, status, message, headers);
+  }
+
+  get #client(): string {
+    return clientName(this.#address, this.#port);
   }
 
   #waitForRequest(leftover: Uint8Array): void {
     const ms = this.#rt.snapshot().config.limits.handshakeTimeout;
     this.#received = 0;
+    this.#request = undefined;
+    this.#waitingSince = Date.now();
     this.#timer = setTimeout(() => {
       // A keep-alive connection that stays silent is simply closed; a request that stalls mid-head gets 408.
       if (this.#received === 0 && this.#requests > 0) this.#socket.destroy();
@@ -152,7 +175,10 @@ export class Http1Connection {
       }
       if (!r) return;
       this.#pp = undefined;
-      if (r.header.command === 'proxy' && r.header.source) this.#address = r.header.source.address;
+      if (r.header.command === 'proxy' && r.header.source) {
+        this.#address = r.header.source.address;
+        this.#port = r.header.source.port;
+      }
       if (!this.#admit()) return this.#stopReading();
       data = r.leftover;
       if (data.length === 0) return;
@@ -176,6 +202,11 @@ export class Http1Connection {
     // The reader's buffer is not needed until the next request (and never after an upgrade).
     this.#reader = undefined;
     this.#requests++;
+    const { method, target } = result.head;
+    this.#request = {
+      method,
+      target: target.startsWith('/') ? logTarget(undefined, target) : redactUrl(target.slice(0, 300)),
+    };
     this.#handle(result.head, result.leftover).catch((err: unknown) => this.#internalError(err));
   }
 
@@ -256,6 +287,11 @@ export class Http1Connection {
     }
   }
 
+  /** From here on the access log names the upstream, not only the path. */
+  #upstreamChosen(conn: UpstreamConnection, head: RequestHead): void {
+    this.#request = { method: head.method, target: logTarget(conn.upstream.url, head.target) };
+  }
+
   #trusted(snap: Snapshot): boolean {
     return isTrusted(this.#address, snap.config.trustProxy);
   }
@@ -277,6 +313,7 @@ export class Http1Connection {
     const reached = await this.#connect(snap, route);
     if (!reached) return;
     const { conn, upstream, onClientClose: onEarlyClose } = reached;
+    this.#upstreamChosen(conn, head);
     const client = this.#socket;
     const headers = upstreamHeaders(
       head.headers,
@@ -306,6 +343,7 @@ export class Http1Connection {
     if (res.head.status !== 101) {
       this.#rt.metrics.refused.inc({ reason: 'upstream_rejected' });
       this.#relayResponse(snap, route, conn, head, res.head, res.leftover, {
+        error: 'upstream_rejected',
         keepAlive: false,
         started,
         bodyDone: true,
@@ -319,7 +357,7 @@ export class Http1Connection {
       client,
       upstream,
       {
-        client: this.#address,
+        client: this.#client,
         route: route.path,
         upstream: conn.upstream.url,
         path: head.target.split('?')[0] ?? '',
@@ -343,6 +381,7 @@ export class Http1Connection {
     const reached = await this.#connect(snap, route);
     if (!reached) return;
     const { conn, upstream, onClientClose } = reached;
+    this.#upstreamChosen(conn, head);
     const client = this.#socket;
     upstream.on('error', () => {
       upstream.destroy();
@@ -431,6 +470,8 @@ export class Http1Connection {
     o: {
       keepAlive: boolean;
       started: number;
+      /** The refusal reason when the upstream's answer refused an upgrade. */
+      error?: RefusalReason;
       bodyDone: boolean;
       next?: () => Uint8Array;
       stillReading?: () => boolean;
@@ -465,7 +506,7 @@ export class Http1Connection {
       client.removeListener('drain', onDrain);
       upstream.destroy();
       recordHttpExchange(this.#rt, {
-        client: this.#address,
+        client: this.#client,
         route: route.path,
         upstream: conn.upstream.url,
         method: request.method,
@@ -474,6 +515,8 @@ export class Http1Connection {
         bytesToUpstream: o.bytesIn?.() ?? 0,
         bytesToClient: bytesOut,
         started: o.started,
+        complete: ok,
+        error: o.error ?? null,
       });
       const reading = o.stillReading?.() ?? false;
       if (!ok || !keepAlive || reading || client.destroyed) {

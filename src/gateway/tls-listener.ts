@@ -8,6 +8,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { ProxyProtocolReader } from '../protocol/proxy-protocol.js';
+import { clientName, refusedEntry, type CloseCause } from '../observe/access-log.js';
 import { ClientHelloReader, serverNameMatches } from '../protocol/tls-client-hello.js';
 import { ANY_DESTINATION } from '../route/destination.js';
 import { AdmissionRefusal } from '../serve/admission.js';
@@ -82,6 +83,7 @@ class TlsConnectionStart {
   #proxy: ProxyProtocolReader | undefined;
   readonly #hello = new ClientHelloReader();
   #address: string;
+  #port: number | undefined;
   readonly #onData = (chunk: Buffer): void => this.#receive(chunk);
 
   constructor(socket: net.Socket, rt: Runtime, handlers: TlsHandlers) {
@@ -89,6 +91,7 @@ class TlsConnectionStart {
     this.#rt = rt;
     this.#handlers = handlers;
     this.#address = socket.remoteAddress ?? '';
+    this.#port = socket.remotePort;
     const snap = rt.snapshot();
     this.#proxy = snap.config.proxyProtocol ? new ProxyProtocolReader() : undefined;
     this.#timer = setTimeout(() => socket.destroy(), snap.config.limits.handshakeTimeout);
@@ -99,6 +102,7 @@ class TlsConnectionStart {
   #refuse(): void {
     clearTimeout(this.#timer);
     this.#rt.metrics.refused.inc({ reason: 'bad_request' });
+    logTlsRefusal(this.#rt, clientName(this.#address, this.#port), undefined, 'bad_request');
     this.#socket.destroy();
   }
 
@@ -116,6 +120,7 @@ class TlsConnectionStart {
       this.#proxy = undefined;
       if (p.header.command === 'proxy' && p.header.source) {
         this.#address = p.header.source.address;
+        this.#port = p.header.source.port;
         this.#handlers.peers.remember(this.#socket, this.#address);
       }
       data = p.leftover;
@@ -143,6 +148,7 @@ class TlsConnectionStart {
       // Passthrough only, and no route for this name: an alert would need a TLS stack; a reset is what
       // nginx's ssl_preread with no matching map entry gives too.
       rt.metrics.refused.inc({ reason: 'no_route' });
+      logTlsRefusal(rt, clientName(this.#address, this.#port), serverName, 'no_route');
       socket.destroy();
       return;
     }
@@ -151,18 +157,33 @@ class TlsConnectionStart {
     if (slot instanceof AdmissionRefusal) {
       // Over a limit before any HTTP is spoken: there is no way to answer 503 or 429 inside TLS not yet set up.
       rt.metrics.refused.inc({ reason: slot.reason });
+      logTlsRefusal(rt, clientName(this.#address, this.#port), serverName, slot.reason);
       resetStream(socket, new StreamReset('gateway'));
       return;
     }
     socket.once('close', () => slot.close());
     if (route) {
-      this.#handlers.passthrough.open(socket, route, replay, this.#address);
+      this.#handlers.passthrough.open(socket, route, replay, clientName(this.#address, this.#port));
       return;
     }
     // Node's TLSSocket reads what is already buffered on the wrapped socket before its handle.
     socket.unshift(replay);
     this.#handlers.terminator.emit('connection', socket);
   }
+}
+
+/** A TLS connection refused before any HTTP: no status, the server name it asked for as the target. */
+function logTlsRefusal(rt: Runtime, client: string, serverName: string | undefined, reason: string): void {
+  rt.log.write(
+    refusedEntry({
+      client,
+      method: null,
+      target: serverName ?? null,
+      status: null,
+      error: reason,
+      duration_ms: 0,
+    }),
+  );
 }
 
 /** What the access log says about a passthrough connection. */
@@ -212,11 +233,11 @@ export class SniPassthrough {
    * given back when the client socket closes). The backend is the operator's own (any address allowed), but it is
    * reached the way every server connects: serve/guarded-connect.ts, one lookup and one deadline.
    */
-  open(client: net.Socket, route: SniRoute, replay: Buffer, address: string): void {
+  open(client: net.Socket, route: SniRoute, replay: Buffer, name: string): void {
     const rt = this.#rt;
     // A client's FIN is passed on as a FIN (half-close): the backend may still answer after it.
     client.allowHalfOpen = true;
-    const info = { client: address, route, started: Date.now(), replayed: replay.length };
+    const info = { client: name, route, started: Date.now(), replayed: replay.length };
     const deadline = new ConnectDeadline(rt.snapshot().config.limits.connectTimeout);
     guardedConnect(
       { host: route.host, port: route.port },
@@ -237,7 +258,8 @@ export class SniPassthrough {
         deadline.clear();
         const gone = client.destroyed;
         resetStream(client, new StreamReset('upstream'));
-        this.#log(info, 0, 0, gone ? 'client_closed' : 'upstream_unavailable');
+        if (gone) this.#log(info, 0, 0, 'client_closed');
+        else this.#log(info, 0, 0, 'refused', 'upstream_unavailable');
       },
     );
   }
@@ -246,16 +268,26 @@ export class SniPassthrough {
     this.#log(t.info, t.bytesUp + t.info.replayed, t.bytesDown, t.reason ?? 'server_closed');
   }
 
-  #log(info: PassthroughInfo, bytesToUpstream: number, bytesToClient: number, close: string): void {
+  #log(
+    info: PassthroughInfo,
+    up: number,
+    down: number,
+    close: CloseCause,
+    error: string | null = null,
+  ): void {
+    // No HTTP request, no status: the bytes are TLS records the gateway never decrypts.
     this.#rt.log.write({
-      kind: 'sni',
       client: info.client,
-      route: info.route.name,
-      upstream: `${info.route.host}:${info.route.port}`,
-      bytesToUpstream,
-      bytesToClient,
-      durationMs: Date.now() - info.started,
+      user: null,
+      method: null,
+      target: `${info.route.host}:${info.route.port}`,
+      status: null,
+      bytes_up: up,
+      bytes_down: down,
+      duration_ms: Date.now() - info.started,
       close,
+      close_code: null,
+      error,
     });
   }
 }

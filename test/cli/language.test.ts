@@ -10,6 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { COMMANDS } from '../../src/cli/commands.js';
+import { exitCodesHelp } from '../../src/cli/output.js';
 import { VERSION } from '../../src/cli/version.js';
 import { EXIT_CODE_MEANINGS, EXIT_CODES } from '../../src/errors.js';
 import { localhostCert } from '../helpers/certs.js';
@@ -85,7 +86,7 @@ describe('usage errors: two lines in every command, no parser wording, no help d
 
 describe('help and version', () => {
   const block = (codes: readonly number[]): string =>
-    `exit codes:\n${codes.map((c) => `  ${c}  ${EXIT_CODE_MEANINGS[c as 0]}`).join('\n')}\n`;
+    exitCodesHelp(codes as (keyof typeof EXIT_CODE_MEANINGS)[]);
 
   for (const command of Object.keys(COMMANDS)) {
     it(`wsvia help ${command} prints what wsvia ${command} --help prints, ending with the exit codes from the table`, async () => {
@@ -95,7 +96,7 @@ describe('help and version', () => {
       assert.equal(viaHelp.stdout, direct.stdout);
       const i = direct.stdout.lastIndexOf('exit codes:\n');
       assert.ok(i > 0, `no exit codes block:\n${direct.stdout}`);
-      const listed = [...direct.stdout.slice(i).matchAll(/^ {2}(\d) {2}/gm)].map((m) => Number(m[1]));
+      const listed = [...direct.stdout.slice(i).matchAll(/^ {2}(\d+) {2}/gm)].map((m) => Number(m[1]));
       assert.ok(listed.length >= 2, direct.stdout.slice(i));
       assert.equal(direct.stdout.slice(i), block(listed));
     });

@@ -226,17 +226,16 @@ describe('the wsvia bridge and wsvia tunnel commands', () => {
     const r = await runCli(['tunnel', '--stdio', bridge.url], { input: 'request' });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^bytes=7 sha256=[0-9a-f]{64}\nrequest$/);
-    for (let i = 0; i < 100 && !bridge.output().includes('"event":"session"'); i++)
+    for (let i = 0; i < 100 && !bridge.output().includes('"status":101'); i++)
       await new Promise((res) => setTimeout(res, 50));
     const line = bridge
       .output()
       .split('\n')
-      .find((l) => l.includes('"event":"session"'));
+      .find((l) => l.includes('"status":101'));
     assert.ok(line, bridge.output());
     const rec = JSON.parse(line) as Record<string, unknown>;
     assert.equal(rec['bytes_up'], 7);
-    assert.equal(rec['subprotocol'], 'wsvia.tunnel.v1');
-    assert.equal(rec['closed_by'], 'target');
+    assert.equal(rec['close'], 'upstream_closed');
   });
 
   it("tunnel --stdio to a target the bridge does not allow: exit 3 and the bridge's reason", async () => {
