@@ -71,7 +71,8 @@ export function reportUsage(e: unknown, command: string): number {
 
 /** The `exit codes:` block of a command's `--help`, from the one table in errors.ts. */
 export function exitCodesHelp(codes: readonly (keyof typeof EXIT_CODE_MEANINGS)[]): string {
-  return `exit codes:\n${codes.map((c) => `  ${c}  ${EXIT_CODE_MEANINGS[c]}`).join('\n')}\n`;
+  const width = Math.max(...codes.map((c) => String(c).length));
+  return `exit codes:\n${codes.map((c) => `  ${String(c).padEnd(width)}  ${EXIT_CODE_MEANINGS[c]}`).join('\n')}\n`;
 }
 
 /** Every exit code: the clients' (connect, tunnel, doctor) block. */
