@@ -13,6 +13,7 @@ import { getHeader, HOP_BY_HOP_FIELDS, headerTokens } from '../protocol/headers.
 import type { RouteSpec } from './config.js';
 import { isTrusted, upstreamHeaders } from './forwarded.js';
 import type { RefusalReason } from './gateway-metrics.js';
+import { clientName } from '../observe/access-log.js';
 import { recordHttpExchange, recordRefusal, upstreamFailure } from './http-exchange.js';
 import type { Runtime, Snapshot } from './runtime.js';
 import { connectPool, readResponseHead, type UpstreamConnection } from './upstream-connect.js';
@@ -64,9 +65,10 @@ export async function forwardH2Request(
   stream: http2.ServerHttp2Stream,
   headers: http2.IncomingHttpHeaders,
   raw: readonly string[],
-  client: string,
+  address: string,
   endStream: boolean,
 ): Promise<void> {
+  const client = clientName(address, stream.session?.socket.remotePort);
   const snap = rt.snapshot();
   const target = String(headers[':path'] ?? '');
   const started = Date.now();
@@ -97,11 +99,21 @@ export async function forwardH2Request(
     conn.socket.destroy();
     return;
   }
-  await new H2Exchange(rt, snap, stream, conn, { route, client, target, headers, raw, endStream }).run();
+  await new H2Exchange(rt, snap, stream, conn, {
+    route,
+    address,
+    client,
+    target,
+    headers,
+    raw,
+    endStream,
+  }).run();
 }
 
 interface H2Request {
   readonly route: RouteSpec;
+  /** The client's address (X-Forwarded-For), and `address:port` for the access log. */
+  readonly address: string;
   readonly client: string;
   readonly target: string;
   readonly headers: http2.IncomingHttpHeaders;
@@ -151,8 +163,8 @@ class H2Exchange {
     if (chunked) fields.push(['Transfer-Encoding', 'chunked']);
     const out = upstreamHeaders(
       fields,
-      { address: this.#req.client, proto: 'https' },
-      { trusted: isTrusted(this.#req.client, this.#snap.config.trustProxy), upgrade: false },
+      { address: this.#req.address, proto: 'https' },
+      { trusted: isTrusted(this.#req.address, this.#snap.config.trustProxy), upgrade: false },
     );
     let head;
     try {
