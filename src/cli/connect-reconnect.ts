@@ -6,7 +6,7 @@
  */
 import type { ConnectOptions } from '../client/connect.js';
 import { ReconnectingWebSocket } from '../client/reconnecting.js';
-import { EXIT_CODES, exitCodeFor, isWsviaError, type WsviaError } from '../errors.js';
+import { EXIT_CODES, exitCodeOf, isWsviaError, type WsviaError } from '../errors.js';
 import { StdinMessages, type InputMessage } from './connect-input.js';
 import type { ConnectOutput } from './connect-output.js';
 import { messagesAwaited, startMaxTime, type SessionArgs } from './connect-session.js';
@@ -127,7 +127,7 @@ class ReconnectingRun {
 
   #fail(e: WsviaError): number {
     this.#out.error(e);
-    return exitCodeFor(e.code);
+    return exitCodeOf(e);
   }
 
   #finish(code: number): void {

@@ -6,7 +6,7 @@
 import type WebSocket from 'ws';
 import { connect, type ConnectOptions } from '../client/connect.js';
 import { closeReason } from '../client/keepalive.js';
-import { EXIT_CODES, exitCodeFor, WsviaError } from '../errors.js';
+import { EXIT_CODES, exitCodeOf, WsviaError } from '../errors.js';
 import { StdinMessages, type InputMessage } from './connect-input.js';
 import type { ConnectOutput, DataMode } from './connect-output.js';
 import { reportError } from './output.js';
@@ -195,7 +195,7 @@ export class ConnectSession {
 
   #fail(e: WsviaError): number {
     this.#out.error(e);
-    return exitCodeFor(e.code);
+    return exitCodeOf(e);
   }
 
   #finish(code: number): void {

@@ -7,7 +7,7 @@ import { ConnectOutput, type DataMode } from './connect-output.js';
 import { runReconnecting } from './connect-reconnect.js';
 import { ConnectSession, type SessionArgs } from './connect-session.js';
 import { positiveNumber, readFlagFile } from './flag-values.js';
-import { reportUsage, UsageError } from './output.js';
+import { ALL_EXIT_CODES, exitCodesHelp, reportUsage, UsageError } from './output.js';
 import { ROUTE_FLAGS, ROUTE_USAGE, routeOptionsFrom } from './route-options.js';
 
 export const usage = `usage: wsvia connect URL [options]
@@ -55,11 +55,10 @@ behaviour:
 The end is always said: a Close from the server prints 'closed by server: CODE REASON' on stderr; exit 0 for
 1000, 1001 or a Close without a code, 9 for any other code and for a connection cut without a Close. A closed
 stdout (| head -1) closes the connection quietly, exit 0. Lines read from stdin that could not be sent (the
-connection had closed, or --reconnect's queue was left) are counted on stderr and the exit is not 0.
+connection had closed, or --reconnect's queue was left) are counted on stderr and the exit is not 0. Timeouts
+(a step's --timeout, --max-time, a missed pong) exit 7.
 
-exit codes: 0 ok, 1 other failure, 2 usage, 3 proxy refused, 4 proxy auth, 5 TLS, 6 upgrade rejected,
-            7 timeout (a step's --timeout, --max-time, a missed pong), 8 network or DNS, 9 closed abnormally
-`;
+${exitCodesHelp(ALL_EXIT_CODES)}`;
 
 function header(text: string, flag: string): [string, string] {
   const colon = text.indexOf(':');
@@ -216,7 +215,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     args = parseConnectArgs(argv);
   } catch (e) {
-    return reportUsage(e, usage);
+    return reportUsage(e, 'connect');
   }
   if (args.help) {
     process.stdout.write(usage);

@@ -5,10 +5,11 @@
  * client > server, server > client.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { parseArgs } from 'node:util';
 import { startEchoServer, type EchoServer } from '../echo/echo-server.js';
 import { EXIT_CODES } from '../errors.js';
 import { run as runConnect } from './connect.js';
-import { reportError } from './output.js';
+import { ALL_EXIT_CODES, exitCodesHelp, reportError, reportUsage } from './output.js';
 import { wsviaCommand } from './self.js';
 
 /** Starts `wsvia proxy ARGS` and resolves with its URL once it printed it. */
@@ -47,11 +48,15 @@ function startProxyProcess(args: readonly string[]): Promise<{ child: ChildProce
 export const OPTIONS = { help: { type: 'boolean', short: 'h' } } as const;
 
 export async function run(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(
-      'usage: wsvia demo\n\nStarts an echo server and wsvia proxy on loopback, and connects through it with --trace.\n',
-    );
-    return EXIT_CODES.ok;
+  try {
+    if (parseArgs({ args: argv, options: OPTIONS }).values.help) {
+      process.stdout.write(
+        `usage: wsvia demo\n\nStarts an echo server and wsvia proxy on loopback, and connects through it with --trace.\n\n${exitCodesHelp(ALL_EXIT_CODES)}`,
+      );
+      return EXIT_CODES.ok;
+    }
+  } catch (e) {
+    return reportUsage(e, 'demo');
   }
   const say = (s: string): boolean => process.stderr.write(`\n=== ${s}\n`);
   let echo: EchoServer | undefined;

@@ -15,7 +15,7 @@ import { EXIT_CODES, exitCodeFor } from '../errors.js';
 import { formatTraceEvent } from '../observe/format-trace.js';
 import { redactUrl } from '../observe/redact.js';
 import { OPTIONS as CONNECT_OPTIONS, parseConnectArgs } from './connect.js';
-import { reportError, reportUsage, UsageError } from './output.js';
+import { ALL_EXIT_CODES, exitCodesHelp, reportError, reportUsage, UsageError } from './output.js';
 
 export const usage = `usage: wsvia doctor URL [options]
 
@@ -34,10 +34,8 @@ route, proxy and server: every option of 'wsvia connect' (-x/--proxy, --no-proxy
 --proxy-header, --proxy-ca, --proxy-insecure, -H/--header, --subprotocol, --origin, --ca, -k/--insecure,
 --timeout SECONDS); see 'wsvia connect --help'.
 
-exit codes: those of wsvia connect for the same failure: 0 ok, 1 other failure, 2 usage, 3 proxy refused,
-            4 proxy auth, 5 TLS, 6 upgrade rejected, 7 timeout, 8 network or DNS, 9 closed abnormally,
-            130 interrupted (Ctrl-C)
-`;
+Exits as wsvia connect would for the same failure, or 130 when interrupted.
+${exitCodesHelp([...ALL_EXIT_CODES, EXIT_CODES.interrupted])}`;
 
 /** The flags of `wsvia doctor`: wsvia connect's and --idle-probe (shell completion reads this table). */
 export const OPTIONS = { ...CONNECT_OPTIONS, 'idle-probe': { type: 'string' } } as const;
@@ -151,7 +149,7 @@ export async function run(argv: string[]): Promise<number> {
     idleProbe = split.idleProbe;
     args = parseConnectArgs(split.rest);
   } catch (e) {
-    return reportUsage(e, usage);
+    return reportUsage(e, 'doctor');
   }
   if (args.help) {
     process.stdout.write(usage);
@@ -178,7 +176,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const report = await runDoctor(args.url, options);
     live.end(report);
-    return report.code === null ? EXIT_CODES.ok : exitCodeFor(report.code);
+    return report.code === null ? EXIT_CODES.ok : exitCodeFor(report.code, report.status);
   } catch (e) {
     return reportError(e, args.json);
   } finally {

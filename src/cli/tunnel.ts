@@ -14,7 +14,14 @@ import { formatTraceEvent } from '../observe/format-trace.js';
 import { parseAuthority, type Authority } from '../protocol/authority.js';
 import { OPTIONS as CONNECT_OPTIONS, parseConnectArgs, SESSION_FLAGS } from './connect.js';
 import { parseListen } from './listen-address.js';
-import { formatError, reportError, reportUsage, UsageError } from './output.js';
+import {
+  ALL_EXIT_CODES,
+  exitCodesHelp,
+  formatError,
+  reportError,
+  reportUsage,
+  UsageError,
+} from './output.js';
 
 export const usage = `usage: wsvia tunnel -L [BIND:]PORT[:HOST:PORT] URL [options]
        wsvia tunnel -R [BIND:]PORT:HOST:PORT URL [options]
@@ -41,9 +48,7 @@ Route, proxy, TLS and trace options are those of wsvia connect: -x/--proxy, --no
 --timeout SECONDS. Credentials for the bridge's Basic
 auth go in the URL (ws://user:pass@host/).
 
-exit codes: 0 ok, 1 other failure, 2 usage, 3 refused (proxy or bridge policy), 4 auth, 5 TLS,
-            6 upgrade rejected, 7 timeout, 8 network or DNS, 9 closed abnormally
-`;
+${exitCodesHelp(ALL_EXIT_CODES)}`;
 
 const OWN_VALUE_FLAGS = ['-L', '-R', '--target', '--linger'] as const;
 
@@ -173,7 +178,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     args = parseTunnelArgs(argv);
   } catch (e) {
-    return reportUsage(isWsviaError(e) ? new UsageError(e.message) : e, usage);
+    return reportUsage(isWsviaError(e) ? new UsageError(e.message) : e, 'tunnel');
   }
   if ('help' in args) {
     process.stdout.write(usage);
@@ -236,8 +241,9 @@ export async function run(argv: string[]): Promise<number> {
     for (const c of closers) await c();
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES') {
+      // A port in use is 1 in every command, as for the servers (LISTEN_FAILED).
       process.stderr.write(`wsvia: cannot listen for -L (${code}): choose another port\n`);
-      return EXIT_CODES.usage;
+      return EXIT_CODES.failure;
     }
     return reportError(e);
   }

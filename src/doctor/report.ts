@@ -51,6 +51,8 @@ export interface DoctorReport {
   readonly ok: boolean;
   /** The error code of the first failure, as `wsvia connect` reports it; null when ok. */
   readonly code: ErrorCode | null;
+  /** The status the failing peer answered, when it answered one: the exit code depends on it (401, 403). */
+  readonly status?: number;
   readonly summary: string;
   readonly steps: readonly DoctorStep[];
   readonly idle: IdleResult | undefined;

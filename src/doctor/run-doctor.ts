@@ -141,7 +141,19 @@ export async function runDoctor(url: string, options: DoctorOptions = {}): Promi
     if (error.code === 'PROXY_UNAVAILABLE' && unavailableCause(error) === 'capacity')
       summary += ': a capacity problem, the proxy has no tunnel left';
     advice.push(...adviceFor(error, target, interception));
-    return scrubReport({ ok: false, code: error.code, summary, steps, idle: undefined, advice }, secrets);
+    const status = error.answer?.status;
+    return scrubReport(
+      {
+        ok: false,
+        code: error.code,
+        ...(status === undefined ? {} : { status }),
+        summary,
+        steps,
+        idle: undefined,
+        advice,
+      },
+      secrets,
+    );
   }
 
   const open = ws as WebSocket;

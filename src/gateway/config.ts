@@ -2,11 +2,12 @@
  * The gateway's configuration: one shape whether it comes from flags or from a YAML file, validated before it is
  * used, at start and at every reload. Validation names the key and the problem; nothing is half-applied.
  */
-import { ConfigNode } from '../config.js';
-import { WsviaError } from '../errors.js';
+import { flagValuesFromConfig, type ConfigNode, type FlagValues } from '../config.js';
+import { invalidArgument, WsviaError } from '../errors.js';
 import { parseCidr, type Cidr } from '../route/cidr.js';
 import { DEFAULT_ADMISSION } from '../serve/admission.js';
-import { routeFromNode, routeToJson, seconds, type RouteSpec } from './route-config.js';
+import { formatListen, parseListen } from '../serve/listen-address.js';
+import { routeFromNode, routeToJson, type RouteSpec } from './route-config.js';
 
 export {
   BALANCES,
@@ -162,44 +163,182 @@ export function validateConfig(c: GatewayConfig, source: string): GatewayConfig 
   return c;
 }
 
-const TOP_KEYS = [
-  'listen',
-  'tls',
-  'routes',
-  'sni',
-  'allowOrigins',
-  'ping',
-  'pingTimeout',
-  'admin',
-  'trustProxy',
-  'proxyProtocol',
-  'limits',
-  'healthInterval',
-  'accessLog',
-  'upstreamCa',
-  'rate-per-client',
-] as const;
-const LIMIT_KEYS = [
-  'maxConnections',
-  'maxPerClient',
-  'maxHeaderBytes',
-  'handshakeTimeout',
-  'connectTimeout',
-  'idleTimeout',
-  'maxLifetime',
-  'drainTimeout',
-  'drainSpread',
-] as const;
+/**
+ * The gateway's flags that are also its config file's top-level keys, by the same names (`--max-connections 100`
+ * is `max-connections: 100`), with their util.parseArgs shapes. `routes:` and `sni:` are lists of mappings, read
+ * apart.
+ */
+export const GATEWAY_FLAGS = {
+  listen: { type: 'string' },
+  'tls-listen': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'allow-origin': { type: 'string', multiple: true },
+  'trust-proxy': { type: 'string', multiple: true },
+  'proxy-protocol': { type: 'boolean' },
+  'upstream-ca': { type: 'string' },
+  ping: { type: 'string' },
+  'ping-timeout': { type: 'string' },
+  'idle-timeout': { type: 'string' },
+  'max-lifetime': { type: 'string' },
+  'drain-timeout': { type: 'string' },
+  'drain-spread': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'max-per-client': { type: 'string' },
+  'rate-per-client': { type: 'string' },
+  'max-header-bytes': { type: 'string' },
+  'handshake-timeout': { type: 'string' },
+  'connect-timeout': { type: 'string' },
+  'health-interval': { type: 'string' },
+  admin: { type: 'string' },
+  'access-log': { type: 'string' },
+} as const;
 
-/** A YAML document to a validated config. Durations are in seconds; `limits.*Timeout`, `ping` too. */
+/** Nothing to listen on and no routes: what flags and a file fill in. */
+export const EMPTY_CONFIG: GatewayConfig = {
+  listen: undefined,
+  tls: { listen: undefined, cert: undefined, key: undefined },
+  routes: [],
+  sni: [],
+  allowOrigins: [],
+  ping: 0,
+  pingTimeout: 0,
+  admin: undefined,
+  trustProxy: [],
+  proxyProtocol: false,
+  limits: DEFAULT_LIMITS,
+  healthInterval: 2_000,
+  accessLog: undefined,
+  upstreamCa: undefined,
+  ratePerClient: 0,
+};
+
+/** How a bad value is reported: against a flag (`--ping expects seconds`) or a file's key. */
+type Fail = (key: string, problem: string) => WsviaError;
+
+/** Errors for command-line flags, `--ping expects seconds, got "soon"`, `--listen: port 99999 is out of range` (exit 2). */
+export const flagFailure: Fail = (key, problem) =>
+  invalidArgument(`--${key}${problem.startsWith('expects') ? ' ' : ': '}${problem}`);
+
+/** Reads flag values (the command line's or a file's) as numbers, addresses and lists, failing through `fail`. */
+class FlagReader {
+  constructor(
+    readonly values: FlagValues,
+    readonly fail: Fail,
+  ) {}
+
+  string(key: string): string | undefined {
+    const v = this.values[key];
+    return typeof v === 'string' ? v : undefined;
+  }
+
+  list(key: string): string[] | undefined {
+    const v = this.values[key];
+    return Array.isArray(v) ? v : undefined;
+  }
+
+  /** Seconds (fractions allowed) as milliseconds. */
+  seconds(key: string): number | undefined {
+    const v = this.string(key);
+    if (v === undefined) return undefined;
+    if (!/^\d+(\.\d+)?$/.test(v) || Number(v) > 31 * 24 * 3600)
+      throw this.fail(key, `expects seconds (0 to 31 days), got ${JSON.stringify(v)}`);
+    return Math.round(Number(v) * 1000);
+  }
+
+  count(key: string, min = 0, max = 999_999_999): number | undefined {
+    const v = this.string(key);
+    if (v === undefined) return undefined;
+    if (!/^\d{1,9}$/.test(v) || Number(v) < min || Number(v) > max)
+      throw this.fail(key, `expects a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+    return Number(v);
+  }
+
+  /** `[HOST:]PORT`, kept as `HOST:PORT` (IPv6 in brackets). */
+  address(key: string): string | undefined {
+    const v = this.string(key);
+    if (v === undefined) return undefined;
+    try {
+      return formatListen(parseListen(v, `--${key}`));
+    } catch (e) {
+      // The one parser's words, said of this key or flag.
+      throw this.fail(key, (e as WsviaError).summary.slice(`--${key}`.length).replace(/^: /, ''));
+    }
+  }
+
+  /** A rate, fractions allowed (new connections a second). */
+  rate(key: string): number | undefined {
+    const v = this.string(key);
+    if (v === undefined) return undefined;
+    if (!/^\d{1,7}(\.\d+)?$/.test(v) || Number(v) > 1_000_000)
+      throw this.fail(key, `expects connections a second (0 to 1000000), got ${JSON.stringify(v)}`);
+    return Number(v);
+  }
+
+  cidrs(key: string): Cidr[] | undefined {
+    return this.list(key)?.map((t) => {
+      const c = parseCidr(t);
+      if (!c) throw this.fail(key, `expects an address or CIDR, got ${JSON.stringify(t)}`);
+      return c;
+    });
+  }
+}
+
+/**
+ * Flag values over a base config: the command line's over a file's, or a file's top-level keys over
+ * {@link EMPTY_CONFIG}. One reading of every flag, so a key and its flag cannot differ.
+ */
+export function applyFlagValues(
+  base: GatewayConfig,
+  values: FlagValues,
+  fail: Fail = flagFailure,
+): GatewayConfig {
+  const r = new FlagReader(values, fail);
+  const l = base.limits;
+  const ping = r.seconds('ping') ?? base.ping;
+  return {
+    ...base,
+    listen: r.address('listen') ?? base.listen,
+    tls: {
+      listen: r.address('tls-listen') ?? base.tls.listen,
+      cert: r.string('tls-cert') ?? base.tls.cert,
+      key: r.string('tls-key') ?? base.tls.key,
+    },
+    allowOrigins: r.list('allow-origin') ?? base.allowOrigins,
+    ping,
+    // The pong wait defaults to the ping interval.
+    pingTimeout: r.seconds('ping-timeout') ?? (r.string('ping') !== undefined ? ping : base.pingTimeout),
+    admin: r.address('admin') ?? base.admin,
+    trustProxy: r.cidrs('trust-proxy') ?? base.trustProxy,
+    proxyProtocol: (values['proxy-protocol'] as boolean | undefined) ?? base.proxyProtocol,
+    limits: {
+      maxConnections: r.count('max-connections') ?? l.maxConnections,
+      maxPerClient: r.count('max-per-client') ?? l.maxPerClient,
+      maxHeaderBytes: r.count('max-header-bytes', 1024, 1 << 20) ?? l.maxHeaderBytes,
+      handshakeTimeout: r.seconds('handshake-timeout') ?? l.handshakeTimeout,
+      connectTimeout: r.seconds('connect-timeout') ?? l.connectTimeout,
+      idleTimeout: r.seconds('idle-timeout') ?? l.idleTimeout,
+      maxLifetime: r.seconds('max-lifetime') ?? l.maxLifetime,
+      drainTimeout: r.seconds('drain-timeout') ?? l.drainTimeout,
+      drainSpread: r.seconds('drain-spread') ?? l.drainSpread,
+    },
+    healthInterval: r.seconds('health-interval') ?? base.healthInterval,
+    accessLog: r.string('access-log') ?? base.accessLog,
+    upstreamCa: r.string('upstream-ca') ?? base.upstreamCa,
+    ratePerClient: r.rate('rate-per-client') ?? base.ratePerClient,
+  };
+}
+
+/**
+ * A YAML document to a validated config. Its top-level keys are the flags' names (see {@link GATEWAY_FLAGS});
+ * durations are in seconds. An old camelCase key is an error naming its new name.
+ */
 export function configFromNode(
   root: ConfigNode,
   source: string,
   options: { validate?: boolean } = {},
 ): GatewayConfig {
-  root.onlyKeys(TOP_KEYS);
-  const tls = root.get('tls').onlyKeys(['listen', 'cert', 'key']);
-  const limitsNode = root.get('limits').onlyKeys(LIMIT_KEYS);
+  const values = flagValuesFromConfig(root, GATEWAY_FLAGS, ['routes', 'sni']);
   const routes = root.list('routes').map((r) => routeFromNode(r, source));
   const sni = root.list('sni').map((s, i) => {
     s.onlyKeys(['name', 'backend']);
@@ -209,39 +348,9 @@ export function configFromNode(
     if (backend === undefined) throw s.error('missing key (HOST:PORT)', 'backend');
     return sniRoute(name, backend, source, `sni[${i}]`);
   });
-  const d = DEFAULT_LIMITS;
-  const ms = (key: string, dflt: number): number => seconds(limitsNode, key) ?? dflt;
-  const count = (key: string, dflt: number): number =>
-    limitsNode.number(key, { min: 0, integer: true }) ?? dflt;
-  const ping = seconds(root, 'ping') ?? 0;
-  const config: GatewayConfig = {
-    listen: root.string('listen'),
-    tls: { listen: tls.string('listen'), cert: tls.string('cert'), key: tls.string('key') },
-    routes,
-    sni,
-    allowOrigins: root.strings('allowOrigins') ?? [],
-    ping,
-    pingTimeout: seconds(root, 'pingTimeout') ?? ping,
-    admin: root.string('admin'),
-    trustProxy: parseTrust(root.strings('trustProxy') ?? [], source, 'trustProxy'),
-    proxyProtocol: root.boolean('proxyProtocol') ?? false,
-    limits: {
-      maxConnections: count('maxConnections', d.maxConnections),
-      maxPerClient: count('maxPerClient', d.maxPerClient),
-      maxHeaderBytes:
-        limitsNode.number('maxHeaderBytes', { min: 1024, max: 1 << 20, integer: true }) ?? d.maxHeaderBytes,
-      handshakeTimeout: ms('handshakeTimeout', d.handshakeTimeout),
-      connectTimeout: ms('connectTimeout', d.connectTimeout),
-      idleTimeout: ms('idleTimeout', d.idleTimeout),
-      maxLifetime: ms('maxLifetime', d.maxLifetime),
-      drainTimeout: ms('drainTimeout', d.drainTimeout),
-      drainSpread: ms('drainSpread', d.drainSpread),
-    },
-    healthInterval: seconds(root, 'healthInterval') ?? 2_000,
-    accessLog: root.string('accessLog'),
-    upstreamCa: root.string('upstreamCa'),
-    ratePerClient: root.number('rate-per-client', { min: 0, max: 1_000_000 }) ?? 0,
-  };
+  const config = applyFlagValues({ ...EMPTY_CONFIG, routes, sni }, values, (key, problem) =>
+    configError(source, key, problem),
+  );
   return options.validate === false ? config : validateConfig(config, source);
 }
 

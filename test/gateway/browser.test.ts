@@ -90,7 +90,9 @@ describe('gateway: a real browser over https with HTTP/2 (headless Chromium)', (
     page.listen(0, '127.0.0.1');
     await once(page, 'listening');
     gw = await startGateway(`
-tls: { listen: 127.0.0.1:0, cert: ${dir}/cert.pem, key: ${dir}/key.pem }
+tls-listen: 127.0.0.1:0
+tls-cert: ${dir}/cert.pem
+tls-key: ${dir}/key.pem
 routes: [{ path: /, upstream: http://127.0.0.1:${(page.address() as AddressInfo).port} }]
 `);
     browser = await launchChromium();

@@ -30,16 +30,20 @@ describe('gateway config', () => {
   it('reads every key, durations in seconds', () => {
     const c = load(`
 listen: 127.0.0.1:8080
-tls: { listen: 127.0.0.1:8443, cert: c.pem, key: k.pem }
+tls-listen: 127.0.0.1:8443
+tls-cert: c.pem
+tls-key: k.pem
 routes:
   - { path: /chat, upstream: ws://127.0.0.1:9001 }
   - { path: /, upstream: [ws://127.0.0.1:9002, wss://b.internal] }
 sni: [{ name: '*.example.com', backend: '127.0.0.1:9443' }]
-allowOrigins: [https://app.example.com]
+allow-origin: [https://app.example.com]
 ping: 20
 admin: 127.0.0.1:9090
-trustProxy: [10.0.0.0/8]
-limits: { maxConnections: 1000, handshakeTimeout: 2.5, idleTimeout: 0 }
+trust-proxy: [10.0.0.0/8]
+max-connections: 1000
+handshake-timeout: 2.5
+idle-timeout: 0
 `);
     assert.equal(c.routes.length, 2);
     assert.deepEqual(
@@ -75,10 +79,7 @@ limits: { maxConnections: 1000, handshakeTimeout: 2.5, idleTimeout: 0 }
       /no query, fragment or credentials/,
     );
     fails('routes: [{ path: /, upstream: ws://x }]', /nothing to listen on/);
-    fails(
-      'listen: 127.0.0.1:1\nroutes: [{ path: /, upstream: ws://x }]\nping: -1',
-      /ping: must be at least 0/,
-    );
+    fails('listen: 127.0.0.1:1\nroutes: [{ path: /, upstream: ws://x }]\nping: -1', /ping: expects seconds/);
     fails(
       'listen: 127.0.0.1:1\nroutes: [{ path: /, upstream: ws://x }]\nsni: [{name: a.b, backend: h:1}]',
       /need a TLS listener/,

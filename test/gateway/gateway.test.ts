@@ -159,11 +159,13 @@ describe('gateway: refusals and limits', () => {
     gw = await startGateway(`
 listen: 127.0.0.1:0
 admin: 127.0.0.1:0
-allowOrigins: [https://good.example]
+allow-origin: [https://good.example]
 routes:
   - { path: /, upstream: ${up.url} }
   - { path: /dead, upstream: ws://127.0.0.1:${deadPort} }
-limits: { maxPerClient: 3, maxHeaderBytes: 1024, handshakeTimeout: 0.5 }
+max-per-client: 3
+max-header-bytes: 1024
+handshake-timeout: 0.5
 `);
   });
   after(async () => {
@@ -211,10 +213,10 @@ describe('gateway: failover, connection limit, upstream timeout', () => {
     gw = await startGateway(`
 listen: 127.0.0.1:0
 admin: 127.0.0.1:0
-healthInterval: 0.1
+health-interval: 0.1
 routes:
   - { path: /, upstream: [ws://127.0.0.1:${deadPort}, ${live.url}] }
-limits: { maxConnections: 4 }
+max-connections: 4
 `);
   });
   after(async () => {
@@ -270,7 +272,7 @@ describe('gateway: upstream connect timeout', () => {
     gw = await startGateway(`
 listen: 127.0.0.1:0
 routes: [{ path: /, upstream: ws://127.0.0.1:${port} }]
-limits: { connectTimeout: 0.3 }
+connect-timeout: 0.3
 `);
   });
   after(async () => {
@@ -291,7 +293,7 @@ describe('gateway: PROXY protocol', () => {
     up = await startUpstream('up');
     gw = await startGateway(`
 listen: 127.0.0.1:0
-proxyProtocol: true
+proxy-protocol: true
 routes: [{ path: /, upstream: ${up.url} }]
 `);
   });
@@ -325,7 +327,7 @@ describe('gateway: keepalive pings and dead peers', () => {
 listen: 127.0.0.1:0
 admin: 127.0.0.1:0
 ping: 0.2
-pingTimeout: 0.3
+ping-timeout: 0.3
 routes: [{ path: /, upstream: ${up.url} }]
 `);
   });
@@ -397,7 +399,7 @@ describe('gateway: a dead upstream behind an open WebSocket', () => {
 listen: 127.0.0.1:0
 admin: 127.0.0.1:0
 ping: 0.2
-pingTimeout: 0.3
+ping-timeout: 0.3
 routes: [{ path: /, upstream: ws://127.0.0.1:${port} }]
 `);
   });
@@ -426,7 +428,8 @@ describe('gateway: idle timeout, reload and drain in process', () => {
     gw = await startGateway(`
 listen: 127.0.0.1:0
 routes: [{ path: /, upstream: ${a.url} }]
-limits: { drainTimeout: 2, drainSpread: 0.2 }
+drain-timeout: 2
+drain-spread: 0.2
 `);
   });
   after(async () => {
@@ -443,7 +446,8 @@ limits: { drainTimeout: 2, drainSpread: 0.2 }
       configFromYaml(`
 listen: 127.0.0.1:0
 routes: [{ path: /, upstream: ${b.url} }]
-limits: { drainTimeout: 2, drainSpread: 0.2 }
+drain-timeout: 2
+drain-spread: 0.2
 `),
     );
     const fresh = await openWs(`ws://127.0.0.1:${port}/`);

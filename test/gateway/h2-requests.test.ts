@@ -65,8 +65,10 @@ describe('gateway TLS listener: plain HTTP/2 requests', { timeout: 60_000 }, () 
     up = await startUpstream('plain');
     secureUp = await startUpstream('secure', { tls: upCert });
     gw = await startGateway(`
-tls: { listen: 127.0.0.1:0, cert: ${dir}/cert.pem, key: ${dir}/key.pem }
-upstreamCa: ${dir}/up-ca.pem
+tls-listen: 127.0.0.1:0
+tls-cert: ${dir}/cert.pem
+tls-key: ${dir}/key.pem
+upstream-ca: ${dir}/up-ca.pem
 routes:
   - { path: /app, upstream: http://127.0.0.1:${up.port} }
   - { path: /secure, upstream: https://localhost:${secureUp.port} }

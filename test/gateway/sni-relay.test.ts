@@ -85,9 +85,10 @@ describe('gateway: SNI passthrough over the shared relay', { timeout: 30_000 }, 
     hello = await clientHello('raw.test');
     backend = await startBackend();
     gw = await startGateway(`
-tls: { listen: 127.0.0.1:0 }
+tls-listen: 127.0.0.1:0
 sni: [{ name: raw.test, backend: 127.0.0.1:${backend.port} }]
-limits: { idleTimeout: 0.4, maxPerClient: 2 }
+idle-timeout: 0.4
+max-per-client: 2
 `);
   });
   after(async () => {

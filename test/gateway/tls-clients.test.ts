@@ -37,7 +37,9 @@ describe('gateway TLS listener: clients without SNI', () => {
     fs.writeFileSync(path.join(dir, 'key.pem'), cert.key);
     up = await startUpstream('up');
     gw = await startGateway(`
-tls: { listen: 127.0.0.1:0, cert: ${dir}/cert.pem, key: ${dir}/key.pem }
+tls-listen: 127.0.0.1:0
+tls-cert: ${dir}/cert.pem
+tls-key: ${dir}/key.pem
 routes: [{ path: /, upstream: ${up.url} }]
 `);
   });

@@ -76,8 +76,10 @@ describe('gateway TLS listener behind a load balancer (PROXY protocol)', { timeo
     up = await startUpstream('up');
     backend = await startUpstream('backend', { tls: backendCert });
     gw = await startGateway(`
-tls: { listen: 127.0.0.1:0, cert: ${dir}/cert.pem, key: ${dir}/key.pem }
-proxyProtocol: true
+tls-listen: 127.0.0.1:0
+tls-cert: ${dir}/cert.pem
+tls-key: ${dir}/key.pem
+proxy-protocol: true
 routes: [{ path: /, upstream: ${up.url} }]
 sni: [{ name: backend.test, backend: 127.0.0.1:${backend.port} }]
 `);

@@ -70,7 +70,9 @@ describe('gateway: TLS termination, HTTP/2 WebSockets (RFC 8441), SNI passthroug
     up = await startUpstream('plain-upstream');
     backend = await startUpstream('tls-backend', { tls: backendCert });
     gw = await startGateway(`
-tls: { listen: 127.0.0.1:0, cert: ${dir}/cert.pem, key: ${dir}/key.pem }
+tls-listen: 127.0.0.1:0
+tls-cert: ${dir}/cert.pem
+tls-key: ${dir}/key.pem
 routes: [{ path: /, upstream: ${up.url} }]
 sni:
   - { name: backend.test, backend: 127.0.0.1:${backend.port} }
@@ -192,7 +194,7 @@ describe('gateway: a passthrough-only TLS listener', () => {
     backendCert = makeSelfSigned('only.test', ['DNS:only.test']);
     backend = await startUpstream('only', { tls: backendCert });
     gw = await startGateway(`
-tls: { listen: 127.0.0.1:0 }
+tls-listen: 127.0.0.1:0
 sni: [{ name: only.test, backend: 127.0.0.1:${backend.port} }]
 `);
   });

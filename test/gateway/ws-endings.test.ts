@@ -194,7 +194,7 @@ describe('gateway: nothing follows its own close frame (RFC 6455 §5.5.1)', { ti
     gw = await startGateway(`
 listen: 127.0.0.1:0
 routes: [{ path: /, upstream: ws://127.0.0.1:${port} }]
-limits: { maxLifetime: 0.3 }
+max-lifetime: 0.3
 `);
   });
   after(async () => {

@@ -238,11 +238,12 @@ describe('the wsvia bridge and wsvia tunnel commands', () => {
     assert.equal(rec['close'], 'upstream_closed');
   });
 
-  it("tunnel --stdio to a target the bridge does not allow: exit code and the bridge's reason", async () => {
+  it("tunnel --stdio to a target the bridge does not allow: exit 3 and the bridge's reason", async () => {
     const r = await runCli(['tunnel', '--stdio', bridge.url, '--target', '169.254.169.254:80'], {
       input: '',
     });
-    assert.equal(r.code, 6);
+    // A bridge's 403 is a refusal, exit 3, as a proxy's is (issue 13: one exit-code table).
+    assert.equal(r.code, 3);
     assert.match(r.stderr, /403 Forbidden/);
     assert.match(r.stderr, /does not let clients choose targets/);
   });
