@@ -301,6 +301,7 @@ async function runPrimary(
     return failStart(e);
   }
   let printed = false;
+  let listening = 0;
   let failed: number | undefined;
   const stop = (signal: NodeJS.Signals): void => {
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
@@ -315,6 +316,8 @@ async function runPrimary(
     }
     const url = (message as { wsviaProxyListening?: unknown } | null)?.wsviaProxyListening;
     if (printed || failed !== undefined || typeof url !== 'string') return;
+    // Announced once every worker listens (and answers the admin listener), as the gateway does.
+    if (++listening < workers) return;
     printed = true;
     if (admin) process.stderr.write(`wsvia proxy admin on ${admin.url} (/metrics, /healthz)\n`);
     process.stderr.write(`wsvia proxy listening on ${url} (${workers} workers)\n`);

@@ -16,13 +16,21 @@ interface AdminRequest {
   readonly path: string;
 }
 
+/** A worker tells the primary it answers admin requests from now on. */
+interface AdminReady {
+  readonly wsviaAdmin: 'ready';
+}
+
 interface AdminResponse {
   readonly wsviaAdmin: 'response';
   readonly id: number;
   readonly answer: AdminAnswer;
 }
 
-function isAdminMessage<T extends AdminRequest | AdminResponse>(m: unknown, kind: T['wsviaAdmin']): m is T {
+function isAdminMessage<T extends AdminRequest | AdminResponse | AdminReady>(
+  m: unknown,
+  kind: T['wsviaAdmin'],
+): m is T {
   return typeof m === 'object' && m !== null && (m as { wsviaAdmin?: unknown }).wsviaAdmin === kind;
 }
 
@@ -42,12 +50,16 @@ export function answerAdminRequests(pages: AdminPagesOptions): void {
       reply({ status: 500, contentType: 'text/plain', body: `${String(e)}\n` }),
     );
   });
+  const ready: AdminReady = { wsviaAdmin: 'ready' };
+  process.send?.(ready, undefined, {}, () => {});
 }
 
 /** In the primary: the one admin listener of all workers. */
 export class ClusterAdmin {
   readonly #listener: AdminListener;
   readonly #waiting = new Map<number, (a: AdminAnswer) => void>();
+  /** Workers that answer admin requests (a worker still starting is not asked, nor counted). */
+  readonly #ready = new Set<number>();
   #nextId = 1;
   #draining = false;
 
@@ -58,7 +70,9 @@ export class ClusterAdmin {
       healthy: () => !this.#draining,
       pages,
     });
-    cluster.on('message', (_w, m: unknown) => {
+    cluster.on('exit', (w) => this.#ready.delete(w.id));
+    cluster.on('message', (w, m: unknown) => {
+      if (isAdminMessage<AdminReady>(m, 'ready')) this.#ready.add(w.id);
       if (!isAdminMessage<AdminResponse>(m, 'response')) return;
       this.#waiting.get(m.id)?.(m.answer);
       this.#waiting.delete(m.id);
@@ -89,7 +103,7 @@ export class ClusterAdmin {
 
   #workers(): Worker[] {
     return Object.values(cluster.workers ?? {})
-      .filter((w): w is Worker => w !== undefined && w.isConnected())
+      .filter((w): w is Worker => w !== undefined && w.isConnected() && this.#ready.has(w.id))
       .sort((a, b) => a.id - b.id);
   }
 
