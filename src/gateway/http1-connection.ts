@@ -120,7 +120,12 @@ export class Http1Connection {
     headers: readonly (readonly [string, string])[] = [],
   ): void {
     this.#rt.metrics.refused.inc({ reason });
+    this.#stopReading();
     sendError(this.#socket, status, message, headers);
+    // What the client still sends is read and dropped: a paused socket never sees the client's FIN or reset, and
+    // would hold its admission slot for good. Bounded in time for a client that never closes.
+    this.#socket.resume();
+    setTimeout(() => this.#socket.destroy(), 2000).unref();
   }
 
   #waitForRequest(leftover: Uint8Array): void {
@@ -152,7 +157,7 @@ export class Http1Connection {
       if (!r) return;
       this.#pp = undefined;
       if (r.header.command === 'proxy' && r.header.source) this.#address = r.header.source.address;
-      if (!this.#admit()) return this.#stopReading();
+      if (!this.#admit()) return;
       data = r.leftover;
       if (data.length === 0) return;
     }

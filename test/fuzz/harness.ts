@@ -55,6 +55,14 @@ export const no500: Judge = (_input, o) =>
     ? `answered 500: ${o.received.subarray(0, 300).toString('latin1')}`
     : undefined;
 
+/** A server's own faults are 500; 502/504 are for a peer behind it that failed, never for a client's bytes. */
+export const serverJudge: Judge = (input, o) => {
+  const bad = no500(input, o);
+  if (bad !== undefined) return bad;
+  const s = statusOf(o.received);
+  return s !== undefined && s >= 500 && s !== 502 && s !== 504 ? `answered ${s}` : undefined;
+};
+
 function describe(input: Buffer): string {
   const s = JSON.stringify(input.subarray(0, 400).toString('latin1'));
   return input.length > 400 ? `${s}... (${input.length} bytes)` : s;

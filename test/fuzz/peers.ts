@@ -36,8 +36,8 @@ export async function startHttpSink(): Promise<Sink> {
   };
 }
 
-/** The first bytes Node's TLS client sends (a ClientHello for `localhost`), for the fuzzers to mutate. */
-export async function captureClientHello(): Promise<Buffer> {
+/** The first bytes Node's TLS client sends (a ClientHello for `servername`), for the fuzzers to mutate. */
+export async function captureClientHello(servername = 'localhost'): Promise<Buffer> {
   const server = net.createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -50,7 +50,7 @@ export async function captureClientHello(): Promise<Buffer> {
       });
     }),
   );
-  const c = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false });
+  const c = tls.connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false });
   c.on('error', () => {});
   const hello = await first;
   c.destroy();

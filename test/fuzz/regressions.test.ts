@@ -8,6 +8,7 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startProxy, startTcpEcho, type RunningWsviaProxy, type TcpPeer } from '../helpers/wsvia-proxy.js';
 import { until } from '../helpers/eventually.js';
+import { startGateway, startUpstream, type TestGateway, type Upstream } from '../gateway/peers.js';
 import { startHttpSink, type Sink } from './peers.js';
 
 const LONG = { headerTimeout: 60_000, idleTimeout: 60_000 };
@@ -125,5 +126,33 @@ describe('fuzz findings: wsvia proxy behind a balancer (PROXY protocol)', () => 
   it('a FIN in the middle of a PROXY header closes the connection at once', async () => {
     assert.equal(await sendAndHalfClose(proxy.port, 'PROXY TCP4 192.0.2.1'), '');
     assert.equal(await sendAndHalfClose(proxy.port, '\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c'), '');
+  });
+});
+
+describe('fuzz findings: gateway', () => {
+  let up: Upstream;
+  let gw: TestGateway;
+  before(async () => {
+    up = await startUpstream('r');
+    gw = await startGateway(
+      `listen: 127.0.0.1:0\nlimits: { handshakeTimeout: 60 }\nroutes: [{ path: /, upstream: ${up.url} }]\n`,
+    );
+  });
+  after(async () => {
+    await gw.gateway.close();
+    await up.close();
+  });
+
+  it('a client refused with 400 that sends more and then closes gives its connection slot back', async () => {
+    const s = net.connect({ host: '127.0.0.1', port: Number(new URL(gw.url).port), allowHalfOpen: true });
+    s.on('error', () => {});
+    let got = '';
+    s.on('data', (b: Buffer) => (got += b.toString('latin1')));
+    s.write('(\0');
+    await until('the 400', () => got.includes('\r\n\r\nbad request\n'), 5000);
+    s.end('\x03');
+    await new Promise<void>((r) => s.once('close', () => r()));
+    assert.match(got, /^HTTP\/1\.1 400 /);
+    await until('the connection slot released', () => gw.gateway.connections === 0, 5000);
   });
 });
