@@ -159,15 +159,15 @@ export class RunChecks {
    */
   async verify(
     extra: { open: () => number; name: string }[],
-    maxHeapGrowth = 48 * 1024 * 1024,
+    { maxHeapGrowth = 48 * 1024 * 1024, settleMs = 20_000 } = {},
   ): Promise<void> {
     try {
       for (const c of extra)
-        await until(`${c.name} back to 0 (now ${c.open()})`, () => c.open() === 0, 20_000);
+        await until(`${c.name} back to 0 (now ${c.open()})`, () => c.open() === 0, settleMs);
       await until(
         `open sockets back to ${this.#sockets} (now ${openSockets()})`,
         () => openSockets() <= this.#sockets,
-        20_000,
+        settleMs,
       );
       assert.deepEqual(
         this.#watch.errors,
