@@ -382,3 +382,35 @@ export const rawBytes: fc.Arbitrary<Buffer> = fc
     },
   )
   .map((b) => Buffer.from(b));
+
+/** Text frames a `wsvia.tunnel.v1` peer reads as control messages: good, unknown, broken and oversized. */
+const controlFrame: fc.Arbitrary<FrameShape> = fc
+  .oneof(
+    fc.constantFrom(
+      '{"type":"eof"}',
+      '{"type":"listening","bind":"127.0.0.1","port":1}',
+      '{"type":"connection","id":"x"}',
+      '{"type":"nope"}',
+      '{"type":"eof"',
+      '[]',
+      'null',
+      '',
+    ),
+    fc.string({ maxLength: 60 }).map((t) => JSON.stringify({ type: t })),
+    fc.integer({ min: 513, max: 2000 }).map((n) => JSON.stringify({ type: 'eof', pad: 'x'.repeat(n) })),
+  )
+  .map((text) => ({
+    fin: true,
+    rsv: 0,
+    opcode: 1,
+    masked: true,
+    payload: new Uint8Array(Buffer.from(text, 'utf8')),
+    length: 'exact' as const,
+  }));
+
+/** A good upgrade offering the tunnel protocol, then control messages, data and broken frames mixed. */
+export function tunnelSession(path: string, protocol: string): fc.Arbitrary<Buffer> {
+  return fc
+    .array(fc.oneof(controlFrame, frameShape), { minLength: 1, maxLength: 6 })
+    .map((frames) => Buffer.concat([upgradeRequest(path, protocol), ...frames.map(frameBytes)]));
+}

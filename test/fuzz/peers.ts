@@ -2,7 +2,9 @@
 import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
+import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import WebSocket from 'ws';
 import type { HostLookup } from '../../src/serve/guarded-connect.js';
 
 /** Names resolve only to loopback (`localhost`) or not at all: a fuzzed target never reaches the network. */
@@ -56,4 +58,16 @@ export async function captureClientHello(servername = 'localhost'): Promise<Buff
   c.destroy();
   await new Promise<void>((r) => server.close(() => r()));
   return hello;
+}
+
+/** A WebSocket to `url` carries a message there and back (`protocol`: the subprotocol to offer). */
+export async function echoes(url: string, protocol?: string): Promise<void> {
+  const ws = new WebSocket(url, protocol === undefined ? [] : [protocol], { rejectUnauthorized: false });
+  await once(ws, 'open');
+  const reply = once(ws, 'message');
+  ws.send(Buffer.from('after the fuzz'));
+  const [data] = (await reply) as [Buffer];
+  assert.equal(Buffer.from(data).toString(), 'after the fuzz');
+  ws.close(1000);
+  await once(ws, 'close');
 }
