@@ -122,10 +122,20 @@ export class Http1Connection {
     this.#rt.metrics.refused.inc({ reason });
     this.#stopReading();
     sendError(this.#socket, status, message, headers);
-    // What the client still sends is read and dropped: a paused socket never sees the client's FIN or reset, and
-    // would hold its admission slot for good. Bounded in time for a client that never closes.
-    this.#socket.resume();
-    setTimeout(() => this.#socket.destroy(), 2000).unref();
+    this.#closeAfterAnswer();
+  }
+
+  /**
+   * The connection was ended after an answer. What the client still sends is read and dropped: a paused socket
+   * never sees the client's FIN or reset, and would hold its admission slot for good. Once the answer is flushed,
+   * a client that does not close is cut after 2 s.
+   */
+  #closeAfterAnswer(): void {
+    const socket = this.#socket;
+    socket.resume();
+    const cut = (): void => void setTimeout(() => socket.destroy(), 2000).unref();
+    if (socket.writableFinished) cut();
+    else socket.once('finish', cut);
   }
 
   #waitForRequest(leftover: Uint8Array): void {
@@ -491,8 +501,9 @@ export class Http1Connection {
       const reading = o.stillReading?.() ?? false;
       if (!ok || !keepAlive || reading || client.destroyed) {
         o.stopFeeding?.();
-        if (ok) client.end();
-        else client.destroy();
+        if (!ok) return void client.destroy();
+        client.end();
+        this.#closeAfterAnswer();
         return;
       }
       this.#waitForRequest(o.next?.() ?? new Uint8Array(0));

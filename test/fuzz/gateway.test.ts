@@ -29,14 +29,6 @@ import { captureClientHello } from './peers.js';
 const PATHS = ['/', '/room?id=1', '/b/x', '/%2e%2e/', '/a'.repeat(200)];
 const PROTOCOLS = [undefined, 'chat.v2', 'chat.v1, chat.v2'];
 
-/**
- * Found by these fuzzers and not fixed here (ws-relay.ts and the TLS listener have owners at work on them): about
- * one connection in 500 that upgrades and then sends broken frames, under parallel load, keeps its WebSocket
- * counted (openWebSockets stays 1) or its client socket open, paused and already ended by the gateway, with its
- * admission slot: the client's FIN is never read. These runs report it as TODO instead of failing the suite.
- */
-const FRAMES_TODO = 'a WebSocket or its slot is kept about once in 500 fuzzed upgrades (see the report)';
-
 /** The gateway carries a WebSocket end to end (`tls`: through its TLS listener). */
 async function webSocketWorks(gw: TestGateway, tls = false): Promise<void> {
   const url = tls ? `wss://127.0.0.1:${gw.tlsPort}/clean` : `${gw.wsUrl}/clean`;
@@ -64,22 +56,15 @@ describe('fuzz: gateway listeners', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  async function withGateway(
-    yaml: string,
-    body: (gw: TestGateway) => Promise<number>,
-    settleMs?: number,
-  ): Promise<void> {
+  async function withGateway(yaml: string, body: (gw: TestGateway) => Promise<number>): Promise<void> {
     const checks = new RunChecks();
     const gw = await startGateway(yaml);
     try {
       const n = await body(gw);
-      await checks.verify(
-        [
-          { name: 'connections', open: () => gw.gateway.connections },
-          { name: 'WebSockets', open: () => gw.gateway.openWebSockets },
-        ],
-        settleMs === undefined ? {} : { settleMs },
-      );
+      await checks.verify([
+        { name: 'connections', open: () => gw.gateway.connections },
+        { name: 'WebSockets', open: () => gw.gateway.openWebSockets },
+      ]);
       assert.ok(n >= 100, `only ${n} connections`);
     } finally {
       await gw.gateway.close();
@@ -98,73 +83,54 @@ describe('fuzz: gateway listeners', () => {
     });
   });
 
-  it('plain listener: frames after a good upgrade', { todo: FRAMES_TODO }, async () => {
-    await withGateway(
-      PLAIN(up.url),
-      async (gw) => {
-        const ep = { port: Number(new URL(gw.url).port) };
-        const input = framesAfterUpgrade('/ws', PROTOCOLS);
-        const n = await fuzz({ endpoint: ep, input, runs: 40, judge: serverJudge });
-        await webSocketWorks(gw);
-        return n;
-      },
-      3000,
-    );
+  it('plain listener: frames after a good upgrade', async () => {
+    await withGateway(PLAIN(up.url), async (gw) => {
+      const ep = { port: Number(new URL(gw.url).port) };
+      const input = framesAfterUpgrade('/ws', PROTOCOLS);
+      const n = await fuzz({ endpoint: ep, input, runs: 40, judge: serverJudge });
+      await webSocketWorks(gw);
+      return n;
+    });
   });
 
-  it(
-    'TLS listener: heads and frames inside TLS, ClientHello garbage outside it',
-    { todo: FRAMES_TODO },
-    async () => {
-      const hellos = fc.oneof(
-        clientHelloGarbage(await captureClientHello('localhost')),
-        clientHelloGarbage(await captureClientHello('raw.test')),
-      );
-      const yaml = `tls: { listen: 127.0.0.1:0, cert: ${dir}/cert.pem, key: ${dir}/key.pem }
+  it('TLS listener: heads and frames inside TLS, ClientHello garbage outside it', async () => {
+    const hellos = fc.oneof(
+      clientHelloGarbage(await captureClientHello('localhost')),
+      clientHelloGarbage(await captureClientHello('raw.test')),
+    );
+    const yaml = `tls: { listen: 127.0.0.1:0, cert: ${dir}/cert.pem, key: ${dir}/key.pem }
 routes: [{ path: /, upstream: ${up.url} }]
 sni: [{ name: raw.test, backend: 127.0.0.1:${raw.port} }]
 `;
-      await withGateway(
-        yaml,
-        async (gw) => {
-          const inTls = { port: gw.tlsPort ?? 0, tls: true };
-          let n = await fuzz({ endpoint: inTls, input: requestHead(PATHS), runs: 10, judge: serverJudge });
-          const frames = framesAfterUpgrade('/ws', PROTOCOLS);
-          n += await fuzz({ endpoint: inTls, input: frames, runs: 10, judge: serverJudge });
-          n += await fuzz({ endpoint: { port: gw.tlsPort ?? 0 }, input: hellos, runs: 15 });
-          await webSocketWorks(gw, true);
-          return n;
-        },
-        3000,
-      );
-    },
-  );
+    await withGateway(yaml, async (gw) => {
+      const inTls = { port: gw.tlsPort ?? 0, tls: true };
+      let n = await fuzz({ endpoint: inTls, input: requestHead(PATHS), runs: 10, judge: serverJudge });
+      const frames = framesAfterUpgrade('/ws', PROTOCOLS);
+      n += await fuzz({ endpoint: inTls, input: frames, runs: 10, judge: serverJudge });
+      n += await fuzz({ endpoint: { port: gw.tlsPort ?? 0 }, input: hellos, runs: 15 });
+      await webSocketWorks(gw, true);
+      return n;
+    });
+  });
 
-  it(
-    'PROXY-protocol listener: fuzzed v1/v2 headers, then heads or frames',
-    { todo: FRAMES_TODO },
-    async () => {
-      await withGateway(
-        `listen: 127.0.0.1:0\nproxyProtocol: true\nroutes: [{ path: /, upstream: ${up.url} }]\n`,
-        async (gw) => {
-          const port = Number(new URL(gw.url).port);
-          const after = fc.option(fc.oneof(requestHead(PATHS), framesAfterUpgrade('/ws', PROTOCOLS)));
-          const input = fc
-            .tuple(proxyHeader, after)
-            .map(([h, r]) => Buffer.concat([h, r ?? Buffer.alloc(0)]));
-          const n = await fuzz({ endpoint: { port }, input, runs: 15, judge: serverJudge });
-          const { ws } = await openWs(`${gw.wsUrl}/`, {
-            createConnection: () =>
-              createConnectionWithPrefix(port, 'PROXY TCP4 192.0.2.1 192.0.2.2 5000 80\r\n'),
-          });
-          ws.close(1000);
-          await closed(ws);
-          return n;
-        },
-        3000,
-      );
-    },
-  );
+  it('PROXY-protocol listener: fuzzed v1/v2 headers, then heads or frames', async () => {
+    await withGateway(
+      `listen: 127.0.0.1:0\nproxyProtocol: true\nroutes: [{ path: /, upstream: ${up.url} }]\n`,
+      async (gw) => {
+        const port = Number(new URL(gw.url).port);
+        const after = fc.option(fc.oneof(requestHead(PATHS), framesAfterUpgrade('/ws', PROTOCOLS)));
+        const input = fc.tuple(proxyHeader, after).map(([h, r]) => Buffer.concat([h, r ?? Buffer.alloc(0)]));
+        const n = await fuzz({ endpoint: { port }, input, runs: 15, judge: serverJudge });
+        const { ws } = await openWs(`${gw.wsUrl}/`, {
+          createConnection: () =>
+            createConnectionWithPrefix(port, 'PROXY TCP4 192.0.2.1 192.0.2.2 5000 80\r\n'),
+        });
+        ws.close(1000);
+        await closed(ws);
+        return n;
+      },
+    );
+  });
 
   it('admin endpoint: fuzzed heads get no 500 and /metrics keeps answering', async () => {
     await withGateway(

@@ -156,3 +156,39 @@ describe('fuzz findings: gateway', () => {
     await until('the connection slot released', () => gw.gateway.connections === 0, 5000);
   });
 });
+
+describe('fuzz findings: gateway, an upgrade the upstream refuses', () => {
+  let refuser: net.Server;
+  let gw: TestGateway;
+  before(async () => {
+    // Answers every request as Node's HTTP server answers one it cannot parse, then closes.
+    refuser = net.createServer((s) => {
+      s.on('error', () => {});
+      s.once('data', () => s.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'));
+    });
+    await new Promise<void>((r) => refuser.listen(0, '127.0.0.1', () => r()));
+    const port = (refuser.address() as net.AddressInfo).port;
+    gw = await startGateway(`listen: 127.0.0.1:0\nroutes: [{ path: /, upstream: ws://127.0.0.1:${port} }]\n`);
+  });
+  after(async () => {
+    await gw.gateway.close();
+    await new Promise<void>((r) => refuser.close(() => r()));
+  });
+
+  it('the client that sent frames early and a FIN gets the 400 and its connection slot back', async () => {
+    const s = net.connect({ host: '127.0.0.1', port: Number(new URL(gw.url).port), allowHalfOpen: true });
+    s.on('error', () => {});
+    let got = '';
+    s.on('data', (b: Buffer) => (got += b.toString('latin1')));
+    const closed = new Promise<void>((r) => s.once('close', () => r()));
+    s.write(
+      'GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    // More than the socket buffers hold, so the gateway has unread bytes (and the FIN behind them) when it answers.
+    s.end(Buffer.alloc(512 * 1024, 0x41));
+    await closed;
+    assert.match(got, /^HTTP\/1\.1 400 /);
+    await until('the connection slot released', () => gw.gateway.connections === 0, 8000);
+  });
+});
