@@ -78,6 +78,7 @@ export {
   STEP_NAMES,
   type DoctorReport,
   type DoctorStep,
+  type IdleProgress,
   type IdleResult,
   type StepName,
 } from './doctor/report.js';

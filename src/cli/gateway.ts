@@ -1,13 +1,14 @@
 /** `wsvia gateway`: the WebSocket reverse proxy. Argument parsing, signals and printing only. */
 import { tuneHeapForLongLivedSockets } from './heap-tuning.js';
 import cluster from 'node:cluster';
-import fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config.js';
 import { EXIT_CODES, isWsviaError } from '../errors.js';
 import {
   configFromNode,
   DEFAULT_LIMITS,
+  parseHostPort,
   parseRouteFlag,
   parseSniFlag,
   parseTrust,
@@ -15,6 +16,8 @@ import {
   type GatewayConfig,
 } from '../gateway/config.js';
 import { Gateway, type GatewayAddresses } from '../gateway/gateway.js';
+import { answerAdminRequests, ClusterAdmin } from '../serve/cluster-admin.js';
+import { ConfigWatch } from './config-watch.js';
 import { formatError, reportUsage, UsageError } from './output.js';
 import { failStart, openAccessLog, startFailure, waitForSignal } from './server-lifecycle.js';
 
@@ -35,7 +38,7 @@ Routes
   --proxy-protocol          expect a PROXY protocol v1/v2 header on every connection
   --upstream-ca FILE        trust this CA for wss:// and https:// upstreams
 TLS
-  --tls-listen HOST:PORT    TLS listener: ALPN h2 (RFC 8441 WebSockets) and http/1.1
+  --tls-listen HOST:PORT    TLS listener: ALPN h2 (requests and RFC 8441 WebSockets) and http/1.1
   --tls-cert FILE --tls-key FILE   its certificate (re-read on SIGHUP)
   --sni NAME=HOST:PORT      pass TLS for NAME (or *.example.com) to HOST:PORT undecrypted (repeatable)
 Keepalive (seconds; fractions allowed)
@@ -181,9 +184,9 @@ function loadConfig(f: Flags): GatewayConfig {
 function announce(a: GatewayAddresses): void {
   const fmt = (x: { address: string; port: number }): string =>
     `${x.address.includes(':') ? `[${x.address}]` : x.address}:${x.port}`;
-  if (a.listen) process.stdout.write(`wsvia gateway listening on http://${fmt(a.listen)}\n`);
-  if (a.tls) process.stdout.write(`wsvia gateway listening on https://${fmt(a.tls)}\n`);
-  if (a.admin) process.stdout.write(`wsvia gateway admin on http://${fmt(a.admin)}\n`);
+  if (a.listen) process.stderr.write(`wsvia gateway listening on http://${fmt(a.listen)}\n`);
+  if (a.tls) process.stderr.write(`wsvia gateway listening on https://${fmt(a.tls)}\n`);
+  if (a.admin) process.stderr.write(`wsvia gateway admin on http://${fmt(a.admin)}\n`);
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -208,17 +211,19 @@ export async function run(argv: string[]): Promise<number> {
     }
     return reportUsage(e, usage);
   }
-  if (workers > 1 && cluster.isPrimary) return runPrimary(workers, argv);
+  if (workers > 1 && cluster.isPrimary) return runPrimary(workers, argv, config.admin);
 
   const inWorker = cluster.isWorker;
-  // In a worker only the first one serves the admin listener: the others would compete for its port.
-  if (inWorker && process.env['WSVIA_WORKER_INDEX'] !== '0') config = { ...config, admin: undefined };
+  // Under --workers the primary serves the admin listener for all workers (serve/cluster-admin.ts).
+  if (inWorker) config = { ...config, admin: undefined };
   let gateway: Gateway;
   try {
     gateway = new Gateway(config, { accessLog: openAccessLog(config.accessLog, 'gateway') });
     const addresses = await gateway.start();
-    if (inWorker) process.send?.({ wsvia: 'listening', addresses });
-    else announce(addresses);
+    if (inWorker) {
+      answerAdminRequests(gateway.adminPages());
+      process.send?.({ wsvia: 'listening', addresses });
+    } else announce(addresses);
   } catch (e) {
     return failStart(e);
   }
@@ -229,7 +234,7 @@ export async function run(argv: string[]): Promise<number> {
     reloading = true;
     try {
       let next = loadConfig(flags);
-      if (inWorker && process.env['WSVIA_WORKER_INDEX'] !== '0') next = { ...next, admin: undefined };
+      if (inWorker) next = { ...next, admin: undefined };
       gateway.reload(next);
       process.stderr.write(
         `wsvia gateway: reloaded (${why}): ${next.routes.length} routes, ${next.sni.length} SNI routes\n`,
@@ -244,15 +249,8 @@ export async function run(argv: string[]): Promise<number> {
     }
   };
   process.on('SIGHUP', () => reload('SIGHUP'));
-  let watcher: fs.FSWatcher | undefined;
-  if (flags.watch && flags.config) {
-    let t: NodeJS.Timeout | undefined;
-    watcher = fs.watch(flags.config, () => {
-      clearTimeout(t);
-      // Editors write in several steps; settle first.
-      t = setTimeout(() => reload('file changed'), 200);
-    });
-  }
+  const watcher =
+    flags.watch && flags.config ? new ConfigWatch(flags.config, () => reload('file changed')) : undefined;
   const signal = await waitForSignal();
   watcher?.close();
   // Workers stopped because another failed to start have nothing to drain, and nothing to say.
@@ -266,8 +264,23 @@ export async function run(argv: string[]): Promise<number> {
   return EXIT_CODES.ok;
 }
 
-/** --workers N: forks N copies sharing the listening sockets (node:cluster), relays signals, prints once. */
-async function runPrimary(workers: number, argv: string[]): Promise<number> {
+/**
+ * --workers N: forks N copies sharing the listening sockets (node:cluster), relays signals, prints once, and serves
+ * the admin listener for all of them (merged /metrics; /healthz 503 from SIGTERM until the last worker exits).
+ */
+async function runPrimary(workers: number, argv: string[], adminAt: string | undefined): Promise<number> {
+  let admin: ClusterAdmin | undefined;
+  let adminAddress: AddressInfo | undefined;
+  try {
+    if (adminAt !== undefined) {
+      admin = new ClusterAdmin(['/routes']);
+      const { host, port } = parseHostPort(adminAt, '--admin', 'admin');
+      await admin.listen(host, port, 'admin');
+      adminAddress = admin.address();
+    }
+  } catch (e) {
+    return failStart(e);
+  }
   cluster.setupPrimary({ args: ['gateway', ...argv] });
   const ready = new Map<number, GatewayAddresses>();
   let announced = false;
@@ -293,13 +306,17 @@ async function runPrimary(workers: number, argv: string[]): Promise<number> {
       const first = ready.get(0);
       if (ready.size === workers && first && !announced) {
         announced = true;
-        announce(first);
+        announce({ ...first, admin: adminAddress });
       }
     });
   }
   process.on('SIGHUP', () => all.forEach((w) => w.process.kill('SIGHUP')));
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGTERM'));
+  const drain = (): void => {
+    admin?.drain();
+    stop('SIGTERM');
+  };
+  process.once('SIGTERM', drain);
+  process.once('SIGINT', drain);
   let exitedBadly = false;
   await new Promise<void>((resolve) => {
     let exited = 0;
@@ -309,5 +326,6 @@ async function runPrimary(workers: number, argv: string[]): Promise<number> {
       if (++exited === workers) resolve();
     });
   });
+  await admin?.close();
   return failed ?? (exitedBadly ? EXIT_CODES.failure : EXIT_CODES.ok);
 }

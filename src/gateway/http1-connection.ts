@@ -5,18 +5,21 @@
  * upstream connection per request, and the client connection kept alive between requests when framing allows.
  */
 import type { Duplex } from 'node:stream';
-import { isWsviaError, RemoteProtocolError } from '../errors.js';
+import { RemoteProtocolError } from '../errors.js';
 import { BodyTracker, requestFraming, responseFraming, type BodyFraming } from '../protocol/body.js';
 import { RequestHeadReader, serializeHead, type RequestHead } from '../protocol/head.js';
 import { getHeader, hasToken, headerTokens } from '../protocol/headers.js';
 import { ProxyProtocolReader } from '../protocol/proxy-protocol.js';
+import { clientName, refusedEntry } from '../observe/access-log.js';
+import { redactUrl } from '../observe/redact.js';
 import { AdmissionRefusal, type AdmissionSlot } from '../serve/admission.js';
 import type { RouteSpec } from './config.js';
 import { clientResponseHeaders, isTrusted, upstreamHeaders } from './forwarded.js';
 import type { RefusalReason } from './gateway-metrics.js';
+import { recordHttpExchange, upstreamFailure } from './http-exchange.js';
 import type { Runtime, Snapshot } from './runtime.js';
 import { connectPool, readResponseHead, type UpstreamConnection } from './upstream-connect.js';
-import { originAllowed, startWebSocketSession } from './websocket-session.js';
+import { logTarget, originAllowed, startWebSocketSession } from './websocket-session.js';
 
 /** Upstream response heads: more room than requests get (Set-Cookie lists), still bounded. */
 const RESPONSE_HEAD_LIMIT = 32 * 1024;
@@ -68,6 +71,10 @@ export class Http1Connection {
   readonly #rt: Runtime;
   readonly #proto: 'http' | 'https';
   #address: string;
+  #port: number | undefined;
+  /** The request being handled, for its access-log line; undefined until its head is complete. */
+  #request: { method: string; target: string } | undefined;
+  #waitingSince = Date.now();
   #slot: AdmissionSlot | undefined;
   #pp: ProxyProtocolReader | undefined;
   #reader: RequestHeadReader | undefined;
@@ -81,6 +88,7 @@ export class Http1Connection {
     this.#rt = rt;
     this.#proto = options.proto;
     this.#address = options.remoteAddress;
+    this.#port = (socket as { remotePort?: number }).remotePort;
     const snap = rt.snapshot();
     this.#pp = snap.config.proxyProtocol ? new ProxyProtocolReader() : undefined;
     socket.on('error', () => socket.destroy());
@@ -121,6 +129,16 @@ export class Http1Connection {
   ): void {
     this.#rt.metrics.refused.inc({ reason });
     this.#stopReading();
+    this.#rt.log.write(
+      refusedEntry({
+        client: this.#client,
+        method: this.#request?.method ?? null,
+        target: this.#request?.target ?? null,
+        status,
+        error: reason,
+        duration_ms: Date.now() - this.#waitingSince,
+      }),
+    );
     sendError(this.#socket, status, message, headers);
     this.#closeAfterAnswer();
   }
@@ -138,9 +156,15 @@ export class Http1Connection {
     else socket.once('finish', cut);
   }
 
+  get #client(): string {
+    return clientName(this.#address, this.#port);
+  }
+
   #waitForRequest(leftover: Uint8Array): void {
     const ms = this.#rt.snapshot().config.limits.handshakeTimeout;
     this.#received = 0;
+    this.#request = undefined;
+    this.#waitingSince = Date.now();
     this.#timer = setTimeout(() => {
       // A keep-alive connection that stays silent is simply closed; a request that stalls mid-head gets 408.
       if (this.#received === 0 && this.#requests > 0) this.#socket.destroy();
@@ -166,7 +190,10 @@ export class Http1Connection {
       }
       if (!r) return;
       this.#pp = undefined;
-      if (r.header.command === 'proxy' && r.header.source) this.#address = r.header.source.address;
+      if (r.header.command === 'proxy' && r.header.source) {
+        this.#address = r.header.source.address;
+        this.#port = r.header.source.port;
+      }
       if (!this.#admit()) return;
       data = r.leftover;
       if (data.length === 0) return;
@@ -190,6 +217,11 @@ export class Http1Connection {
     // The reader's buffer is not needed until the next request (and never after an upgrade).
     this.#reader = undefined;
     this.#requests++;
+    const { method, target } = result.head;
+    this.#request = {
+      method,
+      target: target.startsWith('/') ? logTarget(undefined, target) : redactUrl(target.slice(0, 300)),
+    };
     this.#handle(result.head, result.leftover).catch((err: unknown) => this.#internalError(err));
   }
 
@@ -264,14 +296,15 @@ export class Http1Connection {
         markDead: (u, code) => this.#rt.markDead(u, code),
       });
     } catch (e) {
-      const timedOut = isWsviaError(e) && e.code === 'TCP_TIMEOUT';
-      this.#refuse(
-        timedOut ? 'upstream_timeout' : 'upstream_unavailable',
-        timedOut ? 504 : 502,
-        timedOut ? 'upstream connect timeout' : 'no upstream available',
-      );
+      const f = upstreamFailure(e);
+      this.#refuse(f.reason, f.status, f.message);
       return undefined;
     }
+  }
+
+  /** From here on the access log names the upstream, not only the path. */
+  #upstreamChosen(conn: UpstreamConnection, head: RequestHead): void {
+    this.#request = { method: head.method, target: logTarget(conn.upstream.url, head.target) };
   }
 
   #trusted(snap: Snapshot): boolean {
@@ -295,6 +328,7 @@ export class Http1Connection {
     const reached = await this.#connect(snap, route);
     if (!reached) return;
     const { conn, upstream, onClientClose: onEarlyClose } = reached;
+    this.#upstreamChosen(conn, head);
     const client = this.#socket;
     const headers = upstreamHeaders(
       head.headers,
@@ -324,6 +358,7 @@ export class Http1Connection {
     if (res.head.status !== 101) {
       this.#rt.metrics.refused.inc({ reason: 'upstream_rejected' });
       this.#relayResponse(snap, route, conn, head, res.head, res.leftover, {
+        error: 'upstream_rejected',
         keepAlive: false,
         started,
         bodyDone: true,
@@ -337,7 +372,7 @@ export class Http1Connection {
       client,
       upstream,
       {
-        client: this.#address,
+        client: this.#client,
         route: route.path,
         upstream: conn.upstream.url,
         path: head.target.split('?')[0] ?? '',
@@ -361,6 +396,7 @@ export class Http1Connection {
     const reached = await this.#connect(snap, route);
     if (!reached) return;
     const { conn, upstream, onClientClose } = reached;
+    this.#upstreamChosen(conn, head);
     const client = this.#socket;
     upstream.on('error', () => {
       upstream.destroy();
@@ -449,6 +485,8 @@ export class Http1Connection {
     o: {
       keepAlive: boolean;
       started: number;
+      /** The refusal reason when the upstream's answer refused an upgrade. */
+      error?: RefusalReason;
       bodyDone: boolean;
       next?: () => Uint8Array;
       stillReading?: () => boolean;
@@ -482,21 +520,18 @@ export class Http1Connection {
       upstream.removeListener('data', onData);
       client.removeListener('drain', onDrain);
       upstream.destroy();
-      const m = this.#rt.metrics;
-      m.requests.inc({ route: route.path, status: `${Math.floor(response.status / 100)}xx` });
-      m.bytes.inc({ direction: 'client' }, bytesOut);
-      m.bytes.inc({ direction: 'upstream' }, o.bytesIn?.() ?? 0);
-      this.#rt.log.write({
-        kind: 'http',
-        client: this.#address,
+      recordHttpExchange(this.#rt, {
+        client: this.#client,
         route: route.path,
         upstream: conn.upstream.url,
         method: request.method,
-        path: request.target.split('?')[0],
+        target: request.target,
         status: response.status,
         bytesToUpstream: o.bytesIn?.() ?? 0,
         bytesToClient: bytesOut,
-        durationMs: Date.now() - o.started,
+        started: o.started,
+        complete: ok,
+        error: o.error ?? null,
       });
       const reading = o.stillReading?.() ?? false;
       if (!ok || !keepAlive || reading || client.destroyed) {

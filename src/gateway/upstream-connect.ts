@@ -118,6 +118,7 @@ export function readResponseHead(
       socket.removeListener('data', onData);
       socket.removeListener('end', onEnd);
       socket.removeListener('error', onEnd);
+      socket.removeListener('close', onEnd);
       socket.pause();
       if (result) resolve(result);
       else reject(err);
@@ -155,6 +156,8 @@ export function readResponseHead(
     socket.on('data', onData);
     socket.once('end', onEnd);
     socket.once('error', onEnd);
+    // Destroyed without an error (the client left first): neither 'end' nor 'error' comes, only 'close'.
+    socket.once('close', onEnd);
     socket.resume();
   });
 }
