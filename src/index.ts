@@ -110,6 +110,10 @@ export {
   parseSniFlag,
   type GatewayConfig,
   type RouteSpec,
+  type RouteOptions,
+  BALANCES,
+  type Balance,
+  type HashKey,
   type UpstreamSpec,
   type SniRoute,
 } from './gateway/config.js';

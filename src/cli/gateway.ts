@@ -21,7 +21,7 @@ import { ConfigWatch } from './config-watch.js';
 import { formatError, reportUsage, UsageError } from './output.js';
 import { failStart, openAccessLog, startFailure, waitForSignal } from './server-lifecycle.js';
 
-export const usage = `usage: wsvia gateway --listen HOST:PORT --route PATH=UPSTREAM[,UPSTREAM...] [options]
+export const usage = `usage: wsvia gateway --listen HOST:PORT --route [HOST]/PATH=UPSTREAM[,UPSTREAM...] [options]
        wsvia gateway --config FILE [--watch] [options]
 
 A WebSocket reverse proxy that never drops a healthy connection: idle WebSockets are never cut, reloads leave
@@ -29,14 +29,26 @@ open WebSockets on their upstream, SIGTERM drains with close 1001.
 
 Routes
   --listen HOST:PORT        plain HTTP/WebSocket listener (port 0: any free port)
-  --route PATH=UP[,UP...]   longest path prefix wins; UP is ws://, wss://, http:// or https:// host[:port];
-                            a list is a round-robin pool with failover (repeatable)
+  --route [HOST]/PATH=UP[,UP...]
+                            HOST: exact or *.suffix (any host if left out); the most specific host,
+                            then the longest path prefix wins; UP is ws://, wss://, http:// or https://
+                            host[:port][/path] (a path replaces the matched prefix); a list is a
+                            round-robin pool with failover (repeatable)
   --config FILE             YAML config (see docs/gateway.md); flags given too override its values
   --watch                   reload when the config file changes (SIGHUP always reloads)
   --allow-origin ORIGIN     only these Origins may open WebSockets (repeatable; others get 403)
   --trust-proxy CIDR        keep X-Forwarded-*/Forwarded from these peers (repeatable)
   --proxy-protocol          expect a PROXY protocol v1/v2 header on every connection
   --upstream-ca FILE        trust this CA for wss:// and https:// upstreams
+Route keys in a config file (kebab-case like the flags; durations in seconds)
+  host, path                as in --route
+  upstream                  a URL, { url, weight }, or a list of them (weight 1-1000, default 1)
+  balance                   round-robin (default, smooth weighted) | least-connections | hash
+  hash-key                  client-ip (default) | header:NAME | cookie:NAME | query:NAME (consistent hashing)
+  idle-timeout, max-lifetime, ping, ping-timeout, allow-origin
+                            the route's own values of the flags of the same names
+  set-headers               { NAME: VALUE }: request headers sent to the upstream
+  remove-headers            [NAME, ...]: request headers not sent to the upstream
 TLS
   --tls-listen HOST:PORT    TLS listener: ALPN h2 (requests and RFC 8441 WebSockets) and http/1.1
   --tls-cert FILE --tls-key FILE   its certificate (re-read on SIGHUP)
@@ -51,6 +63,8 @@ Keepalive (seconds; fractions allowed)
 Limits
   --max-connections N       open client connections (503 above; default ${DEFAULT_LIMITS.maxConnections}; 0: no limit)
   --max-per-client N        open connections per client address (429 above; default ${DEFAULT_LIMITS.maxPerClient}; 0: no limit)
+  --rate-per-client N       new connections a second per client address, a burst of N (429 above; default 0:
+                            no limit)
   --max-header-bytes N      request head size (431 above; default 16384)
   --handshake-timeout S     complete request head within S (408 otherwise; default 10)
   --connect-timeout S       connect to an upstream within S (504 when every member times out; default 5)
@@ -88,6 +102,7 @@ export const OPTIONS = {
   'drain-spread': { type: 'string' },
   'max-connections': { type: 'string' },
   'max-per-client': { type: 'string' },
+  'rate-per-client': { type: 'string' },
   'max-header-bytes': { type: 'string' },
   'handshake-timeout': { type: 'string' },
   'connect-timeout': { type: 'string' },
@@ -113,6 +128,14 @@ function count(flags: Flags, name: keyof Flags): number | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || !/^\d{1,9}$/.test(v))
     throw new UsageError(`--${name} expects a whole number, got ${String(v)}`);
+  return Number(v);
+}
+
+function rate(flags: Flags): number | undefined {
+  const v = flags['rate-per-client'];
+  if (v === undefined) return undefined;
+  if (!/^\d{1,7}(\.\d+)?$/.test(v))
+    throw new UsageError(`--rate-per-client expects connections a second, got ${v}`);
   return Number(v);
 }
 
@@ -153,6 +176,7 @@ function applyFlags(base: GatewayConfig, f: Flags): GatewayConfig {
     healthInterval: seconds(f, 'health-interval') ?? base.healthInterval,
     accessLog: f['access-log'] ?? base.accessLog,
     upstreamCa: f['upstream-ca'] ?? base.upstreamCa,
+    ratePerClient: rate(f) ?? base.ratePerClient,
   };
   return validateConfig(cfg, f.config ?? 'flags');
 }
@@ -172,6 +196,7 @@ const EMPTY: GatewayConfig = {
   healthInterval: 2_000,
   accessLog: undefined,
   upstreamCa: undefined,
+  ratePerClient: 0,
 };
 
 /** The whole config: the file (if any) under the flags. Throws a WsviaError naming the problem. */

@@ -11,7 +11,7 @@ import { WsviaError, type ErrorCode } from '../errors.js';
 import { AccessLog } from '../observe/access-log.js';
 import { AdminListener } from '../serve/admin.js';
 import type { AdminPagesOptions } from '../observe/admin-pages.js';
-import { Admission, type AdmissionRefusal, type AdmissionSlot } from '../serve/admission.js';
+import { Admission, AdmissionRefusal, type AdmissionSlot } from '../serve/admission.js';
 import { sessionsSettled } from '../serve/drain.js';
 import { closeServer, listen } from '../serve/listener.js';
 import { configToJson, parseHostPort, type GatewayConfig, type UpstreamSpec } from './config.js';
@@ -19,6 +19,7 @@ import { gatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
 import { createH2Server } from './h2-websocket.js';
 import { Http1Connection } from './http1-connection.js';
 import type { Runtime, Snapshot } from './runtime.js';
+import { ClientRateLimiter } from './client-rate.js';
 import { buildSnapshot, type TlsIdentity } from './snapshot.js';
 import { handleTlsConnection, PeerAddresses, SniPassthrough } from './tls-listener.js';
 import { UpstreamHealth } from './upstream-pool.js';
@@ -62,6 +63,7 @@ export class Gateway implements Runtime {
   #draining = false;
   readonly #relays = new Set<WsRelay>();
   readonly #admission: Admission;
+  readonly #rates = new ClientRateLimiter();
   #plain: net.Server | undefined;
   #tls: net.Server | undefined;
   #admin: AdminListener | undefined;
@@ -199,6 +201,11 @@ export class Gateway implements Runtime {
 
   /** @internal Takes an admission slot for one accepted client connection (the {@link Runtime} side). */
   admit(address: string): AdmissionSlot | AdmissionRefusal {
+    const rate = this.#snapshot.config.ratePerClient;
+    if (rate > 0) {
+      const wait = this.#rates.take(address, rate, Date.now());
+      if (wait > 0) return new AdmissionRefusal('rate', rate, 0, address, Math.ceil(wait / 1000));
+    }
     return this.#admission.admit(address);
   }
 

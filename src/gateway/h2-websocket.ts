@@ -13,7 +13,9 @@ import http2 from 'node:http2';
 import { getHeader } from '../protocol/headers.js';
 import { clientName, refusedEntry } from '../observe/access-log.js';
 import { serializeHead } from '../protocol/head.js';
+import { routeKeepalive, routeOrigins } from './config.js';
 import { isTrusted, upstreamHeaders } from './forwarded.js';
+import { applyHeaderOptions, upstreamTarget } from './route-table.js';
 import type { Runtime } from './runtime.js';
 import type { PeerEnds } from './tls-listener.js';
 import { forwardH2Request, http1Fields, refuseStream } from './h2-request.js';
@@ -65,7 +67,8 @@ async function bridge(
   const started = Date.now();
   const snap = rt.snapshot();
   const path = String(headers[':path'] ?? '/');
-  const route = snap.table.match(path);
+  const authority = headers[':authority'] === undefined ? undefined : String(headers[':authority']);
+  const route = snap.table.match(path, authority);
   const m = rt.metrics;
   const client = clientName(address, stream.session?.socket.remotePort);
   let target = logTarget(undefined, path);
@@ -87,7 +90,7 @@ async function bridge(
     return deny('no_route', 404, 'no route for this path');
   }
   const origin = headers.origin === undefined ? undefined : String(headers.origin);
-  if (!originAllowed(snap.config.allowOrigins, origin)) {
+  if (!originAllowed(routeOrigins(snap.config, route), origin)) {
     return deny('origin', 403, 'origin not allowed');
   }
   if (rt.draining) {
@@ -98,15 +101,19 @@ async function bridge(
   const key = randomBytes(16).toString('base64');
   fields.push(['Upgrade', 'websocket'], ['Connection', 'Upgrade'], ['Sec-WebSocket-Key', key]);
   if (getHeader(fields, 'sec-websocket-version') === undefined) fields.push(['Sec-WebSocket-Version', '13']);
-  const pool = snap.pools.get(route.path);
+  const pool = snap.pools.get(route.name);
   if (!pool) return deny('no_route', 404, 'no route for this path');
   let conn;
   try {
-    conn = await connectPool(pool, {
-      connectTimeout: snap.config.limits.connectTimeout,
-      ca: snap.ca,
-      markDead: (u, code) => rt.markDead(u, code),
-    });
+    conn = await connectPool(
+      pool,
+      {
+        connectTimeout: snap.config.limits.connectTimeout,
+        ca: snap.ca,
+        markDead: (u, code) => rt.markDead(u, code),
+      },
+      { address, headers: fields, target: path },
+    );
   } catch {
     return deny('upstream_unavailable', 502, 'no upstream available');
   }
@@ -120,7 +127,8 @@ async function bridge(
       upgrade: true,
     },
   );
-  upstream.write(serializeHead(`GET ${path} HTTP/1.1`, out));
+  const upstreamPath = upstreamTarget(route, conn.upstream, path);
+  upstream.write(serializeHead(`GET ${upstreamPath} HTTP/1.1`, applyHeaderOptions(out, route.options)));
   let res;
   try {
     res = await readResponseHead(upstream, {
@@ -155,13 +163,13 @@ async function bridge(
   stream.respond(reply);
   startWebSocketSession(
     rt,
-    snap,
+    routeKeepalive(snap.config, route),
     stream,
     upstream,
     {
       http: '2',
       client,
-      route: route.path,
+      route: route.name,
       upstream: conn.upstream.url,
       path: path.split('?')[0] ?? '',
       status: 200,

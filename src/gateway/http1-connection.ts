@@ -13,10 +13,11 @@ import { ProxyProtocolReader } from '../protocol/proxy-protocol.js';
 import { clientName, refusedEntry } from '../observe/access-log.js';
 import { redactUrl } from '../observe/redact.js';
 import { AdmissionRefusal, type AdmissionSlot } from '../serve/admission.js';
-import type { RouteSpec } from './config.js';
+import { routeKeepalive, routeOrigins, type RouteSpec } from './config.js';
 import { clientResponseHeaders, isTrusted, upstreamHeaders } from './forwarded.js';
 import type { RefusalReason } from './gateway-metrics.js';
 import { recordHttpExchange, upstreamFailure } from './http-exchange.js';
+import { applyHeaderOptions, upstreamTarget } from './route-table.js';
 import type { Runtime, Snapshot } from './runtime.js';
 import { connectPool, readResponseHead, type UpstreamConnection } from './upstream-connect.js';
 import { logTarget, originAllowed, startWebSocketSession } from './websocket-session.js';
@@ -112,7 +113,8 @@ export class Http1Connection {
     const slot = this.#rt.admit(this.#address);
     if (slot instanceof AdmissionRefusal) {
       const why = slot.describe({ maxConnections: '--max-connections', maxPerClient: '--max-per-client' });
-      this.#refuse(slot.reason, slot.status, `too many connections: ${why}`, slot.headers);
+      const what = slot.reason === 'rate' ? 'too many new connections' : 'too many connections';
+      this.#refuse(slot.reason, slot.status, `${what}: ${why}`, slot.headers);
       return false;
     }
     this.#slot = slot;
@@ -244,7 +246,7 @@ export class Http1Connection {
       this.#refuse('bad_request', 400, 'the gateway accepts origin-form request targets only');
       return;
     }
-    const route = snap.table.match(head.target);
+    const route = snap.table.match(head.target, getHeader(head.headers, 'host'));
     if (!route) {
       this.#refuse('no_route', 404, 'no route for this path');
       return;
@@ -264,6 +266,23 @@ export class Http1Connection {
     else await this.#http(snap, route, head, leftover, framing);
   }
 
+  /** The request head bound for `conn`'s upstream: its target rewritten, its fields filtered and added to. */
+  #upstreamHead(
+    snap: Snapshot,
+    route: RouteSpec,
+    conn: UpstreamConnection,
+    head: RequestHead,
+    upgrade: boolean,
+  ): Buffer {
+    const headers = upstreamHeaders(
+      head.headers,
+      { address: this.#address, proto: this.#proto },
+      { trusted: this.#trusted(snap), upgrade },
+    );
+    const target = upstreamTarget(route, conn.upstream, head.target);
+    return serializeHead(`${head.method} ${target} HTTP/1.1`, applyHeaderOptions(headers, route.options));
+  }
+
   /**
    * Connects to the route's upstream. Undefined when none could be reached (already answered) or the client left
    * meanwhile. Until the caller removes `onClientClose` from the client's 'close', the client leaving closes it.
@@ -271,8 +290,9 @@ export class Http1Connection {
   async #connect(
     snap: Snapshot,
     route: RouteSpec,
+    head: RequestHead,
   ): Promise<{ conn: UpstreamConnection; upstream: Duplex; onClientClose: () => void } | undefined> {
-    const conn = await this.#reachUpstream(snap, route);
+    const conn = await this.#reachUpstream(snap, route, head);
     if (!conn) return undefined;
     const upstream = conn.socket;
     if (this.#socket.destroyed) {
@@ -286,15 +306,23 @@ export class Http1Connection {
     return { conn, upstream, onClientClose };
   }
 
-  async #reachUpstream(snap: Snapshot, route: RouteSpec): Promise<UpstreamConnection | undefined> {
-    const pool = snap.pools.get(route.path);
-    if (!pool) throw new Error(`no pool for ${route.path}`);
+  async #reachUpstream(
+    snap: Snapshot,
+    route: RouteSpec,
+    head: RequestHead,
+  ): Promise<UpstreamConnection | undefined> {
+    const pool = snap.pools.get(route.name);
+    if (!pool) throw new Error(`no pool for ${route.name}`);
     try {
-      return await connectPool(pool, {
-        connectTimeout: snap.config.limits.connectTimeout,
-        ca: snap.ca,
-        markDead: (u, code) => this.#rt.markDead(u, code),
-      });
+      return await connectPool(
+        pool,
+        {
+          connectTimeout: snap.config.limits.connectTimeout,
+          ca: snap.ca,
+          markDead: (u, code) => this.#rt.markDead(u, code),
+        },
+        { address: this.#address, headers: head.headers, target: head.target },
+      );
     } catch (e) {
       const f = upstreamFailure(e);
       this.#refuse(f.reason, f.status, f.message);
@@ -313,7 +341,7 @@ export class Http1Connection {
 
   async #upgrade(snap: Snapshot, route: RouteSpec, head: RequestHead, leftover: Uint8Array): Promise<void> {
     const started = Date.now();
-    if (!originAllowed(snap.config.allowOrigins, getHeader(head.headers, 'origin'))) {
+    if (!originAllowed(routeOrigins(snap.config, route), getHeader(head.headers, 'origin'))) {
       this.#refuse('origin', 403, 'origin not allowed');
       return;
     }
@@ -325,17 +353,12 @@ export class Http1Connection {
       this.#refuse('bad_request', 400, 'WebSocket upgrades need HTTP/1.1');
       return;
     }
-    const reached = await this.#connect(snap, route);
+    const reached = await this.#connect(snap, route, head);
     if (!reached) return;
     const { conn, upstream, onClientClose: onEarlyClose } = reached;
     this.#upstreamChosen(conn, head);
     const client = this.#socket;
-    const headers = upstreamHeaders(
-      head.headers,
-      { address: this.#address, proto: this.#proto },
-      { trusted: this.#trusted(snap), upgrade: true },
-    );
-    upstream.write(serializeHead(`${head.method} ${head.target} HTTP/1.1`, headers));
+    upstream.write(this.#upstreamHead(snap, route, conn, head, true));
     let res;
     try {
       res = await readResponseHead(upstream, {
@@ -368,12 +391,12 @@ export class Http1Connection {
     client.write(serializeHead(`HTTP/1.1 101 ${res.head.reason || 'Switching Protocols'}`, res.head.headers));
     startWebSocketSession(
       this.#rt,
-      snap,
+      routeKeepalive(snap.config, route),
       client,
       upstream,
       {
         client: this.#client,
-        route: route.path,
+        route: route.name,
         upstream: conn.upstream.url,
         path: head.target.split('?')[0] ?? '',
         status: 101,
@@ -393,7 +416,7 @@ export class Http1Connection {
     framing: BodyFraming,
   ): Promise<void> {
     const started = Date.now();
-    const reached = await this.#connect(snap, route);
+    const reached = await this.#connect(snap, route, head);
     if (!reached) return;
     const { conn, upstream, onClientClose } = reached;
     this.#upstreamChosen(conn, head);
@@ -401,12 +424,7 @@ export class Http1Connection {
     upstream.on('error', () => {
       upstream.destroy();
     });
-    const headers = upstreamHeaders(
-      head.headers,
-      { address: this.#address, proto: this.#proto },
-      { trusted: this.#trusted(snap), upgrade: false },
-    );
-    upstream.write(serializeHead(`${head.method} ${head.target} HTTP/1.1`, headers));
+    upstream.write(this.#upstreamHead(snap, route, conn, head, false));
 
     // The request body, streamed with backpressure; what follows it is the next pipelined request.
     const body = new BodyTracker(framing, { peer: `client ${this.#address}`, hop: 'server' });
@@ -522,7 +540,7 @@ export class Http1Connection {
       upstream.destroy();
       recordHttpExchange(this.#rt, {
         client: this.#client,
-        route: route.path,
+        route: route.name,
         upstream: conn.upstream.url,
         method: request.method,
         target: request.target,

@@ -51,7 +51,7 @@ export function buildSnapshot(
     };
     secureContext = serverSecureContext(identity, `${config.tls.cert}, ${config.tls.key}`);
   }
-  const pools = new Map(config.routes.map((r) => [r.path, new UpstreamPool(r, health)] as const));
+  const pools = new Map(config.routes.map((r) => [r.name, new UpstreamPool(r, health)] as const));
   health.retain(new Set(config.routes.flatMap((r) => r.upstreams.map((u) => u.url))));
   return { snapshot: { config, table: new RouteTable(config.routes), pools, ca, secureContext }, identity };
 }

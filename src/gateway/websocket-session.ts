@@ -4,7 +4,8 @@
  */
 import type { Duplex } from 'node:stream';
 import type { CloseCause } from '../observe/access-log.js';
-import type { Runtime, Snapshot } from './runtime.js';
+import type { Keepalive } from './config.js';
+import type { Runtime } from './runtime.js';
 import { WsRelay, type RelayEnd } from './ws-relay.js';
 
 /** The access log's `target` for the gateway: the upstream the request went to, and its path (never the query). */
@@ -59,10 +60,13 @@ export interface SessionInfo {
   readonly started: number;
 }
 
-/** Counts the upgrade, starts the relay between `client` and `upstream`, and logs it when it ends. */
+/**
+ * Counts the upgrade, starts the relay between `client` and `upstream` with the route's keepalive, and logs it
+ * when it ends.
+ */
 export function startWebSocketSession(
   rt: Runtime,
-  snap: Snapshot,
+  keepalive: Keepalive,
   client: Duplex,
   upstream: Duplex,
   info: SessionInfo,
@@ -72,43 +76,32 @@ export function startWebSocketSession(
   m.upgradeSeconds.observe((Date.now() - info.started) / 1000);
   m.wsOpen.inc({ route: info.route });
   m.wsTotal.inc({ route: info.route });
-  const c = snap.config;
   let untrack = (): void => {};
-  const relay = new WsRelay(
-    client,
-    upstream,
-    {
-      ping: c.ping,
-      pingTimeout: c.pingTimeout || c.ping,
-      idleTimeout: c.limits.idleTimeout,
-      maxLifetime: c.limits.maxLifetime,
+  const relay = new WsRelay(client, upstream, keepalive, {
+    onDead: (side) => {
+      m.pingsMissed.inc({ side });
+      m.deadReaped.inc({ side });
     },
-    {
-      onDead: (side) => {
-        m.pingsMissed.inc({ side });
-        m.deadReaped.inc({ side });
-      },
-      onEnd: (end) => {
-        untrack();
-        m.wsOpen.dec({ route: info.route });
-        m.bytes.inc({ direction: 'upstream' }, end.bytesToUpstream);
-        m.bytes.inc({ direction: 'client' }, end.bytesToClient);
-        rt.log.write({
-          client: info.client,
-          user: null,
-          method: info.http ? 'CONNECT' : 'GET',
-          target: logTarget(info.upstream, info.path),
-          status: info.status,
-          bytes_up: end.bytesToUpstream,
-          bytes_down: end.bytesToClient,
-          duration_ms: end.durationMs,
-          close: closeCause(end),
-          close_code: end.closeCode,
-          error: null,
-        });
-      },
+    onEnd: (end) => {
+      untrack();
+      m.wsOpen.dec({ route: info.route });
+      m.bytes.inc({ direction: 'upstream' }, end.bytesToUpstream);
+      m.bytes.inc({ direction: 'client' }, end.bytesToClient);
+      rt.log.write({
+        client: info.client,
+        user: null,
+        method: info.http ? 'CONNECT' : 'GET',
+        target: logTarget(info.upstream, info.path),
+        status: info.status,
+        bytes_up: end.bytesToUpstream,
+        bytes_down: end.bytesToClient,
+        duration_ms: end.durationMs,
+        close: closeCause(end),
+        close_code: end.closeCode,
+        error: null,
+      });
     },
-  );
+  });
   untrack = rt.track(relay);
   relay.start(leftover.fromUpstream, leftover.fromClient);
   return relay;
