@@ -130,6 +130,7 @@ export class Http1Connection {
     headers: readonly (readonly [string, string])[] = [],
   ): void {
     this.#rt.metrics.refused.inc({ reason });
+    this.#stopReading();
     this.#rt.log.write(
       refusedEntry({
         client: this.#client,
@@ -141,6 +142,20 @@ export class Http1Connection {
       }),
     );
     sendError(this.#socket, status, message, headers);
+    this.#closeAfterAnswer();
+  }
+
+  /**
+   * The connection was ended after an answer. What the client still sends is read and dropped: a paused socket
+   * never sees the client's FIN or reset, and would hold its admission slot for good. Once the answer is flushed,
+   * a client that does not close is cut after 2 s.
+   */
+  #closeAfterAnswer(): void {
+    const socket = this.#socket;
+    socket.resume();
+    const cut = (): void => void setTimeout(() => socket.destroy(), 2000).unref();
+    if (socket.writableFinished) cut();
+    else socket.once('finish', cut);
   }
 
   get #client(): string {
@@ -181,7 +196,7 @@ export class Http1Connection {
         this.#address = r.header.source.address;
         this.#port = r.header.source.port;
       }
-      if (!this.#admit()) return this.#stopReading();
+      if (!this.#admit()) return;
       data = r.leftover;
       if (data.length === 0) return;
     }
@@ -539,8 +554,9 @@ export class Http1Connection {
       const reading = o.stillReading?.() ?? false;
       if (!ok || !keepAlive || reading || client.destroyed) {
         o.stopFeeding?.();
-        if (ok) client.end();
-        else client.destroy();
+        if (!ok) return void client.destroy();
+        client.end();
+        this.#closeAfterAnswer();
         return;
       }
       this.#waitForRequest(o.next?.() ?? new Uint8Array(0));

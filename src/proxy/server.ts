@@ -254,9 +254,14 @@ export class ProxyServer {
         p.client = `${formatHost(src.address)}:${src.port}`;
         p.clientKey = src.address;
       }
+      raw.removeListener('end', onEnd);
       this.#startHttp(p, raw, r.leftover.length > 0 ? r.leftover : undefined);
     };
+    // A FIN before the header is whole: it never will be (and the peer may not speak HTTP). Close now, not at the
+    // header timeout.
+    const onEnd = (): void => void raw.destroy();
     raw.on('data', onData);
+    raw.once('end', onEnd);
   }
 
   #startHttp(p: Pending, raw: net.Socket, early: Buffer | undefined): void {
@@ -270,16 +275,20 @@ export class ProxyServer {
       raw.once('close', () => socket.destroy());
     }
     const reader = new RequestHeadReader({ peer: `client ${p.client}`, hop: 'server' }, this.#limits.head);
+    const stopReading = (): void => {
+      socket.removeListener('data', onData);
+      socket.removeListener('end', onEnd);
+    };
     const onData = (chunk: Buffer): void => {
       let r;
       try {
         r = reader.receive(chunk);
       } catch (e) {
-        socket.removeListener('data', onData);
+        stopReading();
         return this.#answer(p, null, null, protocolFailure(e));
       }
       if (!r) return;
-      socket.removeListener('data', onData);
+      stopReading();
       socket.pause();
       if (p.timer !== undefined) clearTimeout(p.timer);
       p.timer = undefined;
@@ -292,7 +301,14 @@ export class ProxyServer {
         }),
       );
     };
+    // allowHalfOpen keeps a FIN from closing the socket: one before the head is whole means it never will be.
+    const onEnd = (): void => {
+      stopReading();
+      if (reader.received.length === 0) return void socket.destroy();
+      this.#answer(p, null, null, truncatedHead(p.client));
+    };
     socket.on('data', onData);
+    socket.once('end', onEnd);
     if (early) onData(early);
     // After a PROXY header the socket was paused; a listener alone does not restart an explicitly paused stream.
     if (socket.listenerCount('data') > 0 && !socket.destroyed) socket.resume();
@@ -500,6 +516,16 @@ function limitFailure(r: AdmissionRefusal): ProxyFailure {
     rule: flag,
     reason: 'limit',
     headers: [...r.headers],
+  };
+}
+
+/** RFC 9112 §2.2 leaves an incomplete message to the server; like Node's HTTP server, answer 400. */
+function truncatedHead(client: string): ProxyFailure {
+  return {
+    status: 400,
+    error: 'http_request_error',
+    details: `client ${client} ended the connection before the request head was complete`,
+    reason: 'protocol',
   };
 }
 
