@@ -8,6 +8,7 @@
 import net from 'node:net';
 import WebSocket from 'ws';
 import { ResponseHeadReader } from '../../src/protocol/head.js';
+import { endWasReset } from '../../src/serve/reset.js';
 import { prng } from '../helpers/fault-relay.js';
 
 export type Outcome =
@@ -63,9 +64,9 @@ export class Tally {
 
 /** The short name of an error for the failure counts. */
 export function reasonOf(e: unknown): string {
-  const x = e as { code?: unknown; name?: unknown };
+  const x = e as { code?: unknown; message?: unknown };
   if (typeof x.code === 'string') return x.code;
-  return typeof x.name === 'string' ? x.name : 'error';
+  return typeof x.message === 'string' ? x.message.slice(0, 60) : 'error';
 }
 
 /** A socket ready for the session's bytes, and what already arrived after a proxy's answer. */
@@ -108,9 +109,18 @@ export async function tcpSession(
     });
     socket.once('end', () => {
       clearTimeout(timer);
+      // On Node 20 and 22 the last bytes and an RST in one read look like an end: ask the descriptor.
+      if (endWasReset(socket)) {
+        socket.destroy();
+        return resolve({ kind: 'failed', reason: 'ECONNRESET' });
+      }
       const got = Buffer.concat(parts);
       socket.destroy();
-      resolve(got.equals(data) ? { kind: 'exact', bytes: got.length } : { kind: 'silent', detail: difference(data, got) });
+      resolve(
+        got.equals(data)
+          ? { kind: 'exact', bytes: got.length }
+          : { kind: 'silent', detail: difference(data, got) },
+      );
     });
     socket.end(data);
     socket.resume();
@@ -151,10 +161,13 @@ export function dialConnect(proxyPort: number, target: string): Promise<OpenedSt
       socket.off('end', early);
       socket.pause();
       if (r.head.status < 200 || r.head.status > 299)
-        return fail(Object.assign(new Error(`proxy answered ${r.head.status}`), { code: `HTTP_${r.head.status}` }));
+        return fail(
+          Object.assign(new Error(`proxy answered ${r.head.status}`), { code: `HTTP_${r.head.status}` }),
+        );
       resolve({ socket, leftover: Buffer.from(r.leftover) });
     };
-    const early = (): void => fail(Object.assign(new Error('closed before an answer'), { code: 'EARLY_END' }));
+    const early = (): void =>
+      fail(Object.assign(new Error('closed before an answer'), { code: 'EARLY_END' }));
     socket.on('data', onData);
     socket.once('error', fail);
     socket.once('end', early);
@@ -167,7 +180,12 @@ export function dialConnect(proxyPort: number, target: string): Promise<OpenedSt
  * echoes until the close. A close with 1000 (or no code) is a clean end; any other code, or none within
  * `deadlineMs`, is a failure.
  */
-export function wsSession(ws: WebSocket, data: Buffer, messageBytes: number, deadlineMs: number): Promise<Outcome> {
+export function wsSession(
+  ws: WebSocket,
+  data: Buffer,
+  messageBytes: number,
+  deadlineMs: number,
+): Promise<Outcome> {
   return new Promise<Outcome>((resolve) => {
     const parts: Buffer[] = [];
     let error = '';
@@ -180,7 +198,8 @@ export function wsSession(ws: WebSocket, data: Buffer, messageBytes: number, dea
     ws.once('close', (code: number) => {
       clearTimeout(timer);
       const got = Buffer.concat(parts);
-      if (code !== 1000 && code !== 1005) return resolve({ kind: 'failed', reason: `close ${code}${error ? ` ${error}` : ''}` });
+      if (code !== 1000 && code !== 1005)
+        return resolve({ kind: 'failed', reason: `close ${code}${error ? ` ${error}` : ''}` });
       resolve(
         got.equals(data)
           ? { kind: 'exact', bytes: got.length }

@@ -51,7 +51,13 @@ describe('faults: wsvia tunnel -> wsvia bridge, real processes', () => {
     beforeProxy = await startFaultRelay({ targetPort: proxy.port, seed: seed + 1, spanBytes: BYTES });
     tunnels = await Promise.all([
       startTunnelCli([`ws://127.0.0.1:${direct.port}/`, '--timeout', '3']),
-      startTunnelCli([`ws://127.0.0.1:${bridge.port}/`, '-x', `http://127.0.0.1:${beforeProxy.port}`, '--timeout', '3']),
+      startTunnelCli([
+        `ws://127.0.0.1:${bridge.port}/`,
+        '-x',
+        `http://127.0.0.1:${beforeProxy.port}`,
+        '--timeout',
+        '3',
+      ]),
     ]);
   });
   after(async () => {

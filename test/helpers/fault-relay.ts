@@ -136,7 +136,7 @@ function write(dst: net.Socket, b: Buffer): Promise<void> {
 
 /** Writes `b` in pieces of 1 to 7 bytes, each handed to the kernel before the next. */
 async function writeTiny(dst: net.Socket, b: Buffer, random: () => number): Promise<void> {
-  for (let i = 0; i < b.length && !dst.destroyed; ) {
+  for (let i = 0; i < b.length && !dst.destroyed;) {
     const n = between(random, 1, 7);
     const piece = b.subarray(i, i + n);
     i += n;
@@ -194,7 +194,8 @@ class Direction {
     if (this.#stopped) return;
     const p = this.plan;
     const at = p.atByte - this.#passed;
-    const mine = p.direction === this.name && (p.kind === 'stall' || p.kind === 'reset' || p.kind === 'half-open');
+    const mine =
+      p.direction === this.name && (p.kind === 'stall' || p.kind === 'reset' || p.kind === 'half-open');
     if (mine && at >= 0 && at < chunk.length) {
       await this.#send(chunk.subarray(0, at));
       if (p.kind === 'reset') {
