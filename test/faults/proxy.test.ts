@@ -51,7 +51,7 @@ describe('faults: wsvia proxy', () => {
     await Promise.all([echo?.close(), wsEcho?.close()]);
   });
 
-  it('CONNECT to a destination behind faults: byte-exact or reset, never cut short silently', async (t) => {
+  it('CONNECT to a destination behind faults: byte-exact or failed loudly, never cut short silently', async (t) => {
     const tally = new Tally();
     await runSessions(
       SESSIONS,

@@ -67,12 +67,12 @@ describe('faults: wsvia tunnel -> wsvia bridge, real processes', () => {
     await echo?.close();
   });
 
-  it('directly: every session byte-exact or reset at the local socket, none cut short silently', async (t) => {
+  it('directly: every session byte-exact or failed loudly (reset, timeout), none cut short silently', async (t) => {
     const tally = await checkSessions(tunnels[0] as RunningTunnel, direct, 'direct');
     t.diagnostic(`seed ${seed}: ${tally.summary()}`);
   });
 
-  it('through wsvia proxy (faults before the proxy): byte-exact or reset, never cut short silently', async (t) => {
+  it('through wsvia proxy (faults before the proxy): byte-exact or failed loudly, never cut short silently', async (t) => {
     const tally = await checkSessions(tunnels[1] as RunningTunnel, beforeProxy, 'via proxy');
     t.diagnostic(`seed ${seed + 1}: ${tally.summary()}`);
   });

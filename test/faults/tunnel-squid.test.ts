@@ -41,7 +41,7 @@ describe('faults: wsvia tunnel -> squid -> wsvia bridge, real processes', () => 
     await echo?.close();
   });
 
-  it('faults between squid and the bridge: byte-exact or reset at the local socket, never cut short silently', async (t) => {
+  it('faults between squid and the bridge: byte-exact or failed loudly, never cut short silently', async (t) => {
     const tally = new Tally();
     await runSessions(
       SESSIONS,
