@@ -194,11 +194,11 @@ class System {
     return wsSession(ws, data, 16 * 1024, DEADLINE);
   }
 
-  sample(field: 'rssStart' | 'rssEnd' | 'peak'): void {
+  /** Reads every process's RSS into its peak, and into `field` when given. */
+  sample(field?: 'rssStart' | 'rssEnd'): void {
     for (const w of this.watched) {
       const kib = rssKiB(w.pid);
-      if (field === 'peak') w.rssPeak = Math.max(w.rssPeak, kib);
-      else w[field] = kib;
+      if (field) w[field] = kib;
       w.rssPeak = Math.max(w.rssPeak, kib);
     }
   }
@@ -286,7 +286,7 @@ async function main(): Promise<number> {
     await system.start(o.seed);
     system.sample('rssStart');
     for (const w of system.watched) w.fdsStart = fds(w.pid);
-    const sampler = setInterval(() => system.sample('peak'), 1000);
+    const sampler = setInterval(() => system.sample(), 1000);
     await load(system, o.seed, o.parallel, Date.now() + o.minutes * 60_000);
     clearInterval(sampler);
     // The load has stopped: the network goes too (a half-open path holds its connections until then).
