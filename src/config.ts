@@ -60,7 +60,10 @@ export class ConfigNode {
   /** Fails on keys not in `known`. Call once per mapping. */
   onlyKeys(known: readonly string[]): this {
     for (const k of Object.keys(this.#map())) {
-      if (!known.includes(k)) throw this.error(`unknown key (expected one of: ${known.join(', ')})`, k);
+      if (known.includes(k)) continue;
+      const kebab = k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+      if (known.includes(kebab)) throw this.error(`use ${kebab} (keys are the flags' names, kebab-case)`, k);
+      throw this.error(`unknown key (expected one of: ${known.join(', ')})`, k);
     }
     return this;
   }

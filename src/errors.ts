@@ -171,6 +171,8 @@ export const EXIT_CODES = {
   timeout: 7,
   network: 8,
   closed: 9,
+  /** Stopped by Ctrl-C (SIGINT): 128 + 2, as shells report it. */
+  interrupted: 130,
 } as const;
 
 /** The CLI exit code for an error code (one of {@link EXIT_CODES}). */

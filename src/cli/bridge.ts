@@ -243,7 +243,7 @@ export async function run(argv: string[]): Promise<number> {
     await admin?.close();
     return reportError(e);
   }
-  process.stdout.write(`wsvia bridge listening on ${bridge.url}\n`);
+  process.stderr.write(`wsvia bridge listening on ${bridge.url}\n`);
   if (admin) process.stderr.write(`wsvia bridge: metrics on ${admin.url}/metrics\n`);
   await waitForSignal();
   await bridge.close();

@@ -14,7 +14,7 @@ import { wsviaCommand } from './self.js';
 /** Starts `wsvia proxy ARGS` and resolves with its URL once it printed it. */
 function startProxyProcess(args: readonly string[]): Promise<{ child: ChildProcess; url: string }> {
   const [program, ...prefix] = wsviaCommand();
-  const child = spawn(program, [...prefix, 'proxy', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(program, [...prefix, 'proxy', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => {
@@ -22,8 +22,8 @@ function startProxyProcess(args: readonly string[]): Promise<{ child: ChildProce
       reject(new Error('wsvia proxy did not start within 15 s'));
     }, 15_000);
     let ready = false;
-    child.stdout?.on('data', (b: Buffer) => {
-      // After the URL, what the proxy prints (its access log) is part of the transcript.
+    // The proxy says where it listens on stderr and writes its access log to stdout: both go to the transcript.
+    const onOutput = (b: Buffer): void => {
       if (ready) return void process.stderr.write(b);
       out += b.toString();
       const m = /wsvia proxy listening on (\S+)/.exec(out);
@@ -33,7 +33,9 @@ function startProxyProcess(args: readonly string[]): Promise<{ child: ChildProce
         process.stderr.write(out);
         resolve({ child, url: m[1] as string });
       }
-    });
+    };
+    child.stdout?.on('data', onOutput);
+    child.stderr?.on('data', onOutput);
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`wsvia proxy exited with code ${code}`));

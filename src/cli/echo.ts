@@ -74,7 +74,7 @@ export async function run(argv: string[]): Promise<number> {
       mirror: values.mirror ?? false,
       ...(values.subprotocol ? { protocols: values.subprotocol } : {}),
     });
-    process.stdout.write(`wsvia echo listening on ${server.url}\n`);
+    process.stderr.write(`wsvia echo listening on ${server.url}\n`);
     await waitForSignal();
     await server.close();
     return EXIT_CODES.ok;

@@ -10,6 +10,7 @@ import { unbracket } from '../protocol/authority.js';
 import { parseHostRule, parsePortList, type DestinationPolicy } from '../route/destination.js';
 import { parseProxyUrl } from '../route/proxy-url.js';
 import { AdminListener } from '../serve/admin.js';
+import { answerAdminRequests, ClusterAdmin } from '../serve/cluster-admin.js';
 import { DEFAULT_LIMITS, type ProxyLimits, type ProxyServerOptions } from '../proxy/options.js';
 import { ProxyServer } from '../proxy/server.js';
 import { tuneHeapForLongLivedSockets } from './heap-tuning.js';
@@ -292,7 +293,8 @@ export async function run(argv: string[]): Promise<number> {
     if (e instanceof WsviaError) return reportError(e);
     return reportUsage(e, usage);
   }
-  if (built.workers > 1 && cluster.isPrimary) return runPrimary(built.workers, built.drainTimeout);
+  if (built.workers > 1 && cluster.isPrimary)
+    return runPrimary(built.workers, built.drainTimeout, built.admin);
   return runServer(built, cluster.isWorker);
 }
 
@@ -303,10 +305,13 @@ async function runServer(built: Built, isWorker: boolean): Promise<number> {
   try {
     const accessLog = openAccessLog(built.accessLog, 'proxy');
     const s = (server = new ProxyServer({ ...built.server, accessLog }));
-    admin = built.admin
-      ? new AdminListener({ registry: s.metrics.registry, healthy: () => !s.draining })
-      : undefined;
-    if (built.admin) await admin?.listen(built.admin.host, built.admin.port);
+    const pages = { registry: s.metrics.registry, healthy: () => !s.draining };
+    // Under --workers the primary serves the admin listener for all workers (serve/cluster-admin.ts).
+    if (isWorker) answerAdminRequests(pages);
+    else if (built.admin) {
+      admin = new AdminListener(pages);
+      await admin.listen(built.admin.host, built.admin.port);
+    }
     url = (await server.listen()).url;
   } catch (e) {
     await admin?.close();
@@ -315,7 +320,7 @@ async function runServer(built: Built, isWorker: boolean): Promise<number> {
   if (isWorker) process.send?.({ wsviaProxyListening: url });
   else {
     if (admin) process.stderr.write(`wsvia proxy admin on ${admin.url} (/metrics, /healthz)\n`);
-    process.stdout.write(`wsvia proxy listening on ${url}\n`);
+    process.stderr.write(`wsvia proxy listening on ${url}\n`);
   }
   const signal = await waitForSignal();
   if (!isWorker)
@@ -328,7 +333,20 @@ async function runServer(built: Built, isWorker: boolean): Promise<number> {
 }
 
 /** The primary of --workers N: forks, prints the first worker's address, passes signals on, waits. */
-async function runPrimary(workers: number, drainTimeout: number): Promise<number> {
+async function runPrimary(
+  workers: number,
+  drainTimeout: number,
+  adminAt: { host: string; port: number } | undefined,
+): Promise<number> {
+  let admin: ClusterAdmin | undefined;
+  try {
+    if (adminAt) {
+      admin = new ClusterAdmin();
+      await admin.listen(adminAt.host, adminAt.port);
+    }
+  } catch (e) {
+    return failStart(e);
+  }
   let printed = false;
   let failed: number | undefined;
   const stop = (signal: NodeJS.Signals): void => {
@@ -345,7 +363,8 @@ async function runPrimary(workers: number, drainTimeout: number): Promise<number
     const url = (message as { wsviaProxyListening?: unknown } | null)?.wsviaProxyListening;
     if (printed || failed !== undefined || typeof url !== 'string') return;
     printed = true;
-    process.stdout.write(`wsvia proxy listening on ${url} (${workers} workers)\n`);
+    if (admin) process.stderr.write(`wsvia proxy admin on ${admin.url} (/metrics, /healthz)\n`);
+    process.stderr.write(`wsvia proxy listening on ${url} (${workers} workers)\n`);
   });
   // Workers serve long-lived sockets: a small young generation keeps idle tunnels cheap (about 9 KiB each
   // instead of 13 measured here), at no throughput cost seen on this machine. An explicit flag given wins.
@@ -367,9 +386,11 @@ async function runPrimary(workers: number, drainTimeout: number): Promise<number
   });
   const signal = await Promise.race([waitForSignal(), exited.then(() => undefined)]);
   stopping = true;
+  admin?.drain();
   if (signal) stop(signal);
   const killer = setTimeout(() => stop('SIGKILL'), drainTimeout + 5000);
   await exited;
   clearTimeout(killer);
+  await admin?.close();
   return failed ?? exitFailure ?? EXIT_CODES.ok;
 }

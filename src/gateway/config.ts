@@ -6,24 +6,19 @@ import { ConfigNode } from '../config.js';
 import { WsviaError } from '../errors.js';
 import { parseCidr, type Cidr } from '../route/cidr.js';
 import { DEFAULT_ADMISSION } from '../serve/admission.js';
+import { routeFromNode, routeToJson, seconds, type RouteSpec } from './route-config.js';
 
-export const UPSTREAM_SCHEMES = ['ws:', 'wss:', 'http:', 'https:'] as const;
-
-/** One upstream of a route: where the gateway connects, and whether with TLS. */
-export interface UpstreamSpec {
-  /** As written, for logs and /routes. */
-  readonly url: string;
-  readonly host: string;
-  readonly port: number;
-  readonly tls: boolean;
-}
-
-/** A path prefix and the upstreams that serve it (tried in turn, dead ones skipped). */
-export interface RouteSpec {
-  /** A path prefix, always starting with `/`. */
-  readonly path: string;
-  readonly upstreams: readonly UpstreamSpec[];
-}
+export {
+  BALANCES,
+  parseRouteFlag,
+  parseUpstream,
+  UPSTREAM_SCHEMES,
+  type Balance,
+  type HashKey,
+  type RouteOptions,
+  type RouteSpec,
+  type UpstreamSpec,
+} from './route-config.js';
 
 /** A TLS listener route by server name: connections for `name` are passed, still encrypted, to `host:port`. */
 export interface SniRoute {
@@ -82,6 +77,8 @@ export interface GatewayConfig {
   readonly accessLog: string | undefined;
   /** Trust these CA certificates (PEM file) for wss:// and https:// upstreams. */
   readonly upstreamCa: string | undefined;
+  /** New connections a second from one client address (a burst of as many), then 429. 0: no limit. */
+  readonly ratePerClient: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -95,59 +92,11 @@ export const DEFAULT_LIMITS: Limits = {
   drainSpread: 5_000,
 };
 
-function configError(source: string, where: string, problem: string): WsviaError {
+export function configError(source: string, where: string, problem: string): WsviaError {
   return new WsviaError('CONFIG_INVALID', `${source}: ${where}: ${problem}`, {
     hop: 'config',
     hint: 'fix it; the running configuration, if any, is kept',
   });
-}
-
-/** Parses `ws://h:p`, `wss://h`, `http://...`, `https://...`; the path of an upstream URL is not used. */
-export function parseUpstream(text: string, source: string, where: string): UpstreamSpec {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw configError(source, where, `invalid upstream URL ${JSON.stringify(text)}`);
-  }
-  if (!(UPSTREAM_SCHEMES as readonly string[]).includes(url.protocol)) {
-    throw configError(source, where, `upstream ${text} must be ws://, wss://, http:// or https://`);
-  }
-  if (url.pathname !== '/' || url.search !== '' || url.username !== '') {
-    throw configError(
-      source,
-      where,
-      `upstream ${text} must be scheme://host[:port] only: the request's path and query go through unchanged`,
-    );
-  }
-  const tls = url.protocol === 'wss:' || url.protocol === 'https:';
-  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  return { url: text, host, port: url.port === '' ? (tls ? 443 : 80) : Number(url.port), tls };
-}
-
-function checkPath(path: string, source: string, where: string): string {
-  if (!path.startsWith('/') || /[\s?#]/.test(path)) {
-    throw configError(
-      source,
-      where,
-      `a route path must start with / and hold no spaces, ? or #, got ${path}`,
-    );
-  }
-  return path;
-}
-
-/** `PATH=UPSTREAM[,UPSTREAM...]` as given to --route. */
-export function parseRouteFlag(text: string): RouteSpec {
-  const eq = text.indexOf('=');
-  if (eq <= 0) throw configError('--route', text, 'expected PATH=UPSTREAM[,UPSTREAM...]');
-  const path = checkPath(text.slice(0, eq), '--route', text);
-  const list = text
-    .slice(eq + 1)
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  if (list.length === 0) throw configError('--route', text, 'no upstream after =');
-  return { path, upstreams: list.map((u) => parseUpstream(u, '--route', text)) };
 }
 
 /** `NAME=HOST:PORT` as given to --sni. */
@@ -206,8 +155,9 @@ export function validateConfig(c: GatewayConfig, source: string): GatewayConfig 
   }
   const seen = new Set<string>();
   for (const r of c.routes) {
-    if (seen.has(r.path)) throw configError(source, 'routes', `path ${r.path} appears twice`);
-    seen.add(r.path);
+    const what = r.host === undefined ? `path ${r.path}` : `host ${r.host} with path ${r.path}`;
+    if (seen.has(r.name)) throw configError(source, 'routes', `${what} appears twice`);
+    seen.add(r.name);
   }
   return c;
 }
@@ -227,6 +177,7 @@ const TOP_KEYS = [
   'healthInterval',
   'accessLog',
   'upstreamCa',
+  'rate-per-client',
 ] as const;
 const LIMIT_KEYS = [
   'maxConnections',
@@ -240,12 +191,6 @@ const LIMIT_KEYS = [
   'drainSpread',
 ] as const;
 
-/** Seconds in the file, milliseconds inside. */
-function seconds(node: ConfigNode, key: string): number | undefined {
-  const v = node.number(key, { min: 0, max: 31 * 24 * 3600 });
-  return v === undefined ? undefined : Math.round(v * 1000);
-}
-
 /** A YAML document to a validated config. Durations are in seconds; `limits.*Timeout`, `ping` too. */
 export function configFromNode(
   root: ConfigNode,
@@ -255,18 +200,7 @@ export function configFromNode(
   root.onlyKeys(TOP_KEYS);
   const tls = root.get('tls').onlyKeys(['listen', 'cert', 'key']);
   const limitsNode = root.get('limits').onlyKeys(LIMIT_KEYS);
-  const routes = root.list('routes').map((r, i) => {
-    r.onlyKeys(['path', 'upstream']);
-    const path = r.string('path');
-    if (path === undefined) throw r.error('missing key', 'path');
-    const ups = r.strings('upstream');
-    if (ups === undefined || ups.length === 0)
-      throw r.error('missing key (a URL or a list of URLs)', 'upstream');
-    return {
-      path: checkPath(path, source, `routes[${i}].path`),
-      upstreams: ups.map((u, j) => parseUpstream(u, source, `routes[${i}].upstream[${j}]`)),
-    };
-  });
+  const routes = root.list('routes').map((r) => routeFromNode(r, source));
   const sni = root.list('sni').map((s, i) => {
     s.onlyKeys(['name', 'backend']);
     const name = s.string('name');
@@ -306,6 +240,7 @@ export function configFromNode(
     healthInterval: seconds(root, 'healthInterval') ?? 2_000,
     accessLog: root.string('accessLog'),
     upstreamCa: root.string('upstreamCa'),
+    ratePerClient: root.number('rate-per-client', { min: 0, max: 1_000_000 }) ?? 0,
   };
   return options.validate === false ? config : validateConfig(config, source);
 }
@@ -315,12 +250,39 @@ export function configToJson(c: GatewayConfig): Record<string, unknown> {
   return {
     listen: c.listen ?? null,
     tls: { listen: c.tls.listen ?? null, cert: c.tls.cert ?? null },
-    routes: c.routes.map((r) => ({ path: r.path, upstreams: r.upstreams.map((u) => u.url) })),
+    routes: c.routes.map(routeToJson),
     sni: c.sni.map((s) => ({ name: s.name, backend: `${s.host}:${s.port}` })),
     allowOrigins: c.allowOrigins,
     pingSeconds: c.ping / 1000,
     trustProxy: c.trustProxy.map((t) => t.text),
     proxyProtocol: c.proxyProtocol,
     limits: c.limits,
+    'rate-per-client': c.ratePerClient,
   };
+}
+
+/** What a WebSocket on `route` runs with: the route's own values over the top-level ones (milliseconds). */
+export interface Keepalive {
+  readonly ping: number;
+  readonly pingTimeout: number;
+  readonly idleTimeout: number;
+  readonly maxLifetime: number;
+}
+
+export function routeKeepalive(c: GatewayConfig, route: RouteSpec): Keepalive {
+  const o = route.options;
+  const ping = o.ping ?? c.ping;
+  // A route that sets its own ping and no timeout waits one of its own intervals, as the top level does.
+  const pingTimeout = o.pingTimeout ?? (o.ping !== undefined ? o.ping : c.pingTimeout || c.ping);
+  return {
+    ping,
+    pingTimeout: pingTimeout || ping,
+    idleTimeout: o.idleTimeout ?? c.limits.idleTimeout,
+    maxLifetime: o.maxLifetime ?? c.limits.maxLifetime,
+  };
+}
+
+/** The Origins a route admits: its own list, or the top-level one. */
+export function routeOrigins(c: GatewayConfig, route: RouteSpec): readonly string[] {
+  return route.options.allowOrigins ?? c.allowOrigins;
 }

@@ -61,7 +61,7 @@ describe('wsvia gateway (the command)', () => {
     try {
       const line = await new Promise<string>((resolve, reject) => {
         let out = '';
-        child.stdout.on('data', (d: Buffer) => {
+        child.stderr.on('data', (d: Buffer) => {
           out += d.toString();
           const m = /^wsvia gateway listening on (http:\/\/127\.0\.0\.1:\d+)$/m.exec(out);
           if (m) resolve(m[1] as string);

@@ -65,14 +65,13 @@ routes:
     assert.equal((await echo(ws, 'text')).toString(), 'text');
     ws.close(4000, 'done');
     assert.equal(await closed(ws), 4000);
-    await until('the WebSocket record for /b', () =>
-      gw.records.some((r) => r['kind'] === 'websocket' && r['route'] === '/b'),
-    );
-    const rec = gw.records.find((r) => r['kind'] === 'websocket' && r['route'] === '/b');
-    assert.equal(rec?.['closedBy'], 'client');
-    assert.equal(rec?.['closeCode'], 4000);
-    assert.equal(rec?.['upstream'], b.url);
-    assert.ok((rec?.['bytesToUpstream'] as number) > 0);
+    const wsTo = (r: Record<string, unknown>): boolean =>
+      r['status'] === 101 && r['target'] === `${b.url}/b/room`;
+    await until('the WebSocket record for /b', () => gw.records.some(wsTo));
+    const rec = gw.records.find(wsTo);
+    assert.equal(rec?.['close'], 'client_closed');
+    assert.equal(rec?.['close_code'], 4000);
+    assert.ok((rec?.['bytes_up'] as number) > 0);
   });
 
   it('takes the longest prefix', async () => {
@@ -126,7 +125,10 @@ routes:
     assert.equal(info.headers['x-forwarded-for'], '127.0.0.1');
     assert.equal(r1.socket, r2.socket, 'the second request reused the client connection');
     agent.destroy();
-    await until('two http records', () => gw.records.filter((r) => r['kind'] === 'http').length >= 2);
+    await until(
+      'two http records',
+      () => gw.records.filter((r) => r['status'] === 200 && r['close'] === 'upstream_closed').length >= 2,
+    );
   });
 
   it('drops X-Forwarded-For from an untrusted client', async () => {
@@ -364,7 +366,9 @@ routes: [{ path: /, upstream: ${up.url} }]
     await until('the upstream to see a close', () => up.closes.length > before);
     assert.equal(up.closes[up.closes.length - 1], 1011);
     assert.equal(await gw.metric('wsvia_gateway_dead_peers_reaped_total{side="client"}'), 1);
-    await until('the dead_client record', () => gw.records.some((r) => r['reason'] === 'dead_client'));
+    await until('the client_ping_timeout record', () =>
+      gw.records.some((r) => r['close'] === 'client_ping_timeout'),
+    );
   });
 });
 

@@ -148,6 +148,9 @@ limits: { idleTimeout: 0.4, maxPerClient: 2 }
     refused.write(hello);
     assert.equal(await ending, 'ECONNRESET');
     assert.equal(gw.gateway.metrics.refused.get({ reason: 'per_client' }), 1);
+    const line = gw.records.find((r) => r['error'] === 'per_client');
+    assert.equal(line?.['close'], 'refused', 'the refusal is in the access log');
+    assert.equal(line?.['status'], null);
     assert.equal(backend.conns.length, before, 'the refused connection never reached the backend');
     a.client.destroy();
     a.far.socket.destroy();
@@ -167,10 +170,10 @@ limits: { idleTimeout: 0.4, maxPerClient: 2 }
     assert.ok(closes.includes('client_reset'), JSON.stringify(closes));
     assert.ok(closes.includes('idle_timeout'), JSON.stringify(closes));
     const first = sniLines()[0] as Record<string, unknown>;
-    assert.equal(first['bytesToUpstream'], hello.length + 'after the hello'.length);
+    assert.equal(first['bytes_up'], hello.length + 'after the hello'.length);
   });
 
   function sniLines(): Record<string, unknown>[] {
-    return gw.records.filter((r) => r['kind'] === 'sni');
+    return gw.records.filter((r) => r['method'] === null);
   }
 });

@@ -6,6 +6,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { makeSelfSigned, type KeyPair } from '../../src/echo/self-signed.js';
+import { until } from '../helpers/eventually.js';
 import { tempDir } from '../helpers/process.js';
 import {
   closed,
@@ -140,6 +141,12 @@ sni:
       const [op3] = await next();
       assert.equal(op3, 8);
       stream.close();
+      const h2Line = (r: Record<string, unknown>): boolean =>
+        r['method'] === 'CONNECT' && r['status'] === 200;
+      await until('the HTTP/2 WebSocket logged', () => gw.records.some(h2Line));
+      const line = gw.records.find(h2Line);
+      assert.equal(line?.['target'], `${up.url}/h2/chat`);
+      assert.match(line?.['client'] as string, /^127\.0\.0\.1:\d+$/);
     } finally {
       session.close();
     }
