@@ -54,17 +54,28 @@ function fds(pid: number): number {
   }
 }
 
-/** The TCP connections `pid` still holds, as `ss` shows them: what to look at when descriptors stay open. */
-function connectionsOf(pid: number): string {
+/** What `pid` holds open (each descriptor's target) and its TCP sockets as `ss` shows them. */
+function descriptorsOf(pid: number): string {
+  const targets = fs
+    .readdirSync(`/proc/${pid}/fd`)
+    .map((fd) => {
+      try {
+        return `${fd} -> ${fs.readlinkSync(`/proc/${pid}/fd/${fd}`)}`;
+      } catch {
+        return `${fd} (gone)`;
+      }
+    })
+    .join(', ');
+  let sockets = '(ss is not available)';
   try {
-    const out = execFileSync('ss', ['-tanpi'], { encoding: 'utf8' });
-    const lines = out.split('\n');
-    return lines
-      .filter((l, i) => l.includes(`pid=${pid},`) || (lines[i - 1] ?? '').includes(`pid=${pid},`))
+    sockets = execFileSync('ss', ['-tanp'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.includes(`pid=${pid},`))
       .join('\n');
   } catch {
-    return '(ss is not available)';
+    // ss is optional: the descriptor list says enough
   }
+  return `${targets}\n${sockets}`;
 }
 
 function options(): { minutes: number; seed: number; parallel: number } {
@@ -296,7 +307,7 @@ async function main(): Promise<number> {
       await new Promise((r) => setTimeout(r, 500));
     for (const w of system.watched) {
       w.fdsEnd = fds(w.pid);
-      if (w.fdsEnd > w.fdsStart) process.stdout.write(`${w.name} still holds:\n${connectionsOf(w.pid)}\n`);
+      if (w.fdsEnd > w.fdsStart) process.stdout.write(`${w.name} still holds:\n${descriptorsOf(w.pid)}\n`);
     }
     system.sample('rssEnd');
     return report(system, o) ? 0 : 1;
