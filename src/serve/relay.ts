@@ -16,7 +16,7 @@
  */
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { resetStream, StreamReset } from './reset.js';
+import { endWasReset, resetStream, StreamReset } from './reset.js';
 
 export const CLOSE_REASONS = [
   'client_closed',
@@ -245,6 +245,12 @@ function onDrain(this: RelayStream): void {
 // RFC 9110 §9.3.6: a tunnel closes when either side closes; a FIN is passed on as a FIN (half-close), so
 // protocols that end their sending side first (a TLS close_notify then FIN) still get their answer.
 function onEnd(this: RelayStream): void {
+  // Node 20 and 22 may report bytes then an RST as an end (endWasReset): that is a reset, passed on as one.
+  if (endWasReset(this)) {
+    this[ERRORED] = true;
+    this.destroy();
+    return;
+  }
   // Whoever sends the first FIN closed the tunnel, whichever socket's close event comes first.
   const tunnel = this[TUNNEL];
   if (tunnel.halfCloseOnly !== this) tunnel.reason ??= this[IS_CLIENT] ? 'client_closed' : 'upstream_closed';

@@ -4,6 +4,7 @@
  * plain TCP handle: on a TLSSocket (whose handle is the TLS wrap) it throws ERR_INVALID_HANDLE_TYPE, and thrown from
  * a close handler it took a whole server down (trap 11). Every relay resets through this one function.
  */
+import fs from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
@@ -48,4 +49,26 @@ export function resetStream(stream: Duplex, error: Error = new StreamReset('peer
     }
   }
   stream.destroy(error);
+}
+
+const PROBE = Buffer.alloc(1);
+
+/**
+ * Whether a TCP socket that just emitted `end` was in fact reset. libuv before 1.52 (Node 20 and 22) reports the
+ * last bytes and an RST that arrive in one wakeup as a clean end of stream: a partial read with POLLHUP set is taken
+ * for EOF and the pending error is never read (libuv#4997, fixed in Node 24's libuv). A relay that believed it would
+ * pass a FIN on, and the far peer would take a truncated stream for a complete one (trap 18). One more read(2) of
+ * the descriptor tells them apart: after a FIN it returns 0, after a reset it fails with ECONNRESET. Not a TCP
+ * socket with a descriptor (TLS, a pipe, any other Duplex): false.
+ */
+export function endWasReset(stream: Duplex): boolean {
+  if (!(stream instanceof net.Socket) || stream instanceof tls.TLSSocket) return false;
+  const fd = (stream as net.Socket & { _handle?: { fd?: unknown } | null })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return false;
+  try {
+    fs.readSync(fd, PROBE, 0, 1, null);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ECONNRESET';
+  }
 }
