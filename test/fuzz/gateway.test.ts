@@ -112,7 +112,9 @@ describe('fuzz: gateway listeners', () => {
         clientHelloGarbage(await captureClientHello('localhost')),
         clientHelloGarbage(await captureClientHello('raw.test')),
       );
-      const yaml = `tls: { listen: 127.0.0.1:0, cert: ${dir}/cert.pem, key: ${dir}/key.pem }
+      const yaml = `tls-listen: 127.0.0.1:0
+tls-cert: ${dir}/cert.pem
+tls-key: ${dir}/key.pem
 routes: [{ path: /, upstream: ${up.url} }]
 sni: [{ name: raw.test, backend: 127.0.0.1:${raw.port} }]
 `;
@@ -134,7 +136,7 @@ sni: [{ name: raw.test, backend: 127.0.0.1:${raw.port} }]
 
   it('PROXY-protocol listener: fuzzed v1/v2 headers, then heads or frames', async () => {
     await withGateway(
-      `listen: 127.0.0.1:0\nproxyProtocol: true\nroutes: [{ path: /, upstream: ${up.url} }]\n`,
+      `listen: 127.0.0.1:0\nproxy-protocol: true\nroutes: [{ path: /, upstream: ${up.url} }]\n`,
       async (gw) => {
         const port = Number(new URL(gw.url).port);
         const after = fc.option(fc.oneof(requestHead(PATHS), framesAfterUpgrade('/ws', PROTOCOLS)));

@@ -135,7 +135,7 @@ describe('fuzz findings: gateway', () => {
   before(async () => {
     up = await startUpstream('r');
     gw = await startGateway(
-      `listen: 127.0.0.1:0\nlimits: { handshakeTimeout: 60 }\nroutes: [{ path: /, upstream: ${up.url} }]\n`,
+      `listen: 127.0.0.1:0\nhandshake-timeout: 60\nroutes: [{ path: /, upstream: ${up.url} }]\n`,
     );
   });
   after(async () => {
