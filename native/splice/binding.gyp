@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "wsvia_splice",
+      "sources": ["splice.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "conditions": [["OS!='linux'", {"type": "none", "sources!": ["splice.c"]}]]
+    }
+  ]
+}
