@@ -1,0 +1,129 @@
+/**
+ * The handover to the native splice relay, on the TunnelSet itself: bytes Node had already read and writes still
+ * pending are carried before the spliced bytes, in order; byte counts are exact; the sockets' close listeners run
+ * only when the native relay ends; every fd it took is closed again.
+ */
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { once } from 'node:events';
+import { test } from 'node:test';
+import { TunnelSet, type Tunnel } from '../../src/serve/relay.js';
+import { spliceSupport, splicedOpen } from '../../src/serve/splice-relay.js';
+import { until } from '../helpers/eventually.js';
+import { howItEnds } from '../helpers/endings.js';
+import { relayOptions } from '../helpers/relays.js';
+
+/** A TCP pair: `inner` goes to the relay, `outer` is the far peer the test drives. */
+async function tcpPair(): Promise<{ inner: net.Socket; outer: net.Socket; close: () => void }> {
+  const server = net.createServer({ allowHalfOpen: true });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const outer = net.connect({ port: (server.address() as net.AddressInfo).port, allowHalfOpen: true });
+  const [inner] = (await once(server, 'connection')) as [net.Socket];
+  await once(outer, 'connect');
+  inner.pause();
+  return { inner, outer, close: () => server.close() };
+}
+
+function spliceSet(idleTimeout = 0): { set: TunnelSet<string>; finished: Tunnel<string>[] } {
+  const finished: Tunnel<string>[] = [];
+  const set = new TunnelSet<string>({
+    idleTimeout,
+    maxLifetime: 0,
+    relay: 'splice',
+    onFinish: (t) => finished.push(t),
+  });
+  return { set, finished };
+}
+
+function collect(s: net.Socket): { bytes: () => Buffer } {
+  const chunks: Buffer[] = [];
+  s.on('data', (c: Buffer) => chunks.push(c));
+  return { bytes: () => Buffer.concat(chunks) };
+}
+
+const SKIP = relayOptions('splice');
+
+test(
+  'the handover carries what Node had read and what it still had to write, then splices, with exact byte counts',
+  SKIP,
+  async () => {
+    assert.ok(spliceSupport().available);
+    const a = await tcpPair();
+    const b = await tcpPair();
+    const { set, finished } = spliceSet();
+    assert.equal(set.relay, 'splice');
+    // Bytes already in Node's read buffer of the client side, before the tunnel opens.
+    a.outer.write('early-from-client;');
+    await until('Node read the early bytes', () => a.inner.readableLength > 0);
+    // A write still pending on the upstream side: 8 MiB while its peer does not read.
+    b.outer.pause();
+    const pending = Buffer.alloc(8 << 20, 0x62);
+    b.inner.write(pending);
+    assert.ok(b.inner.writableLength > 0, 'a write is still pending');
+    const atB = collect(b.outer);
+    const atA = collect(a.outer);
+    set.open(a.inner, b.inner, 'spliced');
+    b.outer.resume();
+    const big = Buffer.alloc(4 << 20, 0x61);
+    a.outer.end(big);
+    b.outer.end('answer');
+    await until('the tunnel finished', () => finished.length === 1, 20_000);
+    const t = finished[0] as Tunnel<string>;
+    assert.equal(atB.bytes().length, pending.length + 18 + big.length);
+    assert.equal(
+      atB
+        .bytes()
+        .subarray(pending.length, pending.length + 18)
+        .toString(),
+      'early-from-client;',
+    );
+    await until('the answer arrived', () => atA.bytes().toString() === 'answer');
+    // As with the JavaScript relay, bytes read before the tunnel opened belong to its setup (a request head).
+    assert.equal(t.bytesUp, big.length);
+    assert.equal(t.bytesDown, 6);
+    assert.equal(t.reset, false);
+    assert.match(t.reason ?? '', /^(client|upstream)_closed$/);
+    await until('every spliced fd closed', () => splicedOpen() === 0);
+    a.close();
+    b.close();
+  },
+);
+
+test("the sockets' close listeners run when the native relay ends, not at the handover", SKIP, async () => {
+  const a = await tcpPair();
+  const b = await tcpPair();
+  const { set, finished } = spliceSet();
+  let closes = 0;
+  a.inner.on('close', () => closes++);
+  set.open(a.inner, b.inner, 'held');
+  await until('handed over', () => splicedOpen() > 0);
+  a.outer.write('ping');
+  const atB = collect(b.outer);
+  await until('relayed', () => atB.bytes().toString() === 'ping');
+  assert.equal(closes, 0, 'the client socket still counts as open while the native relay holds it');
+  const ending = howItEnds(a.outer);
+  b.outer.resetAndDestroy();
+  assert.equal(await ending, 'ECONNRESET');
+  await until('the tunnel finished', () => finished.length === 1);
+  assert.equal(closes, 1);
+  assert.equal(finished[0]?.reason, 'upstream_reset');
+  assert.equal(finished[0]?.reset, true);
+  await until('every spliced fd closed', () => splicedOpen() === 0);
+  a.close();
+  b.close();
+});
+
+test('the idle sweep cuts a spliced tunnel: both sides reset, reason idle_timeout', SKIP, async () => {
+  const a = await tcpPair();
+  const b = await tcpPair();
+  const { set, finished } = spliceSet(200);
+  set.open(a.inner, b.inner, 'idle');
+  const endings = [howItEnds(a.outer), howItEnds(b.outer)];
+  assert.deepEqual(await Promise.all(endings), ['ECONNRESET', 'ECONNRESET']);
+  await set.whenEmpty();
+  assert.equal(finished[0]?.reason, 'idle_timeout');
+  await until('every spliced fd closed', () => splicedOpen() === 0);
+  a.close();
+  b.close();
+});
