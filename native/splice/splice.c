@@ -31,6 +31,8 @@ static const char *const END_NAMES[] = {"fin", "reset", "error", "cut"};
 
 /* Rounds of splice per direction before other relays get a turn (each round moves up to a pipe's worth). */
 #define BUDGET 16
+/* Bytes a direction's pipe holds (the default is 64 KiB). */
+#define PIPE_SIZE (256 * 1024)
 #define SLOT_BITS 20
 #define MAX_SLOTS (1u << SLOT_BITS)
 
@@ -151,9 +153,13 @@ static int pump(inst_t *inst, relay_t *r, int d, relay_t **dead) {
     if (D->done || r->finished) return 0;
     int progress = 0;
     if (!D->eof) {
-      if (D->pipe[0] < 0 && pipe2(D->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
-        finish(inst, r, END_ERROR, 3, dead);
-        return 0;
+      if (D->pipe[0] < 0) {
+        if (pipe2(D->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+          finish(inst, r, END_ERROR, 3, dead);
+          return 0;
+        }
+        /* A larger pipe moves more per splice; refused past the user's pipe budget, the default stays. */
+        fcntl(D->pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
       }
       ssize_t n = splice(src, NULL, D->pipe[1], NULL, 1 << 20, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n > 0) {
