@@ -33,6 +33,8 @@ static const char *const END_NAMES[] = {"fin", "reset", "error", "cut"};
 #define BUDGET 16
 /* Bytes a direction's pipe holds (the default is 64 KiB). */
 #define PIPE_SIZE (256 * 1024)
+/* Empty pipes kept for reuse: a pipe is held only while bytes are in flight, so idle tunnels cost no pipe fds. */
+#define POOL_MAX 64
 #define SLOT_BITS 20
 #define MAX_SLOTS (1u << SLOT_BITS)
 
@@ -55,6 +57,7 @@ struct relay {
   uint32_t slot;
   uint32_t gen;
   int fd[2];
+  int readable[2]; /* an event said fd[s] may have bytes or a FIN; cleared when a read finds none */
   endpoint_t ep[2];
   dir_t dir[2]; /* dir[0]: a -> b, dir[1]: b -> a */
   int finished;
@@ -87,6 +90,8 @@ typedef struct {
   uint32_t *free_slots;
   uint32_t nfree;
   uint32_t used;
+  int pool[POOL_MAX][2]; /* relay thread only */
+  int npool;
   napi_threadsafe_function tsfn;
   uint32_t active; /* relays whose callback is still to come (JavaScript thread only) */
 } inst_t;
@@ -104,12 +109,32 @@ static void note_first(relay_t *r, int side, int reset) {
   r->first_reset = reset;
 }
 
-static void close_pipes(dir_t *d) {
-  for (int i = 0; i < 2; i++)
-    if (d->pipe[i] >= 0) {
-      close(d->pipe[i]);
-      d->pipe[i] = -1;
-    }
+static int take_pipe(inst_t *inst, dir_t *d) {
+  if (inst->npool > 0) {
+    inst->npool--;
+    d->pipe[0] = inst->pool[inst->npool][0];
+    d->pipe[1] = inst->pool[inst->npool][1];
+    return 0;
+  }
+  if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) < 0) return -1;
+  /* A larger pipe moves more per splice; refused past the user's pipe budget, the default stays. */
+  fcntl(d->pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
+  return 0;
+}
+
+/* Gives d's pipe back: to the pool when empty, closed otherwise (bytes of a relay that ended abnormally). */
+static void close_pipes(inst_t *inst, dir_t *d) {
+  if (d->pipe[0] < 0) return;
+  if (d->inpipe == 0 && inst->npool < POOL_MAX) {
+    inst->pool[inst->npool][0] = d->pipe[0];
+    inst->pool[inst->npool][1] = d->pipe[1];
+    inst->npool++;
+  } else {
+    close(d->pipe[0]);
+    close(d->pipe[1]);
+  }
+  d->pipe[0] = d->pipe[1] = -1;
+  d->inpipe = 0;
 }
 
 static void linger0(int fd) {
@@ -127,7 +152,7 @@ static void finish(inst_t *inst, relay_t *r, int end, int reset_mask, relay_t **
     if (reset_mask & (1 << s)) linger0(r->fd[s]);
     close(r->fd[s]);
     r->fd[s] = -1;
-    close_pipes(&r->dir[s]);
+    close_pipes(inst, &r->dir[s]);
   }
   pthread_mutex_lock(&inst->mu);
   inst->table[r->slot] = NULL;
@@ -152,14 +177,10 @@ static int pump(inst_t *inst, relay_t *r, int d, relay_t **dead) {
   for (int round = 0; round < BUDGET; round++) {
     if (D->done || r->finished) return 0;
     int progress = 0;
-    if (!D->eof) {
-      if (D->pipe[0] < 0) {
-        if (pipe2(D->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
-          finish(inst, r, END_ERROR, 3, dead);
-          return 0;
-        }
-        /* A larger pipe moves more per splice; refused past the user's pipe budget, the default stays. */
-        fcntl(D->pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
+    if (!D->eof && r->readable[d]) {
+      if (D->pipe[0] < 0 && take_pipe(inst, D) < 0) {
+        finish(inst, r, END_ERROR, 3, dead);
+        return 0;
       }
       ssize_t n = splice(src, NULL, D->pipe[1], NULL, 1 << 20, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n > 0) {
@@ -174,6 +195,10 @@ static int pump(inst_t *inst, relay_t *r, int d, relay_t **dead) {
       } else if (errno != EAGAIN) {
         fail(inst, r, d, errno, dead);
         return 0;
+      } else if (D->inpipe == 0) {
+        /* The pipe is empty, so the socket is: wait for its next edge. (With bytes in the pipe, EAGAIN may
+           only mean the pipe is full: the socket is tried again once the pipe drains.) */
+        r->readable[d] = 0;
       }
     }
     if (D->inpipe > 0) {
@@ -197,11 +222,15 @@ static int pump(inst_t *inst, relay_t *r, int d, relay_t **dead) {
         return 0;
       }
       D->done = 1;
-      close_pipes(D);
+      close_pipes(inst, D);
       if (r->dir[1 - d].done) finish(inst, r, END_FIN, 0, dead);
       return 0;
     }
-    if (!progress) return 0;
+    if (!progress) {
+      /* Nothing in flight: the pipe goes back to the pool until the next bytes. */
+      if (D->inpipe == 0) close_pipes(inst, D);
+      return 0;
+    }
   }
   return 1;
 }
@@ -286,6 +315,7 @@ static void *relay_thread(void *arg) {
       }
       relay_t *r = ep->r;
       if (r->finished) continue;
+      if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) r->readable[ep->side] = 1;
       if (evs[i].events & EPOLLERR) {
         int e = sock_error(r->fd[ep->side]);
         if (e != 0) {
@@ -372,9 +402,13 @@ static void cleanup(void *arg) {
       if (r == NULL) continue;
       for (int s = 0; s < 2; s++) {
         close(r->fd[s]);
-        close_pipes(&r->dir[s]);
+        close_pipes(inst, &r->dir[s]);
       }
       free(r);
+    }
+    for (int i = 0; i < inst->npool; i++) {
+      close(inst->pool[i][0]);
+      close(inst->pool[i][1]);
     }
     close(inst->epfd);
     close(inst->evfd);
