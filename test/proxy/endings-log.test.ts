@@ -60,5 +60,9 @@ for (const relay of RELAYS)
         'upstream_reset',
       ]);
       assert.ok(records.every((r) => r['status'] === 200 && r['method'] === 'CONNECT'));
+      // The byte counts are the relay's: one byte each way for the tunnel that ended with a FIN (its echo came first).
+      const fin = records.find((r) => r['close'] === 'client_closed');
+      assert.equal(fin?.['bytes_up'], 1);
+      assert.equal(fin?.['bytes_down'], 1);
     },
   );
