@@ -186,10 +186,13 @@ static int pump(inst_t *inst, relay_t *r, int d, relay_t **dead) {
       if (n > 0) {
         D->inpipe += (size_t)n;
         progress = 1;
-      } else if (n == 0) {
+      } else if (n == 0 && D->inpipe == 0) {
         D->eof = 1;
         note_first(r, d, 0);
         progress = 1;
+      } else if (n == 0) {
+        /* Not an end yet: once the peer's FIN is in, TCP answers 0 rather than EAGAIN when the pipe is full,
+           with bytes still queued on the socket. Only a 0 into an empty pipe is the end of the stream. */
       } else if (errno == EINTR) {
         continue;
       } else if (errno != EAGAIN) {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import { once } from 'node:events';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { TunnelSet, type Tunnel } from '../../src/serve/relay.js';
 import { spliceSupport, splicedOpen } from '../../src/serve/splice-relay.js';
 import { until } from '../helpers/eventually.js';
@@ -26,6 +26,12 @@ async function tcpPair(): Promise<{ inner: net.Socket; outer: net.Socket; close:
   return { inner, outer, close: () => server.close() };
 }
 
+/** Every set made here: a failed test must not leave native relays open (they keep the process alive). */
+const sets: TunnelSet<string>[] = [];
+after(() => {
+  for (const set of sets) set.abortAll('server_closed');
+});
+
 function spliceSet(idleTimeout = 0): { set: TunnelSet<string>; finished: Tunnel<string>[] } {
   const finished: Tunnel<string>[] = [];
   const set = new TunnelSet<string>({
@@ -34,6 +40,7 @@ function spliceSet(idleTimeout = 0): { set: TunnelSet<string>; finished: Tunnel<
     relay: 'splice',
     onFinish: (t) => finished.push(t),
   });
+  sets.push(set);
   return { set, finished };
 }
 
@@ -64,6 +71,8 @@ test(
     assert.ok(b.inner.writableLength > 0, 'a write is still pending');
     const atB = collect(b.outer);
     const atA = collect(a.outer);
+    // The far end has every byte once it reads the FIN (the tunnel may finish before the last bytes are read).
+    const bEnded = once(b.outer, 'end');
     set.open(a.inner, b.inner, 'spliced');
     b.outer.resume();
     const big = Buffer.alloc(4 << 20, 0x61);
@@ -71,6 +80,7 @@ test(
     b.outer.end('answer');
     await until('the tunnel finished', () => finished.length === 1, 20_000);
     const t = finished[0] as Tunnel<string>;
+    await bEnded;
     assert.equal(atB.bytes().length, pending.length + 18 + big.length);
     assert.equal(
       atB
