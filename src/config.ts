@@ -1,7 +1,8 @@
 /**
  * Config files (YAML) for the servers, validated with messages that name the file, the key path and the
- * problem: `gateway.yaml: routes[1].upstream: expected a URL string, got 42`. Each server describes its own
- * keys with a {@link ConfigNode}; unknown keys are errors, so a typo is never silently ignored.
+ * problem: `gateway.yaml: routes[1].upstream: expected a URL string, got 42`. A key is the long flag's name
+ * (`max-tunnels-per-client: 10` is `--max-tunnels-per-client 10`), read by {@link flagValuesFromConfig} for every
+ * command; unknown keys are errors, so a typo is never silently ignored.
  */
 import fs from 'node:fs';
 import { parseDocument } from 'yaml';
@@ -60,7 +61,10 @@ export class ConfigNode {
   /** Fails on keys not in `known`. Call once per mapping. */
   onlyKeys(known: readonly string[]): this {
     for (const k of Object.keys(this.#map())) {
-      if (!known.includes(k)) throw this.error(`unknown key (expected one of: ${known.join(', ')})`, k);
+      if (known.includes(k)) continue;
+      const kebab = k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+      if (known.includes(kebab)) throw this.error(`use ${kebab} (keys are the flags' names, kebab-case)`, k);
+      throw this.error(`unknown key (expected one of: ${known.join(', ')})`, k);
     }
     return this;
   }
@@ -151,4 +155,72 @@ export function loadConfigFile(path: string): ConfigNode {
     );
   }
   return parseConfig(text, path);
+}
+
+/** A flag as a command's util.parseArgs table declares it (the shape of cli/commands.ts's FlagSpec). */
+export interface FlagShape {
+  readonly type: 'string' | 'boolean';
+  readonly multiple?: boolean;
+}
+
+/** What util.parseArgs returns for a command's flags, and what a config file reads as. */
+export type FlagValues = Record<string, string | string[] | boolean | undefined>;
+
+/** `maxTunnelsPerClient` -> `max-tunnels-per-client`. */
+function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** The flag an old or misplaced key meant (`maxTunnels`, or `tls: { listen }` for `tls-listen`), if any. */
+function meantFlag(key: string, known: readonly string[]): string | undefined {
+  const candidates = [kebab(key), key.replaceAll('_', '-'), key.toLowerCase()].flatMap((k) => [
+    k,
+    k.replace(/s$/, ''),
+  ]);
+  return candidates.find((k) => k !== key && known.includes(k));
+}
+
+function checkKeys(node: ConfigNode, known: readonly string[], others: readonly string[]): void {
+  const map = node.raw;
+  if (map === undefined || map === null) return;
+  if (typeof map !== 'object' || Array.isArray(map))
+    throw node.error(`expected a mapping, got ${describe(map)}`);
+  for (const [key, value] of Object.entries(map as Record<string, unknown>)) {
+    if (known.includes(key) || others.includes(key)) continue;
+    const meant = meantFlag(key, known);
+    if (meant) throw node.error(`use ${meant} (a key is the flag's name)`, key);
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      // An old nested section (`limits: { maxConnections }`, `tls: { listen }`): name each key's new place.
+      for (const sub of Object.keys(value)) {
+        const flag =
+          meantFlag(sub, known) ?? [sub, kebab(sub)].map((k) => `${key}-${k}`).find((k) => known.includes(k));
+        if (flag) throw node.get(key).error(`use ${flag} at the top level (a key is the flag's name)`, sub);
+      }
+    }
+    throw node.error(`unknown key (expected one of: ${[...known, ...others].join(', ')})`, key);
+  }
+}
+
+/**
+ * A config file's top-level keys as the flags they name, typed as util.parseArgs would return them: a boolean flag
+ * wants true or false; a repeatable flag a value or a list; any other flag a value, or a list joined with commas
+ * (`allow-ports: [443, 8443]` is `--allow-ports 443,8443`). `others` are keys the caller reads itself (the
+ * gateway's `routes`); `config` and `help` are never keys. A camelCase key is an error naming its flag.
+ */
+export function flagValuesFromConfig(
+  node: ConfigNode,
+  options: Readonly<Record<string, FlagShape>>,
+  others: readonly string[] = [],
+): FlagValues {
+  const known = Object.keys(options).filter((k) => k !== 'config' && k !== 'help');
+  checkKeys(node, known, others);
+  const values: FlagValues = {};
+  for (const key of known) {
+    const spec = options[key] as FlagShape;
+    if (spec.type === 'boolean') values[key] = node.boolean(key);
+    else if (spec.multiple) values[key] = node.strings(key);
+    else values[key] = node.strings(key)?.join(',');
+    if (values[key] === undefined) delete values[key];
+  }
+  return values;
 }

@@ -158,7 +158,8 @@ export function invalidArgument(summary: string, hint?: string): WsviaError {
 }
 
 /**
- * CLI exit codes, one per family of failure (documented in the README). 2 is usage, as getopt tools do.
+ * CLI exit codes, one per family of failure: the one table every command exits by, prints in its `--help` and the
+ * README documents (test/cli/exit-codes.test.ts checks the README against it). 2 is usage, as getopt tools do.
  */
 export const EXIT_CODES = {
   ok: 0,
@@ -171,10 +172,30 @@ export const EXIT_CODES = {
   timeout: 7,
   network: 8,
   closed: 9,
+  /** Stopped by Ctrl-C (SIGINT): 128 + 2, as shells report it. */
+  interrupted: 130,
 } as const;
 
-/** The CLI exit code for an error code (one of {@link EXIT_CODES}). */
-export function exitCodeFor(code: ErrorCode): number {
+/** What each exit code means, in the words `--help` and the README use. */
+export const EXIT_CODE_MEANINGS: Readonly<Record<(typeof EXIT_CODES)[keyof typeof EXIT_CODES], string>> = {
+  0: 'ok (a server: stopped by SIGINT or SIGTERM)',
+  1: 'other failure (a port in use, a peer that does not speak HTTP)',
+  2: 'usage or configuration error',
+  3: 'refused by a proxy or a server policy (403, 5xx, no capacity)',
+  4: "authentication: proxy credentials missing or rejected (407), or the server's 401",
+  5: 'TLS',
+  6: 'upgrade rejected (the server, or something in front of it, did not answer 101)',
+  7: 'timeout',
+  8: 'network or DNS',
+  9: 'the connection closed abnormally',
+  130: 'interrupted (Ctrl-C)',
+};
+
+/**
+ * The CLI exit code for an error code (one of {@link EXIT_CODES}). A rejected upgrade exits by its status where a
+ * family says more: 401 is authentication (4), 403 a refusal (3), as for a proxy's 407 and 403.
+ */
+export function exitCodeFor(code: ErrorCode, status?: number): number {
   switch (code) {
     case 'PROXY_REFUSED':
     case 'PROXY_UNAVAILABLE':
@@ -192,6 +213,8 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'TLS_NOT_SPOKEN':
       return EXIT_CODES.tls;
     case 'UPGRADE_REJECTED':
+      if (status === 401) return EXIT_CODES.proxyAuth;
+      if (status === 403) return EXIT_CODES.proxyRefused;
       return EXIT_CODES.upgradeRejected;
     case 'TCP_TIMEOUT':
     case 'TUNNEL_TIMEOUT':
@@ -217,6 +240,11 @@ export function exitCodeFor(code: ErrorCode): number {
     default:
       return assertNever(code);
   }
+}
+
+/** The exit code for an error: its code's, refined by the status the peer answered. */
+export function exitCodeOf(e: WsviaError): number {
+  return exitCodeFor(e.code, e.answer?.status);
 }
 
 export function assertNever(x: never): never {

@@ -78,6 +78,7 @@ export {
   STEP_NAMES,
   type DoctorReport,
   type DoctorStep,
+  type IdleProgress,
   type IdleResult,
   type StepName,
 } from './doctor/report.js';
@@ -109,6 +110,10 @@ export {
   parseSniFlag,
   type GatewayConfig,
   type RouteSpec,
+  type RouteOptions,
+  BALANCES,
+  type Balance,
+  type HashKey,
   type UpstreamSpec,
   type SniRoute,
 } from './gateway/config.js';

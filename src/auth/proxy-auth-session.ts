@@ -10,6 +10,7 @@ import { WsviaError, type PeerAnswer } from '../errors.js';
 import { selectedHeaders } from '../protocol/connect-client.js';
 import type { ResponseHead } from '../protocol/head.js';
 import { getHeaderValues } from '../protocol/headers.js';
+import { basicAuthorization } from './basic.js';
 import { describeSchemes, parseChallenges, type Challenge } from './challenge.js';
 import type { Credentials } from './credentials.js';
 import { ntlmAuthenticate, parseNtlmChallenge } from './ntlm.js';
@@ -71,6 +72,17 @@ export class ProxyAuthSession {
 
   constructor(options: ProxyAuthOptions) {
     this.#o = options;
+  }
+
+  /**
+   * The `Proxy-Authorization` for the first CONNECT, before any 407: Basic when it is the only scheme allowed
+   * (curl's --proxy-basic), which saves a round trip; a 407 after it means the credentials were refused.
+   */
+  preemptive(): string | undefined {
+    const { credentials, schemes } = this.#o;
+    if (!credentials || schemes?.length !== 1 || schemes[0] !== 'basic') return undefined;
+    this.#sentCredentials = true;
+    return basicAuthorization(credentials);
   }
 
   /** Handles one 407; never throws (a failure is the `fail` action). */

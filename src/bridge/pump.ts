@@ -10,7 +10,7 @@
  * that a truncated stream never reaches an application as a complete one.
  */
 import type { Duplex } from 'node:stream';
-import { TunnelSet, type Tunnel } from '../serve/relay.js';
+import { TunnelSet, type CloseReason, type Tunnel } from '../serve/relay.js';
 import type { WebSocketByteStream } from './ws-stream.js';
 
 export const CLOSED_BY = ['socket', 'websocket', 'error', 'bridge'] as const;
@@ -26,6 +26,8 @@ export interface PumpResult {
   readonly bytesFromSocket: number;
   readonly bytesFromWebSocket: number;
   readonly closedBy: ClosedBy;
+  /** The relay's own account of the ending; its client side is the socket, its upstream side the WebSocket. */
+  readonly reason: CloseReason;
   /** The close code the WebSocket peer sent (1006: none). */
   readonly wsCloseCode: number;
   /** Some side ended abnormally and the other was reset: the session did not carry every byte. */
@@ -63,6 +65,7 @@ function finished(t: Tunnel<Session>): void {
     bytesFromSocket: t.bytesUp,
     bytesFromWebSocket: t.bytesDown,
     closedBy: closedBy(t),
+    reason: t.reason ?? 'server_closed',
     wsCloseCode: t.info.ws.closeCode,
     reset: t.reset,
   });

@@ -21,7 +21,7 @@ import {
   TUNNEL_SUBPROTOCOL,
 } from '../protocol/tunnel-control.js';
 import { portAllowed, type PortRange } from '../route/destination.js';
-import { AccessLog } from '../observe/access-log.js';
+import { AccessLog, refusedEntry } from '../observe/access-log.js';
 import { Admission, AdmissionRefusal, DEFAULT_ADMISSION, type AdmissionSlot } from '../serve/admission.js';
 import { closeServer, listen } from '../serve/listener.js';
 import { serverSecureContext } from '../serve/tls-identity.js';
@@ -234,26 +234,31 @@ export class BridgeServer implements Bridge {
     res.end('This is a wsvia bridge (WebSocket to TCP): connect with a WebSocket client.\n');
   }
 
-  #refuse(socket: Duplex, req: http.IncomingMessage, r: Refusal): void {
+  #refuse(socket: Duplex, req: http.IncomingMessage, r: Refusal, started: number): void {
     this.metrics.refused.inc({ reason: r.metric });
-    this.#log.write({
-      event: 'refused',
-      client: peerName(req.socket),
-      path: (req.url ?? '/').replace(/([?&](token|access_token)=)[^&]*/g, '$1***'),
-      status: r.status,
-      reason: r.reason,
-    });
+    this.#log.write(
+      refusedEntry({
+        client: peerName(req.socket),
+        method: req.method ?? 'GET',
+        // No target was chosen: what was asked for, its tokens hidden.
+        target: (req.url ?? '/').replace(/([?&](token|access_token)=)[^&]*/g, '$1***').slice(0, 300),
+        status: r.status,
+        error: r.metric.replaceAll('-', '_'),
+        duration_ms: performance.now() - started,
+      }),
+    );
     refuseUpgrade(socket, r.status, r.reason, r.headers);
   }
 
   /** Admission first, then the checks; the slot is given back here unless a session or reverse port took it. */
   async #onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    if (this.#draining) return this.#refuse(socket, req, DRAINING);
+    const started = performance.now();
+    if (this.#draining) return this.#refuse(socket, req, DRAINING, started);
     const slot = this.#admission.admit(req.socket.remoteAddress ?? '?');
-    if (slot instanceof AdmissionRefusal) return this.#refuse(socket, req, admissionRefusal(slot));
+    if (slot instanceof AdmissionRefusal) return this.#refuse(socket, req, admissionRefusal(slot), started);
     try {
       const refusal = (await this.#setUp(req, socket, head, slot)) ?? undefined;
-      if (refusal) this.#refuse(socket, req, refusal);
+      if (refusal) this.#refuse(socket, req, refusal, started);
     } finally {
       if (!this.#holds(slot)) slot.close();
     }
@@ -397,17 +402,30 @@ export class BridgeServer implements Bridge {
 
   #controlOpened(req: http.IncomingMessage, ws: WebSocket, a: Authority): void {
     const client = peerName(req.socket);
+    const opened = performance.now();
     startKeepalive(ws, { interval: this.#o.ping ?? 15_000 });
     ws.on('error', () => {});
     ws.on('message', () => {
       // The tunnel sends nothing but pongs on the control connection.
     });
-    ws.once('close', () => {
+    ws.once('close', (code: number) => {
       this.#reverse.close(a.port);
       this.metrics.reversePorts.set({}, this.#reverse.size);
-      this.#log.write({ event: 'reverse-closed', client, listen: formatAuthority(a) });
+      // The control connection's own line; the connections through the port each have theirs (reverse:PORT).
+      this.#log.write({
+        client,
+        user: null,
+        method: 'GET',
+        target: `listen:${formatAuthority(a)}`,
+        status: 101,
+        bytes_up: 0,
+        bytes_down: 0,
+        duration_ms: performance.now() - opened,
+        close: this.#draining ? 'drain' : code === 1006 ? 'client_lost' : 'client_closed',
+        close_code: code === 1006 ? null : code,
+        error: null,
+      });
     });
-    this.#log.write({ event: 'reverse-listening', client, listen: formatAuthority(a) });
     ws.send(formatControlMessage({ type: 'listening', bind: a.host, port: a.port }));
   }
 

@@ -5,7 +5,8 @@
  * gives its slot back once.
  */
 import type net from 'node:net';
-import type { AccessLog } from '../observe/access-log.js';
+import type { AccessLog, CloseCause } from '../observe/access-log.js';
+import type { CloseReason } from '../serve/relay.js';
 import type { AdmissionSlot } from '../serve/admission.js';
 import type { BridgeMetrics } from './metrics.js';
 import { pump, type ClosedBy, type PumpResult } from './pump.js';
@@ -20,6 +21,18 @@ export interface SessionSetup {
   readonly path: string;
   readonly record: string | undefined;
 }
+
+/** The pump's socket is the relay's client side; in the access log the bridge's TCP target is the upstream. */
+const CAUSES = {
+  client_closed: 'upstream_closed',
+  upstream_closed: 'client_closed',
+  client_reset: 'upstream_reset',
+  upstream_reset: 'client_reset',
+  idle_timeout: 'idle_timeout',
+  max_lifetime: 'max_lifetime',
+  drain: 'drain',
+  server_closed: 'server_closed',
+} as const satisfies Record<CloseReason, CloseCause>;
 
 function whoClosed(c: ClosedBy): string {
   return c === 'websocket' ? 'client' : c === 'socket' ? 'target' : c;
@@ -86,15 +99,18 @@ export class BridgeSession {
     m.closed.inc({ by: closedBy });
     const summary = { closed_by: closedBy, bytes_up: r.bytesFromWebSocket, bytes_down: r.bytesFromSocket };
     this.#log.write({
-      event: 'session',
       client: this.#setup.clientName,
+      user: null,
+      method: 'GET',
       target: this.#setup.target,
-      kind: this.#setup.kind,
-      subprotocol: this.#ws.protocol || null,
-      ...summary,
-      ws_close_code: r.wsCloseCode,
-      reset: r.reset,
-      duration_ms: Math.round(performance.now() - this.#opened),
+      status: 101,
+      bytes_up: r.bytesFromWebSocket,
+      bytes_down: r.bytesFromSocket,
+      duration_ms: performance.now() - this.#opened,
+      close: this.#drained ? 'drain' : CAUSES[r.reason],
+      // 1006 is what a WebSocket reports when no close frame came (RFC 6455 §7.1.5).
+      close_code: r.wsCloseCode === 1006 ? null : r.wsCloseCode,
+      error: null,
     });
     await this.#recorder?.end(summary);
   }

@@ -8,15 +8,17 @@ import { parseTargetRule, type TargetRule } from '../bridge/allow-target.js';
 import { sessionToPcapng } from '../bridge/pcapng.js';
 import { formatRecording, parseRecording } from '../bridge/replay.js';
 import { BridgeServer, type BridgeOptions } from '../bridge/server.js';
+import type { FlagValues } from '../config.js';
 import { EXIT_CODES, isWsviaError } from '../errors.js';
 import type { AccessLog } from '../observe/access-log.js';
 import { AdminListener } from '../serve/admin.js';
 import { DEFAULT_ADMISSION } from '../serve/admission.js';
 import { parseAuthority, type Authority } from '../protocol/authority.js';
 import { parsePortList } from '../route/destination.js';
+import { mergeConfigFile, parseMerged } from './config-file.js';
 import { parseListen } from './listen-address.js';
-import { positiveNumber, readFlagFile } from './flag-values.js';
-import { reportError, reportUsage, UsageError } from './output.js';
+import { parsedAs, positiveNumber, readFlagFile, readTlsFiles } from './flag-values.js';
+import { exitCodesHelp, reportError, reportUsage, SERVER_EXIT_CODES, UsageError } from './output.js';
 import { openAccessLog, waitForSignal } from './server-lifecycle.js';
 
 export const usage = `usage: wsvia bridge --listen [HOST:]PORT (--target HOST:PORT | --route PATH=HOST:PORT | --token-file FILE
@@ -59,11 +61,12 @@ operations:
       --record DIR           each session's bytes with timestamps, one JSON-lines file per session
       --replay FILE          print a recorded session (time, direction, bytes) and exit ...
       --pcap OUT             ... or write it as pcapng for Wireshark/tshark (a synthetic TCP connection)
+      --config FILE          a YAML file whose keys are these flags' names (target: db:5432,
+                             allow-origin: [https://a.example]); flags given win
   -h, --help
 
 Prints "wsvia bridge listening on ws://HOST:PORT" when ready; stops on SIGINT or SIGTERM.
-exit codes: 0 ok, 1 failure (a port in use), 2 usage or configuration (an access log that cannot be opened)
-`;
+${exitCodesHelp(SERVER_EXIT_CODES)}`;
 
 function authority(text: string, flag: string): Authority {
   try {
@@ -99,13 +102,21 @@ export const OPTIONS = {
   record: { type: 'string' },
   replay: { type: 'string' },
   pcap: { type: 'string' },
+  config: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+type BridgeFlags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
 
 export function parseBridgeArgs(argv: string[]) {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
   if (values.help) return { help: true as const };
-  if (positionals.length > 0) throw new UsageError(`unexpected arguments: ${positionals.join(' ')}`);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
+  // A config file's values have the shapes util.parseArgs gives each flag (config.ts reads them by this table).
+  return parseMerged(mergeConfigFile(values, OPTIONS), (v: FlagValues) => bridgeArgs(v as BridgeFlags));
+}
+
+function bridgeArgs(values: BridgeFlags) {
   if (values.pcap !== undefined && values.replay === undefined)
     throw new UsageError('--pcap goes with --replay FILE');
   if (values.replay !== undefined) return { help: false as const, replay: values.replay, pcap: values.pcap };
@@ -117,14 +128,12 @@ export function parseBridgeArgs(argv: string[]) {
       throw new UsageError(`--route expects /PATH=HOST:PORT, got ${JSON.stringify(r)}`);
     routes.set(r.slice(0, eq), authority(r.slice(eq + 1), '--route'));
   }
-  let allowTargets: TargetRule[];
-  let allowReverse;
-  try {
-    allowTargets = (values['allow-target'] ?? []).map(parseTargetRule);
-    allowReverse = values['allow-reverse'] === undefined ? undefined : parsePortList(values['allow-reverse']);
-  } catch (e) {
-    throw new UsageError(isWsviaError(e) ? e.message : String(e));
-  }
+  const allowTargets: TargetRule[] = parsedAs('--allow-target', () =>
+    (values['allow-target'] ?? []).map(parseTargetRule),
+  );
+  const reverse = values['allow-reverse'];
+  const allowReverse =
+    reverse === undefined ? undefined : parsedAs('--allow-reverse', () => parsePortList(reverse));
   if (
     values.target === undefined &&
     routes.size === 0 &&
@@ -135,15 +144,13 @@ export function parseBridgeArgs(argv: string[]) {
     throw new UsageError(
       'nothing to bridge to: give --target, --route, --token-file, --allow-target or --allow-reverse',
     );
-  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined))
-    throw new UsageError('--tls-cert and --tls-key go together');
+  const tls = readTlsFiles(values['tls-cert'], values['tls-key']);
   const stores: UserStore[] = [];
   if (values.auth) stores.push(new StaticUsers(values.auth));
   if (values.htpasswd !== undefined) {
+    const text = readFlagFile(values.htpasswd, '--htpasswd').toString('utf8');
     try {
-      stores.push(
-        Htpasswd.parse(readFlagFile(values.htpasswd, '--htpasswd').toString('utf8'), values.htpasswd),
-      );
+      stores.push(Htpasswd.parse(text, values.htpasswd));
     } catch (e) {
       throw new UsageError(isWsviaError(e) ? e.message : String(e));
     }
@@ -180,14 +187,7 @@ export function parseBridgeArgs(argv: string[]) {
     ...(allowReverse === undefined ? {} : { allowReverse }),
     ...(values.web === undefined ? {} : { web: values.web }),
     ...(values['allow-origin'] === undefined ? {} : { allowOrigins: values['allow-origin'] }),
-    ...(values['tls-cert'] !== undefined && values['tls-key'] !== undefined
-      ? {
-          tls: {
-            cert: readFlagFile(values['tls-cert'], '--tls-cert').toString('utf8'),
-            key: readFlagFile(values['tls-key'], '--tls-key').toString('utf8'),
-          },
-        }
-      : {}),
+    ...(tls ? { tls } : {}),
     ...(users ? { users } : {}),
     ...(bearerTokens ? { bearerTokens } : {}),
     ...(ping === undefined ? {} : { ping: ping * 1000 }),
@@ -211,7 +211,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     args = parseBridgeArgs(argv);
   } catch (e) {
-    return reportUsage(e, usage);
+    return reportUsage(e, 'bridge');
   }
   if (args.help) {
     process.stdout.write(usage);
@@ -243,7 +243,7 @@ export async function run(argv: string[]): Promise<number> {
     await admin?.close();
     return reportError(e);
   }
-  process.stdout.write(`wsvia bridge listening on ${bridge.url}\n`);
+  process.stderr.write(`wsvia bridge listening on ${bridge.url}\n`);
   if (admin) process.stderr.write(`wsvia bridge: metrics on ${admin.url}/metrics\n`);
   await waitForSignal();
   await bridge.close();

@@ -2,9 +2,10 @@
  * `wsvia completion bash|zsh|fish`: a completion script for every command and flag. The flags come from each
  * command's `OPTIONS`, the table its own util.parseArgs call parses, so completion cannot drift from the parsers.
  */
+import { parseArgs } from 'node:util';
 import { EXIT_CODES } from '../errors.js';
 import { COMMANDS, TOP_LEVEL_FLAGS } from './commands.js';
-import { reportUsage, UsageError } from './output.js';
+import { exitCodesHelp, reportUsage, UsageError } from './output.js';
 
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;
 export type Shell = (typeof SHELLS)[number];
@@ -15,7 +16,8 @@ Prints a completion script for wsvia's commands and flags. Install it:
   bash   echo 'source <(wsvia completion bash)' >> ~/.bashrc
   zsh    echo 'source <(wsvia completion zsh)' >> ~/.zshrc      (after compinit)
   fish   wsvia completion fish > ~/.config/fish/completions/wsvia.fish
-`;
+
+${exitCodesHelp([0, 2])}`;
 
 /** `wsvia completion` takes the shell's name and --help. */
 export const OPTIONS = { help: { type: 'boolean', short: 'h' } } as const;
@@ -152,15 +154,22 @@ export async function completionScript(shell: Shell): Promise<string> {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(usage);
-    return EXIT_CODES.ok;
+  let positionals: string[];
+  try {
+    const parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
+    if (parsed.values.help) {
+      process.stdout.write(usage);
+      return EXIT_CODES.ok;
+    }
+    positionals = parsed.positionals;
+  } catch (e) {
+    return reportUsage(e, 'completion');
   }
-  const [shell, ...extra] = argv;
+  const [shell, ...extra] = positionals;
   if (shell === undefined || !(SHELLS as readonly string[]).includes(shell) || extra.length > 0)
     return reportUsage(
-      new UsageError(`expected one of ${SHELLS.join(', ')}, got ${argv.join(' ') || 'nothing'}`),
-      usage,
+      new UsageError(`expected one of ${SHELLS.join(', ')}, got ${positionals.join(' ') || 'nothing'}`),
+      'completion',
     );
   process.stdout.write(await completionScript(shell as Shell));
   return EXIT_CODES.ok;

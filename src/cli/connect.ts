@@ -1,14 +1,13 @@
 /** `wsvia connect URL`: a WebSocket client with curl's proxy options, for people and for scripts. */
-import readline from 'node:readline';
 import { parseArgs } from 'node:util';
-import type WebSocket from 'ws';
-import { connect, type ConnectOptions } from '../client/connect.js';
-import { closeReason } from '../client/keepalive.js';
-import { ReconnectingWebSocket } from '../client/reconnecting.js';
-import { EXIT_CODES, exitCodeFor, isWsviaError, WsviaError } from '../errors.js';
+import type { ConnectOptions } from '../client/connect.js';
+import { EXIT_CODES } from '../errors.js';
 import { formatTraceEvent } from '../observe/format-trace.js';
+import { ConnectOutput, type DataMode } from './connect-output.js';
+import { runReconnecting } from './connect-reconnect.js';
+import { ConnectSession, type SessionArgs } from './connect-session.js';
 import { positiveNumber, readFlagFile } from './flag-values.js';
-import { reportError, reportUsage, UsageError } from './output.js';
+import { ALL_EXIT_CODES, exitCodesHelp, reportUsage, UsageError } from './output.js';
 import { ROUTE_FLAGS, ROUTE_USAGE, routeOptionsFrom } from './route-options.js';
 
 export const usage = `usage: wsvia connect URL [options]
@@ -19,6 +18,8 @@ and sends each line of stdin as a text message.
 ${ROUTE_USAGE}      --proxy-header 'K: V'  extra header on the CONNECT request (repeatable)
       --proxy-ca FILE        trust this CA for an https:// proxy
       --proxy-insecure       do not verify an https:// proxy's certificate
+      --proxy-cert FILE      client certificate (PEM) for an https:// proxy that asks for one
+      --proxy-key FILE       its private key (PEM)
 
 server:
   -H, --header 'K: V'        extra header on the upgrade request (repeatable)
@@ -26,20 +27,38 @@ server:
       --origin ORIGIN        Origin header
       --ca FILE              trust this CA for the server's certificate
   -k, --insecure             do not verify the server's certificate
+      --cert FILE            client certificate (PEM) for a server that asks for one
+      --key FILE             its private key (PEM)
 
 behaviour:
-      --send TEXT            send TEXT after open (repeatable, in order); stdin is then not read
-      --expect N             exit 0 after N messages received
-      --json                 one JSON object per event on stdout
+      --send TEXT            send TEXT after open (repeatable, in order); stdin is then not read. Without
+                             --expect, one answer per --send is awaited, then the connection is closed
+      --expect N             close (and exit 0) after N messages received
+  -1, --one-message          send one message (the first line of stdin, or the first --send), print one, exit
+      --text                 stdin lines are text messages (the default); received binary messages are printed
+                             as '[binary N bytes] HEX'
+  -b, --binary               stdin is sent raw, in chunks, as binary messages; messages are written raw to stdout
+      --binary-lines         each line of stdin is a binary message; each message is written raw, then a newline
+      --json                 one JSON object per event on stdout (open, message, ping, pong, close, error)
+      --show-ping-pong       print the pings and pongs received (on stderr; with --json, as events)
+      --close-code CODE      the code of the Close this side sends (1000, or 3000-4999; default 1000)
+      --close-reason TEXT    its reason (at most 123 bytes)
+      --close-timeout SECS   after sending Close (end of stdin, --expect met), print what still arrives until
+                             the server's Close, for at most SECS (default 2)
+      --max-time SECONDS     limit for the whole run, connection included (exit 7 when it is reached)
       --trace                print the handshake hop by hop on stderr (credentials redacted)
       --ping SECONDS         send a ping every SECONDS; no pong by the next one closes (PING_TIMEOUT)
       --reconnect            reconnect after a drop, with exponential backoff and jitter
       --timeout SECONDS      limit for each step: tcp, tunnel, tls, upgrade (default 10)
   -h, --help
 
-exit codes: 0 ok, 1 other failure, 2 usage, 3 proxy refused, 4 proxy auth, 5 TLS, 6 upgrade rejected,
-            7 timeout, 8 network or DNS, 9 closed abnormally
-`;
+The end is always said: a Close from the server prints 'closed by server: CODE REASON' on stderr; exit 0 for
+1000, 1001 or a Close without a code, 9 for any other code and for a connection cut without a Close. A closed
+stdout (| head -1) closes the connection quietly, exit 0. Lines read from stdin that could not be sent (the
+connection had closed, or --reconnect's queue was left) are counted on stderr and the exit is not 0. Timeouts
+(a step's --timeout, --max-time, a missed pong) exit 7.
+
+${exitCodesHelp(ALL_EXIT_CODES)}`;
 
 function header(text: string, flag: string): [string, string] {
   const colon = text.indexOf(':');
@@ -53,20 +72,82 @@ export const OPTIONS = {
   'proxy-header': { type: 'string', multiple: true },
   'proxy-ca': { type: 'string' },
   'proxy-insecure': { type: 'boolean' },
+  'proxy-cert': { type: 'string' },
+  'proxy-key': { type: 'string' },
   header: { type: 'string', short: 'H', multiple: true },
   subprotocol: { type: 'string', multiple: true },
   origin: { type: 'string' },
   ca: { type: 'string' },
   insecure: { type: 'boolean', short: 'k' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
   send: { type: 'string', multiple: true },
   expect: { type: 'string' },
+  'one-message': { type: 'boolean', short: '1' },
+  text: { type: 'boolean' },
+  binary: { type: 'boolean', short: 'b' },
+  'binary-lines': { type: 'boolean' },
   json: { type: 'boolean' },
+  'show-ping-pong': { type: 'boolean' },
+  'close-code': { type: 'string' },
+  'close-reason': { type: 'string' },
+  'close-timeout': { type: 'string' },
+  'max-time': { type: 'string' },
   trace: { type: 'boolean' },
   ping: { type: 'string' },
   reconnect: { type: 'boolean' },
   timeout: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/** The flags that shape a `wsvia connect` session (its messages and its end), not the route to the server. */
+export const SESSION_FLAGS = [
+  'send',
+  'expect',
+  'one-message',
+  'text',
+  'binary',
+  'binary-lines',
+  'json',
+  'show-ping-pong',
+  'close-code',
+  'close-reason',
+  'close-timeout',
+  'max-time',
+  'reconnect',
+] as const;
+
+type Values = ReturnType<
+  typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof OPTIONS }>
+>['values'];
+
+/** A client certificate and key given as a pair of flags; one without the other is a usage error. */
+function clientCert(values: Values, certFlag: 'cert' | 'proxy-cert', keyFlag: 'key' | 'proxy-key') {
+  const cert = values[certFlag];
+  const key = values[keyFlag];
+  if ((cert === undefined) !== (key === undefined))
+    throw new UsageError(`--${certFlag} and --${keyFlag} go together`);
+  return cert === undefined || key === undefined
+    ? undefined
+    : { cert: readFlagFile(cert, `--${certFlag}`), key: readFlagFile(key, `--${keyFlag}`) };
+}
+
+function dataMode(values: Values): DataMode {
+  const modes = (['text', 'binary', 'binary-lines'] as const).filter((m) => values[m]);
+  if (modes.length > 1) throw new UsageError('give one of --text, --binary, --binary-lines');
+  return modes[0] ?? 'text';
+}
+
+/** How this side closes: RFC 6455 §7.4 leaves 1000 and 3000-4999 to applications; a reason fits in 123 bytes. */
+function closeFrame(values: Values): { code: number; reason: string } {
+  const code = values['close-code'] === undefined ? 1000 : Number(values['close-code']);
+  if (!Number.isInteger(code) || (code !== 1000 && (code < 3000 || code > 4999)))
+    throw new UsageError(`--close-code ${values['close-code']} is out of range: 1000 or 3000-4999`);
+  const reason = values['close-reason'] ?? '';
+  if (Buffer.byteLength(reason) > 123)
+    throw new UsageError(`--close-reason is ${Buffer.byteLength(reason)} bytes, at most 123 fit in a Close`);
+  return { code, reason };
+}
 
 export function parseConnectArgs(argv: string[]) {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
@@ -82,7 +163,13 @@ export function parseConnectArgs(argv: string[]) {
     throw new UsageError('--expect expects a whole number');
   const headers = Object.fromEntries((values.header ?? []).map((h) => header(h, '--header')));
   const timeoutMs = timeoutS === undefined ? undefined : timeoutS * 1000;
+  const maxTimeS = positiveNumber(values['max-time'], '--max-time');
+  const closeTimeoutS = positiveNumber(values['close-timeout'], '--close-timeout') ?? 2;
+  const server = clientCert(values, 'cert', 'key');
+  const proxy = clientCert(values, 'proxy-cert', 'proxy-key');
   const options: ConnectOptions = {
+    ...(server ?? {}),
+    ...(proxy ? { proxyCert: proxy.cert, proxyKey: proxy.key } : {}),
     ...routeOptionsFrom(values),
     proxyHeaders: (values['proxy-header'] ?? []).map((h) => header(h, '--proxy-header')),
     ...(values['proxy-ca'] !== undefined ? { proxyCa: readFlagFile(values['proxy-ca'], '--proxy-ca') } : {}),
@@ -97,15 +184,29 @@ export function parseConnectArgs(argv: string[]) {
       : { timeouts: { tcp: timeoutMs, tunnel: timeoutMs, tls: timeoutMs, upgrade: timeoutMs } }),
     ...(pingS === undefined ? {} : { ping: { interval: pingS * 1000 } }),
   };
-  return {
-    help: false as const,
+  const session: SessionArgs = {
     url: positionals[0] as string,
-    options,
     send: values.send ?? [],
     expect,
+    one: values['one-message'] ?? false,
+    mode: dataMode(values),
     json: values.json ?? false,
+    showPingPong: values['show-ping-pong'] ?? false,
+    close: closeFrame(values),
+    closeTimeoutMs: closeTimeoutS * 1000,
+    maxTimeMs: maxTimeS === undefined ? undefined : maxTimeS * 1000,
+  };
+  return {
+    help: false as const,
+    // url and json at the top too: wsvia doctor parses its command line with this function.
+    url: session.url,
+    json: session.json,
+    session,
+    options,
     trace: values.trace ?? false,
     reconnect: values.reconnect ?? false,
+    /** The session flags given (wsvia tunnel refuses them). */
+    sessionFlags: SESSION_FLAGS.filter((k) => values[k] !== undefined),
   };
 }
 
@@ -114,144 +215,17 @@ export async function run(argv: string[]): Promise<number> {
   try {
     args = parseConnectArgs(argv);
   } catch (e) {
-    return reportUsage(e, usage);
+    return reportUsage(e, 'connect');
   }
   if (args.help) {
     process.stdout.write(usage);
     return EXIT_CODES.ok;
   }
-  const { url, json, expect } = args;
   const options: ConnectOptions = args.trace
     ? { ...args.options, trace: (e) => process.stderr.write(`${formatTraceEvent(e)}\n`) }
     : args.options;
-  const emit = (o: Record<string, unknown>): void => {
-    process.stdout.write(`${JSON.stringify(o)}\n`);
-  };
-  let received = 0;
-  const onMessage = (data: Buffer, isBinary: boolean): boolean => {
-    received++;
-    if (json)
-      emit({
-        event: 'message',
-        binary: isBinary,
-        data: isBinary ? data.toString('hex') : data.toString('utf8'),
-      });
-    else process.stdout.write(`${isBinary ? data.toString('hex') : data.toString('utf8')}\n`);
-    return expect !== undefined && received >= expect;
-  };
-
-  if (args.reconnect) return runReconnecting(url, options, args, emit, onMessage);
-
-  let ws: WebSocket;
-  try {
-    ws = await connect(url, options);
-  } catch (e) {
-    return reportError(e, json);
-  }
-  if (json) emit({ event: 'open', url, protocol: ws.protocol });
-  return new Promise<number>((resolve) => {
-    let exitCode: number | undefined;
-    let rl: readline.Interface | undefined;
-    const finish = (code: number): void => {
-      rl?.close();
-      resolve(code);
-    };
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      if (onMessage(data, isBinary) && exitCode === undefined) {
-        exitCode = EXIT_CODES.ok;
-        ws.close(1000);
-      }
-    });
-    ws.on('error', () => {});
-    ws.on('close', (code: number, reason: Buffer) => {
-      const dead = closeReason(ws);
-      if (json)
-        emit({ event: 'close', code, reason: reason.toString(), ...(dead ? { error: dead.toJSON() } : {}) });
-      if (dead) return finish(reportError(dead, false));
-      if (exitCode !== undefined) return finish(exitCode);
-      if (expect !== undefined && received < expect) {
-        return finish(
-          reportError(
-            new WsviaError(
-              'WEBSOCKET_CLOSED',
-              `the connection closed (code ${code}) after ${received} of ${expect} expected messages`,
-              { hop: 'websocket' },
-            ),
-          ),
-        );
-      }
-      finish(code === 1000 || code === 1001 || code === 1005 ? EXIT_CODES.ok : EXIT_CODES.closed);
-    });
-    for (const text of args.send) ws.send(text);
-    if (expect === 0) {
-      exitCode = EXIT_CODES.ok;
-      ws.close(1000);
-      return;
-    }
-    if (args.send.length === 0) {
-      rl = readline.createInterface({ input: process.stdin, terminal: false });
-      rl.on('line', (line) => {
-        if (ws.readyState === ws.OPEN) ws.send(line);
-      });
-      rl.on('close', () => {
-        // stdin ended: close once what was sent has been answered, unless messages are still expected.
-        if (expect === undefined && ws.readyState === ws.OPEN) ws.close(1000);
-      });
-    }
-  });
-}
-
-function runReconnecting(
-  url: string,
-  options: ConnectOptions,
-  args: Extract<ReturnType<typeof parseConnectArgs>, { help: false }>,
-  emit: (o: Record<string, unknown>) => void,
-  onMessage: (data: Buffer, isBinary: boolean) => boolean,
-): Promise<number> {
-  return new Promise<number>((resolve) => {
-    const client = new ReconnectingWebSocket(url, { ...options, reconnect: {} });
-    let sentInitial = false;
-    client.on('open', (ws, attempt) => {
-      if (args.json) emit({ event: 'open', url, protocol: ws.protocol, attempt });
-      else if (attempt > 0) process.stderr.write(`wsvia: reconnected after ${attempt} failed attempt(s)\n`);
-      if (!sentInitial) {
-        sentInitial = true;
-        for (const text of args.send) client.send(text);
-      }
-    });
-    client.on('message', (data, isBinary) => {
-      if (onMessage(data, isBinary)) {
-        client.close(1000);
-        resolve(EXIT_CODES.ok);
-      }
-    });
-    client.on('close', (code, reason, again) => {
-      if (args.json) emit({ event: 'close', code, reason, reconnecting: again });
-    });
-    client.on('reconnecting', (attempt, delay, cause) => {
-      if (args.json) emit({ event: 'reconnecting', attempt, delayMs: delay, error: cause.toJSON() });
-      else
-        process.stderr.write(
-          `wsvia: ${cause.summary} [${cause.code}]; reconnecting in ${delay} ms (attempt ${attempt})\n`,
-        );
-    });
-    client.on('error', (err) => resolve(reportError(err, args.json)));
-    if (args.send.length === 0) {
-      const rl = readline.createInterface({ input: process.stdin, terminal: false });
-      rl.on('line', (line) => {
-        try {
-          client.send(line);
-        } catch (e) {
-          if (isWsviaError(e)) process.stderr.write(`wsvia: ${e.message}\n`);
-        }
-      });
-      rl.on('close', () => {
-        if (args.expect === undefined) {
-          client.close(1000);
-          resolve(EXIT_CODES.ok);
-        }
-      });
-    }
-    client.start();
-  }).then((code) => code ?? exitCodeFor('WEBSOCKET_CLOSED'));
+  const output = new ConnectOutput(args.session.mode, args.session.json);
+  return args.reconnect
+    ? runReconnecting(args.session, options, output)
+    : new ConnectSession(args.session, options, output).run();
 }

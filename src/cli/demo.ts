@@ -5,16 +5,17 @@
  * client > server, server > client.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { parseArgs } from 'node:util';
 import { startEchoServer, type EchoServer } from '../echo/echo-server.js';
 import { EXIT_CODES } from '../errors.js';
 import { run as runConnect } from './connect.js';
-import { reportError } from './output.js';
+import { ALL_EXIT_CODES, exitCodesHelp, reportError, reportUsage } from './output.js';
 import { wsviaCommand } from './self.js';
 
 /** Starts `wsvia proxy ARGS` and resolves with its URL once it printed it. */
 function startProxyProcess(args: readonly string[]): Promise<{ child: ChildProcess; url: string }> {
   const [program, ...prefix] = wsviaCommand();
-  const child = spawn(program, [...prefix, 'proxy', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(program, [...prefix, 'proxy', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => {
@@ -22,8 +23,8 @@ function startProxyProcess(args: readonly string[]): Promise<{ child: ChildProce
       reject(new Error('wsvia proxy did not start within 15 s'));
     }, 15_000);
     let ready = false;
-    child.stdout?.on('data', (b: Buffer) => {
-      // After the URL, what the proxy prints (its access log) is part of the transcript.
+    // The proxy says where it listens on stderr and writes its access log to stdout: both go to the transcript.
+    const onOutput = (b: Buffer): void => {
       if (ready) return void process.stderr.write(b);
       out += b.toString();
       const m = /wsvia proxy listening on (\S+)/.exec(out);
@@ -33,7 +34,9 @@ function startProxyProcess(args: readonly string[]): Promise<{ child: ChildProce
         process.stderr.write(out);
         resolve({ child, url: m[1] as string });
       }
-    });
+    };
+    child.stdout?.on('data', onOutput);
+    child.stderr?.on('data', onOutput);
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`wsvia proxy exited with code ${code}`));
@@ -45,11 +48,15 @@ function startProxyProcess(args: readonly string[]): Promise<{ child: ChildProce
 export const OPTIONS = { help: { type: 'boolean', short: 'h' } } as const;
 
 export async function run(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(
-      'usage: wsvia demo\n\nStarts an echo server and wsvia proxy on loopback, and connects through it with --trace.\n',
-    );
-    return EXIT_CODES.ok;
+  try {
+    if (parseArgs({ args: argv, options: OPTIONS }).values.help) {
+      process.stdout.write(
+        `usage: wsvia demo\n\nStarts an echo server and wsvia proxy on loopback, and connects through it with --trace.\n\n${exitCodesHelp(ALL_EXIT_CODES)}`,
+      );
+      return EXIT_CODES.ok;
+    }
+  } catch (e) {
+    return reportUsage(e, 'demo');
   }
   const say = (s: string): boolean => process.stderr.write(`\n=== ${s}\n`);
   let echo: EchoServer | undefined;

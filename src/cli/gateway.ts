@@ -1,41 +1,61 @@
 /** `wsvia gateway`: the WebSocket reverse proxy. Argument parsing, signals and printing only. */
 import { tuneHeapForLongLivedSockets } from './heap-tuning.js';
 import cluster from 'node:cluster';
-import fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config.js';
 import { EXIT_CODES, isWsviaError } from '../errors.js';
 import {
+  applyFlagValues,
   configFromNode,
   DEFAULT_LIMITS,
+  EMPTY_CONFIG,
+  GATEWAY_FLAGS,
+  parseHostPort,
   parseRouteFlag,
   parseSniFlag,
-  parseTrust,
   validateConfig,
   type GatewayConfig,
 } from '../gateway/config.js';
 import { Gateway, type GatewayAddresses } from '../gateway/gateway.js';
-import { formatError, reportUsage, UsageError } from './output.js';
+import { answerAdminRequests, ClusterAdmin } from '../serve/cluster-admin.js';
+import { ConfigWatch } from './config-watch.js';
+import { readTlsFiles } from './flag-values.js';
+import { exitCodesHelp, formatError, reportUsage, SERVER_EXIT_CODES, UsageError } from './output.js';
 import { failStart, openAccessLog, startFailure, waitForSignal } from './server-lifecycle.js';
 
-export const usage = `usage: wsvia gateway --listen HOST:PORT --route PATH=UPSTREAM[,UPSTREAM...] [options]
+export const usage = `usage: wsvia gateway --listen [HOST:]PORT --route [HOST]/PATH=UPSTREAM[,UPSTREAM...] [options]
        wsvia gateway --config FILE [--watch] [options]
 
 A WebSocket reverse proxy that never drops a healthy connection: idle WebSockets are never cut, reloads leave
 open WebSockets on their upstream, SIGTERM drains with close 1001.
 
 Routes
-  --listen HOST:PORT        plain HTTP/WebSocket listener (port 0: any free port)
-  --route PATH=UP[,UP...]   longest path prefix wins; UP is ws://, wss://, http:// or https:// host[:port];
-                            a list is a round-robin pool with failover (repeatable)
-  --config FILE             YAML config (see docs/gateway.md); flags given too override its values
+  --listen [HOST:]PORT      plain HTTP/WebSocket listener (HOST default 127.0.0.1; [::1]:PORT for IPv6;
+                            port 0: any free port)
+  --route [HOST]/PATH=UP[,UP...]
+                            HOST: exact or *.suffix (any host if left out); the most specific host,
+                            then the longest path prefix wins; UP is ws://, wss://, http:// or https://
+                            host[:port][/path] (a path replaces the matched prefix); a list is a
+                            round-robin pool with failover (repeatable)
+  --config FILE             YAML config whose top-level keys are these flags' names, plus routes: and
+                            sni: (docs/gateway.md); flags given too override its values
   --watch                   reload when the config file changes (SIGHUP always reloads)
   --allow-origin ORIGIN     only these Origins may open WebSockets (repeatable; others get 403)
   --trust-proxy CIDR        keep X-Forwarded-*/Forwarded from these peers (repeatable)
   --proxy-protocol          expect a PROXY protocol v1/v2 header on every connection
   --upstream-ca FILE        trust this CA for wss:// and https:// upstreams
+Route keys in a config file (kebab-case like the flags; durations in seconds)
+  host, path                as in --route
+  upstream                  a URL, { url, weight }, or a list of them (weight 1-1000, default 1)
+  balance                   round-robin (default, smooth weighted) | least-connections | hash
+  hash-key                  client-ip (default) | header:NAME | cookie:NAME | query:NAME (consistent hashing)
+  idle-timeout, max-lifetime, ping, ping-timeout, allow-origin
+                            the route's own values of the flags of the same names
+  set-headers               { NAME: VALUE }: request headers sent to the upstream
+  remove-headers            [NAME, ...]: request headers not sent to the upstream
 TLS
-  --tls-listen HOST:PORT    TLS listener: ALPN h2 (RFC 8441 WebSockets) and http/1.1
+  --tls-listen [HOST:]PORT  TLS listener: ALPN h2 (requests and RFC 8441 WebSockets) and http/1.1
   --tls-cert FILE --tls-key FILE   its certificate (re-read on SIGHUP)
   --sni NAME=HOST:PORT      pass TLS for NAME (or *.example.com) to HOST:PORT undecrypted (repeatable)
 Keepalive (seconds; fractions allowed)
@@ -48,132 +68,48 @@ Keepalive (seconds; fractions allowed)
 Limits
   --max-connections N       open client connections (503 above; default ${DEFAULT_LIMITS.maxConnections}; 0: no limit)
   --max-per-client N        open connections per client address (429 above; default ${DEFAULT_LIMITS.maxPerClient}; 0: no limit)
+  --rate-per-client N       new connections a second per client address, a burst of N (429 above; default 0:
+                            no limit)
   --max-header-bytes N      request head size (431 above; default 16384)
   --handshake-timeout S     complete request head within S (408 otherwise; default 10)
   --connect-timeout S       connect to an upstream within S (504 when every member times out; default 5)
   --health-interval S       re-check dead upstreams every S (default 2)
 Operations
-  --admin HOST:PORT         /metrics (Prometheus), /healthz, /routes
+  --admin [HOST:]PORT       /metrics (Prometheus), /healthz, /routes
   --access-log FILE|-       JSON line per request and WebSocket at its end (- for stdout)
   --workers N               N processes sharing the port(s) (default 1)
   -h, --help
 
 Prints "wsvia gateway listening on http://HOST:PORT" when ready, after every listener (the admin one too) is
-bound. Exit codes: 0 after a drain, 2 for a usage or configuration error (an access log that cannot be opened),
-1 otherwise (a port in use).
-`;
+bound.
+${exitCodesHelp(SERVER_EXIT_CODES)}`;
 
 /** The flags of `wsvia gateway` (util.parseArgs' table; shell completion reads it too). */
 export const OPTIONS = {
-  listen: { type: 'string' },
+  ...GATEWAY_FLAGS,
   route: { type: 'string', multiple: true },
+  sni: { type: 'string', multiple: true },
   config: { type: 'string' },
   watch: { type: 'boolean' },
-  'allow-origin': { type: 'string', multiple: true },
-  'trust-proxy': { type: 'string', multiple: true },
-  'proxy-protocol': { type: 'boolean' },
-  'upstream-ca': { type: 'string' },
-  'tls-listen': { type: 'string' },
-  'tls-cert': { type: 'string' },
-  'tls-key': { type: 'string' },
-  sni: { type: 'string', multiple: true },
-  ping: { type: 'string' },
-  'ping-timeout': { type: 'string' },
-  'idle-timeout': { type: 'string' },
-  'max-lifetime': { type: 'string' },
-  'drain-timeout': { type: 'string' },
-  'drain-spread': { type: 'string' },
-  'max-connections': { type: 'string' },
-  'max-per-client': { type: 'string' },
-  'max-header-bytes': { type: 'string' },
-  'handshake-timeout': { type: 'string' },
-  'connect-timeout': { type: 'string' },
-  'health-interval': { type: 'string' },
-  admin: { type: 'string' },
-  'access-log': { type: 'string' },
   workers: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
 
-function seconds(flags: Flags, name: keyof Flags): number | undefined {
-  const v = flags[name];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !/^\d+(\.\d+)?$/.test(v))
-    throw new UsageError(`--${name} expects seconds, got ${String(v)}`);
-  return Math.round(Number(v) * 1000);
-}
-
-function count(flags: Flags, name: keyof Flags): number | undefined {
-  const v = flags[name];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !/^\d{1,9}$/.test(v))
-    throw new UsageError(`--${name} expects a whole number, got ${String(v)}`);
-  return Number(v);
-}
-
 /** The flags over a base config (the file's, or the defaults). */
 function applyFlags(base: GatewayConfig, f: Flags): GatewayConfig {
-  const l = base.limits;
-  const ping = seconds(f, 'ping') ?? base.ping;
-  const routes = f.route ? f.route.map(parseRouteFlag) : base.routes;
   const cfg: GatewayConfig = {
-    ...base,
-    listen: f.listen ?? base.listen,
-    tls: {
-      listen: f['tls-listen'] ?? base.tls.listen,
-      cert: f['tls-cert'] ?? base.tls.cert,
-      key: f['tls-key'] ?? base.tls.key,
-    },
-    routes,
+    ...applyFlagValues(base, f),
+    routes: f.route ? f.route.map(parseRouteFlag) : base.routes,
     sni: f.sni ? f.sni.map((s) => parseSniFlag(s)) : base.sni,
-    allowOrigins: f['allow-origin'] ?? base.allowOrigins,
-    ping,
-    pingTimeout: seconds(f, 'ping-timeout') ?? (f.ping !== undefined ? ping : base.pingTimeout),
-    admin: f.admin ?? base.admin,
-    trustProxy: f['trust-proxy']
-      ? parseTrust(f['trust-proxy'], '--trust-proxy', '--trust-proxy')
-      : base.trustProxy,
-    proxyProtocol: f['proxy-protocol'] ?? base.proxyProtocol,
-    limits: {
-      maxConnections: count(f, 'max-connections') ?? l.maxConnections,
-      maxPerClient: count(f, 'max-per-client') ?? l.maxPerClient,
-      maxHeaderBytes: count(f, 'max-header-bytes') ?? l.maxHeaderBytes,
-      handshakeTimeout: seconds(f, 'handshake-timeout') ?? l.handshakeTimeout,
-      connectTimeout: seconds(f, 'connect-timeout') ?? l.connectTimeout,
-      idleTimeout: seconds(f, 'idle-timeout') ?? l.idleTimeout,
-      maxLifetime: seconds(f, 'max-lifetime') ?? l.maxLifetime,
-      drainTimeout: seconds(f, 'drain-timeout') ?? l.drainTimeout,
-      drainSpread: seconds(f, 'drain-spread') ?? l.drainSpread,
-    },
-    healthInterval: seconds(f, 'health-interval') ?? base.healthInterval,
-    accessLog: f['access-log'] ?? base.accessLog,
-    upstreamCa: f['upstream-ca'] ?? base.upstreamCa,
   };
   return validateConfig(cfg, f.config ?? 'flags');
 }
 
-const EMPTY: GatewayConfig = {
-  listen: undefined,
-  tls: { listen: undefined, cert: undefined, key: undefined },
-  routes: [],
-  sni: [],
-  allowOrigins: [],
-  ping: 0,
-  pingTimeout: 0,
-  admin: undefined,
-  trustProxy: [],
-  proxyProtocol: false,
-  limits: DEFAULT_LIMITS,
-  healthInterval: 2_000,
-  accessLog: undefined,
-  upstreamCa: undefined,
-};
-
 /** The whole config: the file (if any) under the flags. Throws a WsviaError naming the problem. */
 function loadConfig(f: Flags): GatewayConfig {
-  if (f.config === undefined) return applyFlags(EMPTY, f);
+  if (f.config === undefined) return applyFlags(EMPTY_CONFIG, f);
   // The file is validated as a whole after the flags are applied: they may supply the listener or routes.
   return applyFlags(configFromNode(loadConfigFile(f.config), f.config, { validate: false }), f);
 }
@@ -181,9 +117,9 @@ function loadConfig(f: Flags): GatewayConfig {
 function announce(a: GatewayAddresses): void {
   const fmt = (x: { address: string; port: number }): string =>
     `${x.address.includes(':') ? `[${x.address}]` : x.address}:${x.port}`;
-  if (a.listen) process.stdout.write(`wsvia gateway listening on http://${fmt(a.listen)}\n`);
-  if (a.tls) process.stdout.write(`wsvia gateway listening on https://${fmt(a.tls)}\n`);
-  if (a.admin) process.stdout.write(`wsvia gateway admin on http://${fmt(a.admin)}\n`);
+  if (a.listen) process.stderr.write(`wsvia gateway listening on http://${fmt(a.listen)}\n`);
+  if (a.tls) process.stderr.write(`wsvia gateway listening on https://${fmt(a.tls)}\n`);
+  if (a.admin) process.stderr.write(`wsvia gateway admin on http://${fmt(a.admin)}\n`);
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -198,27 +134,28 @@ export async function run(argv: string[]): Promise<number> {
       return EXIT_CODES.ok;
     }
     if (flags.watch && !flags.config) throw new UsageError('--watch needs --config');
-    workers = count(flags, 'workers') ?? 1;
-    if (workers < 1 || workers > 64) throw new UsageError('--workers expects 1 to 64');
+    if (flags.workers !== undefined && !/^([1-9]|[1-5]\d|6[0-4])$/.test(flags.workers))
+      throw new UsageError(`--workers expects 1 to 64, got ${JSON.stringify(flags.workers)}`);
+    workers = Number(flags.workers ?? 1);
     config = loadConfig(flags);
+    // The gateway re-reads them on SIGHUP; a file that cannot be used at start is a configuration error.
+    if (config.tls.listen !== undefined) readTlsFiles(config.tls.cert, config.tls.key);
   } catch (e) {
-    if (isWsviaError(e)) {
-      process.stderr.write(formatError(e));
-      return EXIT_CODES.usage;
-    }
-    return reportUsage(e, usage);
+    return reportUsage(e, 'gateway');
   }
-  if (workers > 1 && cluster.isPrimary) return runPrimary(workers, argv);
+  if (workers > 1 && cluster.isPrimary) return runPrimary(workers, argv, config.admin);
 
   const inWorker = cluster.isWorker;
-  // In a worker only the first one serves the admin listener: the others would compete for its port.
-  if (inWorker && process.env['WSVIA_WORKER_INDEX'] !== '0') config = { ...config, admin: undefined };
+  // Under --workers the primary serves the admin listener for all workers (serve/cluster-admin.ts).
+  if (inWorker) config = { ...config, admin: undefined };
   let gateway: Gateway;
   try {
     gateway = new Gateway(config, { accessLog: openAccessLog(config.accessLog, 'gateway') });
     const addresses = await gateway.start();
-    if (inWorker) process.send?.({ wsvia: 'listening', addresses });
-    else announce(addresses);
+    if (inWorker) {
+      answerAdminRequests(gateway.adminPages());
+      process.send?.({ wsvia: 'listening', addresses });
+    } else announce(addresses);
   } catch (e) {
     return failStart(e);
   }
@@ -229,7 +166,7 @@ export async function run(argv: string[]): Promise<number> {
     reloading = true;
     try {
       let next = loadConfig(flags);
-      if (inWorker && process.env['WSVIA_WORKER_INDEX'] !== '0') next = { ...next, admin: undefined };
+      if (inWorker) next = { ...next, admin: undefined };
       gateway.reload(next);
       process.stderr.write(
         `wsvia gateway: reloaded (${why}): ${next.routes.length} routes, ${next.sni.length} SNI routes\n`,
@@ -244,15 +181,8 @@ export async function run(argv: string[]): Promise<number> {
     }
   };
   process.on('SIGHUP', () => reload('SIGHUP'));
-  let watcher: fs.FSWatcher | undefined;
-  if (flags.watch && flags.config) {
-    let t: NodeJS.Timeout | undefined;
-    watcher = fs.watch(flags.config, () => {
-      clearTimeout(t);
-      // Editors write in several steps; settle first.
-      t = setTimeout(() => reload('file changed'), 200);
-    });
-  }
+  const watcher =
+    flags.watch && flags.config ? new ConfigWatch(flags.config, () => reload('file changed')) : undefined;
   const signal = await waitForSignal();
   watcher?.close();
   // Workers stopped because another failed to start have nothing to drain, and nothing to say.
@@ -266,8 +196,23 @@ export async function run(argv: string[]): Promise<number> {
   return EXIT_CODES.ok;
 }
 
-/** --workers N: forks N copies sharing the listening sockets (node:cluster), relays signals, prints once. */
-async function runPrimary(workers: number, argv: string[]): Promise<number> {
+/**
+ * --workers N: forks N copies sharing the listening sockets (node:cluster), relays signals, prints once, and serves
+ * the admin listener for all of them (merged /metrics; /healthz 503 from SIGTERM until the last worker exits).
+ */
+async function runPrimary(workers: number, argv: string[], adminAt: string | undefined): Promise<number> {
+  let admin: ClusterAdmin | undefined;
+  let adminAddress: AddressInfo | undefined;
+  try {
+    if (adminAt !== undefined) {
+      admin = new ClusterAdmin(['/routes']);
+      const { host, port } = parseHostPort(adminAt, '--admin', 'admin');
+      await admin.listen(host, port, 'admin');
+      adminAddress = admin.address();
+    }
+  } catch (e) {
+    return failStart(e);
+  }
   cluster.setupPrimary({ args: ['gateway', ...argv] });
   const ready = new Map<number, GatewayAddresses>();
   let announced = false;
@@ -293,13 +238,17 @@ async function runPrimary(workers: number, argv: string[]): Promise<number> {
       const first = ready.get(0);
       if (ready.size === workers && first && !announced) {
         announced = true;
-        announce(first);
+        announce({ ...first, admin: adminAddress });
       }
     });
   }
   process.on('SIGHUP', () => all.forEach((w) => w.process.kill('SIGHUP')));
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGTERM'));
+  const drain = (): void => {
+    admin?.drain();
+    stop('SIGTERM');
+  };
+  process.once('SIGTERM', drain);
+  process.once('SIGINT', drain);
   let exitedBadly = false;
   await new Promise<void>((resolve) => {
     let exited = 0;
@@ -309,5 +258,6 @@ async function runPrimary(workers: number, argv: string[]): Promise<number> {
       if (++exited === workers) resolve();
     });
   });
+  await admin?.close();
   return failed ?? (exitedBadly ? EXIT_CODES.failure : EXIT_CODES.ok);
 }

@@ -1,20 +1,23 @@
 /** `wsvia proxy`: the forward proxy. Flags and the config file, printing, signals and workers; no proxy logic. */
 import cluster from 'node:cluster';
-import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Htpasswd } from '../auth/htpasswd.js';
 import { StaticUsers, type UserStore } from '../auth/server-auth.js';
-import { loadConfigFile, type ConfigNode } from '../config.js';
-import { EXIT_CODES, WsviaError } from '../errors.js';
+import type { FlagValues } from '../config.js';
+import { EXIT_CODES } from '../errors.js';
 import { unbracket } from '../protocol/authority.js';
 import { parseHostRule, parsePortList, type DestinationPolicy } from '../route/destination.js';
 import { parseProxyUrl } from '../route/proxy-url.js';
 import { AdminListener } from '../serve/admin.js';
+import { answerAdminRequests, ClusterAdmin } from '../serve/cluster-admin.js';
 import { RELAY_CHOICES, relayDecision, type RelayChoice } from '../serve/splice-relay.js';
 import { DEFAULT_LIMITS, type ProxyLimits, type ProxyServerOptions } from '../proxy/options.js';
 import { ProxyServer } from '../proxy/server.js';
 import { tuneHeapForLongLivedSockets } from './heap-tuning.js';
-import { reportError, reportUsage, UsageError } from './output.js';
+import { mergeConfigFile, parseMerged } from './config-file.js';
+import { parsedAs, readFlagFile, readTlsFiles } from './flag-values.js';
+import { parseListen, parsePort, type ListenAddress } from './listen-address.js';
+import { exitCodesHelp, reportUsage, SERVER_EXIT_CODES, UsageError } from './output.js';
 import { failStart, openAccessLog, startFailure, waitForSignal } from './server-lifecycle.js';
 
 export const usage = `usage: wsvia proxy [options]
@@ -23,8 +26,9 @@ A forward proxy for CONNECT tunnels (wss://, https://) and absolute-form http://
 expose: destinations on loopback and private networks are denied unless allowed, limits are on by default.
 
 listener:
-  --host HOST                   address to listen on (default 127.0.0.1; 0.0.0.0 exposes it)
-  --port PORT                   port (default 8080; 0 lets the system choose)
+  --listen [HOST:]PORT          where to listen (default 127.0.0.1:8080; 0.0.0.0 exposes it; [::1]:PORT for
+                                IPv6; port 0 lets the system choose)
+  --host HOST, --port PORT      the same, in two flags
   --tls-cert FILE --tls-key FILE  serve TLS: clients use an https:// proxy URL
   --proxy-protocol              expect a PROXY protocol v1/v2 header (behind HAProxy or a cloud LB)
   --workers N                   N processes sharing the port (default 1)
@@ -58,15 +62,15 @@ operations:
   --access-log FILE|-           one JSON line per tunnel or request (- is stdout)
   --admin HOST:PORT             /metrics (Prometheus) and /healthz
   --drain-timeout SECONDS       on SIGTERM, let tunnels finish this long (default 30)
-  --config FILE                 a YAML file with any of these options (flags win)
+  --config FILE                 a YAML file whose keys are these flags' names (max-tunnels: 100,
+                                allow-ports: [443, 8443]); flags given win
   -h, --help
 
 Prints "wsvia proxy listening on URL" when ready.
-exit codes: 0 stopped by a signal, 1 failure (a port in use), 2 usage or invalid configuration (an access log
-that cannot be opened)
-`;
+${exitCodesHelp(SERVER_EXIT_CODES)}`;
 
 const STRING_OPTIONS = [
+  'listen',
   'host',
   'port',
   'htpasswd',
@@ -104,40 +108,6 @@ interface Settings {
   booleans: Partial<Record<BooleanKey, boolean>>;
 }
 
-/** The config file's keys: the flag names without dashes, `config` excepted. */
-export function settingsFromConfig(node: ConfigNode): Settings {
-  const keys = [...STRING_OPTIONS.filter((k) => k !== 'config'), ...LIST_OPTIONS, ...BOOLEAN_OPTIONS];
-  node.onlyKeys(keys);
-  const s: Settings = { strings: {}, lists: {}, booleans: {} };
-  for (const k of STRING_OPTIONS) {
-    if (k === 'config') continue;
-    const v = node.string(k);
-    if (v !== undefined) s.strings[k] = v;
-  }
-  for (const k of LIST_OPTIONS) {
-    const v = node.strings(k);
-    if (v !== undefined) s.lists[k] = v;
-  }
-  for (const k of BOOLEAN_OPTIONS) {
-    const v = node.boolean(k);
-    if (v !== undefined) s.booleans[k] = v;
-  }
-  // Validate values now, naming the key: the same checks the flags get.
-  try {
-    toOptions(s, (k) => `${k}`);
-  } catch (e) {
-    if (e instanceof UsageError || e instanceof WsviaError) {
-      const key = /^(\S+)/.exec(e instanceof WsviaError ? e.summary : e.message)?.[1] ?? '';
-      throw node.error(
-        e instanceof WsviaError ? e.summary : e.message,
-        keys.includes(key as never) ? key : undefined,
-      );
-    }
-    throw e;
-  }
-  return s;
-}
-
 interface Built {
   readonly server: ProxyServerOptions;
   readonly accessLog: string | undefined;
@@ -163,19 +133,20 @@ function count(s: Settings, key: StringKey, name: (k: string) => string, fallbac
   return Number(t);
 }
 
-function hostPort(text: string, what: string): { host: string; port: number } {
-  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(text);
-  if (!m || Number(m[2]) > 65535)
-    throw new UsageError(`${what} expects HOST:PORT, got ${JSON.stringify(text)}`);
-  return { host: unbracket(m[1] as string), port: Number(m[2]) };
-}
-
-function readFile(path: string, what: string): Buffer {
-  try {
-    return fs.readFileSync(path);
-  } catch (e) {
-    throw new UsageError(`${what}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+/** `--listen [HOST:]PORT`, or its aliases `--host` and `--port`. */
+function listenOf(s: Settings, name: (k: string) => string): ListenAddress {
+  const str = s.strings;
+  if (str.listen !== undefined) {
+    if (str.host !== undefined || str.port !== undefined)
+      throw new UsageError(
+        `${name('listen')} says what ${name('host')} and ${name('port')} say: give one or the other`,
+      );
+    return parseListen(str.listen, name('listen'));
   }
+  return {
+    host: unbracket(str.host ?? '127.0.0.1'),
+    port: str.port === undefined ? 8080 : parsePort(str.port, name('port')),
+  };
 }
 
 /** `--relay`: `splice` is refused where it cannot run, rather than quietly relaying in JavaScript. */
@@ -193,13 +164,12 @@ function relayChoice(s: Settings, name: (k: string) => string, tlsListener: bool
 /** Validates settings into server options. `name` renders a key for messages (`--port` or `port`). */
 export function toOptions(s: Settings, name: (k: string) => string): Built {
   const str = s.strings;
-  const port = count(s, 'port', name, 8080, 0);
-  if (port > 65535) throw new UsageError(`${name('port')} expects a port number, got ${port}`);
+  const listen = listenOf(s, name);
   const policy: DestinationPolicy = {
-    ports: parsePortList(str['allow-ports'] ?? '443,80'),
+    ports: parsedAs(name('allow-ports'), () => parsePortList(str['allow-ports'] ?? '443,80')),
     allowPrivate: s.booleans['allow-private'] ?? false,
-    allow: (s.lists.allow ?? []).map(parseHostRule),
-    deny: (s.lists.deny ?? []).map(parseHostRule),
+    allow: parsedAs(name('allow'), () => (s.lists.allow ?? []).map(parseHostRule)),
+    deny: parsedAs(name('deny'), () => (s.lists.deny ?? []).map(parseHostRule)),
   };
   const limits: ProxyLimits = {
     maxTunnels: count(s, 'max-tunnels', name, DEFAULT_LIMITS.maxTunnels),
@@ -229,21 +199,19 @@ export function toOptions(s: Settings, name: (k: string) => string): Built {
     throw new UsageError(`${name('auth')} and ${name('htpasswd')} do not go together: choose one user store`);
   if (auth.length > 0) users = new StaticUsers(auth);
   if (str.htpasswd !== undefined)
-    users = Htpasswd.parse(readFile(str.htpasswd, name('htpasswd')).toString('utf8'), str.htpasswd);
-  if ((str['tls-cert'] === undefined) !== (str['tls-key'] === undefined))
-    throw new UsageError(`${name('tls-cert')} and ${name('tls-key')} go together`);
-  const tls =
-    str['tls-cert'] !== undefined && str['tls-key'] !== undefined
-      ? { cert: readFile(str['tls-cert'], name('tls-cert')), key: readFile(str['tls-key'], name('tls-key')) }
-      : undefined;
-  const upstream = str.upstream === undefined ? undefined : parseProxyUrl(str.upstream);
+    users = Htpasswd.parse(readFlagFile(str.htpasswd, name('htpasswd')).toString('utf8'), str.htpasswd);
+  const tls = readTlsFiles(str['tls-cert'], str['tls-key'], name('tls-cert'), name('tls-key'));
+  const upstream =
+    str.upstream === undefined
+      ? undefined
+      : parsedAs(name('upstream'), () => parseProxyUrl(str.upstream as string));
   if (upstream && upstream.scheme !== 'http' && upstream.scheme !== 'https')
     throw new UsageError(`${name('upstream')} must be an http:// or https:// proxy, got ${upstream.display}`);
   const upstreamCa =
-    str['upstream-ca'] === undefined ? undefined : readFile(str['upstream-ca'], name('upstream-ca'));
+    str['upstream-ca'] === undefined ? undefined : readFlagFile(str['upstream-ca'], name('upstream-ca'));
   const server: ProxyServerOptions = {
-    host: unbracket(str.host ?? '127.0.0.1'),
-    port,
+    host: listen.host,
+    port: listen.port,
     policy,
     limits,
     ...(users ? { users } : {}),
@@ -256,7 +224,7 @@ export function toOptions(s: Settings, name: (k: string) => string): Built {
   return {
     server,
     accessLog: str['access-log'],
-    admin: str.admin === undefined ? undefined : hostPort(str.admin, name('admin')),
+    admin: str.admin === undefined ? undefined : parseListen(str.admin, name('admin')),
     drainTimeout: seconds(s, 'drain-timeout', name, 30_000),
     workers: count(s, 'workers', name, 1),
   };
@@ -270,24 +238,13 @@ export const OPTIONS: Record<string, { type: 'string' | 'boolean'; multiple?: bo
   help: { type: 'boolean', short: 'h' },
 };
 
-function settingsFromArgv(argv: string[]): { settings: Settings; help: boolean } {
-  const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
-  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
-  const v = values as Record<string, string | string[] | boolean | undefined>;
+/** Flag values (the command line's, or a config file's under them) sorted by kind. */
+function settingsOf(v: FlagValues): Settings {
   const s: Settings = { strings: {}, lists: {}, booleans: {} };
   for (const k of STRING_OPTIONS) if (typeof v[k] === 'string') s.strings[k] = v[k];
   for (const k of LIST_OPTIONS) if (Array.isArray(v[k])) s.lists[k] = v[k];
   for (const k of BOOLEAN_OPTIONS) if (typeof v[k] === 'boolean') s.booleans[k] = v[k];
-  return { settings: s, help: v.help === true };
-}
-
-/** Flags over the config file: a flag given replaces the file's value (lists too). */
-function merge(file: Settings, flags: Settings): Settings {
-  return {
-    strings: { ...file.strings, ...flags.strings },
-    lists: { ...file.lists, ...flags.lists },
-    booleans: { ...file.booleans, ...flags.booleans },
-  };
+  return s;
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -295,21 +252,19 @@ export async function run(argv: string[]): Promise<number> {
   tuneHeapForLongLivedSockets();
   let built: Built;
   try {
-    const { settings, help } = settingsFromArgv(argv);
-    if (help) {
+    const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
+    if (values.help) {
       process.stdout.write(usage);
       return EXIT_CODES.ok;
     }
-    const file =
-      settings.strings.config === undefined
-        ? undefined
-        : settingsFromConfig(loadConfigFile(settings.strings.config));
-    built = toOptions(file ? merge(file, settings) : settings, (k) => `--${k}`);
+    if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
+    const merged = mergeConfigFile(values, OPTIONS, [[['listen'], ['host', 'port']]]);
+    built = parseMerged(merged, (v) => toOptions(settingsOf(v), (k) => `--${k}`));
   } catch (e) {
-    if (e instanceof WsviaError) return reportError(e);
-    return reportUsage(e, usage);
+    return reportUsage(e, 'proxy');
   }
-  if (built.workers > 1 && cluster.isPrimary) return runPrimary(built.workers, built.drainTimeout);
+  if (built.workers > 1 && cluster.isPrimary)
+    return runPrimary(built.workers, built.drainTimeout, built.admin);
   return runServer(built, cluster.isWorker);
 }
 
@@ -320,10 +275,13 @@ async function runServer(built: Built, isWorker: boolean): Promise<number> {
   try {
     const accessLog = openAccessLog(built.accessLog, 'proxy');
     const s = (server = new ProxyServer({ ...built.server, accessLog }));
-    admin = built.admin
-      ? new AdminListener({ registry: s.metrics.registry, healthy: () => !s.draining })
-      : undefined;
-    if (built.admin) await admin?.listen(built.admin.host, built.admin.port);
+    const pages = { registry: s.metrics.registry, healthy: () => !s.draining };
+    // Under --workers the primary serves the admin listener for all workers (serve/cluster-admin.ts).
+    if (isWorker) answerAdminRequests(pages);
+    else if (built.admin) {
+      admin = new AdminListener(pages);
+      await admin.listen(built.admin.host, built.admin.port);
+    }
     url = (await server.listen()).url;
   } catch (e) {
     await admin?.close();
@@ -334,7 +292,7 @@ async function runServer(built: Built, isWorker: boolean): Promise<number> {
     if (admin) process.stderr.write(`wsvia proxy admin on ${admin.url} (/metrics, /healthz)\n`);
     const relay = relayDecision(built.server.relay ?? 'js', built.server.tls !== undefined);
     process.stderr.write(`wsvia proxy relay: ${relay.relay} (${relay.why})\n`);
-    process.stdout.write(`wsvia proxy listening on ${url}\n`);
+    process.stderr.write(`wsvia proxy listening on ${url}\n`);
   }
   const signal = await waitForSignal();
   if (!isWorker)
@@ -347,8 +305,22 @@ async function runServer(built: Built, isWorker: boolean): Promise<number> {
 }
 
 /** The primary of --workers N: forks, prints the first worker's address, passes signals on, waits. */
-async function runPrimary(workers: number, drainTimeout: number): Promise<number> {
+async function runPrimary(
+  workers: number,
+  drainTimeout: number,
+  adminAt: { host: string; port: number } | undefined,
+): Promise<number> {
+  let admin: ClusterAdmin | undefined;
+  try {
+    if (adminAt) {
+      admin = new ClusterAdmin();
+      await admin.listen(adminAt.host, adminAt.port);
+    }
+  } catch (e) {
+    return failStart(e);
+  }
   let printed = false;
+  let listening = 0;
   let failed: number | undefined;
   const stop = (signal: NodeJS.Signals): void => {
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
@@ -363,8 +335,11 @@ async function runPrimary(workers: number, drainTimeout: number): Promise<number
     }
     const url = (message as { wsviaProxyListening?: unknown } | null)?.wsviaProxyListening;
     if (printed || failed !== undefined || typeof url !== 'string') return;
+    // Announced once every worker listens (and answers the admin listener), as the gateway does.
+    if (++listening < workers) return;
     printed = true;
-    process.stdout.write(`wsvia proxy listening on ${url} (${workers} workers)\n`);
+    if (admin) process.stderr.write(`wsvia proxy admin on ${admin.url} (/metrics, /healthz)\n`);
+    process.stderr.write(`wsvia proxy listening on ${url} (${workers} workers)\n`);
   });
   // Workers serve long-lived sockets: a small young generation keeps idle tunnels cheap (about 9 KiB each
   // instead of 13 measured here), at no throughput cost seen on this machine. An explicit flag given wins.
@@ -386,9 +361,11 @@ async function runPrimary(workers: number, drainTimeout: number): Promise<number
   });
   const signal = await Promise.race([waitForSignal(), exited.then(() => undefined)]);
   stopping = true;
+  admin?.drain();
   if (signal) stop(signal);
   const killer = setTimeout(() => stop('SIGKILL'), drainTimeout + 5000);
   await exited;
   clearTimeout(killer);
+  await admin?.close();
   return failed ?? exitFailure ?? EXIT_CODES.ok;
 }

@@ -41,7 +41,8 @@ export const ROUTE_USAGE = `route and proxy (curl's names):
                              username/password for SOCKS5; the user id for SOCKS4)
       --proxy-anyauth        pick the strongest scheme the proxy offers (the default): Negotiate (with -U :),
                              Digest, NTLM, Basic
-      --proxy-basic, --proxy-digest, --proxy-ntlm   answer only these schemes (combinable)
+      --proxy-basic, --proxy-digest, --proxy-ntlm   answer only these schemes (combinable); --proxy-basic
+                             alone sends Basic with the first CONNECT, as curl does (no 407 round trip)
       --proxy-negotiate      Negotiate (Kerberos/SPNEGO) with the ticket from kinit (curl: --proxy-negotiate -U :);
                              needs the optional kerberos package
 `;

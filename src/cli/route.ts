@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { resolveRoutes, toDialTarget } from '../dial/dial.js';
 import { EXIT_CODES } from '../errors.js';
 import { routeHops } from '../route/choose.js';
-import { reportError, reportUsage, UsageError } from './output.js';
+import { exitCodesHelp, reportError, reportUsage, UsageError } from './output.js';
 import { ROUTE_FLAGS, ROUTE_USAGE, routeOptionsFrom } from './route-options.js';
 
 export const usage = `usage: wsvia route URL [options]
@@ -16,8 +16,7 @@ ${ROUTE_USAGE}
       --json                 one JSON object on stdout
   -h, --help
 
-exit codes: 0 ok, 2 usage or an invalid proxy/PAC configuration, 1 other failure
-`;
+${exitCodesHelp([0, 1, 2])}`;
 
 /** The flags of `wsvia route` (util.parseArgs' table; shell completion reads it too). */
 export const OPTIONS = {
@@ -48,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
     json = values.json ?? false;
     options = routeOptionsFrom(values);
   } catch (e) {
-    return reportUsage(e, usage);
+    return reportUsage(e, 'route');
   }
   try {
     const target = toDialTarget(url);

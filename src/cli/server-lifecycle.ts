@@ -6,7 +6,7 @@
  * (a port in use).
  */
 import cluster from 'node:cluster';
-import { EXIT_CODES, exitCodeFor, isWsviaError } from '../errors.js';
+import { EXIT_CODES, exitCodeOf, isWsviaError } from '../errors.js';
 import { AccessLog } from '../observe/access-log.js';
 import { formatError, reportError } from './output.js';
 
@@ -44,7 +44,7 @@ interface StartFailure {
 export function failStart(e: unknown): number {
   if (!cluster.isWorker) return reportError(e);
   const text = isWsviaError(e) ? formatError(e) : `wsvia: ${e instanceof Error ? e.message : String(e)}\n`;
-  const code = isWsviaError(e) ? exitCodeFor(e.code) : EXIT_CODES.failure;
+  const code = isWsviaError(e) ? exitCodeOf(e) : EXIT_CODES.failure;
   const failure: StartFailure = { wsviaStartFailed: { text, code } };
   process.send?.(failure, () => cluster.worker?.disconnect());
   return code;

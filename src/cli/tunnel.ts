@@ -12,12 +12,20 @@ import type { ConnectOptions } from '../client/connect.js';
 import { EXIT_CODES, exitCodeFor, isWsviaError } from '../errors.js';
 import { formatTraceEvent } from '../observe/format-trace.js';
 import { parseAuthority, type Authority } from '../protocol/authority.js';
-import { OPTIONS as CONNECT_OPTIONS, parseConnectArgs } from './connect.js';
+import { OPTIONS as CONNECT_OPTIONS, parseConnectArgs, SESSION_FLAGS } from './connect.js';
 import { parseListen } from './listen-address.js';
-import { formatError, reportError, reportUsage, UsageError } from './output.js';
+import {
+  ALL_EXIT_CODES,
+  exitCodesHelp,
+  formatError,
+  reportError,
+  reportUsage,
+  UsageError,
+} from './output.js';
 
 export const usage = `usage: wsvia tunnel -L [BIND:]PORT[:HOST:PORT] URL [options]
        wsvia tunnel -R [BIND:]PORT:HOST:PORT URL [options]
+       wsvia tunnel -L 5432:db:5432 -L 6379:cache:6379 -R 8022:127.0.0.1:22 URL [options]
        wsvia tunnel --stdio URL [--target HOST:PORT] [options]
 
 Carries TCP over WebSockets to a bridge (wsvia bridge, or websockify) at URL, directly or through a proxy.
@@ -28,6 +36,7 @@ Carries TCP over WebSockets to a bridge (wsvia bridge, or websockify) at URL, di
   -R [BIND:]PORT:HOST:PORT   reverse: the bridge listens on BIND:PORT on its side (its --allow-reverse; BIND
                              default 127.0.0.1) and each connection there is carried to HOST:PORT on this side;
                              the control connection pings and reconnects with backoff
+                             -L and -R repeat and mix: each has its own listener, all share URL and the route
       --stdio                one connection on stdin/stdout (ssh -o ProxyCommand='wsvia tunnel --stdio URL')
       --target HOST:PORT     with --stdio: ask the bridge for this target
       --linger SECONDS       against a bridge without half-close (websockify): keep the WebSocket open this long
@@ -35,22 +44,21 @@ Carries TCP over WebSockets to a bridge (wsvia bridge, or websockify) at URL, di
 
 Route, proxy, TLS and trace options are those of wsvia connect: -x/--proxy, --no-proxy, --noproxy,
 -U/--proxy-user, --proxy-header, --proxy-ca, --proxy-insecure, -H/--header (e.g. 'Authorization: Bearer T'),
---origin, --ca, -k/--insecure, --trace, --ping SECONDS, --timeout SECONDS. Credentials for the bridge's Basic
+--origin, --ca, -k/--insecure, --cert/--key, --proxy-cert/--proxy-key, --trace, --ping SECONDS,
+--timeout SECONDS. Credentials for the bridge's Basic
 auth go in the URL (ws://user:pass@host/).
 
-exit codes: 0 ok, 1 other failure, 2 usage, 3 refused (proxy or bridge policy), 4 auth, 5 TLS,
-            6 upgrade rejected, 7 timeout, 8 network or DNS, 9 closed abnormally
-`;
+${exitCodesHelp(ALL_EXIT_CODES)}`;
 
 const OWN_VALUE_FLAGS = ['-L', '-R', '--target', '--linger'] as const;
 
 /** -L and -R have no long name (ssh's flags). */
 export const SHORT_ONLY_OPTIONS = ['-L', '-R'] as const;
 
-/** The long flags `wsvia tunnel` takes: wsvia connect's but the four below, and its own (shell completion). */
+/** The long flags `wsvia tunnel` takes: wsvia connect's but its session flags, and its own (shell completion). */
 export const OPTIONS: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {
   ...Object.fromEntries(
-    Object.entries(CONNECT_OPTIONS).filter(([k]) => !['send', 'expect', 'reconnect', 'json'].includes(k)),
+    Object.entries(CONNECT_OPTIONS).filter(([k]) => !(SESSION_FLAGS as readonly string[]).includes(k)),
   ),
   target: { type: 'string' },
   linger: { type: 'string' },
@@ -110,12 +118,14 @@ export function parseTunnelArgs(argv: string[]): TunnelArgs | { help: true } {
   }
   const c = parseConnectArgs(rest);
   if (c.help) return { help: true };
-  if (c.send.length > 0 || c.expect !== undefined || c.reconnect || c.json)
+  if (c.sessionFlags.length > 0)
     throw new UsageError(
-      '--send, --expect, --reconnect and --json are wsvia connect options, not tunnel ones',
+      `${c.sessionFlags.map((f) => `--${f}`).join(', ')}: wsvia connect options, not tunnel ones`,
     );
-  const modes = (own['-L'].length > 0 ? 1 : 0) + (own['-R'].length > 0 ? 1 : 0) + (stdio ? 1 : 0);
-  if (modes !== 1) throw new UsageError('give exactly one of -L, -R or --stdio');
+  // -L and -R repeat and mix in one process (ssh's way); --stdio is one connection and stands alone.
+  const forwards = own['-L'].length + own['-R'].length;
+  if (stdio ? forwards > 0 : forwards === 0)
+    throw new UsageError('give -L and/or -R (each repeatable), or --stdio alone');
   if (own['--target'].length > 0 && !stdio)
     throw new UsageError('--target goes with --stdio (with -L: -L PORT:HOST:PORT)');
   const lingerS = own['--linger'][0] === undefined ? undefined : Number(own['--linger'][0]);
@@ -133,7 +143,7 @@ export function parseTunnelArgs(argv: string[]): TunnelArgs | { help: true } {
     stdio,
     target: own['--target'][0] === undefined ? undefined : authority(own['--target'][0], '--target'),
     linger: lingerS === undefined ? undefined : lingerS * 1000,
-    url: c.url,
+    url: c.session.url,
     options: c.options,
     trace: c.trace,
     pingMs,
@@ -168,7 +178,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     args = parseTunnelArgs(argv);
   } catch (e) {
-    return reportUsage(isWsviaError(e) ? new UsageError(e.message) : e, usage);
+    return reportUsage(isWsviaError(e) ? new UsageError(e.message) : e, 'tunnel');
   }
   if ('help' in args) {
     process.stdout.write(usage);
@@ -231,8 +241,9 @@ export async function run(argv: string[]): Promise<number> {
     for (const c of closers) await c();
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES') {
+      // A port in use is 1 in every command, as for the servers (LISTEN_FAILED).
       process.stderr.write(`wsvia: cannot listen for -L (${code}): choose another port\n`);
-      return EXIT_CODES.usage;
+      return EXIT_CODES.failure;
     }
     return reportError(e);
   }

@@ -158,7 +158,7 @@ export function openHttpTunnel(first: Duplex, s: TunnelStep): Promise<Tunnel> {
           schemes: s.schemes,
           startNegotiate,
         });
-        let authorization: string | undefined;
+        let authorization = auth.preemptive();
         for (;;) {
           const headers: [string, string][] = authorization ? [['Proxy-Authorization', authorization]] : [];
           for (const [k, v] of s.headers) headers.push([k, v]);

@@ -73,6 +73,12 @@ export interface DialOptions {
   readonly ca?: CaOption;
   /** Trust these CAs for an https:// proxy's certificate. */
   readonly proxyCa?: CaOption;
+  /** A client certificate (PEM, chain allowed) and its key, for a server that asks for one. */
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
+  /** A client certificate and its key for an https:// proxy. */
+  readonly proxyCert?: string | Buffer;
+  readonly proxyKey?: string | Buffer;
   /** Verify the target's certificate (default true). */
   readonly rejectUnauthorized?: boolean;
   /** Verify an https:// proxy's certificate (default true). */

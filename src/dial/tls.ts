@@ -27,6 +27,9 @@ export interface TlsStep {
   /** The proxy whose tunnel this TLS runs in, when it does. */
   readonly viaProxy?: string;
   readonly ca: CaOption | undefined;
+  /** A client certificate and its key, presented when the peer asks. */
+  readonly cert?: string | Buffer | undefined;
+  readonly key?: string | Buffer | undefined;
   readonly rejectUnauthorized: boolean;
   readonly alpn: readonly string[] | undefined;
   readonly timeout: number;
@@ -81,6 +84,8 @@ export function startTls(stream: Duplex, s: TlsStep): Promise<TlsResult> {
         host: s.host,
         ...(servername ? { servername } : {}),
         ...(s.ca === undefined ? {} : { ca: s.ca as string | Buffer | (string | Buffer)[] }),
+        ...(s.cert === undefined ? {} : { cert: s.cert }),
+        ...(s.key === undefined ? {} : { key: s.key }),
         ...(s.alpn ? { ALPNProtocols: [...s.alpn] } : {}),
         // Verified below, so that a failure can describe the certificate presented.
         rejectUnauthorized: false,

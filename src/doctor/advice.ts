@@ -45,12 +45,10 @@ export function adviceFor(
         .filter((x) => x);
       const schemes = [...new Set(offered)];
       if (schemes.length) advice.push(`the proxy offers: ${schemes.join(', ')}`);
-      if (schemes.length && !schemes.some((s) => /^(basic|digest)$/i.test(s)))
-        advice.push(
-          'wsvia answers Basic and Digest only: ask for one of them, or use a local NTLM/Kerberos helper proxy (cntlm, px)',
-        );
+      if (schemes.length && !schemes.some((s) => /^(basic|digest|ntlm|negotiate)$/i.test(s)))
+        advice.push('wsvia answers Basic, Digest, NTLM and Negotiate: none of them is offered here');
       advice.push(
-        'pass credentials with --proxy-user USER:PASS, or in the proxy URL (-x http://USER:PASS@host:port, or https_proxy=http://USER:PASS@host:port); percent-encode @ and : in the password',
+        'pass credentials with --proxy-user USER:PASS, or in the proxy URL (-x http://USER:PASS@host:port, or https_proxy=http://USER:PASS@host:port); percent-encode @, / and # in the password (a : needs no encoding)',
       );
       break;
     }

@@ -20,6 +20,8 @@ export interface IdleProbeOptions {
   readonly pongTimeout?: number;
   /** Called about every 250 ms while waiting. */
   readonly onProgress?: (elapsedMs: number, totalMs: number) => void;
+  /** Called as each connection finishes, with every outcome so far (in the order they finished). */
+  readonly onOutcome?: (outcome: ProbeOutcome, finished: readonly ProbeOutcome[], total: number) => void;
 }
 
 export interface ProbeOutcome {
@@ -104,6 +106,12 @@ export async function probeIdle(o: IdleProbeOptions): Promise<IdleResult & { pro
   const progress = o.onProgress
     ? setInterval(() => o.onProgress?.(Math.min(totalMs, performance.now() - started), totalMs), 250)
     : undefined;
+  const finished: ProbeOutcome[] = [];
+  const told = (p: ProbeOutcome): ProbeOutcome => {
+    finished.push(p);
+    o.onOutcome?.(p, finished, spans.length);
+    return p;
+  };
   try {
     const probes = await Promise.all(
       spans.map(async (span): Promise<ProbeOutcome> => {
@@ -111,9 +119,9 @@ export async function probeIdle(o: IdleProbeOptions): Promise<IdleResult & { pro
         try {
           ws = await o.open();
         } catch (e) {
-          return { span, kind: 'not-opened', error: isWsviaError(e) ? e.code : String(e) };
+          return told({ span, kind: 'not-opened', error: isWsviaError(e) ? e.code : String(e) });
         }
-        return probeOne(ws, span, pongTimeout);
+        return told(await probeOne(ws, span, pongTimeout));
       }),
     );
     o.onProgress?.(totalMs, totalMs);
@@ -121,6 +129,17 @@ export async function probeIdle(o: IdleProbeOptions): Promise<IdleResult & { pro
   } finally {
     clearInterval(progress);
   }
+}
+
+/** One connection's outcome on one line, as the report lists them. */
+export function probeLine(p: ProbeOutcome): string {
+  const what =
+    p.kind === 'cut'
+      ? `cut after ${p.cutAfter ?? '?'} s (${p.how ?? '?'})`
+      : p.kind === 'not-opened'
+        ? `did not open (${p.error ?? '?'})`
+        : p.kind;
+  return `silent ${p.span} s: ${what}`;
 }
 
 /** The cutoff, the longest survived silence and how the cut happened, from the probes' outcomes. */

@@ -3,7 +3,7 @@
  * the likely culprit by its default timeout, and probe connections the path would not open.
  */
 import { likelyCulprits, recommendedPingSeconds } from './culprits.js';
-import type { probeIdle } from './idle-probe.js';
+import { probeLine, type probeIdle } from './idle-probe.js';
 import type { DoctorStep } from './report.js';
 
 export function idleStep(
@@ -25,10 +25,7 @@ export function idleStep(
           ? `${opened} silent WebSockets, up to ${seconds} s: none was cut${failedToOpen ? ` (${failedToOpen} did not open)` : ''}`
           : `silent WebSockets are cut after ${r.cutoffSeconds} s (${r.how}); ${r.survivedSeconds} s of silence survived`,
     ...(r.cutoffSeconds === null && failedToOpen === 0 ? {} : { warning: true }),
-    more: r.probes.map(
-      (p) =>
-        `silent ${p.span} s: ${p.kind === 'cut' ? `cut after ${p.cutAfter ?? '?'} s (${p.how ?? '?'})` : p.kind === 'not-opened' ? `did not open (${p.error ?? '?'})` : p.kind}`,
-    ),
+    more: r.probes.map(probeLine),
   };
   if (failedToOpen > 0) {
     const codes = [...new Set(r.probes.map((p) => p.error).filter((x) => x !== undefined))].join(', ');

@@ -33,6 +33,17 @@ export interface IdleResult {
   readonly how: string;
 }
 
+/** Where the idle probe is, told as each of its connections finishes (and once at the start, `done` 0). */
+export interface IdleProgress {
+  /** Probe connections finished so far, of `total`. */
+  readonly done: number;
+  readonly total: number;
+  /** What the connection that just finished found (`silent 3 s: survived`); absent at the start. */
+  readonly line?: string;
+  /** The result from the connections finished so far. */
+  readonly soFar: IdleResult;
+}
+
 /**
  * The doctor's diagnosis of a path: each step's outcome, a verdict with the first failure's error code, and advice.
  */
@@ -40,6 +51,8 @@ export interface DoctorReport {
   readonly ok: boolean;
   /** The error code of the first failure, as `wsvia connect` reports it; null when ok. */
   readonly code: ErrorCode | null;
+  /** The status the failing peer answered, when it answered one: the exit code depends on it (401, 403). */
+  readonly status?: number;
   readonly summary: string;
   readonly steps: readonly DoctorStep[];
   readonly idle: IdleResult | undefined;

@@ -12,14 +12,14 @@ import { redactUrl } from '../observe/redact.js';
 import type { RouteDecision } from '../route/choose.js';
 import { adviceFor, unavailableCause } from './advice.js';
 import { certificateFromTrace, explainUpgrade, interceptedError } from './explain.js';
-import { probeIdle } from './idle-probe.js';
+import { idleSpans, probeIdle, probeLine, summarizeProbes } from './idle-probe.js';
 import { idleStep } from './idle-step.js';
 import { checkInterception, presentedChain, type InterceptionFinding } from './interception-check.js';
 import { pathSteps } from './path-steps.js';
-import type { DoctorReport, DoctorStep, IdleResult } from './report.js';
+import type { DoctorReport, DoctorStep, IdleProgress, IdleResult } from './report.js';
 import { Inbox, roundtrip } from './roundtrip.js';
 import { roundtripStep } from './roundtrip-step.js';
-import { scrubReport, secretsOf } from './secrets.js';
+import { scrubReport, scrubStep, secretsOf } from './secrets.js';
 import { Transcript } from './transcript.js';
 
 export interface DoctorOptions extends ConnectOptions {
@@ -33,6 +33,10 @@ export interface DoctorOptions extends ConnectOptions {
   readonly compareDirect?: boolean;
   /** Called as the idle probe advances (elapsed and total ms), e.g. for a progress bar. */
   readonly onIdleProgress?: (elapsedMs: number, totalMs: number) => void;
+  /** Told each step as soon as it is known (secrets taken out), for a report printed as it happens. */
+  readonly onStep?: (step: DoctorStep) => void;
+  /** Told when the idle probe starts and as each of its connections finishes, with the result so far. */
+  readonly onIdleProbe?: (progress: IdleProgress) => void;
 }
 
 /**
@@ -49,6 +53,8 @@ export async function runDoctor(url: string, options: DoctorOptions = {}): Promi
     idlePongTimeout,
     compareDirect,
     onIdleProgress,
+    onStep,
+    onIdleProbe,
     ping: _ping,
     ...connectOptions
   } = options;
@@ -83,14 +89,20 @@ export async function runDoctor(url: string, options: DoctorOptions = {}): Promi
   const inbox = ws ? new Inbox(ws) : undefined;
   const secrets = secretsOf(connectOptions, route, url);
   const shownUrl = redactUrl(url);
+  const steps: DoctorStep[] = [];
+  const emit = (s: DoctorStep): void => {
+    steps.push(s);
+    onStep?.(scrubStep(s, secrets));
+  };
   if (!target) {
     const e = error as WsviaError;
+    emit({ step: 'route', ok: false, ms: 0, detail: e.summary });
     return scrubReport(
       {
         ok: false,
         code: e.code,
         summary: e.summary,
-        steps: [{ step: 'route', ok: false, ms: 0, detail: e.summary }],
+        steps,
         idle: undefined,
         advice: e.hint ? [e.hint] : [],
       },
@@ -110,7 +122,7 @@ export async function runDoctor(url: string, options: DoctorOptions = {}): Promi
   if (error?.code === 'TLS_UNTRUSTED' && interception?.intercepted)
     error = interceptedError(error, interception);
 
-  const steps: DoctorStep[] = pathSteps(transcript, {
+  const found = pathSteps(transcript, {
     url: new URL(url),
     target,
     route,
@@ -120,6 +132,7 @@ export async function runDoctor(url: string, options: DoctorOptions = {}): Promi
     certificate,
     interception,
   });
+  for (const s of found) emit(s);
   const advice: string[] = [];
   let summary: string;
 
@@ -128,13 +141,25 @@ export async function runDoctor(url: string, options: DoctorOptions = {}): Promi
     if (error.code === 'PROXY_UNAVAILABLE' && unavailableCause(error) === 'capacity')
       summary += ': a capacity problem, the proxy has no tunnel left';
     advice.push(...adviceFor(error, target, interception));
-    return scrubReport({ ok: false, code: error.code, summary, steps, idle: undefined, advice }, secrets);
+    const status = error.answer?.status;
+    return scrubReport(
+      {
+        ok: false,
+        code: error.code,
+        ...(status === undefined ? {} : { status }),
+        summary,
+        steps,
+        idle: undefined,
+        advice,
+      },
+      secrets,
+    );
   }
 
   const open = ws as WebSocket;
   const rt = await roundtrip(open, inbox as Inbox, roundtripTimeout ?? 5000);
   const rtStep = roundtripStep(rt, (inbox as Inbox).messages, transcript);
-  steps.push(rtStep.step);
+  emit(rtStep.step);
   if (open.readyState === open.OPEN) open.close(1000);
   open.terminate();
   if (rtStep.error) {
@@ -161,15 +186,27 @@ export async function runDoctor(url: string, options: DoctorOptions = {}): Promi
   let idle: IdleResult | undefined;
   if (idleProbeSeconds !== undefined) {
     const started = performance.now();
+    onIdleProbe?.({ done: 0, total: idleSpans(idleProbeSeconds).length, soFar: summarizeProbes([]) });
     const r = await probeIdle({
       seconds: idleProbeSeconds,
       open: () => connect(url, { ...connectOptions, ...(route ? { route } : {}) }),
       ...(idlePongTimeout === undefined ? {} : { pongTimeout: idlePongTimeout }),
       ...(onIdleProgress ? { onProgress: onIdleProgress } : {}),
+      ...(onIdleProbe
+        ? {
+            onOutcome: (p, finished, total) =>
+              onIdleProbe({
+                done: finished.length,
+                total,
+                line: probeLine(p),
+                soFar: summarizeProbes(finished),
+              }),
+          }
+        : {}),
     });
     idle = { cutoffSeconds: r.cutoffSeconds, survivedSeconds: r.survivedSeconds, how: r.how };
     const explained = idleStep(r, idleProbeSeconds, Math.round(performance.now() - started));
-    steps.push(explained.step);
+    emit(explained.step);
     advice.push(...explained.advice);
   }
 

@@ -47,13 +47,19 @@ function scrub(text: string, secrets: readonly string[]): string {
   return t;
 }
 
-export function scrubReport(r: DoctorReport, secrets: readonly string[]): DoctorReport {
-  if (secrets.length === 0) return r;
-  const step = (s: DoctorStep): DoctorStep => ({
+/** A step with the secrets taken out, for one told as it happens (before the whole report is scrubbed). */
+export function scrubStep(s: DoctorStep, secrets: readonly string[]): DoctorStep {
+  if (secrets.length === 0) return s;
+  return {
     ...s,
     detail: scrub(s.detail, secrets),
     ...(s.more ? { more: s.more.map((l) => scrub(l, secrets)) } : {}),
-  });
+  };
+}
+
+export function scrubReport(r: DoctorReport, secrets: readonly string[]): DoctorReport {
+  if (secrets.length === 0) return r;
+  const step = (s: DoctorStep): DoctorStep => scrubStep(s, secrets);
   return {
     ...r,
     summary: scrub(r.summary, secrets),

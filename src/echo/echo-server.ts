@@ -42,7 +42,7 @@ export interface EchoServer {
   readonly port: number;
   /** Upgrade requests received, oldest first (bounded to the last 1000). */
   readonly received: readonly ReceivedUpgrade[];
-  /** Closes every WebSocket and stops listening. */
+  /** Closes every WebSocket with 1001 (going away), cuts those that do not answer within a second, stops listening. */
   close(): Promise<void>;
 }
 
@@ -100,12 +100,31 @@ export async function startEchoServer(options: EchoServerOptions = {}): Promise<
     url: `${options.tls ? 'wss' : 'ws'}://${formatHost(host)}:${port}/`,
     port,
     received,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const c of wss.clients) c.terminate();
-        wss.close();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: () => closeEchoServer(server, wss),
   };
+}
+
+/** How long clients have to answer the 1001 before their connections are cut. */
+const CLOSE_GRACE_MS = 1000;
+
+/**
+ * RFC 6455 §7.4.1: 1001, going away, to every client; a client that does not answer the close within
+ * {@link CLOSE_GRACE_MS} is cut. Resolves once the listener is closed.
+ */
+function closeEchoServer(server: http.Server, wss: WebSocketServer): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const clients = [...wss.clients];
+    wss.close();
+    const cut = setTimeout(() => {
+      for (const c of clients) c.terminate();
+      server.closeAllConnections();
+    }, CLOSE_GRACE_MS);
+    cut.unref();
+    server.close(() => {
+      clearTimeout(cut);
+      resolve();
+    });
+    server.closeIdleConnections();
+    for (const c of clients) c.close(1001, 'server shutting down');
+  });
 }

@@ -2,28 +2,24 @@
  * The gateway's configuration: one shape whether it comes from flags or from a YAML file, validated before it is
  * used, at start and at every reload. Validation names the key and the problem; nothing is half-applied.
  */
-import { ConfigNode } from '../config.js';
-import { WsviaError } from '../errors.js';
+import { flagValuesFromConfig, type ConfigNode, type FlagValues } from '../config.js';
+import { invalidArgument, WsviaError } from '../errors.js';
 import { parseCidr, type Cidr } from '../route/cidr.js';
 import { DEFAULT_ADMISSION } from '../serve/admission.js';
+import { formatListen, parseListen } from '../serve/listen-address.js';
+import { routeFromNode, routeToJson, type RouteSpec } from './route-config.js';
 
-export const UPSTREAM_SCHEMES = ['ws:', 'wss:', 'http:', 'https:'] as const;
-
-/** One upstream of a route: where the gateway connects, and whether with TLS. */
-export interface UpstreamSpec {
-  /** As written, for logs and /routes. */
-  readonly url: string;
-  readonly host: string;
-  readonly port: number;
-  readonly tls: boolean;
-}
-
-/** A path prefix and the upstreams that serve it (tried in turn, dead ones skipped). */
-export interface RouteSpec {
-  /** A path prefix, always starting with `/`. */
-  readonly path: string;
-  readonly upstreams: readonly UpstreamSpec[];
-}
+export {
+  BALANCES,
+  parseRouteFlag,
+  parseUpstream,
+  UPSTREAM_SCHEMES,
+  type Balance,
+  type HashKey,
+  type RouteOptions,
+  type RouteSpec,
+  type UpstreamSpec,
+} from './route-config.js';
 
 /** A TLS listener route by server name: connections for `name` are passed, still encrypted, to `host:port`. */
 export interface SniRoute {
@@ -82,6 +78,8 @@ export interface GatewayConfig {
   readonly accessLog: string | undefined;
   /** Trust these CA certificates (PEM file) for wss:// and https:// upstreams. */
   readonly upstreamCa: string | undefined;
+  /** New connections a second from one client address (a burst of as many), then 429. 0: no limit. */
+  readonly ratePerClient: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -95,59 +93,11 @@ export const DEFAULT_LIMITS: Limits = {
   drainSpread: 5_000,
 };
 
-function configError(source: string, where: string, problem: string): WsviaError {
+export function configError(source: string, where: string, problem: string): WsviaError {
   return new WsviaError('CONFIG_INVALID', `${source}: ${where}: ${problem}`, {
     hop: 'config',
     hint: 'fix it; the running configuration, if any, is kept',
   });
-}
-
-/** Parses `ws://h:p`, `wss://h`, `http://...`, `https://...`; the path of an upstream URL is not used. */
-export function parseUpstream(text: string, source: string, where: string): UpstreamSpec {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw configError(source, where, `invalid upstream URL ${JSON.stringify(text)}`);
-  }
-  if (!(UPSTREAM_SCHEMES as readonly string[]).includes(url.protocol)) {
-    throw configError(source, where, `upstream ${text} must be ws://, wss://, http:// or https://`);
-  }
-  if (url.pathname !== '/' || url.search !== '' || url.username !== '') {
-    throw configError(
-      source,
-      where,
-      `upstream ${text} must be scheme://host[:port] only: the request's path and query go through unchanged`,
-    );
-  }
-  const tls = url.protocol === 'wss:' || url.protocol === 'https:';
-  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  return { url: text, host, port: url.port === '' ? (tls ? 443 : 80) : Number(url.port), tls };
-}
-
-function checkPath(path: string, source: string, where: string): string {
-  if (!path.startsWith('/') || /[\s?#]/.test(path)) {
-    throw configError(
-      source,
-      where,
-      `a route path must start with / and hold no spaces, ? or #, got ${path}`,
-    );
-  }
-  return path;
-}
-
-/** `PATH=UPSTREAM[,UPSTREAM...]` as given to --route. */
-export function parseRouteFlag(text: string): RouteSpec {
-  const eq = text.indexOf('=');
-  if (eq <= 0) throw configError('--route', text, 'expected PATH=UPSTREAM[,UPSTREAM...]');
-  const path = checkPath(text.slice(0, eq), '--route', text);
-  const list = text
-    .slice(eq + 1)
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  if (list.length === 0) throw configError('--route', text, 'no upstream after =');
-  return { path, upstreams: list.map((u) => parseUpstream(u, '--route', text)) };
 }
 
 /** `NAME=HOST:PORT` as given to --sni. */
@@ -206,67 +156,190 @@ export function validateConfig(c: GatewayConfig, source: string): GatewayConfig 
   }
   const seen = new Set<string>();
   for (const r of c.routes) {
-    if (seen.has(r.path)) throw configError(source, 'routes', `path ${r.path} appears twice`);
-    seen.add(r.path);
+    const what = r.host === undefined ? `path ${r.path}` : `host ${r.host} with path ${r.path}`;
+    if (seen.has(r.name)) throw configError(source, 'routes', `${what} appears twice`);
+    seen.add(r.name);
   }
   return c;
 }
 
-const TOP_KEYS = [
-  'listen',
-  'tls',
-  'routes',
-  'sni',
-  'allowOrigins',
-  'ping',
-  'pingTimeout',
-  'admin',
-  'trustProxy',
-  'proxyProtocol',
-  'limits',
-  'healthInterval',
-  'accessLog',
-  'upstreamCa',
-] as const;
-const LIMIT_KEYS = [
-  'maxConnections',
-  'maxPerClient',
-  'maxHeaderBytes',
-  'handshakeTimeout',
-  'connectTimeout',
-  'idleTimeout',
-  'maxLifetime',
-  'drainTimeout',
-  'drainSpread',
-] as const;
+/**
+ * The gateway's flags that are also its config file's top-level keys, by the same names (`--max-connections 100`
+ * is `max-connections: 100`), with their util.parseArgs shapes. `routes:` and `sni:` are lists of mappings, read
+ * apart.
+ */
+export const GATEWAY_FLAGS = {
+  listen: { type: 'string' },
+  'tls-listen': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'allow-origin': { type: 'string', multiple: true },
+  'trust-proxy': { type: 'string', multiple: true },
+  'proxy-protocol': { type: 'boolean' },
+  'upstream-ca': { type: 'string' },
+  ping: { type: 'string' },
+  'ping-timeout': { type: 'string' },
+  'idle-timeout': { type: 'string' },
+  'max-lifetime': { type: 'string' },
+  'drain-timeout': { type: 'string' },
+  'drain-spread': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'max-per-client': { type: 'string' },
+  'rate-per-client': { type: 'string' },
+  'max-header-bytes': { type: 'string' },
+  'handshake-timeout': { type: 'string' },
+  'connect-timeout': { type: 'string' },
+  'health-interval': { type: 'string' },
+  admin: { type: 'string' },
+  'access-log': { type: 'string' },
+} as const;
 
-/** Seconds in the file, milliseconds inside. */
-function seconds(node: ConfigNode, key: string): number | undefined {
-  const v = node.number(key, { min: 0, max: 31 * 24 * 3600 });
-  return v === undefined ? undefined : Math.round(v * 1000);
+/** Nothing to listen on and no routes: what flags and a file fill in. */
+export const EMPTY_CONFIG: GatewayConfig = {
+  listen: undefined,
+  tls: { listen: undefined, cert: undefined, key: undefined },
+  routes: [],
+  sni: [],
+  allowOrigins: [],
+  ping: 0,
+  pingTimeout: 0,
+  admin: undefined,
+  trustProxy: [],
+  proxyProtocol: false,
+  limits: DEFAULT_LIMITS,
+  healthInterval: 2_000,
+  accessLog: undefined,
+  upstreamCa: undefined,
+  ratePerClient: 0,
+};
+
+/** How a bad value is reported: against a flag (`--ping expects seconds`) or a file's key. */
+type Fail = (key: string, problem: string) => WsviaError;
+
+/** Errors for command-line flags, `--ping expects seconds, got "soon"`, `--listen: port 99999 is out of range` (exit 2). */
+export const flagFailure: Fail = (key, problem) =>
+  invalidArgument(`--${key}${problem.startsWith('expects') ? ' ' : ': '}${problem}`);
+
+/** Reads flag values (the command line's or a file's) as numbers, addresses and lists, failing through `fail`. */
+class FlagReader {
+  constructor(
+    readonly values: FlagValues,
+    readonly fail: Fail,
+  ) {}
+
+  string(key: string): string | undefined {
+    const v = this.values[key];
+    return typeof v === 'string' ? v : undefined;
+  }
+
+  list(key: string): string[] | undefined {
+    const v = this.values[key];
+    return Array.isArray(v) ? v : undefined;
+  }
+
+  /** Seconds (fractions allowed) as milliseconds. */
+  seconds(key: string): number | undefined {
+    const v = this.string(key);
+    if (v === undefined) return undefined;
+    if (!/^\d+(\.\d+)?$/.test(v) || Number(v) > 31 * 24 * 3600)
+      throw this.fail(key, `expects seconds (0 to 31 days), got ${JSON.stringify(v)}`);
+    return Math.round(Number(v) * 1000);
+  }
+
+  count(key: string, min = 0, max = 999_999_999): number | undefined {
+    const v = this.string(key);
+    if (v === undefined) return undefined;
+    if (!/^\d{1,9}$/.test(v) || Number(v) < min || Number(v) > max)
+      throw this.fail(key, `expects a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+    return Number(v);
+  }
+
+  /** `[HOST:]PORT`, kept as `HOST:PORT` (IPv6 in brackets). */
+  address(key: string): string | undefined {
+    const v = this.string(key);
+    if (v === undefined) return undefined;
+    try {
+      return formatListen(parseListen(v, `--${key}`));
+    } catch (e) {
+      // The one parser's words, said of this key or flag.
+      throw this.fail(key, (e as WsviaError).summary.slice(`--${key}`.length).replace(/^: /, ''));
+    }
+  }
+
+  /** A rate, fractions allowed (new connections a second). */
+  rate(key: string): number | undefined {
+    const v = this.string(key);
+    if (v === undefined) return undefined;
+    if (!/^\d{1,7}(\.\d+)?$/.test(v) || Number(v) > 1_000_000)
+      throw this.fail(key, `expects connections a second (0 to 1000000), got ${JSON.stringify(v)}`);
+    return Number(v);
+  }
+
+  cidrs(key: string): Cidr[] | undefined {
+    return this.list(key)?.map((t) => {
+      const c = parseCidr(t);
+      if (!c) throw this.fail(key, `expects an address or CIDR, got ${JSON.stringify(t)}`);
+      return c;
+    });
+  }
 }
 
-/** A YAML document to a validated config. Durations are in seconds; `limits.*Timeout`, `ping` too. */
+/**
+ * Flag values over a base config: the command line's over a file's, or a file's top-level keys over
+ * {@link EMPTY_CONFIG}. One reading of every flag, so a key and its flag cannot differ.
+ */
+export function applyFlagValues(
+  base: GatewayConfig,
+  values: FlagValues,
+  fail: Fail = flagFailure,
+): GatewayConfig {
+  const r = new FlagReader(values, fail);
+  const l = base.limits;
+  const ping = r.seconds('ping') ?? base.ping;
+  return {
+    ...base,
+    listen: r.address('listen') ?? base.listen,
+    tls: {
+      listen: r.address('tls-listen') ?? base.tls.listen,
+      cert: r.string('tls-cert') ?? base.tls.cert,
+      key: r.string('tls-key') ?? base.tls.key,
+    },
+    allowOrigins: r.list('allow-origin') ?? base.allowOrigins,
+    ping,
+    // The pong wait defaults to the ping interval.
+    pingTimeout: r.seconds('ping-timeout') ?? (r.string('ping') !== undefined ? ping : base.pingTimeout),
+    admin: r.address('admin') ?? base.admin,
+    trustProxy: r.cidrs('trust-proxy') ?? base.trustProxy,
+    proxyProtocol: (values['proxy-protocol'] as boolean | undefined) ?? base.proxyProtocol,
+    limits: {
+      maxConnections: r.count('max-connections') ?? l.maxConnections,
+      maxPerClient: r.count('max-per-client') ?? l.maxPerClient,
+      maxHeaderBytes: r.count('max-header-bytes', 1024, 1 << 20) ?? l.maxHeaderBytes,
+      handshakeTimeout: r.seconds('handshake-timeout') ?? l.handshakeTimeout,
+      connectTimeout: r.seconds('connect-timeout') ?? l.connectTimeout,
+      idleTimeout: r.seconds('idle-timeout') ?? l.idleTimeout,
+      maxLifetime: r.seconds('max-lifetime') ?? l.maxLifetime,
+      drainTimeout: r.seconds('drain-timeout') ?? l.drainTimeout,
+      drainSpread: r.seconds('drain-spread') ?? l.drainSpread,
+    },
+    healthInterval: r.seconds('health-interval') ?? base.healthInterval,
+    accessLog: r.string('access-log') ?? base.accessLog,
+    upstreamCa: r.string('upstream-ca') ?? base.upstreamCa,
+    ratePerClient: r.rate('rate-per-client') ?? base.ratePerClient,
+  };
+}
+
+/**
+ * A YAML document to a validated config. Its top-level keys are the flags' names (see {@link GATEWAY_FLAGS});
+ * durations are in seconds. An old camelCase key is an error naming its new name.
+ */
 export function configFromNode(
   root: ConfigNode,
   source: string,
   options: { validate?: boolean } = {},
 ): GatewayConfig {
-  root.onlyKeys(TOP_KEYS);
-  const tls = root.get('tls').onlyKeys(['listen', 'cert', 'key']);
-  const limitsNode = root.get('limits').onlyKeys(LIMIT_KEYS);
-  const routes = root.list('routes').map((r, i) => {
-    r.onlyKeys(['path', 'upstream']);
-    const path = r.string('path');
-    if (path === undefined) throw r.error('missing key', 'path');
-    const ups = r.strings('upstream');
-    if (ups === undefined || ups.length === 0)
-      throw r.error('missing key (a URL or a list of URLs)', 'upstream');
-    return {
-      path: checkPath(path, source, `routes[${i}].path`),
-      upstreams: ups.map((u, j) => parseUpstream(u, source, `routes[${i}].upstream[${j}]`)),
-    };
-  });
+  const values = flagValuesFromConfig(root, GATEWAY_FLAGS, ['routes', 'sni']);
+  const routes = root.list('routes').map((r) => routeFromNode(r, source));
   const sni = root.list('sni').map((s, i) => {
     s.onlyKeys(['name', 'backend']);
     const name = s.string('name');
@@ -275,38 +348,9 @@ export function configFromNode(
     if (backend === undefined) throw s.error('missing key (HOST:PORT)', 'backend');
     return sniRoute(name, backend, source, `sni[${i}]`);
   });
-  const d = DEFAULT_LIMITS;
-  const ms = (key: string, dflt: number): number => seconds(limitsNode, key) ?? dflt;
-  const count = (key: string, dflt: number): number =>
-    limitsNode.number(key, { min: 0, integer: true }) ?? dflt;
-  const ping = seconds(root, 'ping') ?? 0;
-  const config: GatewayConfig = {
-    listen: root.string('listen'),
-    tls: { listen: tls.string('listen'), cert: tls.string('cert'), key: tls.string('key') },
-    routes,
-    sni,
-    allowOrigins: root.strings('allowOrigins') ?? [],
-    ping,
-    pingTimeout: seconds(root, 'pingTimeout') ?? ping,
-    admin: root.string('admin'),
-    trustProxy: parseTrust(root.strings('trustProxy') ?? [], source, 'trustProxy'),
-    proxyProtocol: root.boolean('proxyProtocol') ?? false,
-    limits: {
-      maxConnections: count('maxConnections', d.maxConnections),
-      maxPerClient: count('maxPerClient', d.maxPerClient),
-      maxHeaderBytes:
-        limitsNode.number('maxHeaderBytes', { min: 1024, max: 1 << 20, integer: true }) ?? d.maxHeaderBytes,
-      handshakeTimeout: ms('handshakeTimeout', d.handshakeTimeout),
-      connectTimeout: ms('connectTimeout', d.connectTimeout),
-      idleTimeout: ms('idleTimeout', d.idleTimeout),
-      maxLifetime: ms('maxLifetime', d.maxLifetime),
-      drainTimeout: ms('drainTimeout', d.drainTimeout),
-      drainSpread: ms('drainSpread', d.drainSpread),
-    },
-    healthInterval: seconds(root, 'healthInterval') ?? 2_000,
-    accessLog: root.string('accessLog'),
-    upstreamCa: root.string('upstreamCa'),
-  };
+  const config = applyFlagValues({ ...EMPTY_CONFIG, routes, sni }, values, (key, problem) =>
+    configError(source, key, problem),
+  );
   return options.validate === false ? config : validateConfig(config, source);
 }
 
@@ -315,12 +359,39 @@ export function configToJson(c: GatewayConfig): Record<string, unknown> {
   return {
     listen: c.listen ?? null,
     tls: { listen: c.tls.listen ?? null, cert: c.tls.cert ?? null },
-    routes: c.routes.map((r) => ({ path: r.path, upstreams: r.upstreams.map((u) => u.url) })),
+    routes: c.routes.map(routeToJson),
     sni: c.sni.map((s) => ({ name: s.name, backend: `${s.host}:${s.port}` })),
     allowOrigins: c.allowOrigins,
     pingSeconds: c.ping / 1000,
     trustProxy: c.trustProxy.map((t) => t.text),
     proxyProtocol: c.proxyProtocol,
     limits: c.limits,
+    'rate-per-client': c.ratePerClient,
   };
+}
+
+/** What a WebSocket on `route` runs with: the route's own values over the top-level ones (milliseconds). */
+export interface Keepalive {
+  readonly ping: number;
+  readonly pingTimeout: number;
+  readonly idleTimeout: number;
+  readonly maxLifetime: number;
+}
+
+export function routeKeepalive(c: GatewayConfig, route: RouteSpec): Keepalive {
+  const o = route.options;
+  const ping = o.ping ?? c.ping;
+  // A route that sets its own ping and no timeout waits one of its own intervals, as the top level does.
+  const pingTimeout = o.pingTimeout ?? (o.ping !== undefined ? o.ping : c.pingTimeout || c.ping);
+  return {
+    ping,
+    pingTimeout: pingTimeout || ping,
+    idleTimeout: o.idleTimeout ?? c.limits.idleTimeout,
+    maxLifetime: o.maxLifetime ?? c.limits.maxLifetime,
+  };
+}
+
+/** The Origins a route admits: its own list, or the top-level one. */
+export function routeOrigins(c: GatewayConfig, route: RouteSpec): readonly string[] {
+  return route.options.allowOrigins ?? c.allowOrigins;
 }

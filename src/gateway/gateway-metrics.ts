@@ -6,6 +6,7 @@ export const REFUSAL_REASONS = [
   'origin',
   'max_connections',
   'per_client',
+  'rate',
   'header_too_large',
   'handshake_timeout',
   'bad_request',

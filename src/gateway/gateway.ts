@@ -10,7 +10,8 @@ import type http2 from 'node:http2';
 import { WsviaError, type ErrorCode } from '../errors.js';
 import { AccessLog } from '../observe/access-log.js';
 import { AdminListener } from '../serve/admin.js';
-import { Admission, type AdmissionRefusal, type AdmissionSlot } from '../serve/admission.js';
+import type { AdminPagesOptions } from '../observe/admin-pages.js';
+import { Admission, AdmissionRefusal, type AdmissionSlot } from '../serve/admission.js';
 import { sessionsSettled } from '../serve/drain.js';
 import { closeServer, listen } from '../serve/listener.js';
 import { configToJson, parseHostPort, type GatewayConfig, type UpstreamSpec } from './config.js';
@@ -18,8 +19,9 @@ import { gatewayMetrics, type GatewayMetrics } from './gateway-metrics.js';
 import { createH2Server } from './h2-websocket.js';
 import { Http1Connection } from './http1-connection.js';
 import type { Runtime, Snapshot } from './runtime.js';
-import { buildSnapshot } from './snapshot.js';
-import { handleTlsConnection, SniPassthrough } from './tls-listener.js';
+import { ClientRateLimiter } from './client-rate.js';
+import { buildSnapshot, type TlsIdentity } from './snapshot.js';
+import { handleTlsConnection, PeerAddresses, SniPassthrough } from './tls-listener.js';
 import { UpstreamHealth } from './upstream-pool.js';
 import type { WsRelay } from './ws-relay.js';
 
@@ -56,21 +58,25 @@ export class Gateway implements Runtime {
   readonly log: AccessLog;
   readonly #health = new UpstreamHealth();
   #snapshot: Snapshot;
+  /** The TLS certificate and key as PEM, from the same load as the snapshot. */
+  #identity: TlsIdentity | undefined;
   #draining = false;
   readonly #relays = new Set<WsRelay>();
   readonly #admission: Admission;
+  readonly #rates = new ClientRateLimiter();
   #plain: net.Server | undefined;
   #tls: net.Server | undefined;
   #admin: AdminListener | undefined;
   #h2: http2.Http2Server | undefined;
   #terminator: tls.Server | undefined;
   readonly #passthrough: SniPassthrough;
+  readonly #peers = new PeerAddresses();
   #healthTimer: NodeJS.Timeout | undefined;
   readonly #sockets = new Set<net.Socket>();
   #addresses: GatewayAddresses = { listen: undefined, tls: undefined, admin: undefined };
 
   constructor(config: GatewayConfig, options: GatewayOptions = {}) {
-    this.#snapshot = buildSnapshot(config, this.#health);
+    ({ snapshot: this.#snapshot, identity: this.#identity } = buildSnapshot(config, this.#health));
     this.log = options.accessLog ?? AccessLog.open(config.accessLog);
     this.log.countInto(this.metrics.registry);
     this.#admission = new Admission(
@@ -91,6 +97,15 @@ export class Gateway implements Runtime {
 
   get addresses(): GatewayAddresses {
     return this.#addresses;
+  }
+
+  /** @internal What the admin listener serves: `/metrics`, `/healthz` (503 while draining) and `/routes`. */
+  adminPages(): AdminPagesOptions {
+    return {
+      registry: this.metrics.registry,
+      healthy: () => !this.#draining,
+      pages: { '/routes': () => this.#routesPage() },
+    };
   }
 
   /** WebSockets open now. */
@@ -122,17 +137,13 @@ export class Gateway implements Runtime {
       this.#addresses = { ...this.#addresses, listen: await listenAt(this.#plain, c.listen, 'listen') };
     }
     if (c.tls.listen !== undefined) {
-      this.#h2 = createH2Server(this);
+      this.#h2 = createH2Server(this, (s) => this.#peers.of(s));
       this.#terminator = this.#makeTerminator();
       this.#tls = net.createServer({ noDelay: true }, (s) => this.#accept(s, 'https'));
       this.#addresses = { ...this.#addresses, tls: await listenAt(this.#tls, c.tls.listen, 'tls.listen') };
     }
     if (c.admin !== undefined) {
-      this.#admin = new AdminListener({
-        registry: this.metrics.registry,
-        healthy: () => !this.#draining,
-        pages: { '/routes': () => this.#routesPage() },
-      });
+      this.#admin = new AdminListener(this.adminPages());
       const { host, port } = parseHostPort(c.admin, 'admin', 'admin');
       await this.#admin.listen(host, port, 'admin');
       this.#addresses = { ...this.#addresses, admin: this.#admin.server.address() as AddressInfo };
@@ -151,10 +162,19 @@ export class Gateway implements Runtime {
       return;
     }
     if (this.#terminator)
-      handleTlsConnection(socket, this, { terminator: this.#terminator, passthrough: this.#passthrough });
+      handleTlsConnection(socket, this, {
+        terminator: this.#terminator,
+        passthrough: this.#passthrough,
+        peers: this.#peers,
+      });
   }
 
-  /** The TLS terminator: certificate from the snapshot (SIGHUP swaps it), ALPN h2 then http/1.1. */
+  /**
+   * The TLS terminator: certificate from the snapshot (SIGHUP swaps it), ALPN h2 then http/1.1. A client that
+   * names a server gets the snapshot's context through the SNI callback; one that names none (an IP address)
+   * gets the server's default context, which is the same certificate ({@link Gateway.reload} keeps it current),
+   * as nginx and HAProxy answer such clients with their default certificate.
+   */
   #makeTerminator(): tls.Server {
     const ctx = this.#snapshot.secureContext;
     const server = tls.createServer({
@@ -162,14 +182,15 @@ export class Gateway implements Runtime {
       handshakeTimeout: this.#snapshot.config.limits.handshakeTimeout,
       // The context is looked up per handshake, so a reload's new certificate applies to the next connection.
       SNICallback: (_name, cb) => cb(null, this.#snapshot.secureContext ?? ctx),
-      ...(ctx ? { secureContext: ctx } : {}),
+      // tls.Server ignores a `secureContext` option: its default context is built from cert and key.
+      ...this.#identity,
     });
     server.on('secureConnection', (secure: tls.TLSSocket) => {
       if (secure.alpnProtocol === 'h2') this.#h2?.emit('connection', secure);
       else {
         new Http1Connection(secure, this, {
           proto: 'https',
-          remoteAddress: secure.remoteAddress ?? '',
+          remoteAddress: this.#peers.of(secure),
           admitted: true,
         });
       }
@@ -180,6 +201,11 @@ export class Gateway implements Runtime {
 
   /** @internal Takes an admission slot for one accepted client connection (the {@link Runtime} side). */
   admit(address: string): AdmissionSlot | AdmissionRefusal {
+    const rate = this.#snapshot.config.ratePerClient;
+    if (rate > 0) {
+      const wait = this.#rates.take(address, rate, Date.now());
+      if (wait > 0) return new AdmissionRefusal('rate', rate, 0, address, Math.ceil(wait / 1000));
+    }
     return this.#admission.admit(address);
   }
 
@@ -250,7 +276,8 @@ export class Gateway implements Runtime {
           hint: 'it changes how every connection starts: restart to change it; the running configuration is kept',
         });
       }
-      this.#snapshot = buildSnapshot(config, this.#health);
+      ({ snapshot: this.#snapshot, identity: this.#identity } = buildSnapshot(config, this.#health));
+      if (this.#identity) this.#terminator?.setSecureContext({ ...this.#identity });
       this.#passthrough.reload(config.limits);
     } catch (e) {
       this.metrics.reloads.inc({ result: 'failed' });

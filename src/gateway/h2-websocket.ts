@@ -5,54 +5,56 @@
  * request has none), the upstream's 101 checked, then the stream and the upstream socket relayed as raw frames —
  * the framing inside is the same RFC 6455 framing on both sides (§5).
  *
- * Other HTTP/2 requests are answered 421 Misdirected Request with `Alt-Svc`-free advice to use HTTP/1.1: the
- * gateway proxies plain HTTP over HTTP/1.1 only.
+ * Other HTTP/2 requests are proxied as ordinary requests (h2-request.ts); a CONNECT for anything but a WebSocket
+ * is refused with 405.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
 import { getHeader } from '../protocol/headers.js';
+import { clientName, refusedEntry } from '../observe/access-log.js';
 import { serializeHead } from '../protocol/head.js';
+import { routeKeepalive, routeOrigins } from './config.js';
 import { isTrusted, upstreamHeaders } from './forwarded.js';
+import { applyHeaderOptions, upstreamTarget } from './route-table.js';
 import type { Runtime } from './runtime.js';
+import type { PeerEnds } from './tls-listener.js';
+import { forwardH2Request, http1Fields, refuseStream } from './h2-request.js';
 import { connectPool, readResponseHead } from './upstream-connect.js';
-import { originAllowed, startWebSocketSession } from './websocket-session.js';
+import type { RefusalReason } from './gateway-metrics.js';
+import { logTarget, originAllowed, startWebSocketSession } from './websocket-session.js';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 /** An HTTP/2 server that is fed TLS sockets already negotiated to h2. */
-export function createH2Server(rt: Runtime): http2.Http2Server {
+export function createH2Server(rt: Runtime, clientAddress: (socket: PeerEnds) => string): http2.Http2Server {
   const server = http2.createServer({ settings: { enableConnectProtocol: true } });
   server.on(
     'stream',
-    (
-      stream: http2.ServerHttp2Stream,
-      headers: http2.IncomingHttpHeaders,
-      _flags: number,
-      rawHeaders: string[],
-    ) => {
+    (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, raw: string[]) => {
       stream.on('error', () => stream.destroy());
-      const remoteAddress = stream.session?.socket.remoteAddress ?? '';
-      if (headers[':method'] !== 'CONNECT' || headers[':protocol'] !== 'websocket') {
-        stream.respond({ ':status': 421, 'content-type': 'text/plain' });
-        stream.end('this gateway proxies HTTP/2 WebSockets (RFC 8441); use HTTP/1.1 for other requests\n');
+      const socket = stream.session?.socket;
+      const address = socket ? clientAddress(socket) : '';
+      // A fault of ours answers this stream only: the session and the process go on.
+      const internalError = (): void => {
+        rt.metrics.refused.inc({ reason: 'internal_error' });
+        refuseStream(stream, 500, 'internal gateway error');
+        stream.destroy();
+      };
+      if (headers[':method'] !== 'CONNECT') {
+        const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+        forwardH2Request(rt, stream, headers, raw, address, endStream).catch(internalError);
         return;
       }
-      bridge(rt, stream, headers, rawHeaders, remoteAddress).catch(() => {
-        // A fault of ours answers this stream only: the session and the process go on.
-        rt.metrics.refused.inc({ reason: 'internal_error' });
-        refuse(stream, 500, 'internal gateway error');
-        stream.destroy();
-      });
+      if (headers[':protocol'] !== 'websocket') {
+        rt.metrics.refused.inc({ reason: 'bad_request' });
+        refuseStream(stream, 405, 'a reverse proxy does not tunnel CONNECT; only WebSockets (RFC 8441)');
+        return;
+      }
+      bridge(rt, stream, headers, raw, address).catch(internalError);
     },
   );
   server.on('sessionError', () => {});
   return server;
-}
-
-function refuse(stream: http2.ServerHttp2Stream, status: number, message: string): void {
-  if (stream.destroyed || stream.headersSent) return;
-  stream.respond({ ':status': status, 'content-type': 'text/plain' });
-  stream.end(`${message}\n`);
 }
 
 async function bridge(
@@ -65,45 +67,58 @@ async function bridge(
   const started = Date.now();
   const snap = rt.snapshot();
   const path = String(headers[':path'] ?? '/');
-  const route = snap.table.match(path);
+  const authority = headers[':authority'] === undefined ? undefined : String(headers[':authority']);
+  const route = snap.table.match(path, authority);
   const m = rt.metrics;
+  const client = clientName(address, stream.session?.socket.remotePort);
+  let target = logTarget(undefined, path);
+  const deny = (reason: RefusalReason, status: number, message: string): void => {
+    m.refused.inc({ reason });
+    rt.log.write(
+      refusedEntry({
+        client,
+        method: 'CONNECT',
+        target,
+        status,
+        error: reason,
+        duration_ms: Date.now() - started,
+      }),
+    );
+    refuseStream(stream, status, message);
+  };
   if (!route) {
-    m.refused.inc({ reason: 'no_route' });
-    return refuse(stream, 404, 'no route for this path');
+    return deny('no_route', 404, 'no route for this path');
   }
   const origin = headers.origin === undefined ? undefined : String(headers.origin);
-  if (!originAllowed(snap.config.allowOrigins, origin)) {
-    m.refused.inc({ reason: 'origin' });
-    return refuse(stream, 403, 'origin not allowed');
+  if (!originAllowed(routeOrigins(snap.config, route), origin)) {
+    return deny('origin', 403, 'origin not allowed');
   }
   if (rt.draining) {
-    m.refused.inc({ reason: 'draining' });
-    return refuse(stream, 503, 'the gateway is shutting down');
+    return deny('draining', 503, 'the gateway is shutting down');
   }
   // The HTTP/1.1 request the upstream expects: regular fields as sent, pseudo-fields turned into Host.
-  const fields: [string, string][] = [['Host', String(headers[':authority'] ?? '')]];
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const k = raw[i] as string;
-    if (k.startsWith(':') || k === 'sec-websocket-key') continue;
-    fields.push([k, raw[i + 1] as string]);
-  }
+  const fields = http1Fields(headers, raw).filter(([k]) => k !== 'sec-websocket-key');
   const key = randomBytes(16).toString('base64');
   fields.push(['Upgrade', 'websocket'], ['Connection', 'Upgrade'], ['Sec-WebSocket-Key', key]);
   if (getHeader(fields, 'sec-websocket-version') === undefined) fields.push(['Sec-WebSocket-Version', '13']);
-  const pool = snap.pools.get(route.path);
-  if (!pool) return refuse(stream, 404, 'no route for this path');
+  const pool = snap.pools.get(route.name);
+  if (!pool) return deny('no_route', 404, 'no route for this path');
   let conn;
   try {
-    conn = await connectPool(pool, {
-      connectTimeout: snap.config.limits.connectTimeout,
-      ca: snap.ca,
-      markDead: (u, code) => rt.markDead(u, code),
-    });
+    conn = await connectPool(
+      pool,
+      {
+        connectTimeout: snap.config.limits.connectTimeout,
+        ca: snap.ca,
+        markDead: (u, code) => rt.markDead(u, code),
+      },
+      { address, headers: fields, target: path },
+    );
   } catch {
-    m.refused.inc({ reason: 'upstream_unavailable' });
-    return refuse(stream, 502, 'no upstream available');
+    return deny('upstream_unavailable', 502, 'no upstream available');
   }
   const upstream = conn.socket;
+  target = logTarget(conn.upstream.url, path);
   const out = upstreamHeaders(
     fields,
     { address, proto: 'https' },
@@ -112,7 +127,8 @@ async function bridge(
       upgrade: true,
     },
   );
-  upstream.write(serializeHead(`GET ${path} HTTP/1.1`, out));
+  const upstreamPath = upstreamTarget(route, conn.upstream, path);
+  upstream.write(serializeHead(`GET ${upstreamPath} HTTP/1.1`, applyHeaderOptions(out, route.options)));
   let res;
   try {
     res = await readResponseHead(upstream, {
@@ -122,17 +138,15 @@ async function bridge(
     });
   } catch {
     upstream.destroy();
-    m.refused.inc({ reason: 'upstream_unavailable' });
-    return refuse(stream, 502, 'the upstream did not answer the upgrade');
+    return deny('upstream_unavailable', 502, 'the upstream did not answer the upgrade');
   }
   const accept = createHash('sha1')
     .update(key + WS_GUID)
     .digest('base64');
   if (res.head.status !== 101 || getHeader(res.head.headers, 'sec-websocket-accept') !== accept) {
     upstream.destroy();
-    m.refused.inc({ reason: 'upstream_rejected' });
-    return refuse(
-      stream,
+    return deny(
+      'upstream_rejected',
       res.head.status === 101 ? 502 : res.head.status,
       'the upstream refused the WebSocket',
     );
@@ -149,13 +163,13 @@ async function bridge(
   stream.respond(reply);
   startWebSocketSession(
     rt,
-    snap,
+    routeKeepalive(snap.config, route),
     stream,
     upstream,
     {
       http: '2',
-      client: address,
-      route: route.path,
+      client,
+      route: route.name,
       upstream: conn.upstream.url,
       path: path.split('?')[0] ?? '',
       status: 200,

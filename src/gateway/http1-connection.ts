@@ -5,18 +5,22 @@
  * upstream connection per request, and the client connection kept alive between requests when framing allows.
  */
 import type { Duplex } from 'node:stream';
-import { isWsviaError, RemoteProtocolError } from '../errors.js';
+import { RemoteProtocolError } from '../errors.js';
 import { BodyTracker, requestFraming, responseFraming, type BodyFraming } from '../protocol/body.js';
 import { RequestHeadReader, serializeHead, type RequestHead } from '../protocol/head.js';
 import { getHeader, hasToken, headerTokens } from '../protocol/headers.js';
 import { ProxyProtocolReader } from '../protocol/proxy-protocol.js';
+import { clientName, refusedEntry } from '../observe/access-log.js';
+import { redactUrl } from '../observe/redact.js';
 import { AdmissionRefusal, type AdmissionSlot } from '../serve/admission.js';
-import type { RouteSpec } from './config.js';
+import { routeKeepalive, routeOrigins, type RouteSpec } from './config.js';
 import { clientResponseHeaders, isTrusted, upstreamHeaders } from './forwarded.js';
 import type { RefusalReason } from './gateway-metrics.js';
+import { recordHttpExchange, upstreamFailure } from './http-exchange.js';
+import { applyHeaderOptions, upstreamTarget } from './route-table.js';
 import type { Runtime, Snapshot } from './runtime.js';
 import { connectPool, readResponseHead, type UpstreamConnection } from './upstream-connect.js';
-import { originAllowed, startWebSocketSession } from './websocket-session.js';
+import { logTarget, originAllowed, startWebSocketSession } from './websocket-session.js';
 
 /** Upstream response heads: more room than requests get (Set-Cookie lists), still bounded. */
 const RESPONSE_HEAD_LIMIT = 32 * 1024;
@@ -68,6 +72,10 @@ export class Http1Connection {
   readonly #rt: Runtime;
   readonly #proto: 'http' | 'https';
   #address: string;
+  #port: number | undefined;
+  /** The request being handled, for its access-log line; undefined until its head is complete. */
+  #request: { method: string; target: string } | undefined;
+  #waitingSince = Date.now();
   #slot: AdmissionSlot | undefined;
   #pp: ProxyProtocolReader | undefined;
   #reader: RequestHeadReader | undefined;
@@ -81,6 +89,7 @@ export class Http1Connection {
     this.#rt = rt;
     this.#proto = options.proto;
     this.#address = options.remoteAddress;
+    this.#port = (socket as { remotePort?: number }).remotePort;
     const snap = rt.snapshot();
     this.#pp = snap.config.proxyProtocol ? new ProxyProtocolReader() : undefined;
     socket.on('error', () => socket.destroy());
@@ -104,7 +113,8 @@ export class Http1Connection {
     const slot = this.#rt.admit(this.#address);
     if (slot instanceof AdmissionRefusal) {
       const why = slot.describe({ maxConnections: '--max-connections', maxPerClient: '--max-per-client' });
-      this.#refuse(slot.reason, slot.status, `too many connections: ${why}`, slot.headers);
+      const what = slot.reason === 'rate' ? 'too many new connections' : 'too many connections';
+      this.#refuse(slot.reason, slot.status, `${what}: ${why}`, slot.headers);
       return false;
     }
     this.#slot = slot;
@@ -120,12 +130,43 @@ export class Http1Connection {
     headers: readonly (readonly [string, string])[] = [],
   ): void {
     this.#rt.metrics.refused.inc({ reason });
+    this.#stopReading();
+    this.#rt.log.write(
+      refusedEntry({
+        client: this.#client,
+        method: this.#request?.method ?? null,
+        target: this.#request?.target ?? null,
+        status,
+        error: reason,
+        duration_ms: Date.now() - this.#waitingSince,
+      }),
+    );
     sendError(this.#socket, status, message, headers);
+    this.#closeAfterAnswer();
+  }
+
+  /**
+   * The connection was ended after an answer. What the client still sends is read and dropped: a paused socket
+   * never sees the client's FIN or reset, and would hold its admission slot for good. Once the answer is flushed,
+   * a client that does not close is cut after 2 s.
+   */
+  #closeAfterAnswer(): void {
+    const socket = this.#socket;
+    socket.resume();
+    const cut = (): void => void setTimeout(() => socket.destroy(), 2000).unref();
+    if (socket.writableFinished) cut();
+    else socket.once('finish', cut);
+  }
+
+  get #client(): string {
+    return clientName(this.#address, this.#port);
   }
 
   #waitForRequest(leftover: Uint8Array): void {
     const ms = this.#rt.snapshot().config.limits.handshakeTimeout;
     this.#received = 0;
+    this.#request = undefined;
+    this.#waitingSince = Date.now();
     this.#timer = setTimeout(() => {
       // A keep-alive connection that stays silent is simply closed; a request that stalls mid-head gets 408.
       if (this.#received === 0 && this.#requests > 0) this.#socket.destroy();
@@ -151,8 +192,11 @@ export class Http1Connection {
       }
       if (!r) return;
       this.#pp = undefined;
-      if (r.header.command === 'proxy' && r.header.source) this.#address = r.header.source.address;
-      if (!this.#admit()) return this.#stopReading();
+      if (r.header.command === 'proxy' && r.header.source) {
+        this.#address = r.header.source.address;
+        this.#port = r.header.source.port;
+      }
+      if (!this.#admit()) return;
       data = r.leftover;
       if (data.length === 0) return;
     }
@@ -175,6 +219,11 @@ export class Http1Connection {
     // The reader's buffer is not needed until the next request (and never after an upgrade).
     this.#reader = undefined;
     this.#requests++;
+    const { method, target } = result.head;
+    this.#request = {
+      method,
+      target: target.startsWith('/') ? logTarget(undefined, target) : redactUrl(target.slice(0, 300)),
+    };
     this.#handle(result.head, result.leftover).catch((err: unknown) => this.#internalError(err));
   }
 
@@ -197,7 +246,7 @@ export class Http1Connection {
       this.#refuse('bad_request', 400, 'the gateway accepts origin-form request targets only');
       return;
     }
-    const route = snap.table.match(head.target);
+    const route = snap.table.match(head.target, getHeader(head.headers, 'host'));
     if (!route) {
       this.#refuse('no_route', 404, 'no route for this path');
       return;
@@ -217,6 +266,23 @@ export class Http1Connection {
     else await this.#http(snap, route, head, leftover, framing);
   }
 
+  /** The request head bound for `conn`'s upstream: its target rewritten, its fields filtered and added to. */
+  #upstreamHead(
+    snap: Snapshot,
+    route: RouteSpec,
+    conn: UpstreamConnection,
+    head: RequestHead,
+    upgrade: boolean,
+  ): Buffer {
+    const headers = upstreamHeaders(
+      head.headers,
+      { address: this.#address, proto: this.#proto },
+      { trusted: this.#trusted(snap), upgrade },
+    );
+    const target = upstreamTarget(route, conn.upstream, head.target);
+    return serializeHead(`${head.method} ${target} HTTP/1.1`, applyHeaderOptions(headers, route.options));
+  }
+
   /**
    * Connects to the route's upstream. Undefined when none could be reached (already answered) or the client left
    * meanwhile. Until the caller removes `onClientClose` from the client's 'close', the client leaving closes it.
@@ -224,8 +290,9 @@ export class Http1Connection {
   async #connect(
     snap: Snapshot,
     route: RouteSpec,
+    head: RequestHead,
   ): Promise<{ conn: UpstreamConnection; upstream: Duplex; onClientClose: () => void } | undefined> {
-    const conn = await this.#reachUpstream(snap, route);
+    const conn = await this.#reachUpstream(snap, route, head);
     if (!conn) return undefined;
     const upstream = conn.socket;
     if (this.#socket.destroyed) {
@@ -239,24 +306,33 @@ export class Http1Connection {
     return { conn, upstream, onClientClose };
   }
 
-  async #reachUpstream(snap: Snapshot, route: RouteSpec): Promise<UpstreamConnection | undefined> {
-    const pool = snap.pools.get(route.path);
-    if (!pool) throw new Error(`no pool for ${route.path}`);
+  async #reachUpstream(
+    snap: Snapshot,
+    route: RouteSpec,
+    head: RequestHead,
+  ): Promise<UpstreamConnection | undefined> {
+    const pool = snap.pools.get(route.name);
+    if (!pool) throw new Error(`no pool for ${route.name}`);
     try {
-      return await connectPool(pool, {
-        connectTimeout: snap.config.limits.connectTimeout,
-        ca: snap.ca,
-        markDead: (u, code) => this.#rt.markDead(u, code),
-      });
-    } catch (e) {
-      const timedOut = isWsviaError(e) && e.code === 'TCP_TIMEOUT';
-      this.#refuse(
-        timedOut ? 'upstream_timeout' : 'upstream_unavailable',
-        timedOut ? 504 : 502,
-        timedOut ? 'upstream connect timeout' : 'no upstream available',
+      return await connectPool(
+        pool,
+        {
+          connectTimeout: snap.config.limits.connectTimeout,
+          ca: snap.ca,
+          markDead: (u, code) => this.#rt.markDead(u, code),
+        },
+        { address: this.#address, headers: head.headers, target: head.target },
       );
+    } catch (e) {
+      const f = upstreamFailure(e);
+      this.#refuse(f.reason, f.status, f.message);
       return undefined;
     }
+  }
+
+  /** From here on the access log names the upstream, not only the path. */
+  #upstreamChosen(conn: UpstreamConnection, head: RequestHead): void {
+    this.#request = { method: head.method, target: logTarget(conn.upstream.url, head.target) };
   }
 
   #trusted(snap: Snapshot): boolean {
@@ -265,7 +341,7 @@ export class Http1Connection {
 
   async #upgrade(snap: Snapshot, route: RouteSpec, head: RequestHead, leftover: Uint8Array): Promise<void> {
     const started = Date.now();
-    if (!originAllowed(snap.config.allowOrigins, getHeader(head.headers, 'origin'))) {
+    if (!originAllowed(routeOrigins(snap.config, route), getHeader(head.headers, 'origin'))) {
       this.#refuse('origin', 403, 'origin not allowed');
       return;
     }
@@ -277,16 +353,12 @@ export class Http1Connection {
       this.#refuse('bad_request', 400, 'WebSocket upgrades need HTTP/1.1');
       return;
     }
-    const reached = await this.#connect(snap, route);
+    const reached = await this.#connect(snap, route, head);
     if (!reached) return;
     const { conn, upstream, onClientClose: onEarlyClose } = reached;
+    this.#upstreamChosen(conn, head);
     const client = this.#socket;
-    const headers = upstreamHeaders(
-      head.headers,
-      { address: this.#address, proto: this.#proto },
-      { trusted: this.#trusted(snap), upgrade: true },
-    );
-    upstream.write(serializeHead(`${head.method} ${head.target} HTTP/1.1`, headers));
+    upstream.write(this.#upstreamHead(snap, route, conn, head, true));
     let res;
     try {
       res = await readResponseHead(upstream, {
@@ -309,6 +381,7 @@ export class Http1Connection {
     if (res.head.status !== 101) {
       this.#rt.metrics.refused.inc({ reason: 'upstream_rejected' });
       this.#relayResponse(snap, route, conn, head, res.head, res.leftover, {
+        error: 'upstream_rejected',
         keepAlive: false,
         started,
         bodyDone: true,
@@ -318,12 +391,12 @@ export class Http1Connection {
     client.write(serializeHead(`HTTP/1.1 101 ${res.head.reason || 'Switching Protocols'}`, res.head.headers));
     startWebSocketSession(
       this.#rt,
-      snap,
+      routeKeepalive(snap.config, route),
       client,
       upstream,
       {
-        client: this.#address,
-        route: route.path,
+        client: this.#client,
+        route: route.name,
         upstream: conn.upstream.url,
         path: head.target.split('?')[0] ?? '',
         status: 101,
@@ -343,19 +416,15 @@ export class Http1Connection {
     framing: BodyFraming,
   ): Promise<void> {
     const started = Date.now();
-    const reached = await this.#connect(snap, route);
+    const reached = await this.#connect(snap, route, head);
     if (!reached) return;
     const { conn, upstream, onClientClose } = reached;
+    this.#upstreamChosen(conn, head);
     const client = this.#socket;
     upstream.on('error', () => {
       upstream.destroy();
     });
-    const headers = upstreamHeaders(
-      head.headers,
-      { address: this.#address, proto: this.#proto },
-      { trusted: this.#trusted(snap), upgrade: false },
-    );
-    upstream.write(serializeHead(`${head.method} ${head.target} HTTP/1.1`, headers));
+    upstream.write(this.#upstreamHead(snap, route, conn, head, false));
 
     // The request body, streamed with backpressure; what follows it is the next pipelined request.
     const body = new BodyTracker(framing, { peer: `client ${this.#address}`, hop: 'server' });
@@ -434,6 +503,8 @@ export class Http1Connection {
     o: {
       keepAlive: boolean;
       started: number;
+      /** The refusal reason when the upstream's answer refused an upgrade. */
+      error?: RefusalReason;
       bodyDone: boolean;
       next?: () => Uint8Array;
       stillReading?: () => boolean;
@@ -467,27 +538,25 @@ export class Http1Connection {
       upstream.removeListener('data', onData);
       client.removeListener('drain', onDrain);
       upstream.destroy();
-      const m = this.#rt.metrics;
-      m.requests.inc({ route: route.path, status: `${Math.floor(response.status / 100)}xx` });
-      m.bytes.inc({ direction: 'client' }, bytesOut);
-      m.bytes.inc({ direction: 'upstream' }, o.bytesIn?.() ?? 0);
-      this.#rt.log.write({
-        kind: 'http',
-        client: this.#address,
-        route: route.path,
+      recordHttpExchange(this.#rt, {
+        client: this.#client,
+        route: route.name,
         upstream: conn.upstream.url,
         method: request.method,
-        path: request.target.split('?')[0],
+        target: request.target,
         status: response.status,
         bytesToUpstream: o.bytesIn?.() ?? 0,
         bytesToClient: bytesOut,
-        durationMs: Date.now() - o.started,
+        started: o.started,
+        complete: ok,
+        error: o.error ?? null,
       });
       const reading = o.stillReading?.() ?? false;
       if (!ok || !keepAlive || reading || client.destroyed) {
         o.stopFeeding?.();
-        if (ok) client.end();
-        else client.destroy();
+        if (!ok) return void client.destroy();
+        client.end();
+        this.#closeAfterAnswer();
         return;
       }
       this.#waitForRequest(o.next?.() ?? new Uint8Array(0));

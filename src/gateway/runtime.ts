@@ -16,7 +16,7 @@ import type { WsRelay } from './ws-relay.js';
 export interface Snapshot {
   readonly config: GatewayConfig;
   readonly table: RouteTable;
-  /** By route path. */
+  /** By route name (`HOST/PATH` or `PATH`). */
   readonly pools: ReadonlyMap<string, UpstreamPool>;
   /** The upstream CA file's contents, read at load. */
   readonly ca: string | undefined;

@@ -27,15 +27,31 @@ function readFile(path: string, what: string): string {
   }
 }
 
-export function buildSnapshot(config: GatewayConfig, health: UpstreamHealth): Snapshot {
+/** The TLS listener's certificate and key as PEM: the terminator's default, for handshakes without a server name. */
+export interface TlsIdentity {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/**
+ * The snapshot, and apart from it the listener's identity as PEM (kept out of the snapshot, which is public API
+ * through {@link Gateway.snapshot}: key material is not).
+ */
+export function buildSnapshot(
+  config: GatewayConfig,
+  health: UpstreamHealth,
+): { snapshot: Snapshot; identity: TlsIdentity | undefined } {
   const ca = config.upstreamCa === undefined ? undefined : readFile(config.upstreamCa, 'upstream CA file');
   let secureContext: tls.SecureContext | undefined;
+  let identity: TlsIdentity | undefined;
   if (config.tls.cert !== undefined && config.tls.key !== undefined) {
-    const cert = readFile(config.tls.cert, 'TLS certificate');
-    const key = readFile(config.tls.key, 'TLS key');
-    secureContext = serverSecureContext({ cert, key }, `${config.tls.cert}, ${config.tls.key}`);
+    identity = {
+      cert: readFile(config.tls.cert, 'TLS certificate'),
+      key: readFile(config.tls.key, 'TLS key'),
+    };
+    secureContext = serverSecureContext(identity, `${config.tls.cert}, ${config.tls.key}`);
   }
-  const pools = new Map(config.routes.map((r) => [r.path, new UpstreamPool(r, health)] as const));
+  const pools = new Map(config.routes.map((r) => [r.name, new UpstreamPool(r, health)] as const));
   health.retain(new Set(config.routes.flatMap((r) => r.upstreams.map((u) => u.url))));
-  return { config, table: new RouteTable(config.routes), pools, ca, secureContext };
+  return { snapshot: { config, table: new RouteTable(config.routes), pools, ca, secureContext }, identity };
 }

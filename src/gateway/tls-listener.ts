@@ -1,11 +1,14 @@
 /**
  * The TLS listener. Each connection's ClientHello is read first (never decrypted): a server name that matches an
  * SNI passthrough route goes, bytes untouched, to its backend, which completes the handshake with its own
- * certificate; any other connection is terminated here with the gateway's certificate, ALPN choosing HTTP/2 (for
- * RFC 8441 WebSockets) or HTTP/1.1. Without a certificate the listener is passthrough only.
+ * certificate; any other connection is terminated here with the gateway's certificate, ALPN choosing HTTP/2 or
+ * HTTP/1.1. Without a certificate the listener is passthrough only. Behind a load balancer (`proxyProtocol`), a
+ * PROXY protocol header comes first, before the ClientHello, and names the client for limits, headers and logs.
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import { ProxyProtocolReader } from '../protocol/proxy-protocol.js';
+import { clientName, refusedEntry, type CloseCause } from '../observe/access-log.js';
 import { ClientHelloReader, serverNameMatches } from '../protocol/tls-client-hello.js';
 import { ANY_DESTINATION } from '../route/destination.js';
 import { AdmissionRefusal } from '../serve/admission.js';
@@ -23,6 +26,38 @@ export interface TlsHandlers {
   readonly terminator: tls.Server;
   /** Where connections for an SNI passthrough route go. */
   readonly passthrough: SniPassthrough;
+  /** The client addresses PROXY protocol headers announced, for the terminated connections' handlers. */
+  readonly peers: PeerAddresses;
+}
+
+/** What identifies a TCP connection on one listener: its peer's address and port. */
+export interface PeerEnds {
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+}
+
+/**
+ * The client address of each open TLS connection whose PROXY protocol header named one. The terminator hands
+ * over a new TLSSocket that shares the raw socket's TCP connection, and so its peer address and port: that pair
+ * finds the announced address again, with public APIs only. An entry lives as long as the raw socket.
+ */
+export class PeerAddresses {
+  readonly #byPeer = new Map<string, string>();
+
+  remember(socket: net.Socket, address: string): void {
+    const key = peerKey(socket);
+    this.#byPeer.set(key, address);
+    socket.once('close', () => this.#byPeer.delete(key));
+  }
+
+  /** The announced client address, or the socket's own peer address. */
+  of(socket: PeerEnds): string {
+    return this.#byPeer.get(peerKey(socket)) ?? socket.remoteAddress ?? '';
+  }
+}
+
+function peerKey(s: PeerEnds): string {
+  return `${s.remoteAddress ?? ''}|${s.remotePort ?? ''}`;
 }
 
 export function findSniRoute(routes: readonly SniRoute[], name: string | undefined): SniRoute | undefined {
@@ -32,53 +67,123 @@ export function findSniRoute(routes: readonly SniRoute[], name: string | undefin
 }
 
 export function handleTlsConnection(socket: net.Socket, rt: Runtime, handlers: TlsHandlers): void {
-  const reader = new ClientHelloReader();
-  const remoteAddress = socket.remoteAddress ?? '';
-  const snap = rt.snapshot();
-  const timer = setTimeout(() => socket.destroy(), snap.config.limits.handshakeTimeout);
-  socket.on('error', () => socket.destroy());
-  const onData = (chunk: Buffer): void => {
+  new TlsConnectionStart(socket, rt, handlers);
+}
+
+/**
+ * The start of one TLS listener connection, before any TLS: the PROXY protocol header when the listener expects
+ * one (a load balancer writes it before the client's ClientHello), then the ClientHello, read but not decrypted,
+ * which decides between passthrough and termination. Both within the handshake timeout.
+ */
+class TlsConnectionStart {
+  readonly #socket: net.Socket;
+  readonly #rt: Runtime;
+  readonly #handlers: TlsHandlers;
+  readonly #timer: NodeJS.Timeout;
+  #proxy: ProxyProtocolReader | undefined;
+  readonly #hello = new ClientHelloReader();
+  #address: string;
+  #port: number | undefined;
+  readonly #onData = (chunk: Buffer): void => this.#receive(chunk);
+
+  constructor(socket: net.Socket, rt: Runtime, handlers: TlsHandlers) {
+    this.#socket = socket;
+    this.#rt = rt;
+    this.#handlers = handlers;
+    this.#address = socket.remoteAddress ?? '';
+    this.#port = socket.remotePort;
+    const snap = rt.snapshot();
+    this.#proxy = snap.config.proxyProtocol ? new ProxyProtocolReader() : undefined;
+    this.#timer = setTimeout(() => socket.destroy(), snap.config.limits.handshakeTimeout);
+    socket.on('error', () => socket.destroy());
+    socket.on('data', this.#onData);
+  }
+
+  #refuse(): void {
+    clearTimeout(this.#timer);
+    this.#rt.metrics.refused.inc({ reason: 'bad_request' });
+    logTlsRefusal(this.#rt, clientName(this.#address, this.#port), undefined, 'bad_request');
+    this.#socket.destroy();
+  }
+
+  #receive(chunk: Buffer): void {
+    let data: Uint8Array = chunk;
+    if (this.#proxy) {
+      let p;
+      try {
+        p = this.#proxy.receive(chunk);
+      } catch {
+        // No header, or a broken one: not a connection from the balancer this listener was told to expect.
+        return this.#refuse();
+      }
+      if (!p) return;
+      this.#proxy = undefined;
+      if (p.header.command === 'proxy' && p.header.source) {
+        this.#address = p.header.source.address;
+        this.#port = p.header.source.port;
+        this.#handlers.peers.remember(this.#socket, this.#address);
+      }
+      data = p.leftover;
+      if (data.length === 0) return;
+    }
     let r;
     try {
-      r = reader.receive(chunk);
+      r = this.#hello.receive(data);
     } catch {
-      clearTimeout(timer);
-      rt.metrics.refused.inc({ reason: 'bad_request' });
-      socket.destroy();
-      return;
+      return this.#refuse();
     }
     if (!r) return;
-    clearTimeout(timer);
-    socket.removeListener('data', onData);
-    socket.pause();
+    clearTimeout(this.#timer);
+    this.#socket.removeListener('data', this.#onData);
+    this.#socket.pause();
+    this.#dispatch(r.hello.serverName, Buffer.concat([r.records, r.leftover]));
+  }
+
+  #dispatch(serverName: string | undefined, replay: Buffer): void {
+    const socket = this.#socket;
+    const rt = this.#rt;
     const current = rt.snapshot();
-    const route = findSniRoute(current.config.sni, r.hello.serverName);
-    const replay = Buffer.concat([r.records, r.leftover]);
+    const route = findSniRoute(current.config.sni, serverName);
     if (!route && !current.secureContext) {
       // Passthrough only, and no route for this name: an alert would need a TLS stack; a reset is what
       // nginx's ssl_preread with no matching map entry gives too.
       rt.metrics.refused.inc({ reason: 'no_route' });
+      logTlsRefusal(rt, clientName(this.#address, this.#port), serverName, 'no_route');
       socket.destroy();
       return;
     }
     // Passthrough and terminated connections alike count against the limits.
-    const slot = rt.admit(remoteAddress);
+    const slot = rt.admit(this.#address);
     if (slot instanceof AdmissionRefusal) {
       // Over a limit before any HTTP is spoken: there is no way to answer 503 or 429 inside TLS not yet set up.
       rt.metrics.refused.inc({ reason: slot.reason });
+      logTlsRefusal(rt, clientName(this.#address, this.#port), serverName, slot.reason);
       resetStream(socket, new StreamReset('gateway'));
       return;
     }
     socket.once('close', () => slot.close());
     if (route) {
-      handlers.passthrough.open(socket, route, replay);
+      this.#handlers.passthrough.open(socket, route, replay, clientName(this.#address, this.#port));
       return;
     }
     // Node's TLSSocket reads what is already buffered on the wrapped socket before its handle.
     socket.unshift(replay);
-    handlers.terminator.emit('connection', socket);
-  };
-  socket.on('data', onData);
+    this.#handlers.terminator.emit('connection', socket);
+  }
+}
+
+/** A TLS connection refused before any HTTP: no status, the server name it asked for as the target. */
+function logTlsRefusal(rt: Runtime, client: string, serverName: string | undefined, reason: string): void {
+  rt.log.write(
+    refusedEntry({
+      client,
+      method: null,
+      target: serverName ?? null,
+      status: null,
+      error: reason,
+      duration_ms: 0,
+    }),
+  );
 }
 
 /** What the access log says about a passthrough connection. */
@@ -128,11 +233,11 @@ export class SniPassthrough {
    * given back when the client socket closes). The backend is the operator's own (any address allowed), but it is
    * reached the way every server connects: serve/guarded-connect.ts, one lookup and one deadline.
    */
-  open(client: net.Socket, route: SniRoute, replay: Buffer): void {
+  open(client: net.Socket, route: SniRoute, replay: Buffer, name: string): void {
     const rt = this.#rt;
     // A client's FIN is passed on as a FIN (half-close): the backend may still answer after it.
     client.allowHalfOpen = true;
-    const info = { client: client.remoteAddress ?? '', route, started: Date.now(), replayed: replay.length };
+    const info = { client: name, route, started: Date.now(), replayed: replay.length };
     const deadline = new ConnectDeadline(rt.snapshot().config.limits.connectTimeout);
     guardedConnect(
       { host: route.host, port: route.port },
@@ -153,7 +258,8 @@ export class SniPassthrough {
         deadline.clear();
         const gone = client.destroyed;
         resetStream(client, new StreamReset('upstream'));
-        this.#log(info, 0, 0, gone ? 'client_closed' : 'upstream_unavailable');
+        if (gone) this.#log(info, 0, 0, 'client_closed');
+        else this.#log(info, 0, 0, 'refused', 'upstream_unavailable');
       },
     );
   }
@@ -162,16 +268,26 @@ export class SniPassthrough {
     this.#log(t.info, t.bytesUp + t.info.replayed, t.bytesDown, t.reason ?? 'server_closed');
   }
 
-  #log(info: PassthroughInfo, bytesToUpstream: number, bytesToClient: number, close: string): void {
+  #log(
+    info: PassthroughInfo,
+    up: number,
+    down: number,
+    close: CloseCause,
+    error: string | null = null,
+  ): void {
+    // No HTTP request, no status: the bytes are TLS records the gateway never decrypts.
     this.#rt.log.write({
-      kind: 'sni',
       client: info.client,
-      route: info.route.name,
-      upstream: `${info.route.host}:${info.route.port}`,
-      bytesToUpstream,
-      bytesToClient,
-      durationMs: Date.now() - info.started,
+      user: null,
+      method: null,
+      target: `${info.route.host}:${info.route.port}`,
+      status: null,
+      bytes_up: up,
+      bytes_down: down,
+      duration_ms: Date.now() - info.started,
       close,
+      close_code: null,
+      error,
     });
   }
 }

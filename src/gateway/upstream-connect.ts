@@ -1,5 +1,5 @@
 /**
- * Connecting to a route's pool with failover: members in round-robin order, a refusal or timeout marks the
+ * Connecting to a route's pool with failover: members in the balancer's order, a refusal or timeout marks the
  * member dead and the next is tried at once, so one dead member costs a client nothing but a refused connect.
  * Then the upstream's response head is read with the shared head reader, leftover kept.
  */
@@ -7,6 +7,7 @@ import type { Duplex, Writable } from 'node:stream';
 import { dial } from '../dial/dial.js';
 import { WsviaError, isWsviaError, type ErrorCode } from '../errors.js';
 import { ResponseHeadReader, serializeHead, type HeadResult, type ResponseHead } from '../protocol/head.js';
+import type { KeySource } from './balancer.js';
 import type { UpstreamSpec } from './config.js';
 import type { UpstreamPool } from './upstream-pool.js';
 
@@ -23,11 +24,18 @@ export interface UpstreamConnection {
 
 const TIMEOUTS: readonly ErrorCode[] = ['TCP_TIMEOUT', 'TLS_TIMEOUT'];
 
-/** Tries each member; throws the last failure (a WsviaError) when none connects. */
-export async function connectPool(pool: UpstreamPool, ctx: ConnectContext): Promise<UpstreamConnection> {
+/**
+ * Tries each member in the balancer's order for `request` (its hash key); throws the last failure (a WsviaError)
+ * when none connects.
+ */
+export async function connectPool(
+  pool: UpstreamPool,
+  ctx: ConnectContext,
+  request?: KeySource,
+): Promise<UpstreamConnection> {
   let last: WsviaError | undefined;
   let timedOut = false;
-  for (const u of pool.candidates()) {
+  for (const u of pool.candidates(request)) {
     try {
       const socket = await dial(
         { host: u.host, port: u.port, tls: u.tls },
@@ -38,6 +46,7 @@ export async function connectPool(pool: UpstreamPool, ctx: ConnectContext): Prom
           alpn: ['http/1.1'],
         },
       );
+      pool.holdOpen(u, socket);
       return { socket, upstream: u };
     } catch (e) {
       const err = isWsviaError(e)
@@ -50,7 +59,7 @@ export async function connectPool(pool: UpstreamPool, ctx: ConnectContext): Prom
   }
   throw new WsviaError(
     timedOut ? 'TCP_TIMEOUT' : 'CONNECTION_REFUSED',
-    `no upstream of route ${pool.route.path} accepted a connection (last: ${last?.summary ?? 'none'})`,
+    `no upstream of route ${pool.route.name} accepted a connection (last: ${last?.summary ?? 'none'})`,
     { hop: 'tcp', cause: last, details: { timedOut } },
   );
 }
@@ -118,6 +127,7 @@ export function readResponseHead(
       socket.removeListener('data', onData);
       socket.removeListener('end', onEnd);
       socket.removeListener('error', onEnd);
+      socket.removeListener('close', onEnd);
       socket.pause();
       if (result) resolve(result);
       else reject(err);
@@ -155,6 +165,8 @@ export function readResponseHead(
     socket.on('data', onData);
     socket.once('end', onEnd);
     socket.once('error', onEnd);
+    // Destroyed without an error (the client left first): neither 'end' nor 'error' comes, only 'close'.
+    socket.once('close', onEnd);
     socket.resume();
   });
 }

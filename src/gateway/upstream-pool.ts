@@ -1,15 +1,20 @@
 /**
- * Upstream pools: round-robin over the members believed alive. A member that refuses or times out is marked
- * dead at once and skipped by every later pick until a health check (a TCP connect, run by the gateway) finds it
- * back. Health is kept per upstream URL across reloads, so a reload does not resurrect a dead member.
+ * Upstream pools: the route's balancer over the members believed alive. A member that refuses or times out is
+ * marked dead at once and skipped by every later pick until a health check (a TCP connect, run by the gateway)
+ * finds it back. Health and open connections are kept per upstream URL across reloads, so a reload neither
+ * resurrects a dead member nor forgets the connections least-connections counts.
  */
-import type { RouteSpec, UpstreamSpec } from './config.js';
+import type { EventEmitter } from 'node:events';
+import { Balancer, requestKey, type KeySource, type Member } from './balancer.js';
+import type { RouteSpec, UpstreamSpec } from './route-config.js';
 
 export interface UpstreamState {
   readonly spec: UpstreamSpec;
   healthy: boolean;
   /** When it was last marked dead (ms since epoch), 0 if never. */
   failedAt: number;
+  /** Upstream connections open to it now, from every route. */
+  active: number;
 }
 
 /** Health of every upstream the gateway knows, by URL. */
@@ -18,7 +23,7 @@ export class UpstreamHealth {
 
   state(spec: UpstreamSpec): UpstreamState {
     let s = this.#states.get(spec.url);
-    if (!s) this.#states.set(spec.url, (s = { spec, healthy: true, failedAt: 0 }));
+    if (!s) this.#states.set(spec.url, (s = { spec, healthy: true, failedAt: 0, active: 0 }));
     return s;
   }
 
@@ -37,6 +42,11 @@ export class UpstreamHealth {
     return !was;
   }
 
+  /** Counts `socket` as open to `spec` until it closes. */
+  holdOpen(spec: UpstreamSpec, socket: EventEmitter): void {
+    countWhileOpen(this.state(spec), socket);
+  }
+
   dead(): UpstreamState[] {
     return [...this.#states.values()].filter((s) => !s.healthy);
   }
@@ -51,28 +61,42 @@ export class UpstreamHealth {
   }
 }
 
+/** Module-level, so the closure holds the state only, not the connect's scope, for an idle WebSocket's life. */
+function countWhileOpen(state: UpstreamState, socket: EventEmitter): void {
+  state.active++;
+  socket.once('close', () => {
+    state.active--;
+  });
+}
+
 export class UpstreamPool {
   readonly route: RouteSpec;
   readonly #health: UpstreamHealth;
-  #next = 0;
+  readonly #balancer: Balancer;
 
   constructor(route: RouteSpec, health: UpstreamHealth) {
     this.route = route;
     this.#health = health;
+    this.#balancer = new Balancer(route.balance, route.upstreams.length);
     for (const u of route.upstreams) health.state(u);
   }
 
-  /**
-   * The order to try members in for one request: the live ones from the round-robin position, then the dead
-   * ones (when every member is marked dead, trying them beats refusing: one may be back before its check).
-   */
-  candidates(): UpstreamSpec[] {
+  /** The order to try members in for one request: the balancer's choice, then failover to the others. */
+  candidates(request?: KeySource): UpstreamSpec[] {
     const ups = this.route.upstreams;
-    const start = this.#next % ups.length;
-    this.#next = (this.#next + 1) % ups.length;
-    const rotated = [...ups.slice(start), ...ups.slice(0, start)];
-    const live = rotated.filter((u) => this.#health.state(u).healthy);
-    const dead = rotated.filter((u) => !this.#health.state(u).healthy);
-    return [...live, ...dead];
+    const members: Member[] = ups.map((u) => {
+      const s = this.#health.state(u);
+      return { id: u.url, weight: u.weight, alive: s.healthy, active: s.active };
+    });
+    const key =
+      this.route.hashKey === undefined || request === undefined
+        ? undefined
+        : requestKey(this.route.hashKey, request);
+    return this.#balancer.order(members, key).map((i) => ups[i] as UpstreamSpec);
+  }
+
+  /** Counts a connection to `u` as open until `socket` closes (least-connections). */
+  holdOpen(u: UpstreamSpec, socket: EventEmitter): void {
+    this.#health.holdOpen(u, socket);
   }
 }

@@ -3,8 +3,35 @@
  * the relay with the configured pings and timeouts, its metrics, and its access log line when it ends.
  */
 import type { Duplex } from 'node:stream';
-import type { Runtime, Snapshot } from './runtime.js';
-import { WsRelay } from './ws-relay.js';
+import type { CloseCause } from '../observe/access-log.js';
+import type { Keepalive } from './config.js';
+import type { Runtime } from './runtime.js';
+import { WsRelay, type RelayEnd } from './ws-relay.js';
+
+/** The access log's `target` for the gateway: the upstream the request went to, and its path (never the query). */
+export function logTarget(upstream: string | undefined, requestTarget: string): string {
+  const path = requestTarget.split('?')[0] ?? '';
+  return upstream === undefined ? path : `${upstream.replace(/\/$/, '')}${path}`;
+}
+
+const CAUSES = {
+  dead_client: 'client_ping_timeout',
+  dead_upstream: 'upstream_ping_timeout',
+  client_reset: 'client_reset',
+  upstream_reset: 'upstream_reset',
+  client_lost: 'client_lost',
+  upstream_lost: 'upstream_lost',
+  idle: 'idle_timeout',
+  lifetime: 'max_lifetime',
+  drain: 'drain',
+  protocol: 'protocol_error',
+} as const satisfies Record<NonNullable<RelayEnd['reason']>, CloseCause>;
+
+/** The access log's `close` for a WebSocket: why it ended, else who sent the first close frame. */
+function closeCause(end: RelayEnd): CloseCause {
+  if (end.reason !== null) return CAUSES[end.reason];
+  return end.closedBy === 'gateway' ? 'server_closed' : `${end.closedBy}_closed`;
+}
 
 /**
  * Browsers always send Origin with a WebSocket handshake (RFC 6455 §10.2); clients without one are not
@@ -33,10 +60,13 @@ export interface SessionInfo {
   readonly started: number;
 }
 
-/** Counts the upgrade, starts the relay between `client` and `upstream`, and logs it when it ends. */
+/**
+ * Counts the upgrade, starts the relay between `client` and `upstream` with the route's keepalive, and logs it
+ * when it ends.
+ */
 export function startWebSocketSession(
   rt: Runtime,
-  snap: Snapshot,
+  keepalive: Keepalive,
   client: Duplex,
   upstream: Duplex,
   info: SessionInfo,
@@ -46,45 +76,32 @@ export function startWebSocketSession(
   m.upgradeSeconds.observe((Date.now() - info.started) / 1000);
   m.wsOpen.inc({ route: info.route });
   m.wsTotal.inc({ route: info.route });
-  const c = snap.config;
   let untrack = (): void => {};
-  const relay = new WsRelay(
-    client,
-    upstream,
-    {
-      ping: c.ping,
-      pingTimeout: c.pingTimeout || c.ping,
-      idleTimeout: c.limits.idleTimeout,
-      maxLifetime: c.limits.maxLifetime,
+  const relay = new WsRelay(client, upstream, keepalive, {
+    onDead: (side) => {
+      m.pingsMissed.inc({ side });
+      m.deadReaped.inc({ side });
     },
-    {
-      onDead: (side) => {
-        m.pingsMissed.inc({ side });
-        m.deadReaped.inc({ side });
-      },
-      onEnd: (end) => {
-        untrack();
-        m.wsOpen.dec({ route: info.route });
-        m.bytes.inc({ direction: 'upstream' }, end.bytesToUpstream);
-        m.bytes.inc({ direction: 'client' }, end.bytesToClient);
-        rt.log.write({
-          kind: 'websocket',
-          ...(info.http ? { http: info.http } : {}),
-          client: info.client,
-          route: info.route,
-          upstream: info.upstream,
-          path: info.path,
-          status: info.status,
-          bytesToUpstream: end.bytesToUpstream,
-          bytesToClient: end.bytesToClient,
-          durationMs: end.durationMs,
-          closedBy: end.closedBy,
-          closeCode: end.closeCode,
-          reason: end.reason,
-        });
-      },
+    onEnd: (end) => {
+      untrack();
+      m.wsOpen.dec({ route: info.route });
+      m.bytes.inc({ direction: 'upstream' }, end.bytesToUpstream);
+      m.bytes.inc({ direction: 'client' }, end.bytesToClient);
+      rt.log.write({
+        client: info.client,
+        user: null,
+        method: info.http ? 'CONNECT' : 'GET',
+        target: logTarget(info.upstream, info.path),
+        status: info.status,
+        bytes_up: end.bytesToUpstream,
+        bytes_down: end.bytesToClient,
+        duration_ms: end.durationMs,
+        close: closeCause(end),
+        close_code: end.closeCode,
+        error: null,
+      });
     },
-  );
+  });
   untrack = rt.track(relay);
   relay.start(leftover.fromUpstream, leftover.fromClient);
   return relay;

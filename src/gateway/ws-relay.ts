@@ -196,6 +196,15 @@ export class WsRelay {
       ok = to.write(chunk);
     }
     if (!ok) from.pause();
+    // The client answered the gateway's own close, and the answer went on to the upstream: the server ends TCP.
+    if (
+      dir === this.#up &&
+      this.#closing &&
+      this.#down.discard &&
+      dir.scanner.closeCode !== undefined &&
+      !dir.discard
+    )
+      this.#client.end();
   }
 
   /**
@@ -315,9 +324,11 @@ export class WsRelay {
   }
 
   /**
-   * The gateway closes the WebSocket itself (drain, idle, lifetime): a close frame to each side, both answers
-   * dropped rather than relayed (each side gets exactly one close handshake, with the gateway), then the sockets
-   * end. Cut after a grace period if a peer never answers.
+   * The gateway closes the WebSocket itself (drain, idle, lifetime), client first: a close frame to the client,
+   * whose messages keep flowing to the upstream until its close reply, which is relayed to the upstream as the
+   * upstream's close (so a message the client sent before it saw the close is never lost on the way). What the
+   * upstream sends meanwhile cannot follow a close frame and is dropped. Cut after a grace period if a peer never
+   * answers.
    */
   close(code: number, reason: string, why: NonNullable<RelayEnd['reason']>): void {
     if (this.#ended || this.#closing) return;
@@ -326,7 +337,9 @@ export class WsRelay {
     this.#closedBy ??= 'gateway';
     this.#gatewayCode = code;
     this.#inject('client', this.#closeFrame('client', code, reason));
-    this.#inject('upstream', this.#closeFrame('upstream', code, reason));
+    // The upstream is mid-frame, so the client's close waits for that frame's end: the upstream is told now too
+    // (an upstream that waits for the gateway must not hold the close up until the grace period).
+    if (!this.#down.discard) this.#inject('upstream', this.#closeFrame('upstream', code, reason));
     this.#armGrace();
   }
 

@@ -1,7 +1,8 @@
 /**
- * JSON access logs, one line per request, tunnel or WebSocket, written when it ends. Writes go through the
- * stream's backpressure: when the destination is slower than traffic, lines are dropped and counted rather than
- * buffered without bound.
+ * JSON access logs, one line per request, tunnel or WebSocket, written when it ends, in one schema for every
+ * server (docs/access-log.md): the servers fill an {@link AccessLogEntry}, this module adds `time` and writes it.
+ * Writes go through the stream's backpressure: when the destination is slower than traffic, lines are dropped and
+ * counted rather than buffered without bound.
  *
  * Logging never stops relaying (STYLE.md trap 12). The file is opened when the log is, so a missing directory or
  * an unwritable file is a configuration error at start; a write error later (ENOSPC on a full disk, EPIPE when
@@ -11,9 +12,104 @@
 import fs from 'node:fs';
 import type { Writable } from 'node:stream';
 import { WsviaError } from '../errors.js';
+import { formatHost } from '../protocol/authority.js';
 import type { Counter, Registry } from './metrics.js';
 
-export type AccessLogRecord = Readonly<Record<string, string | number | boolean | null | undefined>>;
+/** Every line has exactly these keys, in this order, whichever server wrote it (null where a fact does not apply). */
+export const ACCESS_LOG_KEYS = [
+  'time',
+  'client',
+  'user',
+  'method',
+  'target',
+  'status',
+  'bytes_up',
+  'bytes_down',
+  'duration_ms',
+  'close',
+  'close_code',
+  'error',
+] as const;
+
+/**
+ * What ended a connection that was relayed. "upstream" is whatever the server relayed to: the proxy's target,
+ * the gateway's upstream, the bridge's TCP target. `*_closed`: that side ended it cleanly (a FIN, or a WebSocket
+ * close frame); `*_reset`: it reset or failed; `*_lost`: a WebSocket side closed its connection without a close
+ * frame; `*_ping_timeout`: it stopped answering pings; the rest are the server's own doing.
+ */
+export const CLOSE_CAUSES = [
+  'client_closed',
+  'upstream_closed',
+  'client_reset',
+  'upstream_reset',
+  'client_lost',
+  'upstream_lost',
+  'client_ping_timeout',
+  'upstream_ping_timeout',
+  'idle_timeout',
+  'max_lifetime',
+  'drain',
+  'protocol_error',
+  'server_closed',
+  /** Answered with an error status and never relayed: `error` says why. */
+  'refused',
+] as const;
+export type CloseCause = (typeof CLOSE_CAUSES)[number];
+
+/** One access-log line but its `time`: the servers fill it, the field names exist here only. */
+export interface AccessLogEntry {
+  /** `address:port` of the client (after a PROXY protocol header, the address it names). */
+  readonly client: string;
+  /** The authenticated user (the proxy's), else null. */
+  readonly user: string | null;
+  /** The request's method; null when there was no HTTP request (the gateway's SNI passthrough). */
+  readonly method: string | null;
+  /** Where it went: the proxy's request target, the gateway's upstream URL and path (the request path when no upstream was chosen), the bridge's `host:port`; null when the request never said (a malformed or incomplete head). */
+  readonly target: string | null;
+  /** The status the client was answered with (101 for a WebSocket); null when no HTTP answer was sent. */
+  readonly status: number | null;
+  /** Bytes from the client towards the upstream (payload: a body, a tunnel's bytes, a WebSocket's frames). */
+  readonly bytes_up: number;
+  /** Bytes from the upstream towards the client. */
+  readonly bytes_down: number;
+  readonly duration_ms: number;
+  readonly close: CloseCause;
+  /** The first WebSocket close code seen (1005: a close frame without one); null when none went by. */
+  readonly close_code: number | null;
+  /** Why it was refused or failed: a stable snake_case reason; null when nothing failed. */
+  readonly error: string | null;
+}
+
+/** The entry for a request answered with an error and never relayed. */
+export function refusedEntry(r: {
+  readonly client: string;
+  readonly user?: string | null;
+  readonly method: string | null;
+  readonly target: string | null;
+  /** Null for a refusal that could not be answered in HTTP (a TLS connection reset before its handshake). */
+  readonly status: number | null;
+  readonly error: string;
+  readonly duration_ms: number;
+}): AccessLogEntry {
+  return {
+    client: r.client,
+    user: r.user ?? null,
+    method: r.method,
+    target: r.target,
+    status: r.status,
+    bytes_up: 0,
+    bytes_down: 0,
+    duration_ms: r.duration_ms,
+    close: 'refused',
+    close_code: null,
+    error: r.error,
+  };
+}
+
+/** `address:port`, with an IPv6 address in brackets. */
+export function clientName(address: string | undefined, port: number | undefined): string {
+  return `${formatHost(address ?? '?')}:${port ?? 0}`;
+}
 
 export interface AccessLogOptions {
   /** Told of the first write error only (a log that fails, fails for every line after). */
@@ -83,7 +179,7 @@ export class AccessLog {
     return this.#failed;
   }
 
-  write(record: AccessLogRecord): void {
+  write(entry: AccessLogEntry): void {
     if (!this.#out) return;
     if (this.#failed) return this.#countError();
     if (this.#blocked) {
@@ -91,7 +187,11 @@ export class AccessLog {
       for (const c of this.#droppedCounters) c.inc();
       return;
     }
-    const line = JSON.stringify({ time: new Date().toISOString(), ...record });
+    const line = JSON.stringify({
+      time: new Date().toISOString(),
+      ...entry,
+      duration_ms: Math.round(entry.duration_ms),
+    });
     if (!this.#out.write(`${line}\n`)) this.#blocked = true;
   }
 

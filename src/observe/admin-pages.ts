@@ -4,44 +4,54 @@
  * 404 that lists what there is.
  */
 import type http from 'node:http';
-import { PROMETHEUS_CONTENT_TYPE, type Registry } from './metrics.js';
+import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
 
 export interface AdminPage {
   readonly contentType: string;
   readonly body: string;
 }
 
+/** A page with its status, as an admin listener answers it (or a `--workers` worker hands it to its primary). */
+export interface AdminAnswer extends AdminPage {
+  readonly status: number;
+}
+
 export interface AdminPagesOptions {
-  readonly registry: Registry;
+  /** What `/metrics` shows: a registry, or the merged registries of every worker. */
+  readonly registry: { render(): string | Promise<string> };
   /** False while draining: `/healthz` answers 503. Without it there is no `/healthz`. */
   readonly healthy?: () => boolean;
   /** More pages by path (the gateway's `/routes`). */
-  readonly pages?: Readonly<Record<string, () => AdminPage>>;
+  readonly pages?: Readonly<Record<string, () => AdminPage | Promise<AdminPage>>>;
 }
 
-/** Answers one admin request; the query string is ignored. */
+/** The answer to one admin request for `path` (the query string is ignored). */
+export async function adminAnswer(url: string, o: AdminPagesOptions): Promise<AdminAnswer> {
+  const path = url.split('?')[0] ?? '/';
+  if (path === '/metrics')
+    return { status: 200, contentType: PROMETHEUS_CONTENT_TYPE, body: await o.registry.render() };
+  if (path === '/healthz' && o.healthy) {
+    const ok = o.healthy();
+    return { status: ok ? 200 : 503, contentType: 'text/plain', body: ok ? 'ok\n' : 'draining\n' };
+  }
+  const page = Object.hasOwn(o.pages ?? {}, path) ? o.pages?.[path] : undefined;
+  if (page) return { status: 200, ...(await page()) };
+  const known = ['/metrics', ...(o.healthy ? ['/healthz'] : []), ...Object.keys(o.pages ?? {})];
+  const list = known.length === 1 ? known[0] : `${known.slice(0, -1).join(', ')} or ${known.at(-1)}`;
+  return { status: 404, contentType: 'text/plain', body: `try ${list}\n` };
+}
+
+/** Answers one admin request; a page that fails to render is a 500 (the listener lives on). */
 export function serveAdminPage(
   req: http.IncomingMessage,
   res: http.ServerResponse,
   o: AdminPagesOptions,
 ): void {
-  const path = (req.url ?? '/').split('?')[0] ?? '/';
-  if (path === '/metrics') {
-    res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE }).end(o.registry.render());
-    return;
-  }
-  if (path === '/healthz' && o.healthy) {
-    const ok = o.healthy();
-    res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok ? 'ok\n' : 'draining\n');
-    return;
-  }
-  const page = Object.hasOwn(o.pages ?? {}, path) ? o.pages?.[path] : undefined;
-  if (page) {
-    const p = page();
-    res.writeHead(200, { 'Content-Type': p.contentType }).end(p.body);
-    return;
-  }
-  const known = ['/metrics', ...(o.healthy ? ['/healthz'] : []), ...Object.keys(o.pages ?? {})];
-  const list = known.length === 1 ? known[0] : `${known.slice(0, -1).join(', ')} or ${known.at(-1)}`;
-  res.writeHead(404, { 'Content-Type': 'text/plain' }).end(`try ${list}\n`);
+  adminAnswer(req.url ?? '/', o).then(
+    (a) => res.writeHead(a.status, { 'Content-Type': a.contentType }).end(a.body),
+    (e: unknown) =>
+      res
+        .writeHead(500, { 'Content-Type': 'text/plain' })
+        .end(`${e instanceof Error ? e.message : String(e)}\n`),
+  );
 }

@@ -116,6 +116,14 @@ export class ForwardExchange {
       details: `server ${this.#o.target.hostHeader} closed the connection before its response head`,
       reason: 'upstream',
     });
+  // A FIN is not the whole request: what reached the server is truncated, and it must not answer it (the body
+  // reader's own error, like a malformed chunk).
+  readonly #onClientEnd = (): void => {
+    if (this.#body.done || this.#settled) return;
+    this.#badBody(
+      badRequest('the client ended the connection before the request body was complete', 'send it whole'),
+    );
+  };
   // The client left while the server was still thinking: nobody is waiting for the answer any more.
   readonly #onClientGone = (): void =>
     this.#fail({
@@ -137,6 +145,8 @@ export class ForwardExchange {
     client.on('close', this.#onClientGone);
     upstream.on('data', this.#onData);
     upstream.on('close', this.#onClose);
+    // The upstream is half-open: a FIN before the head is the same failure as a close, and it never closes alone.
+    upstream.on('end', this.#onClose);
     upstream.on('error', ignore);
     this.#armTimeout();
     upstream.write(this.#requestHead());
@@ -153,7 +163,10 @@ export class ForwardExchange {
     const headers = endToEnd(head.headers).filter(([k]) => k.toLowerCase() !== 'host');
     // RFC 9112 §3.2.2: a proxy replaces Host with the authority of the absolute-form target.
     headers.unshift(['Host', target.hostHeader]);
-    if (target.upgrade !== undefined) headers.push(['Connection', 'Upgrade'], ['Upgrade', target.upgrade]);
+    // `close` beside `Upgrade` (RFC 9110 §7.6.1): a server that answers without switching (a 200, a 4xx) closes
+    // after its answer, which is how the relay, reading no framing, knows the exchange is over.
+    if (target.upgrade !== undefined)
+      headers.push(['Connection', 'Upgrade, close'], ['Upgrade', target.upgrade]);
     else headers.push(['Connection', 'close']);
     withVia(headers, head.version, this.#o.name);
     return serializeHead(`${head.method} ${target.path} HTTP/1.1`, headers);
@@ -181,6 +194,9 @@ export class ForwardExchange {
     client.on('data', this.#onBody);
     if (!this.#body.done) upstream.on('drain', this.#onUpstreamDrain);
     this.#receiveBody(this.#o.leftover);
+    // The FIN may have come with the head, its 'end' event already past.
+    if (client.readableEnded) this.#onClientEnd();
+    else client.once('end', this.#onClientEnd);
     if (!this.#settled) client.resume();
   }
 
@@ -292,6 +308,7 @@ export class ForwardExchange {
     const { client, upstream } = this.#o;
     upstream.removeListener('data', this.#onData);
     upstream.removeListener('close', this.#onClose);
+    upstream.removeListener('end', this.#onClose);
     upstream.removeListener('error', ignore);
     client.removeListener('close', this.#onClientGone);
     client.removeListener('drain', this.#onClientDrain);

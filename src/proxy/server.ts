@@ -15,7 +15,7 @@ import { getHeader } from '../protocol/headers.js';
 import { RequestHeadReader, type RequestHead } from '../protocol/head.js';
 import { ProxyProtocolReader } from '../protocol/proxy-protocol.js';
 import { DEFAULT_POLICY, type DestinationPolicy } from '../route/destination.js';
-import { AccessLog } from '../observe/access-log.js';
+import { AccessLog, refusedEntry } from '../observe/access-log.js';
 import { redactUrl } from '../observe/redact.js';
 import { Admission, AdmissionRefusal, releaseOnClose, type AdmissionSlot } from '../serve/admission.js';
 import { serverSecureContext } from '../serve/tls-identity.js';
@@ -40,6 +40,8 @@ interface Pending {
   clientKey: string;
   timer: NodeJS.Timeout | undefined;
   user: string | undefined;
+  /** When the connection was accepted (a refusal's `duration_ms` counts from here). */
+  readonly accepted: number;
   /** Held from admission until the answer, or the end of the tunnel. */
   slot: AdmissionSlot | undefined;
   readonly onClose: () => void;
@@ -215,6 +217,7 @@ export class ProxyServer {
       clientKey: raw.remoteAddress ?? '?',
       timer: undefined,
       user: undefined,
+      accepted: Date.now(),
       slot: undefined,
       onClose: () => {
         if (p.timer !== undefined) clearTimeout(p.timer);
@@ -231,7 +234,7 @@ export class ProxyServer {
 
   #headTimeout(p: Pending): void {
     p.timer = undefined;
-    this.#answer(p, 'timeout', '-', {
+    this.#answer(p, null, null, {
       status: 408,
       error: 'http_request_error',
       details: `the request head did not arrive within ${this.#limits.headerTimeout} ms`,
@@ -258,9 +261,14 @@ export class ProxyServer {
         p.client = `${formatHost(src.address)}:${src.port}`;
         p.clientKey = src.address;
       }
+      raw.removeListener('end', onEnd);
       this.#startHttp(p, raw, r.leftover.length > 0 ? r.leftover : undefined);
     };
+    // A FIN before the header is whole: it never will be (and the peer may not speak HTTP). Close now, not at the
+    // header timeout.
+    const onEnd = (): void => void raw.destroy();
     raw.on('data', onData);
+    raw.once('end', onEnd);
   }
 
   #startHttp(p: Pending, raw: net.Socket, early: Buffer | undefined): void {
@@ -274,16 +282,20 @@ export class ProxyServer {
       raw.once('close', () => socket.destroy());
     }
     const reader = new RequestHeadReader({ peer: `client ${p.client}`, hop: 'server' }, this.#limits.head);
+    const stopReading = (): void => {
+      socket.removeListener('data', onData);
+      socket.removeListener('end', onEnd);
+    };
     const onData = (chunk: Buffer): void => {
       let r;
       try {
         r = reader.receive(chunk);
       } catch (e) {
-        socket.removeListener('data', onData);
-        return this.#answer(p, '-', '-', protocolFailure(e));
+        stopReading();
+        return this.#answer(p, null, null, protocolFailure(e));
       }
       if (!r) return;
-      socket.removeListener('data', onData);
+      stopReading();
       socket.pause();
       if (p.timer !== undefined) clearTimeout(p.timer);
       p.timer = undefined;
@@ -296,7 +308,14 @@ export class ProxyServer {
         }),
       );
     };
+    // allowHalfOpen keeps a FIN from closing the socket: one before the head is whole means it never will be.
+    const onEnd = (): void => {
+      stopReading();
+      if (reader.received.length === 0) return void socket.destroy();
+      this.#answer(p, null, null, truncatedHead(p.client));
+    };
     socket.on('data', onData);
+    socket.once('end', onEnd);
     if (early) onData(early);
     // After a PROXY header the socket was paused; a listener alone does not restart an explicitly paused stream.
     if (socket.listenerCount('data') > 0 && !socket.destroyed) socket.resume();
@@ -456,31 +475,30 @@ export class ProxyServer {
       bytes_down: down,
       duration_ms: Date.now() - t.info.requestedAt,
       close: t.reason ?? 'server_closed',
+      close_code: null,
+      error: null,
     });
   }
 
   /** Answers with an error, logs and counts it, and closes the connection. */
-  #answer(p: Pending, method: string, target: string, f: ProxyFailure): void {
+  #answer(p: Pending, method: string | null, target: string | null, f: ProxyFailure): void {
     const socket = p.socket;
     p.slot?.close();
     this.metrics.responses.inc({ status: String(f.status) });
     if (f.reason === 'denied' || f.reason === 'limit' || f.reason === 'draining')
       this.metrics.denials.inc({ reason: f.reason === 'denied' ? 'rule' : f.reason });
-    this.#log.write({
-      client: p.client,
-      user: p.user ?? null,
-      method,
-      target: redactUrl(target.slice(0, 300)),
-      status: f.status,
-      bytes_up: 0,
-      bytes_down: 0,
-      duration_ms: 0,
-      close: f.reason,
-      error: f.error,
-      // A malformed request is quoted in its details: keep what the client sent out of the log (it may hold
-      // credentials), the client itself still sees it in the answer.
-      details: f.reason === 'protocol' ? f.details.replace(/"(?:[^"\\]|\\.)*"/g, '"..."') : f.details,
-    });
+    this.#log.write(
+      refusedEntry({
+        client: p.client,
+        user: p.user ?? null,
+        method,
+        target: target === null ? null : redactUrl(target.slice(0, 300)),
+        status: f.status,
+        // RFC 9209's error type, the one the client reads in Proxy-Status.
+        error: f.error,
+        duration_ms: Date.now() - p.accepted,
+      }),
+    );
     if (p.timer !== undefined) clearTimeout(p.timer);
     p.timer = undefined;
     if (socket.destroyed) return;
@@ -505,6 +523,16 @@ function limitFailure(r: AdmissionRefusal): ProxyFailure {
     rule: flag,
     reason: 'limit',
     headers: [...r.headers],
+  };
+}
+
+/** RFC 9112 §2.2 leaves an incomplete message to the server; like Node's HTTP server, answer 400. */
+function truncatedHead(client: string): ProxyFailure {
+  return {
+    status: 400,
+    error: 'http_request_error',
+    details: `client ${client} ended the connection before the request head was complete`,
+    reason: 'protocol',
   };
 }
 

@@ -21,25 +21,29 @@ export interface AdmissionLimits {
  */
 export const DEFAULT_ADMISSION: AdmissionLimits = { maxConnections: 10_000, maxPerClient: 500 };
 
-/** Which limit refused a connection: also its metric label. */
-export type AdmissionRefusalReason = 'max_connections' | 'per_client';
+/** Which limit refused a connection: also its metric label (`rate`: the gateway's rate-per-client). */
+export type AdmissionRefusalReason = 'max_connections' | 'per_client' | 'rate';
 
 /** A refusal, with what an HTTP server answers: 503 for the server's limit, 429 for the client's own. */
 export class AdmissionRefusal {
   readonly status: 503 | 429;
-  /** RFC 9110 §10.2.3: a slot comes back when any connection ends, so "soon". */
-  readonly headers: readonly (readonly [string, string])[] = [['Retry-After', '1']];
+  /** RFC 9110 §10.2.3: a slot comes back when any connection ends, so "soon"; a rate says when. */
+  readonly headers: readonly (readonly [string, string])[];
   constructor(
     readonly reason: AdmissionRefusalReason,
     readonly limit: number,
     readonly open: number,
     readonly client: string,
+    retryAfterSeconds = 1,
   ) {
     this.status = reason === 'max_connections' ? 503 : 429;
+    this.headers = [['Retry-After', String(retryAfterSeconds)]];
   }
 
   /** One line for the client and the log, naming the limit and the flag that sets it. */
   describe(flags: { readonly maxConnections: string; readonly maxPerClient: string }): string {
+    if (this.reason === 'rate')
+      return `${this.client} opens connections faster than its limit (rate-per-client ${this.limit} a second)`;
     return this.reason === 'max_connections'
       ? `the server has ${this.open} connections open, its limit (${flags.maxConnections} ${this.limit})`
       : `${this.client} has ${this.open} connections open, its limit (${flags.maxPerClient} ${this.limit})`;

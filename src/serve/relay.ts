@@ -386,6 +386,10 @@ function relayJs<I>(t: Tunnel<I>, client: Duplex, upstream: Duplex, clientToUpst
   attach(client, upstream, t, true, clientToUpstream);
   attach(upstream, client, t, false, true);
   if (!clientToUpstream) client.once('finish', onAnswerWritten);
+  // A FIN that came during the setup (a client that sends its request and half-closes at once) has had its
+  // 'end' event already: nothing else would pass it on, and the tunnel would wait for the idle timeout.
+  if (clientToUpstream && client.readableEnded) onEnd.call(client as RelayStream);
+  if (upstream.readableEnded) onEnd.call(upstream as RelayStream);
   // A stream may have been destroyed while the tunnel was being set up: its close event is already past.
   const clientGone = alreadyClosed(client);
   const upstreamGone = alreadyClosed(upstream);

@@ -57,6 +57,15 @@ describe('ProxyAuthSession', () => {
     );
   });
 
+  it('preemptive: Basic alone is sent before any 407, and a 407 after it means rejected; other schemes wait', async () => {
+    const s = session({ schemes: ['basic'] });
+    assert.equal(s.preemptive(), `Basic ${Buffer.from('alice:pw').toString('base64')}`);
+    assert.match(failed(await s.receive407(h407('Basic realm="r"'), '', true)), /rejected the credentials/);
+    assert.equal(session().preemptive(), undefined, 'any-auth learns the scheme from the 407');
+    assert.equal(session({ schemes: ['basic', 'digest'] }).preemptive(), undefined);
+    assert.equal(session({ schemes: ['basic'], credentials: undefined }).preemptive(), undefined);
+  });
+
   it('a proxy that closed after its 407: reconnect, then send', async () => {
     const a = await session().receive407(h407('Basic realm="r"'), '', false);
     assert.equal(a.kind, 'reconnect');

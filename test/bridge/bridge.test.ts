@@ -207,10 +207,11 @@ describe('wsvia bridge', () => {
         .trim()
         .split('\n')
         .map((l) => JSON.parse(l) as Record<string, unknown>)
-        .find((l) => l['event'] === 'session' && l['bytes_up'] === 8);
+        .find((l) => l['status'] === 101 && l['bytes_up'] === 8);
     }
     assert.ok(line, 'a session line with 8 bytes up');
-    assert.equal(line['closed_by'], 'client');
+    assert.equal(line['close'], 'client_closed');
+    assert.equal(line['close_code'], 1000);
     assert.equal(line['bytes_down'], 8);
     assert.equal(line['target'], `127.0.0.1:${echo.port}`);
     assert.equal(typeof line['duration_ms'], 'number');

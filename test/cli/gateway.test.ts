@@ -61,7 +61,7 @@ describe('wsvia gateway (the command)', () => {
     try {
       const line = await new Promise<string>((resolve, reject) => {
         let out = '';
-        child.stdout.on('data', (d: Buffer) => {
+        child.stderr.on('data', (d: Buffer) => {
           out += d.toString();
           const m = /^wsvia gateway listening on (http:\/\/127\.0\.0\.1:\d+)$/m.exec(out);
           if (m) resolve(m[1] as string);
@@ -89,7 +89,7 @@ describe('wsvia gateway (the command)', () => {
     before(async () => {
       port = await freePort();
       file = path.join(dir, 'gateway.yaml');
-      write(a.url, 'limits: { drainTimeout: 3, drainSpread: 0.5 }\n');
+      write(a.url, 'drain-timeout: 3\ndrain-spread: 0.5\n');
       peer = await startPeer(process.execPath, [MAIN, 'gateway', '--config', file, '--watch'], { port });
     });
     after(() => peer.stop());
@@ -97,7 +97,7 @@ describe('wsvia gateway (the command)', () => {
     it('SIGHUP: an open WebSocket stays on its upstream, a new one takes the new route', async () => {
       const old = await openWs(`ws://127.0.0.1:${port}/`);
       assert.equal(old.report['name'], 'a');
-      write(b.url, 'limits: { drainTimeout: 3, drainSpread: 0.5 }\n');
+      write(b.url, 'drain-timeout: 3\ndrain-spread: 0.5\n');
       peer.process.kill('SIGHUP');
       await until('the reload', () => /reloaded/.test(peer.output()));
       const fresh = await openWs(`ws://127.0.0.1:${port}/`);
@@ -120,7 +120,7 @@ describe('wsvia gateway (the command)', () => {
       await closed(again.ws);
 
       // --watch: a good file is picked up without a signal.
-      write(a.url, 'limits: { drainTimeout: 3, drainSpread: 0.5 }\n');
+      write(a.url, 'drain-timeout: 3\ndrain-spread: 0.5\n');
       await until('the reload on file change', () => /reloaded \(file changed\)/.test(peer.output()));
       const watched = await openWs(`ws://127.0.0.1:${port}/`);
       assert.equal(watched.report['name'], 'a');

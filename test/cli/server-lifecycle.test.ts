@@ -239,7 +239,7 @@ describe('server commands: access-log write errors are counted, never fatal', ()
         await EXCHANGE[name](s, target);
         await until('the write error', () => /access log.*ENOSPC/.test(s.stderr()));
         await EXCHANGE[name](s, target);
-        const admin = /(http:\/\/127\.0\.0\.1:\d+)/.exec(s.stderr() + s.stdout().replace(s.url, ''))?.[1];
+        const admin = /(http:\/\/127\.0\.0\.1:\d+)/.exec((s.stderr() + s.stdout()).replace(s.url, ''))?.[1];
         assert.ok(admin, `admin address printed: ${s.stderr()}`);
         await until('both lines counted', async () => {
           const m = /^wsvia_access_log_errors_total (\d+)$/m.exec((await httpGet(`${admin}/metrics`)).body);
@@ -304,7 +304,7 @@ describe('server commands: a session cut by the drain timeout is logged once', (
     client.destroy();
   });
 
-  it('bridge: SIGTERM with --drain-timeout 0.2 and a peer that ignores the 1001 writes exactly one line (closed_by drain)', async () => {
+  it('bridge: SIGTERM with --drain-timeout 0.2 and a peer that ignores the 1001 writes exactly one line (close drain)', async () => {
     const log = path.join(dir, 'bridge.log');
     const s = await startServerCli('bridge', [
       ...SERVERS.bridge(ANY, tcp.port),
@@ -323,12 +323,12 @@ describe('server commands: a session cut by the drain timeout is logged once', (
     const lines = fs.readFileSync(log, 'utf8').trim().split('\n').filter(Boolean);
     assert.equal(lines.length, 1, lines.join('\n'));
     const line = JSON.parse(lines[0] as string) as Record<string, unknown>;
-    assert.equal(line['event'], 'session');
-    assert.equal(line['closed_by'], 'drain');
+    assert.equal(line['status'], 101);
+    assert.equal(line['close'], 'drain');
     ws.terminate();
   });
 
-  it('gateway: SIGTERM with --drain-timeout 0.3 and a peer that ignores the 1001 writes exactly one line (reason drain)', async () => {
+  it('gateway: SIGTERM with --drain-timeout 0.3 and a peer that ignores the 1001 writes exactly one line (close drain)', async () => {
     const upstream = await wsEcho();
     const log = path.join(dir, 'gateway.log');
     const s = await startServerCli('gateway', [
@@ -350,8 +350,8 @@ describe('server commands: a session cut by the drain timeout is logged once', (
       const lines = fs.readFileSync(log, 'utf8').trim().split('\n').filter(Boolean);
       assert.equal(lines.length, 1, lines.join('\n'));
       const line = JSON.parse(lines[0] as string) as Record<string, unknown>;
-      assert.equal(line['kind'], 'websocket');
-      assert.equal(line['reason'], 'drain');
+      assert.equal(line['status'], 101);
+      assert.equal(line['close'], 'drain');
       ws.terminate();
     } finally {
       await upstream.close();

@@ -185,8 +185,9 @@ describe('doctor: readable report', () => {
     );
   });
 
-  it('draws a bounded progress bar', () => {
-    assert.equal(progressBar(5000, 10_000, 10), '\ridle probe [#####.....] 5/10 s');
-    assert.equal(progressBar(20_000, 10_000, 4), '\ridle probe [####] 20/10 s');
+  it('draws a progress bar that counts probe connections to their real total, with the time spent', () => {
+    assert.equal(progressBar(5, 10, 6400, 10), '\ridle probe [#####.....] 5/10 connections, 6 s');
+    assert.equal(progressBar(10, 10, 31_600, 4), '\ridle probe [####] 10/10 connections, 32 s');
+    assert.equal(progressBar(0, 10, 0, 4), '\ridle probe [....] 0/10 connections, 0 s');
   });
 });

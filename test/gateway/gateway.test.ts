@@ -65,14 +65,13 @@ routes:
     assert.equal((await echo(ws, 'text')).toString(), 'text');
     ws.close(4000, 'done');
     assert.equal(await closed(ws), 4000);
-    await until('the WebSocket record for /b', () =>
-      gw.records.some((r) => r['kind'] === 'websocket' && r['route'] === '/b'),
-    );
-    const rec = gw.records.find((r) => r['kind'] === 'websocket' && r['route'] === '/b');
-    assert.equal(rec?.['closedBy'], 'client');
-    assert.equal(rec?.['closeCode'], 4000);
-    assert.equal(rec?.['upstream'], b.url);
-    assert.ok((rec?.['bytesToUpstream'] as number) > 0);
+    const wsTo = (r: Record<string, unknown>): boolean =>
+      r['status'] === 101 && r['target'] === `${b.url}/b/room`;
+    await until('the WebSocket record for /b', () => gw.records.some(wsTo));
+    const rec = gw.records.find(wsTo);
+    assert.equal(rec?.['close'], 'client_closed');
+    assert.equal(rec?.['close_code'], 4000);
+    assert.ok((rec?.['bytes_up'] as number) > 0);
   });
 
   it('takes the longest prefix', async () => {
@@ -126,7 +125,10 @@ routes:
     assert.equal(info.headers['x-forwarded-for'], '127.0.0.1');
     assert.equal(r1.socket, r2.socket, 'the second request reused the client connection');
     agent.destroy();
-    await until('two http records', () => gw.records.filter((r) => r['kind'] === 'http').length >= 2);
+    await until(
+      'two http records',
+      () => gw.records.filter((r) => r['status'] === 200 && r['close'] === 'upstream_closed').length >= 2,
+    );
   });
 
   it('drops X-Forwarded-For from an untrusted client', async () => {
@@ -157,11 +159,13 @@ describe('gateway: refusals and limits', () => {
     gw = await startGateway(`
 listen: 127.0.0.1:0
 admin: 127.0.0.1:0
-allowOrigins: [https://good.example]
+allow-origin: [https://good.example]
 routes:
   - { path: /, upstream: ${up.url} }
   - { path: /dead, upstream: ws://127.0.0.1:${deadPort} }
-limits: { maxPerClient: 3, maxHeaderBytes: 1024, handshakeTimeout: 0.5 }
+max-per-client: 3
+max-header-bytes: 1024
+handshake-timeout: 0.5
 `);
   });
   after(async () => {
@@ -209,10 +213,10 @@ describe('gateway: failover, connection limit, upstream timeout', () => {
     gw = await startGateway(`
 listen: 127.0.0.1:0
 admin: 127.0.0.1:0
-healthInterval: 0.1
+health-interval: 0.1
 routes:
   - { path: /, upstream: [ws://127.0.0.1:${deadPort}, ${live.url}] }
-limits: { maxConnections: 4 }
+max-connections: 4
 `);
   });
   after(async () => {
@@ -268,7 +272,7 @@ describe('gateway: upstream connect timeout', () => {
     gw = await startGateway(`
 listen: 127.0.0.1:0
 routes: [{ path: /, upstream: ws://127.0.0.1:${port} }]
-limits: { connectTimeout: 0.3 }
+connect-timeout: 0.3
 `);
   });
   after(async () => {
@@ -289,7 +293,7 @@ describe('gateway: PROXY protocol', () => {
     up = await startUpstream('up');
     gw = await startGateway(`
 listen: 127.0.0.1:0
-proxyProtocol: true
+proxy-protocol: true
 routes: [{ path: /, upstream: ${up.url} }]
 `);
   });
@@ -323,7 +327,7 @@ describe('gateway: keepalive pings and dead peers', () => {
 listen: 127.0.0.1:0
 admin: 127.0.0.1:0
 ping: 0.2
-pingTimeout: 0.3
+ping-timeout: 0.3
 routes: [{ path: /, upstream: ${up.url} }]
 `);
   });
@@ -364,7 +368,9 @@ routes: [{ path: /, upstream: ${up.url} }]
     await until('the upstream to see a close', () => up.closes.length > before);
     assert.equal(up.closes[up.closes.length - 1], 1011);
     assert.equal(await gw.metric('wsvia_gateway_dead_peers_reaped_total{side="client"}'), 1);
-    await until('the dead_client record', () => gw.records.some((r) => r['reason'] === 'dead_client'));
+    await until('the client_ping_timeout record', () =>
+      gw.records.some((r) => r['close'] === 'client_ping_timeout'),
+    );
   });
 });
 
@@ -393,7 +399,7 @@ describe('gateway: a dead upstream behind an open WebSocket', () => {
 listen: 127.0.0.1:0
 admin: 127.0.0.1:0
 ping: 0.2
-pingTimeout: 0.3
+ping-timeout: 0.3
 routes: [{ path: /, upstream: ws://127.0.0.1:${port} }]
 `);
   });
@@ -422,7 +428,8 @@ describe('gateway: idle timeout, reload and drain in process', () => {
     gw = await startGateway(`
 listen: 127.0.0.1:0
 routes: [{ path: /, upstream: ${a.url} }]
-limits: { drainTimeout: 2, drainSpread: 0.2 }
+drain-timeout: 2
+drain-spread: 0.2
 `);
   });
   after(async () => {
@@ -439,7 +446,8 @@ limits: { drainTimeout: 2, drainSpread: 0.2 }
       configFromYaml(`
 listen: 127.0.0.1:0
 routes: [{ path: /, upstream: ${b.url} }]
-limits: { drainTimeout: 2, drainSpread: 0.2 }
+drain-timeout: 2
+drain-spread: 0.2
 `),
     );
     const fresh = await openWs(`ws://127.0.0.1:${port}/`);

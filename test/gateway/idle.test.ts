@@ -20,7 +20,7 @@ describe('gateway: idle WebSockets', () => {
     up = await startUpstream('up');
     gw = await startGateway(`listen: 127.0.0.1:0\nroutes: [{ path: /, upstream: ${up.url} }]`);
     timed = await startGateway(
-      `listen: 127.0.0.1:0\nroutes: [{ path: /, upstream: ${up.url} }]\nlimits: { idleTimeout: 0.4, maxLifetime: 30 }`,
+      `listen: 127.0.0.1:0\nroutes: [{ path: /, upstream: ${up.url} }]\nidle-timeout: 0.4\nmax-lifetime: 30`,
     );
   });
   after(async () => {

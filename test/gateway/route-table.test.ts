@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseRouteFlag } from '../../src/gateway/config.js';
 import { upstreamHeaders } from '../../src/gateway/forwarded.js';
-import { RouteTable } from '../../src/gateway/route-table.js';
+import { NO_ROUTE_OPTIONS } from '../../src/gateway/route-config.js';
+import {
+  applyHeaderOptions,
+  requestHost,
+  RouteTable,
+  upstreamTarget,
+} from '../../src/gateway/route-table.js';
 import { parseCidr, type Cidr } from '../../src/route/cidr.js';
 
 describe('RouteTable', () => {
@@ -19,6 +25,77 @@ describe('RouteTable', () => {
   });
   it('matches nothing without a catch-all', () => {
     assert.equal(new RouteTable([parseRouteFlag('/api=ws://a:1')]).match('/other'), undefined);
+  });
+});
+
+describe('RouteTable: hosts', () => {
+  const t = new RouteTable(
+    [
+      '/=ws://any:1',
+      '/ws=ws://any-ws:1',
+      'app.example.com/=ws://app:1',
+      '*.tenant.example.com/ws=ws://tenant:1',
+      '*.example.com/=ws://wild:1',
+      '*.b.tenant.example.com/=ws://deeper:1',
+    ].map(parseRouteFlag),
+  );
+  const up = (target: string, host?: string) => t.match(target, host)?.upstreams[0]?.host;
+  it('matches exact names case-insensitively, ignoring the port and a final dot', () => {
+    assert.equal(up('/x', 'App.Example.COM:8443'), 'app');
+    assert.equal(up('/x', 'app.example.com.'), 'app');
+    assert.equal(up('/x', 'app.example.com'), 'app');
+  });
+  it('prefers the most specific host, then the longest path', () => {
+    // An exact host beats the hostless /ws even though /ws is the longer path.
+    assert.equal(up('/ws', 'app.example.com'), 'app');
+    assert.equal(up('/ws/room', 'a.tenant.example.com'), 'tenant');
+    // The longer suffix wins over a shorter one.
+    assert.equal(up('/ws', 'x.b.tenant.example.com'), 'deeper');
+    // No path match under the most specific host: the next host down that matches.
+    assert.equal(up('/other', 'a.tenant.example.com'), 'wild');
+    assert.equal(up('/ws', 'elsewhere.org'), 'any-ws');
+  });
+  it('a wildcard needs at least one label in front; no Host matches hostless routes only', () => {
+    assert.equal(up('/', 'example.com'), 'any');
+    assert.equal(up('/ws'), 'any-ws');
+    assert.equal(up('/', '[::1]:80'), 'any');
+  });
+  it('reads Host headers', () => {
+    assert.equal(requestHost('Example.com:80'), 'example.com');
+    assert.equal(requestHost('[::1]:8080'), '::1');
+    assert.equal(requestHost(''), undefined);
+  });
+});
+
+describe('upstreamTarget (nginx proxy_pass semantics)', () => {
+  it('replaces the matched prefix with the upstream URL path, keeping the query', () => {
+    const r = parseRouteFlag('/api/=http://u/v2/');
+    assert.equal(upstreamTarget(r, r.upstreams[0]!, '/api/x?q=1'), '/v2/x?q=1');
+    const root = parseRouteFlag('/app=http://u/');
+    assert.equal(upstreamTarget(root, root.upstreams[0]!, '/app/x'), '//x');
+    assert.equal(upstreamTarget(root, root.upstreams[0]!, '/app'), '/');
+  });
+  it('passes the path unchanged when the upstream URL has none', () => {
+    const r = parseRouteFlag('/api/=http://u:8080');
+    assert.equal(r.upstreams[0]?.path, undefined);
+    assert.equal(upstreamTarget(r, r.upstreams[0]!, '/api/x?q'), '/api/x?q');
+  });
+});
+
+describe('applyHeaderOptions', () => {
+  it('removes, then sets (replacing any field of the same name)', () => {
+    const out = applyHeaderOptions(
+      [
+        ['Host', 'h'],
+        ['Cookie', 'a=1'],
+        ['x-env', 'dev'],
+      ],
+      { ...NO_ROUTE_OPTIONS, setHeaders: [['X-Env', 'prod']], removeHeaders: ['cookie'] },
+    );
+    assert.deepEqual(out, [
+      ['Host', 'h'],
+      ['X-Env', 'prod'],
+    ]);
   });
 });
 

@@ -85,9 +85,10 @@ describe('gateway: SNI passthrough over the shared relay', { timeout: 30_000 }, 
     hello = await clientHello('raw.test');
     backend = await startBackend();
     gw = await startGateway(`
-tls: { listen: 127.0.0.1:0 }
+tls-listen: 127.0.0.1:0
 sni: [{ name: raw.test, backend: 127.0.0.1:${backend.port} }]
-limits: { idleTimeout: 0.4, maxPerClient: 2 }
+idle-timeout: 0.4
+max-per-client: 2
 `);
   });
   after(async () => {
@@ -148,6 +149,9 @@ limits: { idleTimeout: 0.4, maxPerClient: 2 }
     refused.write(hello);
     assert.equal(await ending, 'ECONNRESET');
     assert.equal(gw.gateway.metrics.refused.get({ reason: 'per_client' }), 1);
+    const line = gw.records.find((r) => r['error'] === 'per_client');
+    assert.equal(line?.['close'], 'refused', 'the refusal is in the access log');
+    assert.equal(line?.['status'], null);
     assert.equal(backend.conns.length, before, 'the refused connection never reached the backend');
     a.client.destroy();
     a.far.socket.destroy();
@@ -167,10 +171,10 @@ limits: { idleTimeout: 0.4, maxPerClient: 2 }
     assert.ok(closes.includes('client_reset'), JSON.stringify(closes));
     assert.ok(closes.includes('idle_timeout'), JSON.stringify(closes));
     const first = sniLines()[0] as Record<string, unknown>;
-    assert.equal(first['bytesToUpstream'], hello.length + 'after the hello'.length);
+    assert.equal(first['bytes_up'], hello.length + 'after the hello'.length);
   });
 
   function sniLines(): Record<string, unknown>[] {
-    return gw.records.filter((r) => r['kind'] === 'sni');
+    return gw.records.filter((r) => r['method'] === null);
   }
 });

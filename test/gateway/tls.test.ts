@@ -6,6 +6,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { makeSelfSigned, type KeyPair } from '../../src/echo/self-signed.js';
+import { until } from '../helpers/eventually.js';
 import { tempDir } from '../helpers/process.js';
 import {
   closed,
@@ -69,7 +70,9 @@ describe('gateway: TLS termination, HTTP/2 WebSockets (RFC 8441), SNI passthroug
     up = await startUpstream('plain-upstream');
     backend = await startUpstream('tls-backend', { tls: backendCert });
     gw = await startGateway(`
-tls: { listen: 127.0.0.1:0, cert: ${dir}/cert.pem, key: ${dir}/key.pem }
+tls-listen: 127.0.0.1:0
+tls-cert: ${dir}/cert.pem
+tls-key: ${dir}/key.pem
 routes: [{ path: /, upstream: ${up.url} }]
 sni:
   - { name: backend.test, backend: 127.0.0.1:${backend.port} }
@@ -140,6 +143,12 @@ sni:
       const [op3] = await next();
       assert.equal(op3, 8);
       stream.close();
+      const h2Line = (r: Record<string, unknown>): boolean =>
+        r['method'] === 'CONNECT' && r['status'] === 200;
+      await until('the HTTP/2 WebSocket logged', () => gw.records.some(h2Line));
+      const line = gw.records.find(h2Line);
+      assert.equal(line?.['target'], `${up.url}/h2/chat`);
+      assert.match(line?.['client'] as string, /^127\.0\.0\.1:\d+$/);
     } finally {
       session.close();
     }
@@ -185,7 +194,7 @@ describe('gateway: a passthrough-only TLS listener', () => {
     backendCert = makeSelfSigned('only.test', ['DNS:only.test']);
     backend = await startUpstream('only', { tls: backendCert });
     gw = await startGateway(`
-tls: { listen: 127.0.0.1:0 }
+tls-listen: 127.0.0.1:0
 sni: [{ name: only.test, backend: 127.0.0.1:${backend.port} }]
 `);
   });

@@ -81,9 +81,9 @@ routes: [{ path: /, upstream: ${up.url} }]
     const closing = closeOf(ws);
     tcpOf(upstream).resetAndDestroy();
     assert.deepEqual(await closing, [1011, 'upstream connection reset']);
-    await until('the log line', () => gw.records.some((r) => r['reason'] === 'upstream_reset'));
-    const rec = gw.records.find((r) => r['reason'] === 'upstream_reset');
-    assert.equal(rec?.['closeCode'], 1011);
+    await until('the log line', () => gw.records.some((r) => r['close'] === 'upstream_reset'));
+    const rec = gw.records.find((r) => r['close'] === 'upstream_reset');
+    assert.equal(rec?.['close_code'], 1011);
   });
 
   it('an upstream that closes TCP without a close frame: the client gets close 1011', async () => {
@@ -91,7 +91,7 @@ routes: [{ path: /, upstream: ${up.url} }]
     const closing = closeOf(ws);
     tcpOf(upstream).destroy();
     assert.deepEqual(await closing, [1011, 'upstream closed without a close frame']);
-    await until('the log line', () => gw.records.some((r) => r['reason'] === 'upstream_lost'));
+    await until('the log line', () => gw.records.some((r) => r['close'] === 'upstream_lost'));
   });
 
   it('a client that resets: the upstream gets close 1011, not 1006', async () => {
@@ -99,7 +99,7 @@ routes: [{ path: /, upstream: ${up.url} }]
     const closing = closeOf(upstream);
     tcpOf(ws).resetAndDestroy();
     assert.deepEqual(await closing, [1011, 'client connection reset']);
-    await until('the log line', () => gw.records.some((r) => r['reason'] === 'client_reset'));
+    await until('the log line', () => gw.records.some((r) => r['close'] === 'client_reset'));
   });
 
   it('a client that closes TCP without a close frame: the upstream gets close 1011', async () => {
@@ -119,7 +119,7 @@ routes: [{ path: /, upstream: ${up.url} }]
 
   it('writes exactly one log line per WebSocket', async () => {
     await until('every WebSocket closed', () => gw.gateway.openWebSockets === 0);
-    assert.equal(gw.records.filter((r) => r['kind'] === 'websocket').length, 5);
+    assert.equal(gw.records.filter((r) => r['status'] === 101).length, 5);
   });
 });
 
@@ -162,7 +162,7 @@ routes: [{ path: /, upstream: ws://127.0.0.1:${port} }]
     const ws = new WebSocket(`${gw.wsUrl}/`);
     const closing = closeOf(ws);
     assert.deepEqual(await closing, [1014, 'upstream sent a broken frame']);
-    await until('the log line', () => gw.records.some((r) => r['reason'] === 'protocol'));
+    await until('the log line', () => gw.records.some((r) => r['close'] === 'protocol_error'));
   });
 });
 
@@ -194,7 +194,7 @@ describe('gateway: nothing follows its own close frame (RFC 6455 §5.5.1)', { ti
     gw = await startGateway(`
 listen: 127.0.0.1:0
 routes: [{ path: /, upstream: ws://127.0.0.1:${port} }]
-limits: { maxLifetime: 0.3 }
+max-lifetime: 0.3
 `);
   });
   after(async () => {

@@ -29,7 +29,7 @@ export function startBridgeCli(args: readonly string[], timeoutMs = 15_000): Pro
       clearTimeout(timer);
       reject(new Error(`wsvia bridge exited (${code}) before listening:\n${out}`));
     });
-    child.stdout.on('data', () => {
+    child.stderr.on('data', () => {
       const m = /wsvia bridge listening on (wss?:\/\/\S+:(\d+))\n/.exec(out);
       if (!m) return;
       clearTimeout(timer);

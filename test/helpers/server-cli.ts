@@ -1,6 +1,7 @@
 /**
  * Starts a built `wsvia` server command (`proxy`, `gateway`, `bridge`, `echo`) as a user would and waits for its
- * "listening on" line; or runs one that should fail at start and returns what it printed.
+ * "listening on" line (on stderr: stdout is kept for `--access-log -`); or runs one that should fail at start and
+ * returns what it printed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { WSVIA } from './cli.js';
@@ -46,10 +47,10 @@ export function startServerCli(
       (e: unknown) => reject(e instanceof Error ? e : new Error(String(e))),
     );
     const onData = (): void => {
-      const m = LISTENING.exec(out);
+      const m = LISTENING.exec(err);
       if (!m) return;
       clearTimeout(timer);
-      child.stdout.off('data', onData);
+      child.stderr.off('data', onData);
       resolve({
         process: child,
         url: m[1] as string,
@@ -60,6 +61,6 @@ export function startServerCli(
         stop: () => stopProcess(child),
       });
     };
-    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
   });
 }

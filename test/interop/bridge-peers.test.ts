@@ -226,24 +226,24 @@ describe('the wsvia bridge and wsvia tunnel commands', () => {
     const r = await runCli(['tunnel', '--stdio', bridge.url], { input: 'request' });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^bytes=7 sha256=[0-9a-f]{64}\nrequest$/);
-    for (let i = 0; i < 100 && !bridge.output().includes('"event":"session"'); i++)
+    for (let i = 0; i < 100 && !bridge.output().includes('"status":101'); i++)
       await new Promise((res) => setTimeout(res, 50));
     const line = bridge
       .output()
       .split('\n')
-      .find((l) => l.includes('"event":"session"'));
+      .find((l) => l.includes('"status":101'));
     assert.ok(line, bridge.output());
     const rec = JSON.parse(line) as Record<string, unknown>;
     assert.equal(rec['bytes_up'], 7);
-    assert.equal(rec['subprotocol'], 'wsvia.tunnel.v1');
-    assert.equal(rec['closed_by'], 'target');
+    assert.equal(rec['close'], 'upstream_closed');
   });
 
-  it("tunnel --stdio to a target the bridge does not allow: exit code and the bridge's reason", async () => {
+  it("tunnel --stdio to a target the bridge does not allow: exit 3 and the bridge's reason", async () => {
     const r = await runCli(['tunnel', '--stdio', bridge.url, '--target', '169.254.169.254:80'], {
       input: '',
     });
-    assert.equal(r.code, 6);
+    // A bridge's 403 is a refusal, exit 3, as a proxy's is (issue 13: one exit-code table).
+    assert.equal(r.code, 3);
     assert.match(r.stderr, /403 Forbidden/);
     assert.match(r.stderr, /does not let clients choose targets/);
   });
@@ -289,9 +289,9 @@ describe('the wsvia bridge and wsvia tunnel commands', () => {
   });
 
   it('refuses a bad command line with usage', async () => {
-    const r = await runCli(['tunnel', '-L', '8080', '-R', '1:a:2', 'ws://x']);
+    const r = await runCli(['tunnel', '-L', '8080', '--stdio', 'ws://x']);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /exactly one of -L, -R or --stdio/);
+    assert.match(r.stderr, /-L and\/or -R \(each repeatable\), or --stdio alone/);
     const b = await runCli(['bridge', '--listen', '127.0.0.1:0']);
     assert.equal(b.code, 2);
     assert.match(b.stderr, /nothing to bridge to/);

@@ -5,10 +5,24 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { WsviaError } from '../../src/errors.js';
-import { AccessLog } from '../../src/observe/access-log.js';
+import {
+  ACCESS_LOG_KEYS,
+  AccessLog,
+  refusedEntry,
+  type AccessLogEntry,
+} from '../../src/observe/access-log.js';
 import { Registry } from '../../src/observe/metrics.js';
 import { until } from '../helpers/eventually.js';
 import { tempDir } from '../helpers/process.js';
+
+const ENTRY: AccessLogEntry = refusedEntry({
+  client: '127.0.0.1:5000',
+  method: 'CONNECT',
+  target: 'example.test:443',
+  status: 403,
+  error: 'destination_denied',
+  duration_ms: 1.6,
+});
 
 describe('AccessLog', () => {
   it('refuses a path in a missing directory at open, as CONFIG_INVALID naming it', () => {
@@ -19,16 +33,19 @@ describe('AccessLog', () => {
     );
   });
 
-  it('appends one JSON line per record to a file it opened', async () => {
+  it('appends one JSON line per entry to a file it opened: every key of the schema, in order, duration rounded', async () => {
     const dir = tempDir();
     const file = path.join(dir, 'a.log');
     fs.writeFileSync(file, 'earlier\n');
     const log = AccessLog.open(file);
-    log.write({ client: 'c', status: 200 });
+    log.write(ENTRY);
     await log.close();
     const lines = fs.readFileSync(file, 'utf8').trim().split('\n');
     assert.equal(lines[0], 'earlier');
-    assert.equal((JSON.parse(lines[1] as string) as { status: number }).status, 200);
+    const line = JSON.parse(lines[1] as string) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(line), [...ACCESS_LOG_KEYS]);
+    assert.match(line['time'] as string, /^\d{4}-\d\d-\d\dT/);
+    assert.deepEqual({ ...line, time: 0 }, { time: 0, ...ENTRY, duration_ms: 2 });
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -44,10 +61,10 @@ describe('AccessLog', () => {
     });
     const registry = new Registry();
     log.countInto(registry);
-    log.write({ n: 1 });
+    log.write(ENTRY);
     await until('the error', () => log.failure !== undefined);
-    log.write({ n: 2 });
-    log.write({ n: 3 });
+    log.write(ENTRY);
+    log.write(ENTRY);
     assert.deepEqual(reported, ['ENOSPC']);
     assert.equal(log.errors, 3);
     assert.match(registry.render(), /^wsvia_access_log_errors_total 3$/m);
@@ -56,10 +73,10 @@ describe('AccessLog', () => {
 
   it('on /dev/full (ENOSPC from the kernel) keeps accepting records', async () => {
     const log = AccessLog.open('/dev/full');
-    log.write({ n: 1 });
+    log.write(ENTRY);
     await until('the ENOSPC', () => log.failure !== undefined);
     assert.equal((log.failure as NodeJS.ErrnoException).code, 'ENOSPC');
-    log.write({ n: 2 });
+    log.write(ENTRY);
     assert.ok(log.errors >= 2);
     await log.close();
   });

@@ -167,7 +167,7 @@ describe('admission limits on by default', () => {
     const cert = makeSelfSigned('only.test', ['DNS:only.test']);
     const backend = await startUpstream('only', { tls: cert });
     const g = await startGateway(
-      `tls: { listen: 127.0.0.1:0 }\nsni: [{ name: only.test, backend: 127.0.0.1:${backend.port} }]\nlimits: { maxPerClient: 1 }\n`,
+      `tls-listen: 127.0.0.1:0\nsni: [{ name: only.test, backend: 127.0.0.1:${backend.port} }]\nmax-per-client: 1\n`,
     );
     const url = `wss://127.0.0.1:${g.tlsPort}/`;
     const options = { ca: cert.cert, servername: 'only.test' };

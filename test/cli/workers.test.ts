@@ -1,0 +1,130 @@
+/**
+ * `--workers N` as one server from outside: whichever process answers the scrape, `/metrics` counts every worker's
+ * connections, and `/healthz` turns 503 the moment a drain starts while the admin listener stays up until exit.
+ */
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type WebSocket from 'ws';
+import { openWs, startUpstream, type Upstream } from '../gateway/peers.js';
+import { until } from '../helpers/eventually.js';
+import { freePort, startPeer } from '../helpers/process.js';
+
+const MAIN = path.resolve('dist/src/cli/main.js');
+
+async function get(url: string): Promise<{ status: number; body: string }> {
+  const r = await fetch(url);
+  return { status: r.status, body: await r.text() };
+}
+
+/** The value of one series in an exposition text, or undefined. */
+function value(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+/** The sum of every series of a family (all label sets). */
+function total(text: string, family: string): number {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${family}{`) || l.startsWith(`${family} `))
+    .reduce((s, l) => s + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
+
+describe('gateway --workers 2 with --admin', () => {
+  let upstream: Upstream;
+  before(async () => {
+    upstream = await startUpstream('a');
+  });
+  after(() => upstream.close());
+
+  it('/metrics sums both workers’ WebSockets; /healthz is 503 from SIGTERM while they drain; the admin answers until exit', async () => {
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const args = [
+      'gateway',
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--route',
+      `/=${upstream.url}`,
+      '--workers',
+      '2',
+    ];
+    args.push('--admin', `127.0.0.1:${adminPort}`, '--drain-timeout', '6', '--drain-spread', '0.1');
+    const gw = await startPeer(process.execPath, [MAIN, ...args], { port });
+    const admin = `http://127.0.0.1:${adminPort}`;
+    const sockets: WebSocket[] = [];
+    try {
+      await until('the listening line', () => /admin on http:\/\/127\.0\.0\.1:\d+/.test(gw.output()));
+      for (let i = 0; i < 4; i++) sockets.push((await openWs(`ws://127.0.0.1:${port}/`)).ws);
+      const metrics = (await get(`${admin}/metrics`)).body;
+      assert.equal(total(metrics, 'wsvia_gateway_websockets_total'), 4, metrics);
+      assert.equal(value(metrics, 'wsvia_workers'), 2, metrics);
+      assert.equal(total(metrics, 'wsvia_gateway_websockets_open'), 4, metrics);
+      assert.match((await get(`${admin}/routes`)).body, /"\/"/);
+      assert.equal((await get(`${admin}/healthz`)).status, 200);
+
+      // The clients stop reading: their WebSockets stay open through the drain, up to its timeout.
+      for (const ws of sockets) (ws as unknown as { _socket: net.Socket })._socket.pause();
+      const exited = new Promise<number | null>((resolve) => gw.process.once('exit', (c) => resolve(c)));
+      gw.process.kill('SIGTERM');
+      await until('/healthz says draining', async () => (await get(`${admin}/healthz`)).status === 503);
+      assert.equal(
+        (await get(`${admin}/metrics`)).status,
+        200,
+        'the admin listener stays up during the drain',
+      );
+      assert.equal(await exited, 0);
+      await assert.rejects(
+        fetch(`${admin}/healthz`),
+        'the admin listener is gone once the process has exited',
+      );
+    } finally {
+      for (const ws of sockets) ws.terminate();
+      await gw.stop();
+    }
+  });
+});
+
+describe('proxy --workers 2 with --admin', () => {
+  let sink: net.Server;
+  let sinkPort: number;
+  before(async () => {
+    sink = net.createServer((s) => s.pipe(s));
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    sinkPort = (sink.address() as net.AddressInfo).port;
+  });
+  after(() => new Promise<void>((r) => sink.close(() => r())));
+
+  it('/metrics counts the tunnels of both workers', async () => {
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const args = ['proxy', '--port', String(port), '--allow-private', '--allow-ports', String(sinkPort)];
+    args.push('--workers', '2', '--admin', `127.0.0.1:${adminPort}`, '--drain-timeout', '1');
+    const proxy = await startPeer(process.execPath, [MAIN, ...args], { port });
+    try {
+      await until('the listening line', () => /listening on/.test(proxy.output()));
+      for (let i = 0; i < 4; i++) await tunnelRoundTrip(port, sinkPort, `m${i}`);
+      const metrics = (await get(`http://127.0.0.1:${adminPort}/metrics`)).body;
+      assert.equal(total(metrics, 'wsvia_proxy_tunnels_total'), 4, metrics);
+      assert.equal(value(metrics, 'wsvia_workers'), 2, metrics);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+/** One CONNECT tunnel to the sink: the 200, one echoed message, then a close; resolves once the proxy closed it. */
+function tunnelRoundTrip(proxyPort: number, target: number, message: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(proxyPort, '127.0.0.1');
+    let got = '';
+    s.on('error', reject);
+    s.on('data', (d: Buffer) => {
+      got += d.toString('latin1');
+      if (/^HTTP\/1\.1 200[^]*\r\n\r\n$/.test(got)) s.write(message);
+      if (got.endsWith(message)) s.end();
+    });
+    s.on('close', () => (got.endsWith(message) ? resolve() : reject(new Error(`tunnel answered: ${got}`))));
+    s.write(`CONNECT 127.0.0.1:${target} HTTP/1.1\r\nHost: 127.0.0.1:${target}\r\n\r\n`);
+  });
+}
