@@ -183,7 +183,8 @@ export async function startNodeProxy(which: 'proxy' | 'proxy-chain'): Promise<Be
   return wrap(which === 'proxy' ? 'proxy (npm)' : 'proxy-chain', port, peer, config);
 }
 
-export async function startWsviaProxy(): Promise<BenchPeer> {
+/** `wsvia proxy` with its default relay (auto: splice where the addon loads), or the one named. */
+export async function startWsviaProxy(relay?: 'js' | 'splice'): Promise<BenchPeer> {
   const port = await freePort();
   const args = [
     wsviaMain('proxy'),
@@ -200,9 +201,15 @@ export async function startWsviaProxy(): Promise<BenchPeer> {
     '20000',
     '--max-tunnels-per-client',
     '20000',
+    ...(relay ? ['--relay', relay] : []),
   ];
   const peer = await startPeer(process.execPath, args, { port });
-  return wrap('wsvia proxy', port, peer, `wsvia ${args.slice(1).join(' ')}${buildNote('proxy')}`);
+  return wrap(
+    relay ? `wsvia proxy --relay ${relay}` : 'wsvia proxy',
+    port,
+    peer,
+    `wsvia ${args.slice(1).join(' ')}${buildNote('proxy')}`,
+  );
 }
 
 // ---------------------------------------------------------------- WebSocket gateways (issue 6)

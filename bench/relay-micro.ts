@@ -4,7 +4,7 @@
  * (utime + stime from /proc/PID/stat) and the wall time, first opens N idle tunnels (in the fresh process) and reads the VmRSS delta from
  * /proc/PID/status. Prints one JSON line per run.
  *
- *   node dist/bench/relay-micro.js [wsvia|squid] [MB=1024] [N=2000] [extra node flags for wsvia...]
+ *   node dist/bench/relay-micro.js [wsvia|squid] [MB=1024] [N=2000] [--down] [--relay=js|splice|auto] [node flags...]
  */
 import net from 'node:net';
 import path from 'node:path';
@@ -14,6 +14,7 @@ import { cpuSeconds, rssKiB } from './procfs.js';
 
 async function startWsvia(
   flags: string[],
+  proxyArgs: string[],
 ): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
   const port = await freePort();
   const main = path.resolve(import.meta.dirname, '../src/cli/main.js');
@@ -30,6 +31,7 @@ async function startWsvia(
     '10000',
     '--max-tunnels-per-client',
     '10000',
+    ...proxyArgs,
   ];
   const peer = await startPeer(process.execPath, args, { port, timeoutMs: 30_000 });
   return { port, pid: peer.process.pid as number, stop: () => peer.stop() };
@@ -78,7 +80,9 @@ async function main(): Promise<void> {
   const [which = 'wsvia', mb = '1024', n = '2000', ...rest] = process.argv.slice(2);
   // --down: the destination sends and the client reads (the direction of a download).
   const down = rest.includes('--down');
-  const flags = rest.filter((f) => f !== '--down');
+  // --relay=X goes to `wsvia proxy`; everything else is a node flag.
+  const proxyArgs = rest.filter((f) => f.startsWith('--relay='));
+  const flags = rest.filter((f) => f !== '--down' && !f.startsWith('--relay='));
   total = Number(mb) * 1024 * 1024;
   const idle = Number(n);
   // The sink counts bytes and tells when all arrived; idle connections are held open.
@@ -97,7 +101,7 @@ async function main(): Promise<void> {
   });
   await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
   const sinkPort = (sink.address() as net.AddressInfo).port;
-  const server = which === 'squid' ? await startSquid() : await startWsvia(flags);
+  const server = which === 'squid' ? await startSquid() : await startWsvia(flags, proxyArgs);
   try {
     // Memory: N idle tunnels, opened 50 at a time.
     await new Promise((r) => setTimeout(r, 500));
@@ -133,7 +137,7 @@ async function main(): Promise<void> {
       `${JSON.stringify({
         server: which,
         direction: down ? 'down' : 'up',
-        flags: flags.join(' '),
+        flags: [...proxyArgs, ...flags].join(' '),
         mb: Number(mb),
         cpuSecPerGB: +((cpu * (1024 * 1024 * 1024)) / total).toFixed(3),
         mbPerSec: +(Number(mb) / secs).toFixed(0),

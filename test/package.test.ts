@@ -126,11 +126,36 @@ describe(
         (f) =>
           !/^dist\/src\/.+\.(js|d\.ts)$/.test(f) &&
           !/^docs\/[^/]+\.md$/.test(f) &&
-          !['package.json', 'README.md', 'LICENSE'].includes(f),
+          !/^prebuilds\/[a-z0-9]+-[a-z0-9]+\/wsvia_splice\.napi\.glibc\.node$/.test(f) &&
+          ![
+            'package.json',
+            'README.md',
+            'LICENSE',
+            'native/splice/binding.gyp',
+            'native/splice/splice.c',
+            'scripts/install-native.mjs',
+          ].includes(f),
       );
       assert.deepEqual(unexpected, []);
       assert.match(fs.readFileSync(path.join(ROOT, 'LICENSE'), 'utf8'), /^MIT License/);
     });
+
+    test(
+      'on linux-x64 the installed package loads its prebuilt splice relay, built nothing and needs no compiler',
+      { skip: process.platform === 'linux' && process.arch === 'x64' ? false : 'no prebuild here' },
+      async () => {
+        assert.ok(!fs.existsSync(path.join(app, 'node_modules/wsvia/native/splice/build')), 'nothing built');
+        const { stdout } = await inApp(process.execPath, [
+          '--input-type=module',
+          '-e',
+          "const m = await import('./node_modules/wsvia/dist/src/serve/splice-relay.js'); console.log(JSON.stringify(m.spliceSupport()));",
+        ]);
+        assert.deepEqual(JSON.parse(stdout), {
+          available: true,
+          from: 'prebuilds/linux-x64/wsvia_splice.napi.glibc.node',
+        });
+      },
+    );
 
     test('every relative link in the packed README and docs names a file in the tarball', () => {
       const broken: string[] = [];

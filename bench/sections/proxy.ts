@@ -19,7 +19,9 @@ import type { Settings } from '../settings.js';
 import { attempt, GB, interleave, log, MB, Samples, type Contender } from './common.js';
 
 const STARTERS: readonly { name: string; start: () => Promise<BenchPeer>; wsvia?: boolean }[] = [
-  { name: 'wsvia proxy', start: startWsviaProxy, wsvia: true },
+  // The default relay (auto: the native splice relay where it loads) and the JavaScript relay, same run (issue 15).
+  { name: 'wsvia proxy', start: () => startWsviaProxy(), wsvia: true },
+  { name: 'wsvia proxy --relay js', start: () => startWsviaProxy('js'), wsvia: true },
   { name: 'squid', start: startSquid },
   { name: 'tinyproxy', start: startTinyproxy },
   { name: 'proxy (npm)', start: () => startNodeProxy('proxy') },

@@ -10,6 +10,7 @@ import { parseHostRule, parsePortList, type DestinationPolicy } from '../route/d
 import { parseProxyUrl } from '../route/proxy-url.js';
 import { AdminListener } from '../serve/admin.js';
 import { answerAdminRequests, ClusterAdmin } from '../serve/cluster-admin.js';
+import { RELAY_CHOICES, relayDecision, type RelayChoice } from '../serve/splice-relay.js';
 import { DEFAULT_LIMITS, type ProxyLimits, type ProxyServerOptions } from '../proxy/options.js';
 import { ProxyServer } from '../proxy/server.js';
 import { tuneHeapForLongLivedSockets } from './heap-tuning.js';
@@ -31,6 +32,8 @@ listener:
   --tls-cert FILE --tls-key FILE  serve TLS: clients use an https:// proxy URL
   --proxy-protocol              expect a PROXY protocol v1/v2 header (behind HAProxy or a cloud LB)
   --workers N                   N processes sharing the port (default 1)
+  --relay js|splice|auto        the tunnel relay (default auto): splice is the zero-copy native relay (Linux, plain
+                                TCP listener); auto uses it where it loads, else JavaScript; the start says which
 
 authentication (none by default):
   --auth USER:PASS              a user (repeatable); Digest and Basic are offered
@@ -89,6 +92,7 @@ const STRING_OPTIONS = [
   'upstream-ca',
   'config',
   'workers',
+  'relay',
 ] as const;
 const LIST_OPTIONS = ['auth', 'allow', 'deny'] as const;
 const BOOLEAN_OPTIONS = ['allow-private', 'proxy-protocol'] as const;
@@ -143,6 +147,18 @@ function listenOf(s: Settings, name: (k: string) => string): ListenAddress {
     host: unbracket(str.host ?? '127.0.0.1'),
     port: str.port === undefined ? 8080 : parsePort(str.port, name('port')),
   };
+}
+
+/** `--relay`: `splice` is refused where it cannot run, rather than quietly relaying in JavaScript. */
+function relayChoice(s: Settings, name: (k: string) => string, tlsListener: boolean): RelayChoice {
+  const v = s.strings.relay ?? 'auto';
+  if (!(RELAY_CHOICES as readonly string[]).includes(v))
+    throw new UsageError(`${name('relay')} expects js, splice or auto, got ${JSON.stringify(v)}`);
+  const choice = v as RelayChoice;
+  const d = relayDecision(choice, tlsListener);
+  if (choice === 'splice' && d.relay !== 'splice')
+    throw new UsageError(`${name('relay')} splice cannot run here: ${d.why} (use auto or js)`);
+  return choice;
 }
 
 /** Validates settings into server options. `name` renders a key for messages (`--port` or `port`). */
@@ -203,6 +219,7 @@ export function toOptions(s: Settings, name: (k: string) => string): Built {
     ...(upstream ? { upstream } : {}),
     ...(upstreamCa ? { upstreamCa } : {}),
     proxyProtocol: s.booleans['proxy-protocol'] ?? false,
+    relay: relayChoice(s, name, tls !== undefined),
   };
   return {
     server,
@@ -273,6 +290,8 @@ async function runServer(built: Built, isWorker: boolean): Promise<number> {
   if (isWorker) process.send?.({ wsviaProxyListening: url });
   else {
     if (admin) process.stderr.write(`wsvia proxy admin on ${admin.url} (/metrics, /healthz)\n`);
+    const relay = relayDecision(built.server.relay ?? 'js', built.server.tls !== undefined);
+    process.stderr.write(`wsvia proxy relay: ${relay.relay} (${relay.why})\n`);
     process.stderr.write(`wsvia proxy listening on ${url}\n`);
   }
   const signal = await waitForSignal();

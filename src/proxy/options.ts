@@ -1,4 +1,5 @@
 /** What `wsvia proxy` can be told: listener, users, destination rules, limits, observability. */
+import type { RelayChoice } from '../serve/splice-relay.js';
 import type { UserStore } from '../auth/server-auth.js';
 import type { HeadLimits } from '../protocol/head.js';
 import { DEFAULT_POLICY, type DestinationPolicy } from '../route/destination.js';
@@ -56,6 +57,11 @@ export interface ProxyServerOptions {
   readonly upstreamCa?: string | Buffer;
   /** Expect a PROXY protocol v1/v2 header first on every connection (behind HAProxy or a cloud LB). */
   readonly proxyProtocol?: boolean;
+  /**
+   * The relay for CONNECT tunnels (default `js`): `splice` and `auto` hand plain TCP tunnels to the native zero-copy
+   * relay where it loads (serve/splice-relay.ts); TLS listeners and recorded tunnels stay in JavaScript.
+   */
+  readonly relay?: RelayChoice;
   readonly accessLog?: AccessLog;
   /** The name in Via and Proxy-Status (RFC 9209 §2: the intermediary's identity). */
   readonly name?: string;

@@ -26,6 +26,7 @@ import { parseForwardTarget, startForward, type ForwardTarget } from './forward.
 import { ProxyMetrics } from './metrics.js';
 import { resolvedLimits, type ProxyLimits, type ProxyServerOptions } from './options.js';
 import { reusedReads, TunnelSet } from '../serve/relay.js';
+import { relayDecision } from '../serve/splice-relay.js';
 import type { Tunnel, TunnelInfo } from './relay.js';
 import { openUpstream } from './upstream.js';
 
@@ -161,6 +162,7 @@ export class ProxyServer {
       idleTimeout: this.#limits.idleTimeout,
       maxLifetime: this.#limits.maxLifetime,
       onFinish: (t) => this.#finished(t),
+      relay: relayDecision(options.relay ?? 'js', options.tls !== undefined).relay,
     });
     // allowHalfOpen: a client's FIN is passed on as a FIN, not answered by closing our side (half-close).
     this.#server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.#accept(s));
@@ -169,6 +171,11 @@ export class ProxyServer {
   /** True once {@link close} began: /healthz turns 503. */
   get draining(): boolean {
     return this.#draining;
+  }
+
+  /** The relay CONNECT tunnels get: `splice` (native, zero-copy) or `js`. */
+  get relay(): 'js' | 'splice' {
+    return this.#tunnels.relay;
   }
 
   /** Tunnels and forwarded exchanges open or being set up. */

@@ -10,6 +10,10 @@
  * Idle and lifetime limits are enforced by one shared sweep over all tunnels ({@link TunnelSet}), never a timer
  * per socket: a tunnel's activity is read from the sockets' own byte counters.
  *
+ * Two plain TCP sockets with no bytes to look at (a CONNECT tunnel without recording) can instead be handed to the
+ * native zero-copy relay (splice-relay.ts) when the set's relay choice allows it: the same ends, resets, sweeps and
+ * byte counts, without the bytes passing through JavaScript.
+ *
  * The bridge and the tunnel (a TCP socket and a WebSocket byte stream) use the same relay in its byte-stream mode
  * ({@link ByteStreamMode}): a side that closes cleanly gives the other a bounded time to flush, a stream that
  * closes before its reads ended is a reset, and the bytes are counted as relayed.
@@ -17,6 +21,14 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { endWasReset, resetStream, StreamReset } from './reset.js';
+import {
+  spliceable,
+  SplicedPair,
+  spliceSupport,
+  stopReads,
+  type RelayChoice,
+  type SpliceEnd,
+} from './splice-relay.js';
 
 export const CLOSE_REASONS = [
   'client_closed',
@@ -116,6 +128,9 @@ export class Tunnel<I = unknown> {
   /** @internal byte-stream mode, when the set has it */
   readonly byteStream: ByteStreamMode | undefined;
   #closed = 0;
+  /** The native relay, once the sockets are handed over; the bytes relayed in JavaScript before that. */
+  #spliced: SplicedPair | undefined;
+  #splicedBase = [0, 0] as const as readonly [number, number];
   #lastBytes = -1;
   #lastActive = Date.now();
   readonly #set: TunnelSet<I>;
@@ -142,10 +157,12 @@ export class Tunnel<I = unknown> {
 
   /** Bytes relayed from the client to the destination, and back, since the relay began. */
   get bytesUp(): number {
+    if (this.#spliced) return this.#splicedBase[0] + (this.#spliced.counts[0] ?? 0);
     if (this.byteStream) return (this.client as RelayStream)[READ];
     return bytesIn(this.client) - this.#baseUp;
   }
   get bytesDown(): number {
+    if (this.#spliced) return this.#splicedBase[1] + (this.#spliced.counts[1] ?? 0);
     if (this.byteStream) return (this.upstream as RelayStream)[READ];
     return bytesOut(this.client, this.upstream) - this.#baseDown;
   }
@@ -157,6 +174,7 @@ export class Tunnel<I = unknown> {
   abort(reason: CloseReason): void {
     this.reason ??= reason;
     this.reset = true;
+    if (this.#spliced) return this.#spliced.cut();
     resetStream(this.client, new StreamReset(reason));
     resetStream(this.upstream, new StreamReset(reason));
   }
@@ -167,12 +185,36 @@ export class Tunnel<I = unknown> {
       return this.abort('max_lifetime');
     const c = this.client;
     const u = this.upstream;
-    const bytes = bytesIn(c) + bytesOut(c, u) + bytesIn(u) + bytesOut(u, c);
+    const bytes = this.#spliced
+      ? this.bytesUp + this.bytesDown
+      : bytesIn(c) + bytesOut(c, u) + bytesIn(u) + bytesOut(u, c);
     if (bytes !== this.#lastBytes) {
       this.#lastBytes = bytes;
       this.#lastActive = now;
     } else if (limits.idleTimeout > 0 && now - this.#lastActive >= limits.idleTimeout)
       this.abort('idle_timeout');
+  }
+
+  /** @internal the sockets now belong to the native relay (client is its side a, upstream its side b) */
+  handOver(start: (onEnd: (e: SpliceEnd) => void) => SplicedPair): void {
+    const base = [this.bytesUp, this.bytesDown] as const;
+    this.#spliced = start((e) => this.#splicedEnd(e));
+    this.#splicedBase = base;
+  }
+
+  /** The native relay ended: the same reason, reset flag and byte counts the JavaScript relay would have given. */
+  #splicedEnd(e: SpliceEnd): void {
+    const pair = this.#spliced as SplicedPair;
+    pair.counts[0] = e.bytesAtoB;
+    pair.counts[1] = e.bytesBtoA;
+    if (e.first !== '') {
+      const side = e.first === 'a' ? 'client' : 'upstream';
+      this.reason ??= e.firstReset ? `${side}_reset` : `${side}_closed`;
+    }
+    if (e.end !== 'fin') this.reset = true;
+    pair.closed(e.end !== 'fin');
+    this.streamClosed();
+    this.streamClosed();
   }
 
   /** @internal */
@@ -345,6 +387,95 @@ function alreadyClosed(s: Duplex): boolean {
   return s.destroyed && s.closed;
 }
 
+/** The JavaScript relay between `client` and `upstream` (see {@link TunnelSet.open}). */
+function relayJs<I>(t: Tunnel<I>, client: Duplex, upstream: Duplex, clientToUpstream: boolean): void {
+  attach(client, upstream, t, true, clientToUpstream);
+  attach(upstream, client, t, false, true);
+  if (!clientToUpstream) client.once('finish', onAnswerWritten);
+  // A FIN that came during the setup (a client that sends its request and half-closes at once) has had its
+  // 'end' event already: nothing else would pass it on, and the tunnel would wait for the idle timeout.
+  if (clientToUpstream && client.readableEnded) onEnd.call(client as RelayStream);
+  if (upstream.readableEnded) onEnd.call(upstream as RelayStream);
+  // A stream may have been destroyed while the tunnel was being set up: its close event is already past.
+  const clientGone = alreadyClosed(client);
+  const upstreamGone = alreadyClosed(upstream);
+  if (clientGone) onClose.call(client as RelayStream, client.errored !== null);
+  if (upstreamGone) onClose.call(upstream as RelayStream, upstream.errored !== null);
+  if (clientToUpstream) client.resume();
+  upstream.resume();
+}
+
+/** What Node had read from `s` and not yet relayed (the relay's early bytes, the stream's buffer); reads stop. */
+function takeRead(s: net.Socket): Buffer[] {
+  const held = s as net.Socket & { [EARLY]?: Buffer[] | undefined };
+  const early = held[EARLY] ?? [];
+  held[EARLY] = undefined;
+  return [...early, ...stopReads(s)];
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Hands a tunnel's two sockets to the native relay: Node's reads stop, what it had read is written on, and once
+ * every pending write is flushed the fds go to the addon. A socket that closes meanwhile (a reset: reads are
+ * stopped, so no FIN can be seen), or an addon that refuses the fds, leaves the tunnel with the JavaScript relay,
+ * which handles the close as it always does.
+ */
+class Handover<I> {
+  #pending = 0;
+  #done = false;
+  readonly #t: Tunnel<I>;
+  readonly #c: net.Socket;
+  readonly #u: net.Socket;
+  readonly #onFlushed = (): void => {
+    if (--this.#pending === 0) this.#go();
+  };
+  readonly #onClose = (): void => this.#fallback();
+
+  constructor(t: Tunnel<I>, c: net.Socket, u: net.Socket) {
+    this.#t = t;
+    this.#c = c;
+    this.#u = u;
+    for (const s of [c, u]) s.on('error', onError);
+    for (const b of takeRead(c)) u.write(b);
+    for (const b of takeRead(u)) c.write(b);
+    for (const s of [c, u])
+      if (s.writableLength > 0) {
+        this.#pending++;
+        // A zero-length write's callback comes once every write before it is flushed.
+        s.write(EMPTY, this.#onFlushed);
+      }
+    if (this.#pending === 0) this.#go();
+    else for (const s of [c, u]) s.on('close', this.#onClose);
+  }
+
+  #settle(): boolean {
+    if (this.#done) return false;
+    this.#done = true;
+    for (const s of [this.#c, this.#u]) {
+      s.removeListener('close', this.#onClose);
+      s.removeListener('error', onError);
+    }
+    return true;
+  }
+
+  #go(): void {
+    if (this.#pending > 0 || !spliceable(this.#c) || !spliceable(this.#u)) return this.#fallback();
+    if (!this.#settle()) return;
+    try {
+      this.#t.handOver((onEnd) => new SplicedPair(this.#c, this.#u, onEnd));
+    } catch {
+      this.#done = false;
+      this.#fallback();
+    }
+  }
+
+  #fallback(): void {
+    if (!this.#settle()) return;
+    relayJs(this.#t, this.#c, this.#u, true);
+  }
+}
+
 /** All open tunnels of one server, with the shared idle/lifetime sweep. */
 export class TunnelSet<I = unknown> {
   readonly #tunnels = new Set<Tunnel<I>>();
@@ -353,11 +484,30 @@ export class TunnelSet<I = unknown> {
   #timer: NodeJS.Timeout | undefined;
   #emptied: (() => void)[] = [];
   readonly #byteStream: ByteStreamMode | undefined;
+  readonly #splice: boolean;
 
-  constructor(options: RelayLimits & { onFinish: (t: Tunnel<I>) => void; byteStream?: ByteStreamMode }) {
+  /**
+   * `relay` picks the relay for tunnels between two plain TCP sockets: `js` (the default) always relays in
+   * JavaScript; `splice` and `auto` hand them to the native relay when it loaded (spliceSupport() says whether it
+   * did; the CLI refuses to start with `splice` when it did not). Other tunnels always use the JavaScript relay.
+   */
+  constructor(
+    options: RelayLimits & {
+      onFinish: (t: Tunnel<I>) => void;
+      byteStream?: ByteStreamMode;
+      relay?: RelayChoice;
+    },
+  ) {
     this.#limits = { idleTimeout: options.idleTimeout, maxLifetime: options.maxLifetime };
     this.#onFinish = options.onFinish;
     this.#byteStream = options.byteStream;
+    const relay = options.relay ?? 'js';
+    this.#splice = relay !== 'js' && options.byteStream === undefined && spliceSupport().available;
+  }
+
+  /** The relay plain TCP tunnels get: 'splice' when the native relay is chosen and loaded. */
+  get relay(): 'js' | 'splice' {
+    return this.#splice ? 'splice' : 'js';
   }
 
   get size(): number {
@@ -385,20 +535,15 @@ export class TunnelSet<I = unknown> {
   ): Tunnel<I> {
     const t = new Tunnel(this, { client, upstream, byteStream: this.#byteStream }, info, options);
     this.#tunnels.add(t);
-    attach(client, upstream, t, true, clientToUpstream);
-    attach(upstream, client, t, false, true);
-    if (!clientToUpstream) client.once('finish', onAnswerWritten);
-    // A FIN that came during the setup (a client that sends its request and half-closes at once) has had its
-    // 'end' event already: nothing else would pass it on, and the tunnel would wait for the idle timeout.
-    if (clientToUpstream && client.readableEnded) onEnd.call(client as RelayStream);
-    if (upstream.readableEnded) onEnd.call(upstream as RelayStream);
-    // A stream may have been destroyed while the tunnel was being set up: its close event is already past.
-    const clientGone = alreadyClosed(client);
-    const upstreamGone = alreadyClosed(upstream);
-    if (clientGone) onClose.call(client as RelayStream, client.errored !== null);
-    if (upstreamGone) onClose.call(upstream as RelayStream, upstream.errored !== null);
-    if (clientToUpstream) client.resume();
-    upstream.resume();
+    const native =
+      this.#splice &&
+      clientToUpstream &&
+      options.onData === undefined &&
+      options.halfCloseOnly === undefined &&
+      spliceable(client) &&
+      spliceable(upstream);
+    if (native) new Handover(t, client, upstream);
+    else relayJs(t, client, upstream, clientToUpstream);
     this.#arm();
     return t;
   }

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startEchoServer, type EchoServer } from '../../src/echo/echo-server.js';
+import { spliceSupport } from '../../src/serve/splice-relay.js';
 import { tempDir } from '../helpers/process.js';
 import { until } from '../helpers/eventually.js';
 import { connectRequest, readAll, request } from '../helpers/wsvia-proxy.js';
@@ -51,9 +52,15 @@ function startCli(args: string[]): Promise<Running> {
   });
 }
 
-function runCli(args: string[]): Promise<{ code: number | null; out: string }> {
+function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAIN, 'proxy', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [MAIN, 'proxy', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env,
+    });
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
     child.stderr.on('data', (b: Buffer) => (out += b.toString()));
@@ -92,6 +99,31 @@ describe('wsvia proxy (the command)', () => {
     a.socket.destroy();
     assert.equal(await p.exited, 0);
     assert.match(p.output(), /SIGTERM, draining 1 tunnels/);
+  });
+
+  it('says on stderr which relay runs and why (splice by default where it loads, js with --relay js)', async () => {
+    const support = spliceSupport();
+    const auto = await startCli(allowEcho());
+    running.push(auto.child);
+    await until('the relay line', () => /wsvia proxy relay: /.test(auto.output()));
+    if (support.available) assert.match(auto.output(), /wsvia proxy relay: splice \(zero-copy splice\(2\), /);
+    else assert.match(auto.output(), /wsvia proxy relay: js \(/);
+    auto.child.kill('SIGTERM');
+    await auto.exited;
+    const js = await startCli([...allowEcho(), '--relay', 'js']);
+    running.push(js.child);
+    await until('the relay line', () => /wsvia proxy relay: js \(--relay js\)/.test(js.output()));
+    js.child.kill('SIGTERM');
+    await js.exited;
+  });
+
+  it('--relay splice where the native relay cannot load exits 2 and says why; a bad --relay exits 2', async () => {
+    const off = await runCli(['--port', '0', '--relay', 'splice'], { ...process.env, WSVIA_SPLICE: 'off' });
+    assert.equal(off.code, 2);
+    assert.match(off.out, /--relay splice cannot run here: turned off by WSVIA_SPLICE=off/);
+    const bad = await runCli(['--port', '0', '--relay', 'fast']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.out, /--relay expects js, splice or auto, got "fast"/);
   });
 
   it('closes tunnels still open when --drain-timeout expires', async () => {

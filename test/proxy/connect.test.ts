@@ -15,113 +15,120 @@ import {
 } from '../helpers/wsvia-proxy.js';
 import { until } from '../helpers/eventually.js';
 import { howItEnds } from '../helpers/endings.js';
+import { RELAYS, relayOptions } from '../helpers/relays.js';
+import { splicedOpen } from '../../src/serve/splice-relay.js';
 
-describe('wsvia proxy: CONNECT tunnels', () => {
-  let proxy: RunningWsviaProxy;
-  let echo: TcpPeer;
-  let echo6: TcpPeer;
-  before(async () => {
-    proxy = await startProxy();
-    echo = await startTcpEcho();
-    echo6 = await startTcpEcho('::1');
-  });
-  after(async () => {
-    await proxy.close();
-    await echo.close();
-    await echo6.close();
-  });
-
-  for (const version of ['1.0', '1.1']) {
-    it(`answers an HTTP/${version} CONNECT with "HTTP/1.1 200 Connection established" and relays both ways`, async () => {
-      const a = await request(proxy.port, connectRequest(`127.0.0.1:${echo.port}`, [], version));
-      assert.equal(a.head.status, 200);
-      assert.equal(a.head.reason, 'Connection established');
-      assert.equal(a.head.version, '1.1');
-      a.socket.end('ping');
-      assert.equal((await readAll(a.socket, a.rest)).toString(), 'ping');
+for (const relay of RELAYS)
+  describe(`wsvia proxy: CONNECT tunnels (${relay} relay)`, relayOptions(relay), () => {
+    let proxy: RunningWsviaProxy;
+    let echo: TcpPeer;
+    let echo6: TcpPeer;
+    before(async () => {
+      proxy = await startProxy({ relay });
+      assert.equal(proxy.server.relay, relay);
+      echo = await startTcpEcho();
+      echo6 = await startTcpEcho('::1');
     });
-  }
+    after(async () => {
+      await proxy.close();
+      await echo.close();
+      await echo6.close();
+    });
 
-  it('tunnels to IPv6 literals and to host names', async () => {
-    for (const target of [`[::1]:${echo6.port}`, `localhost:${echo.port}`]) {
-      const port = target.startsWith('[') ? echo6.port : echo.port;
-      assert.ok(port > 0);
-      const a = await request(proxy.port, connectRequest(target));
-      if (target.startsWith('localhost') && a.head.status !== 200) {
-        // localhost may resolve to ::1 first, where echo (IPv4) is not: both are loopback, so allowed.
-        assert.equal(a.head.status, 502);
-        a.socket.destroy();
-        continue;
-      }
-      assert.equal(a.head.status, 200, target);
-      a.socket.end('v6');
-      assert.equal((await readAll(a.socket, a.rest)).toString(), 'v6');
+    for (const version of ['1.0', '1.1']) {
+      it(`answers an HTTP/${version} CONNECT with "HTTP/1.1 200 Connection established" and relays both ways`, async () => {
+        const a = await request(proxy.port, connectRequest(`127.0.0.1:${echo.port}`, [], version));
+        assert.equal(a.head.status, 200);
+        assert.equal(a.head.reason, 'Connection established');
+        assert.equal(a.head.version, '1.1');
+        a.socket.end('ping');
+        assert.equal((await readAll(a.socket, a.rest)).toString(), 'ping');
+      });
     }
-  });
 
-  it('forwards the bytes sent right after the CONNECT head (an eager ClientHello)', async () => {
-    const a = await request(proxy.port, `${connectRequest(`127.0.0.1:${echo.port}`)}EAGER`);
-    assert.equal(a.head.status, 200);
-    a.socket.end('+more');
-    assert.equal((await readAll(a.socket, a.rest)).toString(), 'EAGER+more');
-  });
-
-  it('propagates half-close: the client ends, the answer still comes back', async () => {
-    const a = await request(proxy.port, connectRequest(`127.0.0.1:${echo.port}`));
-    a.socket.end('half');
-    // The echo peer writes after our FIN arrived: only possible if its side stayed open.
-    assert.equal((await readAll(a.socket, a.rest)).toString(), 'half');
-  });
-
-  it('propagates half-close from the server side', async () => {
-    const server = net.createServer({ allowHalfOpen: true }, (s) => {
-      s.end('bye');
-      s.on('data', () => {});
-      s.on('end', () => s.destroy());
+    it('tunnels to IPv6 literals and to host names', async () => {
+      for (const target of [`[::1]:${echo6.port}`, `localhost:${echo.port}`]) {
+        const port = target.startsWith('[') ? echo6.port : echo.port;
+        assert.ok(port > 0);
+        const a = await request(proxy.port, connectRequest(target));
+        if (target.startsWith('localhost') && a.head.status !== 200) {
+          // localhost may resolve to ::1 first, where echo (IPv4) is not: both are loopback, so allowed.
+          assert.equal(a.head.status, 502);
+          a.socket.destroy();
+          continue;
+        }
+        assert.equal(a.head.status, 200, target);
+        a.socket.end('v6');
+        assert.equal((await readAll(a.socket, a.rest)).toString(), 'v6');
+      }
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    after(() => server.close());
-    const port = (server.address() as net.AddressInfo).port;
-    const a = await request(proxy.port, connectRequest(`127.0.0.1:${port}`));
-    const ended = new Promise<void>((r) => a.socket.once('end', () => r()));
-    a.socket.resume();
-    await ended;
-    // Our sending side is still open after the server's FIN.
-    assert.equal(a.socket.writable, true);
-    a.socket.end('x');
-    await closed(a.socket);
-  });
 
-  it('resets the client when the server resets, and resets the server when the client does (ECONNRESET, not a FIN)', async () => {
-    const first = echo.sockets.length;
-    const a = await request(proxy.port, connectRequest(`127.0.0.1:${echo.port}`));
-    a.socket.write('x');
-    await until('the echo connection', () => echo.sockets.length > first);
-    const upstream = echo.sockets[first] as net.Socket;
-    const clientEnding = howItEnds(a.socket);
-    upstream.resetAndDestroy();
-    assert.equal(await clientEnding, 'ECONNRESET');
+    it('forwards the bytes sent right after the CONNECT head (an eager ClientHello)', async () => {
+      const a = await request(proxy.port, `${connectRequest(`127.0.0.1:${echo.port}`)}EAGER`);
+      assert.equal(a.head.status, 200);
+      a.socket.end('+more');
+      assert.equal((await readAll(a.socket, a.rest)).toString(), 'EAGER+more');
+    });
 
-    const before = echo.sockets.length;
-    const b = await request(proxy.port, connectRequest(`127.0.0.1:${echo.port}`));
-    b.socket.write('y');
-    await until('the second echo connection', () => echo.sockets.length > before);
-    const up2 = echo.sockets[before] as net.Socket;
-    // A reset with a write still queued goes out as a FIN (Node closes gracefully then): let 'y' arrive first.
-    await until('the byte relayed', () => up2.bytesRead > 0);
-    const upstreamEnding = howItEnds(up2);
-    b.socket.resetAndDestroy();
-    assert.equal(await upstreamEnding, 'ECONNRESET');
-    await until('tunnels released', () => proxy.server.active === 0);
-    // The slot comes back when the client socket closes; the tunnel is logged once both sides have.
-    await until(
-      'both tunnels logged',
-      () => proxy.server.metrics.closes.get({ reason: 'client_reset' }) === 1,
-    );
-    assert.equal(proxy.server.metrics.closes.get({ reason: 'upstream_reset' }), 1);
-    assert.equal(proxy.server.metrics.closes.get({ reason: 'client_reset' }), 1);
+    it('propagates half-close: the client ends, the answer still comes back', async () => {
+      const a = await request(proxy.port, connectRequest(`127.0.0.1:${echo.port}`));
+      if (relay === 'splice') await until('the tunnel handed to the native relay', () => splicedOpen() > 0);
+      a.socket.end('half');
+      // The echo peer writes after our FIN arrived: only possible if its side stayed open.
+      assert.equal((await readAll(a.socket, a.rest)).toString(), 'half');
+    });
+
+    it('propagates half-close from the server side', async () => {
+      const server = net.createServer({ allowHalfOpen: true }, (s) => {
+        s.end('bye');
+        s.on('data', () => {});
+        s.on('end', () => s.destroy());
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      after(() => server.close());
+      const port = (server.address() as net.AddressInfo).port;
+      const a = await request(proxy.port, connectRequest(`127.0.0.1:${port}`));
+      const ended = new Promise<void>((r) => a.socket.once('end', () => r()));
+      a.socket.resume();
+      await ended;
+      // Our sending side is still open after the server's FIN.
+      assert.equal(a.socket.writable, true);
+      a.socket.end('x');
+      await closed(a.socket);
+    });
+
+    it('resets the client when the server resets, and resets the server when the client does (ECONNRESET, not a FIN)', async () => {
+      const first = echo.sockets.length;
+      const a = await request(proxy.port, connectRequest(`127.0.0.1:${echo.port}`));
+      a.socket.write('x');
+      await until('the echo connection', () => echo.sockets.length > first);
+      const upstream = echo.sockets[first] as net.Socket;
+      const clientEnding = howItEnds(a.socket);
+      upstream.resetAndDestroy();
+      assert.equal(await clientEnding, 'ECONNRESET');
+
+      const before = echo.sockets.length;
+      const b = await request(proxy.port, connectRequest(`127.0.0.1:${echo.port}`));
+      b.socket.write('y');
+      await until('the second echo connection', () => echo.sockets.length > before);
+      const up2 = echo.sockets[before] as net.Socket;
+      // A reset with a write still queued goes out as a FIN (Node closes gracefully then): let 'y' arrive first.
+      await until('the byte relayed', () => up2.bytesRead > 0);
+      const upstreamEnding = howItEnds(up2);
+      b.socket.resetAndDestroy();
+      assert.equal(await upstreamEnding, 'ECONNRESET');
+      await until('tunnels released', () => proxy.server.active === 0);
+      // The slot comes back when the client socket closes; the tunnel is logged once both sides have.
+      await until(
+        'both tunnels logged',
+        () => proxy.server.metrics.closes.get({ reason: 'client_reset' }) === 1,
+      );
+      assert.equal(proxy.server.metrics.closes.get({ reason: 'upstream_reset' }), 1);
+      assert.equal(proxy.server.metrics.closes.get({ reason: 'client_reset' }), 1);
+      // Every fd the native relay took is closed again.
+      await until('no spliced relay left', () => splicedOpen() === 0);
+    });
   });
-});
 
 describe('wsvia proxy: error answers', () => {
   let proxy: RunningWsviaProxy;

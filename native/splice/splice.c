@@ -1,0 +1,636 @@
+/*
+ * wsvia_splice: a zero-copy relay for raw TCP tunnels (Linux). JavaScript hands over two connected TCP sockets
+ * (their fds, which this addon dup()s; the JavaScript handles are then closed, which sends nothing while a dup is
+ * open) and one relay thread moves the bytes with splice(2): socket -> pipe -> socket, never through user space.
+ *
+ *   relay(fdA, fdB, counts, callback) -> id   counts: a Float64Array(2) kept up to date with [aToB, bToA]
+ *   cut(id)                                    resets both sides (idle and lifetime sweeps, drain)
+ *
+ * Per direction: a pipe (made when the first byte comes), splice in until EAGAIN, splice out until EAGAIN. A read
+ * of 0 (FIN) becomes shutdown(SHUT_WR) on the other socket once the pipe is drained (half-close). A reset or error
+ * on one side resets the other (SO_LINGER 0 then close: the peer sees an RST, never a FIN for a truncated stream).
+ * When both directions are done, every fd is closed and callback({ bytesAtoB, bytesBtoA, end, first, firstReset })
+ * runs on the JavaScript thread: end is 'fin' | 'reset' | 'error' | 'cut', first the side ('a' | 'b') whose FIN or
+ * reset came first (or '' for a cut). Every fd is closed on every path; the thread stops when the addon unloads.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum { END_FIN, END_RESET, END_ERROR, END_CUT };
+static const char *const END_NAMES[] = {"fin", "reset", "error", "cut"};
+
+/* Rounds of splice per direction before other relays get a turn (each round moves up to a pipe's worth). */
+#define BUDGET 16
+/* Bytes a direction's pipe holds (the default is 64 KiB). */
+#define PIPE_SIZE (256 * 1024)
+/* Empty pipes kept for reuse: a pipe is held only while bytes are in flight, so idle tunnels cost no pipe fds. */
+#define POOL_MAX 64
+#define SLOT_BITS 20
+#define MAX_SLOTS (1u << SLOT_BITS)
+
+typedef struct relay relay_t;
+
+typedef struct {
+  relay_t *r;
+  int side; /* 0: a, 1: b */
+} endpoint_t;
+
+typedef struct {
+  int pipe[2];     /* -1 until the first byte */
+  size_t inpipe;   /* bytes in the pipe */
+  int eof;         /* the source sent its FIN */
+  int done;        /* FIN passed on, pipe drained and closed */
+  uint64_t bytes;  /* bytes written to the destination */
+} dir_t;
+
+struct relay {
+  uint32_t slot;
+  uint32_t gen;
+  int fd[2];
+  int readable[2]; /* an event said fd[s] may have bytes or a FIN; cleared when a read finds none */
+  endpoint_t ep[2];
+  dir_t dir[2]; /* dir[0]: a -> b, dir[1]: b -> a */
+  int finished;
+  int queued; /* on the ready list (its budget ran out before EAGAIN) */
+  int end;
+  int first_side; /* -1 until a FIN or reset */
+  int first_reset;
+  double *counts; /* JavaScript's Float64Array(2), kept alive by counts_ref */
+  napi_ref counts_ref;
+  napi_ref callback;
+  relay_t *next; /* dead or ready list */
+};
+
+typedef struct cmd {
+  int stop;
+  double id;
+  struct cmd *next;
+} cmd_t;
+
+typedef struct {
+  int epfd;
+  int evfd;
+  int started;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  cmd_t *cmds;
+  relay_t **table; /* by slot, under mu */
+  uint32_t *gens;
+  uint32_t cap;
+  uint32_t *free_slots;
+  uint32_t nfree;
+  uint32_t used;
+  int pool[POOL_MAX][2]; /* relay thread only */
+  int npool;
+  napi_threadsafe_function tsfn;
+  uint32_t active; /* relays whose callback is still to come (JavaScript thread only) */
+} inst_t;
+
+static void store_count(relay_t *r, int d) {
+  double v = (double)r->dir[d].bytes;
+  uint64_t bits;
+  memcpy(&bits, &v, sizeof bits);
+  __atomic_store_n((uint64_t *)&r->counts[d], bits, __ATOMIC_RELAXED);
+}
+
+static void note_first(relay_t *r, int side, int reset) {
+  if (r->first_side >= 0) return;
+  r->first_side = side;
+  r->first_reset = reset;
+}
+
+static int take_pipe(inst_t *inst, dir_t *d) {
+  if (inst->npool > 0) {
+    inst->npool--;
+    d->pipe[0] = inst->pool[inst->npool][0];
+    d->pipe[1] = inst->pool[inst->npool][1];
+    return 0;
+  }
+  if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) < 0) return -1;
+  /* A larger pipe moves more per splice; refused past the user's pipe budget, the default stays. */
+  fcntl(d->pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
+  return 0;
+}
+
+/* Gives d's pipe back: to the pool when empty, closed otherwise (bytes of a relay that ended abnormally). */
+static void close_pipes(inst_t *inst, dir_t *d) {
+  if (d->pipe[0] < 0) return;
+  if (d->inpipe == 0 && inst->npool < POOL_MAX) {
+    inst->pool[inst->npool][0] = d->pipe[0];
+    inst->pool[inst->npool][1] = d->pipe[1];
+    inst->npool++;
+  } else {
+    close(d->pipe[0]);
+    close(d->pipe[1]);
+  }
+  d->pipe[0] = d->pipe[1] = -1;
+  d->inpipe = 0;
+}
+
+static void linger0(int fd) {
+  struct linger l = {1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+
+/* Ends the relay: every fd closed (after SO_LINGER 0 on `reset_mask`'s sides), the relay onto the dead list. */
+static void finish(inst_t *inst, relay_t *r, int end, int reset_mask, relay_t **dead) {
+  if (r->finished) return;
+  r->finished = 1;
+  r->end = end;
+  for (int s = 0; s < 2; s++) {
+    epoll_ctl(inst->epfd, EPOLL_CTL_DEL, r->fd[s], NULL);
+    if (reset_mask & (1 << s)) linger0(r->fd[s]);
+    close(r->fd[s]);
+    r->fd[s] = -1;
+    close_pipes(inst, &r->dir[s]);
+  }
+  pthread_mutex_lock(&inst->mu);
+  inst->table[r->slot] = NULL;
+  inst->free_slots[inst->nfree++] = r->slot;
+  inst->used--;
+  pthread_mutex_unlock(&inst->mu);
+  r->next = *dead;
+  *dead = r;
+}
+
+/* `side` failed with `err`: the other side is reset. */
+static void fail(inst_t *inst, relay_t *r, int side, int err, relay_t **dead) {
+  note_first(r, side, 1);
+  int reset = err == ECONNRESET || err == EPIPE || err == ECONNABORTED || err == ETIMEDOUT;
+  finish(inst, r, reset ? END_RESET : END_ERROR, 1 << (1 - side), dead);
+}
+
+/* Moves bytes in direction d until EAGAIN (returns 0) or the budget is spent (returns 1). */
+static int pump(inst_t *inst, relay_t *r, int d, relay_t **dead) {
+  dir_t *D = &r->dir[d];
+  int src = r->fd[d], dst = r->fd[1 - d];
+  for (int round = 0; round < BUDGET; round++) {
+    if (D->done || r->finished) return 0;
+    int progress = 0;
+    if (!D->eof && r->readable[d]) {
+      if (D->pipe[0] < 0 && take_pipe(inst, D) < 0) {
+        finish(inst, r, END_ERROR, 3, dead);
+        return 0;
+      }
+      ssize_t n = splice(src, NULL, D->pipe[1], NULL, 1 << 20, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n > 0) {
+        D->inpipe += (size_t)n;
+        progress = 1;
+      } else if (n == 0 && D->inpipe == 0) {
+        D->eof = 1;
+        note_first(r, d, 0);
+        progress = 1;
+      } else if (n == 0) {
+        /* Not an end yet: once the peer's FIN is in, TCP answers 0 rather than EAGAIN when the pipe is full,
+           with bytes still queued on the socket. Only a 0 into an empty pipe is the end of the stream. */
+      } else if (errno == EINTR) {
+        continue;
+      } else if (errno != EAGAIN) {
+        fail(inst, r, d, errno, dead);
+        return 0;
+      } else if (D->inpipe == 0) {
+        /* The pipe is empty, so the socket is: wait for its next edge. (With bytes in the pipe, EAGAIN may
+           only mean the pipe is full: the socket is tried again once the pipe drains.) */
+        r->readable[d] = 0;
+      }
+    }
+    if (D->inpipe > 0) {
+      ssize_t n = splice(D->pipe[0], NULL, dst, NULL, D->inpipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n > 0) {
+        D->inpipe -= (size_t)n;
+        D->bytes += (uint64_t)n;
+        store_count(r, d);
+        progress = 1;
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else if (n < 0 && errno != EAGAIN) {
+        fail(inst, r, 1 - d, errno, dead);
+        return 0;
+      }
+    }
+    if (D->eof && D->inpipe == 0) {
+      /* The FIN is passed on once every byte before it is; a peer already gone shows up as an error later. */
+      if (shutdown(dst, SHUT_WR) < 0 && errno != ENOTCONN) {
+        fail(inst, r, 1 - d, errno, dead);
+        return 0;
+      }
+      D->done = 1;
+      close_pipes(inst, D);
+      if (r->dir[1 - d].done) finish(inst, r, END_FIN, 0, dead);
+      return 0;
+    }
+    if (!progress) {
+      /* Nothing in flight: the pipe goes back to the pool until the next bytes. */
+      if (D->inpipe == 0) close_pipes(inst, D);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* Pumps both directions; a relay whose budget ran out goes on the ready list, to be pumped again without an edge. */
+static void service(inst_t *inst, relay_t *r, relay_t **dead, relay_t **ready) {
+  int again = pump(inst, r, 0, dead);
+  again |= pump(inst, r, 1, dead);
+  if (again && !r->finished && !r->queued) {
+    r->queued = 1;
+    r->next = *ready;
+    *ready = r;
+  }
+}
+
+static int sock_error(int fd) {
+  int e = 0;
+  socklen_t len = sizeof e;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0) return errno;
+  return e;
+}
+
+static relay_t *lookup(inst_t *inst, double id) {
+  if (!(id >= 0)) return NULL;
+  uint64_t v = (uint64_t)id;
+  uint32_t slot = (uint32_t)(v & (MAX_SLOTS - 1));
+  uint32_t gen = (uint32_t)(v >> SLOT_BITS);
+  relay_t *r = NULL;
+  pthread_mutex_lock(&inst->mu);
+  if (slot < inst->cap && inst->table[slot] != NULL && inst->gens[slot] == gen) r = inst->table[slot];
+  pthread_mutex_unlock(&inst->mu);
+  return r;
+}
+
+/* Returns 1 when the thread is to stop. */
+static int run_commands(inst_t *inst, relay_t **dead) {
+  uint64_t v;
+  while (read(inst->evfd, &v, sizeof v) < 0 && errno == EINTR) {
+  }
+  pthread_mutex_lock(&inst->mu);
+  cmd_t *c = inst->cmds;
+  inst->cmds = NULL;
+  pthread_mutex_unlock(&inst->mu);
+  int stop = 0;
+  while (c != NULL) {
+    cmd_t *next = c->next;
+    if (c->stop) {
+      stop = 1;
+    } else {
+      relay_t *r = lookup(inst, c->id);
+      if (r != NULL && !r->finished) finish(inst, r, END_CUT, 3, dead);
+    }
+    free(c);
+    c = next;
+  }
+  return stop;
+}
+
+static void *relay_thread(void *arg) {
+  inst_t *inst = arg;
+  struct epoll_event evs[128];
+  relay_t *ready = NULL;
+  for (;;) {
+    int n = epoll_wait(inst->epfd, evs, 128, ready != NULL ? 0 : -1);
+    if (n < 0 && errno != EINTR) break;
+    relay_t *dead = NULL;
+    int stop = 0;
+    relay_t *again = ready;
+    ready = NULL;
+    for (relay_t *r = again; r != NULL;) {
+      relay_t *next = r->next;
+      r->queued = 0;
+      r->next = NULL;
+      service(inst, r, &dead, &ready);
+      r = next;
+    }
+    for (int i = 0; i < n; i++) {
+      endpoint_t *ep = evs[i].data.ptr;
+      if (ep == NULL) {
+        stop |= run_commands(inst, &dead);
+        continue;
+      }
+      relay_t *r = ep->r;
+      if (r->finished) continue;
+      if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) r->readable[ep->side] = 1;
+      if (evs[i].events & EPOLLERR) {
+        int e = sock_error(r->fd[ep->side]);
+        if (e != 0) {
+          fail(inst, r, ep->side, e, &dead);
+          continue;
+        }
+      }
+      if (!r->queued) service(inst, r, &dead, &ready);
+    }
+    /* A relay on the ready list may have finished since: drop it from the list. */
+    relay_t **link = &ready;
+    while (*link != NULL) {
+      if ((*link)->finished) {
+        relay_t *gone = *link;
+        *link = gone->next;
+        gone->queued = 0;
+      } else {
+        link = &(*link)->next;
+      }
+    }
+    /* The JavaScript thread owns a finished relay from here on (call_js frees it). */
+    while (dead != NULL) {
+      relay_t *next = dead->next;
+      if (napi_call_threadsafe_function(inst->tsfn, dead, napi_tsfn_nonblocking) != napi_ok) free(dead);
+      dead = next;
+    }
+    if (stop) break;
+  }
+  return NULL;
+}
+
+static void set_number(napi_env env, napi_value obj, const char *key, double v) {
+  napi_value x;
+  napi_create_double(env, v, &x);
+  napi_set_named_property(env, obj, key, x);
+}
+
+static void set_string(napi_env env, napi_value obj, const char *key, const char *v) {
+  napi_value x;
+  napi_create_string_utf8(env, v, NAPI_AUTO_LENGTH, &x);
+  napi_set_named_property(env, obj, key, x);
+}
+
+static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
+  inst_t *inst = context;
+  relay_t *r = data;
+  if (env != NULL) {
+    napi_value result, cb, undef;
+    napi_create_object(env, &result);
+    set_number(env, result, "bytesAtoB", (double)r->dir[0].bytes);
+    set_number(env, result, "bytesBtoA", (double)r->dir[1].bytes);
+    set_string(env, result, "end", END_NAMES[r->end]);
+    set_string(env, result, "first", r->first_side < 0 ? "" : r->first_side == 0 ? "a" : "b");
+    napi_value reset;
+    napi_get_boolean(env, r->first_reset != 0, &reset);
+    napi_set_named_property(env, result, "firstReset", reset);
+    napi_get_undefined(env, &undef);
+    if (napi_get_reference_value(env, r->callback, &cb) == napi_ok && cb != NULL)
+      napi_call_function(env, undef, cb, 1, &result, NULL);
+    napi_delete_reference(env, r->callback);
+    napi_delete_reference(env, r->counts_ref);
+    if (--inst->active == 0) napi_unref_threadsafe_function(env, inst->tsfn);
+  }
+  free(r);
+}
+
+static void cleanup(void *arg) {
+  inst_t *inst = arg;
+  if (inst->started) {
+    cmd_t *c = calloc(1, sizeof *c);
+    if (c != NULL) {
+      c->stop = 1;
+      pthread_mutex_lock(&inst->mu);
+      c->next = inst->cmds;
+      inst->cmds = c;
+      pthread_mutex_unlock(&inst->mu);
+    }
+    uint64_t one = 1;
+    if (write(inst->evfd, &one, sizeof one) < 0) {
+    }
+    pthread_join(inst->thread, NULL);
+    for (uint32_t i = 0; i < inst->cap; i++) {
+      relay_t *r = inst->table[i];
+      if (r == NULL) continue;
+      for (int s = 0; s < 2; s++) {
+        close(r->fd[s]);
+        close_pipes(inst, &r->dir[s]);
+      }
+      free(r);
+    }
+    for (int i = 0; i < inst->npool; i++) {
+      close(inst->pool[i][0]);
+      close(inst->pool[i][1]);
+    }
+    close(inst->epfd);
+    close(inst->evfd);
+  }
+  for (cmd_t *c = inst->cmds; c != NULL;) {
+    cmd_t *next = c->next;
+    free(c);
+    c = next;
+  }
+  free(inst->table);
+  free(inst->gens);
+  free(inst->free_slots);
+  pthread_mutex_destroy(&inst->mu);
+  free(inst);
+}
+
+static napi_value throw_error(napi_env env, const char *code, const char *msg) {
+  napi_throw_error(env, code, msg);
+  return NULL;
+}
+
+/* Starts the relay thread on first use: a process that never splices has no thread. */
+static int start(napi_env env, inst_t *inst) {
+  if (inst->started) return 0;
+  inst->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (inst->epfd < 0) return -1;
+  inst->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (inst->evfd < 0) {
+    close(inst->epfd);
+    return -1;
+  }
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+  napi_value name;
+  napi_create_string_utf8(env, "wsvia_splice", NAPI_AUTO_LENGTH, &name);
+  if (epoll_ctl(inst->epfd, EPOLL_CTL_ADD, inst->evfd, &ev) < 0 ||
+      napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, inst, call_js, &inst->tsfn) !=
+          napi_ok) {
+    close(inst->epfd);
+    close(inst->evfd);
+    return -1;
+  }
+  napi_unref_threadsafe_function(env, inst->tsfn);
+  if (pthread_create(&inst->thread, NULL, relay_thread, inst) != 0) {
+    napi_release_threadsafe_function(inst->tsfn, napi_tsfn_abort);
+    close(inst->epfd);
+    close(inst->evfd);
+    return -1;
+  }
+  inst->started = 1;
+  /* Registered after the threadsafe function, so it runs before Node closes it: the thread stops first. */
+  napi_add_env_cleanup_hook(env, cleanup, inst);
+  return 0;
+}
+
+/* A slot for r under mu, or -1 when the table is full. */
+static int take_slot(inst_t *inst, relay_t *r) {
+  if (inst->nfree == 0) {
+    if (inst->cap >= MAX_SLOTS) return -1;
+    uint32_t cap = inst->cap == 0 ? 256 : inst->cap * 2;
+    relay_t **table = realloc(inst->table, cap * sizeof *table);
+    if (table == NULL) return -1;
+    inst->table = table;
+    uint32_t *gens = realloc(inst->gens, cap * sizeof *gens);
+    if (gens == NULL) return -1;
+    inst->gens = gens;
+    uint32_t *fs = realloc(inst->free_slots, cap * sizeof *fs);
+    if (fs == NULL) return -1;
+    inst->free_slots = fs;
+    for (uint32_t i = cap; i > inst->cap; i--) {
+      inst->table[i - 1] = NULL;
+      inst->gens[i - 1] = 0;
+      inst->free_slots[inst->nfree++] = i - 1;
+    }
+    inst->cap = cap;
+  }
+  r->slot = inst->free_slots[--inst->nfree];
+  r->gen = ++inst->gens[r->slot] & ((1u << 31) - 1);
+  inst->gens[r->slot] = r->gen;
+  inst->table[r->slot] = r;
+  inst->used++;
+  return 0;
+}
+
+static int stream_socket(int fd) {
+  int type = 0;
+  socklen_t len = sizeof type;
+  return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+}
+
+static napi_value relay(napi_env env, napi_callback_info info) {
+  inst_t *inst;
+  napi_get_instance_data(env, (void **)&inst);
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fds[2];
+  if (argc < 4 || napi_get_value_int32(env, argv[0], &fds[0]) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &fds[1]) != napi_ok)
+    return throw_error(env, "ERR_INVALID_ARG_TYPE", "relay(fdA, fdB, counts, callback)");
+  napi_typedarray_type ta_type;
+  size_t ta_len;
+  void *ta_data;
+  napi_valuetype cb_type;
+  if (napi_get_typedarray_info(env, argv[2], &ta_type, &ta_len, &ta_data, NULL, NULL) != napi_ok ||
+      ta_type != napi_float64_array || ta_len < 2 || napi_typeof(env, argv[3], &cb_type) != napi_ok ||
+      cb_type != napi_function)
+    return throw_error(env, "ERR_INVALID_ARG_TYPE", "relay(fdA, fdB, counts: Float64Array(2), callback)");
+  for (int s = 0; s < 2; s++)
+    if (fds[s] < 0 || !stream_socket(fds[s]))
+      return throw_error(env, "ERR_INVALID_ARG_VALUE", "relay() takes two stream sockets");
+  if (start(env, inst) < 0) return throw_error(env, "ERR_SPLICE_START", strerror(errno));
+
+  relay_t *r = calloc(1, sizeof *r);
+  if (r == NULL) return throw_error(env, "ERR_SPLICE_MEMORY", "out of memory");
+  r->first_side = -1;
+  r->counts = ta_data;
+  r->counts[0] = 0;
+  r->counts[1] = 0;
+  for (int s = 0; s < 2; s++) {
+    r->dir[s].pipe[0] = r->dir[s].pipe[1] = -1;
+    r->ep[s].r = r;
+    r->ep[s].side = s;
+    r->fd[s] = -1;
+  }
+  for (int s = 0; s < 2; s++) {
+    r->fd[s] = fcntl(fds[s], F_DUPFD_CLOEXEC, 3);
+    if (r->fd[s] < 0 || fcntl(r->fd[s], F_SETFL, fcntl(r->fd[s], F_GETFL) | O_NONBLOCK) < 0) {
+      int e = errno;
+      if (r->fd[0] >= 0) close(r->fd[0]);
+      if (r->fd[1] >= 0) close(r->fd[1]);
+      free(r);
+      return throw_error(env, "ERR_SPLICE_DUP", strerror(e));
+    }
+  }
+  napi_create_reference(env, argv[2], 1, &r->counts_ref);
+  napi_create_reference(env, argv[3], 1, &r->callback);
+  pthread_mutex_lock(&inst->mu);
+  int ok = take_slot(inst, r);
+  pthread_mutex_unlock(&inst->mu);
+  if (ok < 0) {
+    close(r->fd[0]);
+    close(r->fd[1]);
+    napi_delete_reference(env, r->counts_ref);
+    napi_delete_reference(env, r->callback);
+    free(r);
+    return throw_error(env, "ERR_SPLICE_FULL", "too many spliced relays");
+  }
+  double id = (double)(((uint64_t)r->gen << SLOT_BITS) | r->slot);
+  if (inst->active++ == 0) napi_ref_threadsafe_function(env, inst->tsfn);
+  /* From here the relay thread may run it: edge-triggered, both ways, so one event per change. */
+  for (int s = 0; s < 2; s++) {
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = &r->ep[s]};
+    if (epoll_ctl(inst->epfd, EPOLL_CTL_ADD, r->fd[s], &ev) < 0) {
+      /* Not watched: cut it through the thread, which owns it now, so the callback still comes exactly once. */
+      cmd_t *c = calloc(1, sizeof *c);
+      if (c != NULL) {
+        c->id = id;
+        pthread_mutex_lock(&inst->mu);
+        c->next = inst->cmds;
+        inst->cmds = c;
+        pthread_mutex_unlock(&inst->mu);
+        uint64_t one = 1;
+        if (write(inst->evfd, &one, sizeof one) < 0) {
+        }
+      }
+      break;
+    }
+  }
+  napi_value out;
+  napi_create_double(env, id, &out);
+  return out;
+}
+
+static napi_value cut(napi_env env, napi_callback_info info) {
+  inst_t *inst;
+  napi_get_instance_data(env, (void **)&inst);
+  size_t argc = 1;
+  napi_value argv[1];
+  double id;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_double(env, argv[0], &id) != napi_ok)
+    return throw_error(env, "ERR_INVALID_ARG_TYPE", "cut(id)");
+  if (!inst->started) return NULL;
+  cmd_t *c = calloc(1, sizeof *c);
+  if (c == NULL) return throw_error(env, "ERR_SPLICE_MEMORY", "out of memory");
+  c->id = id;
+  pthread_mutex_lock(&inst->mu);
+  c->next = inst->cmds;
+  inst->cmds = c;
+  pthread_mutex_unlock(&inst->mu);
+  uint64_t one = 1;
+  if (write(inst->evfd, &one, sizeof one) < 0) {
+  }
+  return NULL;
+}
+
+/* Relays open in the thread (for tests: every fd given back once this is 0). */
+static napi_value open_count(napi_env env, napi_callback_info info) {
+  inst_t *inst;
+  napi_get_instance_data(env, (void **)&inst);
+  pthread_mutex_lock(&inst->mu);
+  uint32_t used = inst->used;
+  pthread_mutex_unlock(&inst->mu);
+  napi_value out;
+  napi_create_uint32(env, used, &out);
+  return out;
+}
+
+NAPI_MODULE_INIT() {
+  inst_t *inst = calloc(1, sizeof *inst);
+  if (inst == NULL) return NULL;
+  pthread_mutex_init(&inst->mu, NULL);
+  inst->epfd = inst->evfd = -1;
+  napi_set_instance_data(env, inst, NULL, NULL);
+  napi_property_descriptor props[] = {
+      {"relay", NULL, relay, NULL, NULL, NULL, napi_default, NULL},
+      {"cut", NULL, cut, NULL, NULL, NULL, napi_default, NULL},
+      {"openCount", NULL, open_count, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
