@@ -330,7 +330,7 @@ export function applyFlagValues(
 }
 
 /**
- * A YAML document to a validated config. Its top-level keys are the flags' names (see {@link GATEWAY_FLAGS});
+ * A YAML document to a validated config. Its top-level keys are the flags' names (see `GATEWAY_FLAGS`);
  * durations are in seconds. An old camelCase key is an error naming its new name.
  */
 export function configFromNode(
