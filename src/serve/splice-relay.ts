@@ -11,6 +11,7 @@
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import { isSea } from 'node:sea';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -41,9 +42,11 @@ export type SpliceSupport =
   | { readonly available: true; readonly from: string }
   | { readonly available: false; readonly reason: string };
 
-/** The package root: this file is dist/src/serve/splice-relay.js. */
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const LOCAL_BUILD = path.join(ROOT, 'native/splice/build/Release/wsvia_splice.node');
+/** The package root: this file is dist/src/serve/splice-relay.js. Made only when loading: in the single
+ * executable's bundle `import.meta.url` does not exist. */
+function packageRoot(): string {
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+}
 
 let addon: Addon | undefined;
 let support: SpliceSupport | undefined;
@@ -52,6 +55,9 @@ function load(): SpliceSupport {
   if (process.platform !== 'linux') return { available: false, reason: 'splice(2) is Linux only' };
   if (process.env.WSVIA_SPLICE === 'off')
     return { available: false, reason: 'turned off by WSVIA_SPLICE=off' };
+  if (isSea()) return { available: false, reason: 'the single executable carries no native addon' };
+  const ROOT = packageRoot();
+  const LOCAL_BUILD = path.join(ROOT, 'native/splice/build/Release/wsvia_splice.node');
   const require = createRequire(import.meta.url);
   try {
     // A build from source (npm install, or `node-gyp rebuild` in native/splice) wins over the prebuilt binary.
