@@ -30,7 +30,8 @@ describe('wsvia doctor --idle-probe: progress and interruption', () => {
     try {
       // The path's steps come before the probe's first connection has ended: printed as they happen.
       await until('the roundtrip step', () => /^✓ roundtrip /m.test(out));
-      assert.match(out, /^… idle {6}10 silent WebSockets opened/m);
+      // The probe's line may come in a later write than the roundtrip's.
+      await until('the probe to start', () => /^… idle {6}10 silent WebSockets opened/m.test(out));
       assert.doesNotMatch(out, /^verdict:/m);
       await until('the first probe connection to end', () => /^ +silent 3 s: survived$/m.test(out));
       child.kill('SIGINT');
