@@ -98,41 +98,34 @@ describe('fuzz: gateway listeners', () => {
     });
   });
 
-  // Found by this run and not fixed here (the TLS listener is being reworked by its owner): under CPU contention
-  // only (two busy cores), a terminated TLS connection now and then keeps its admission slot, or its WebSocket,
-  // past every timeout: the raw socket stays open and paused under a live TLS socket. Not seen without the load.
-  // Reported as TODO so the suite does not flake; it still runs and prints what it finds.
-  const tlsTodo =
-    'under CPU contention a terminated TLS connection sometimes keeps its slot (see the fuzz report)';
-  it(
-    'TLS listener: heads and frames inside TLS, ClientHello garbage outside it',
-    { todo: tlsTodo },
-    async () => {
-      const hellos = fc.oneof(
-        clientHelloGarbage(await captureClientHello('localhost')),
-        clientHelloGarbage(await captureClientHello('raw.test')),
-      );
-      const yaml = `tls-listen: 127.0.0.1:0
+  // This run once found, under CPU contention only, a terminated TLS connection keeping its admission slot (the raw
+  // socket left open and paused under a live TLS socket). Since the TLS listener's rework (PROXY protocol, default
+  // certificate) it passed 17 of 17 runs on two busy cores, 5 of them side by side and 3 at four times the runs.
+  it('TLS listener: heads and frames inside TLS, ClientHello garbage outside it', async () => {
+    const hellos = fc.oneof(
+      clientHelloGarbage(await captureClientHello('localhost')),
+      clientHelloGarbage(await captureClientHello('raw.test')),
+    );
+    const yaml = `tls-listen: 127.0.0.1:0
 tls-cert: ${dir}/cert.pem
 tls-key: ${dir}/key.pem
 routes: [{ path: /, upstream: ${up.url} }]
 sni: [{ name: raw.test, backend: 127.0.0.1:${raw.port} }]
 `;
-      await withGateway(
-        yaml,
-        async (gw) => {
-          const inTls = { port: gw.tlsPort ?? 0, tls: true };
-          let n = await fuzz({ endpoint: inTls, input: requestHead(PATHS), runs: 10, judge: serverJudge });
-          const frames = framesAfterUpgrade('/ws', PROTOCOLS);
-          n += await fuzz({ endpoint: inTls, input: frames, runs: 10, judge: serverJudge });
-          n += await fuzz({ endpoint: { port: gw.tlsPort ?? 0 }, input: hellos, runs: 15 });
-          await webSocketWorks(gw, true);
-          return n;
-        },
-        5000,
-      );
-    },
-  );
+    await withGateway(
+      yaml,
+      async (gw) => {
+        const inTls = { port: gw.tlsPort ?? 0, tls: true };
+        let n = await fuzz({ endpoint: inTls, input: requestHead(PATHS), runs: 10, judge: serverJudge });
+        const frames = framesAfterUpgrade('/ws', PROTOCOLS);
+        n += await fuzz({ endpoint: inTls, input: frames, runs: 10, judge: serverJudge });
+        n += await fuzz({ endpoint: { port: gw.tlsPort ?? 0 }, input: hellos, runs: 15 });
+        await webSocketWorks(gw, true);
+        return n;
+      },
+      5000,
+    );
+  });
 
   it('PROXY-protocol listener: fuzzed v1/v2 headers, then heads or frames', async () => {
     await withGateway(
