@@ -20,6 +20,8 @@ export interface InputHandlers {
 export class StdinMessages {
   readonly #rl: readline.Interface | undefined;
   #ended = false;
+  /** Once closed, pause() and resume() do nothing (Node 24's readline throws ERR_USE_AFTER_CLOSE on them). */
+  #closed = false;
 
   /** Starts reading; `one` stops after the first message (--one-message). */
   constructor(mode: DataMode, one: boolean, handlers: InputHandlers) {
@@ -52,21 +54,28 @@ export class StdinMessages {
     }
     this.#rl = readline.createInterface({ input: process.stdin, terminal: false, crlfDelay: Infinity });
     this.#rl.on('line', (line) => take({ data: line, binary: false }));
-    this.#rl.once('close', end);
+    this.#rl.once('close', () => {
+      this.#closed = true;
+      end();
+    });
   }
 
   pause(): void {
+    if (this.#closed) return;
     if (this.#rl) this.#rl.pause();
     else process.stdin.pause();
   }
 
   resume(): void {
+    if (this.#closed) return;
     if (this.#rl) this.#rl.resume();
     else process.stdin.resume();
   }
 
   /** Stops reading stdin (it no longer keeps the process alive). */
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     this.#rl?.close();
     process.stdin.destroy();
   }
