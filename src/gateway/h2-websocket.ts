@@ -11,7 +11,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
 import { getHeader } from '../protocol/headers.js';
-import { clientName, refusedEntry } from '../observe/access-log.js';
+import { clientName } from '../observe/access-log.js';
+import { recordRefusal } from './http-exchange.js';
 import { serializeHead } from '../protocol/head.js';
 import { routeKeepalive, routeOrigins } from './config.js';
 import { isTrusted, upstreamHeaders } from './forwarded.js';
@@ -69,21 +70,10 @@ async function bridge(
   const path = String(headers[':path'] ?? '/');
   const authority = headers[':authority'] === undefined ? undefined : String(headers[':authority']);
   const route = snap.table.match(path, authority);
-  const m = rt.metrics;
   const client = clientName(address, stream.session?.socket.remotePort);
   let target = logTarget(undefined, path);
   const deny = (reason: RefusalReason, status: number, message: string): void => {
-    m.refused.inc({ reason });
-    rt.log.write(
-      refusedEntry({
-        client,
-        method: 'CONNECT',
-        target,
-        status,
-        error: reason,
-        duration_ms: Date.now() - started,
-      }),
-    );
+    recordRefusal(rt, { client, method: 'CONNECT', target, reason, status, started });
     refuseStream(stream, status, message);
   };
   if (!route) {

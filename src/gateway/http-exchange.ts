@@ -55,13 +55,16 @@ export function recordHttpExchange(rt: Runtime, x: HttpExchange): void {
   });
 }
 
-/** Logs and counts a request the gateway answered itself with an error (HTTP/1.1 and HTTP/2 alike). */
+/**
+ * Counts and logs a request the gateway answered itself with an error, over HTTP/1.1 and HTTP/2 alike. `target` is
+ * logged without its query (a query may carry a token); null when no request head was read.
+ */
 export function recordRefusal(
   rt: Runtime,
   r: {
     client: string;
-    method: string;
-    target: string;
+    method: string | null;
+    target: string | null;
     reason: RefusalReason;
     status: number;
     started: number;
@@ -72,7 +75,7 @@ export function recordRefusal(
     refusedEntry({
       client: r.client,
       method: r.method,
-      target: logTarget(undefined, r.target),
+      target: r.target === null ? null : logTarget(undefined, r.target),
       status: r.status,
       error: r.reason,
       duration_ms: Date.now() - r.started,

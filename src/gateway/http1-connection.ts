@@ -10,13 +10,13 @@ import { BodyTracker, requestFraming, responseFraming, type BodyFraming } from '
 import { RequestHeadReader, serializeHead, type RequestHead } from '../protocol/head.js';
 import { getHeader, hasToken, headerTokens } from '../protocol/headers.js';
 import { ProxyProtocolReader } from '../protocol/proxy-protocol.js';
-import { clientName, refusedEntry } from '../observe/access-log.js';
+import { clientName } from '../observe/access-log.js';
 import { redactUrl } from '../observe/redact.js';
 import { AdmissionRefusal, type AdmissionSlot } from '../serve/admission.js';
 import { routeKeepalive, routeOrigins, type RouteSpec } from './config.js';
 import { clientResponseHeaders, isTrusted, upstreamHeaders } from './forwarded.js';
 import type { RefusalReason } from './gateway-metrics.js';
-import { recordHttpExchange, upstreamFailure } from './http-exchange.js';
+import { recordHttpExchange, recordRefusal, upstreamFailure } from './http-exchange.js';
 import { applyHeaderOptions, upstreamTarget } from './route-table.js';
 import type { Runtime, Snapshot } from './runtime.js';
 import { connectPool, readResponseHead, type UpstreamConnection } from './upstream-connect.js';
@@ -129,18 +129,15 @@ export class Http1Connection {
     message: string,
     headers: readonly (readonly [string, string])[] = [],
   ): void {
-    this.#rt.metrics.refused.inc({ reason });
     this.#stopReading();
-    this.#rt.log.write(
-      refusedEntry({
-        client: this.#client,
-        method: this.#request?.method ?? null,
-        target: this.#request?.target ?? null,
-        status,
-        error: reason,
-        duration_ms: Date.now() - this.#waitingSince,
-      }),
-    );
+    recordRefusal(this.#rt, {
+      client: this.#client,
+      method: this.#request?.method ?? null,
+      target: this.#request?.target ?? null,
+      reason,
+      status,
+      started: this.#waitingSince,
+    });
     sendError(this.#socket, status, message, headers);
     this.#closeAfterAnswer();
   }
