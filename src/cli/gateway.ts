@@ -220,7 +220,7 @@ async function runPrimary(workers: number, argv: string[], adminAt: string | und
   const all: ReturnType<typeof cluster.fork>[] = [];
   const stop = (sig: NodeJS.Signals): void => all.forEach((w) => w.process.kill(sig));
   for (let i = 0; i < workers; i++) {
-    const w = cluster.fork({ WSVIA_WORKER_INDEX: String(i) });
+    const w = cluster.fork();
     // A message to a worker that already exited fails with EPIPE: the exit handler below deals with the exit.
     w.on('error', () => {});
     all.push(w);
