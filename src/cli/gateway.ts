@@ -9,6 +9,7 @@ import {
   applyFlagValues,
   configFromNode,
   DEFAULT_LIMITS,
+  DEFAULT_WARM,
   EMPTY_CONFIG,
   GATEWAY_FLAGS,
   parseHostPort,
@@ -54,6 +55,7 @@ Route keys in a config file (kebab-case like the flags; durations in seconds)
                             the route's own values of the flags of the same names
   set-headers               { NAME: VALUE }: request headers sent to the upstream
   remove-headers            [NAME, ...]: request headers not sent to the upstream
+  warm                      the route's own --warm
 TLS
   --tls-listen [HOST:]PORT  TLS listener: ALPN h2 (requests and RFC 8441 WebSockets) and http/1.1
   --tls-cert FILE --tls-key FILE   its certificate (re-read on SIGHUP)
@@ -74,6 +76,8 @@ Limits
   --handshake-timeout S     complete request head within S (408 otherwise; default 10)
   --connect-timeout S       connect to an upstream within S (504 when every member times out; default 5)
   --health-interval S       re-check dead upstreams every S (default 2)
+  --warm N                  per ws:// and http:// upstream, N connections dialed ahead of WebSocket upgrades,
+                            each used once (default ${DEFAULT_WARM}; 0: dial on demand)
 Operations
   --admin [HOST:]PORT       /metrics (Prometheus), /healthz, /routes
   --access-log FILE|-       JSON line per request and WebSocket at its end (- for stdout)

@@ -80,7 +80,14 @@ export interface GatewayConfig {
   readonly upstreamCa: string | undefined;
   /** New connections a second from one client address (a burst of as many), then 429. 0: no limit. */
   readonly ratePerClient: number;
+  /** Connections dialed ahead of need per plain upstream, each used for one WebSocket upgrade. 0: dial on demand. */
+  readonly warm: number;
 }
+
+/** Warm connections per upstream when neither `--warm` nor a route's `warm` says otherwise. */
+export const DEFAULT_WARM = 2;
+/** At most this many per upstream: warm connections are for latency, not a connection pool to size for load. */
+export const MAX_WARM = 64;
 
 export const DEFAULT_LIMITS: Limits = {
   ...DEFAULT_ADMISSION,
@@ -190,6 +197,7 @@ export const GATEWAY_FLAGS = {
   'handshake-timeout': { type: 'string' },
   'connect-timeout': { type: 'string' },
   'health-interval': { type: 'string' },
+  warm: { type: 'string' },
   admin: { type: 'string' },
   'access-log': { type: 'string' },
 } as const;
@@ -211,6 +219,7 @@ export const EMPTY_CONFIG: GatewayConfig = {
   accessLog: undefined,
   upstreamCa: undefined,
   ratePerClient: 0,
+  warm: DEFAULT_WARM,
 };
 
 /** How a bad value is reported: against a flag (`--ping expects seconds`) or a file's key. */
@@ -326,6 +335,7 @@ export function applyFlagValues(
     accessLog: r.string('access-log') ?? base.accessLog,
     upstreamCa: r.string('upstream-ca') ?? base.upstreamCa,
     ratePerClient: r.rate('rate-per-client') ?? base.ratePerClient,
+    warm: r.count('warm', 0, MAX_WARM) ?? base.warm,
   };
 }
 
@@ -367,6 +377,7 @@ export function configToJson(c: GatewayConfig): Record<string, unknown> {
     proxyProtocol: c.proxyProtocol,
     limits: c.limits,
     'rate-per-client': c.ratePerClient,
+    warm: c.warm,
   };
 }
 

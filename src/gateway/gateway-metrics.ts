@@ -49,6 +49,10 @@ export function gatewayMetrics() {
       'wsvia_gateway_upstream_failures_total',
       'Failed connects to an upstream, by upstream and code',
     ),
+    warm: registry.gauge(
+      'wsvia_gateway_upstream_warm_connections',
+      'Upstream connections dialed ahead of need and waiting for an upgrade, by upstream',
+    ),
     reloads: registry.counter('wsvia_gateway_reloads_total', 'Configuration reloads, by result'),
     connections: registry.gauge('wsvia_gateway_connections_open', 'Client connections open now'),
     sni: registry.counter(

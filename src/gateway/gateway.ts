@@ -22,7 +22,9 @@ import type { Runtime, Snapshot } from './runtime.js';
 import { ClientRateLimiter } from './client-rate.js';
 import { buildSnapshot, type TlsIdentity } from './snapshot.js';
 import { handleTlsConnection, PeerAddresses, SniPassthrough } from './tls-listener.js';
+import { dialUpstream } from './upstream-connect.js';
 import { UpstreamHealth } from './upstream-pool.js';
+import { WarmPools } from './warm-pool.js';
 import type { WsRelay } from './ws-relay.js';
 
 /** The addresses the gateway listens on (plain, TLS, admin), once started. */
@@ -57,6 +59,8 @@ export class Gateway implements Runtime {
   readonly metrics: GatewayMetrics = gatewayMetrics();
   readonly log: AccessLog;
   readonly #health = new UpstreamHealth();
+  /** Upstream connections dialed ahead of WebSocket upgrades (src/gateway/warm-pool.ts). */
+  readonly warm: WarmPools;
   #snapshot: Snapshot;
   /** The TLS certificate and key as PEM, from the same load as the snapshot. */
   #identity: TlsIdentity | undefined;
@@ -84,6 +88,15 @@ export class Gateway implements Runtime {
       (open) => this.metrics.connections.set({}, open),
     );
     this.#passthrough = new SniPassthrough(this);
+    this.warm = new WarmPools({
+      health: this.#health,
+      dial: (u) => {
+        const s = this.#snapshot;
+        return dialUpstream(u, { connectTimeout: s.config.limits.connectTimeout, ca: s.ca });
+      },
+      markDead: (u, code) => this.markDead(u, code),
+      counted: (url, n) => this.metrics.warm.set({ upstream: url }, n),
+    });
   }
 
   /** The configuration in force, with its routes and upstream pools (replaced whole on reload). */
@@ -127,6 +140,7 @@ export class Gateway implements Runtime {
     this.#updateHealthGauge();
     this.#healthTimer = setInterval(() => this.#checkHealth(), this.#snapshot.config.healthInterval);
     this.#healthTimer.unref();
+    this.warm.configure(this.#snapshot.config);
     return this.#addresses;
   }
 
@@ -243,6 +257,7 @@ export class Gateway implements Runtime {
         clearTimeout(t);
         sock.destroy();
         if (this.#health.markAlive(s.spec)) this.metrics.upstreamHealthy.set({ upstream: s.spec.url }, 1);
+        this.warm.refill(s.spec.url);
       });
       sock.once('error', () => {
         clearTimeout(t);
@@ -279,6 +294,7 @@ export class Gateway implements Runtime {
       ({ snapshot: this.#snapshot, identity: this.#identity } = buildSnapshot(config, this.#health));
       if (this.#identity) this.#terminator?.setSecureContext({ ...this.#identity });
       this.#passthrough.reload(config.limits);
+      if (!this.#draining) this.warm.configure(config);
     } catch (e) {
       this.metrics.reloads.inc({ result: 'failed' });
       throw e;
@@ -302,6 +318,7 @@ export class Gateway implements Runtime {
    */
   async drain(): Promise<number> {
     this.#draining = true;
+    this.warm.close();
     this.#plain?.close();
     this.#tls?.close();
     const l = this.#snapshot.config.limits;
@@ -323,6 +340,7 @@ export class Gateway implements Runtime {
   /** Closes everything at once (tests, and the end of drain). */
   async close(): Promise<void> {
     this.#draining = true;
+    this.warm.close();
     clearInterval(this.#healthTimer);
     for (const r of this.#relays) r.destroy();
     const passthroughs = this.#passthrough.abortAll('drain');

@@ -7,7 +7,13 @@
 import type { Duplex } from 'node:stream';
 import { RemoteProtocolError } from '../errors.js';
 import { BodyTracker, requestFraming, responseFraming, type BodyFraming } from '../protocol/body.js';
-import { RequestHeadReader, serializeHead, type RequestHead } from '../protocol/head.js';
+import {
+  RequestHeadReader,
+  serializeHead,
+  type HeadResult,
+  type RequestHead,
+  type ResponseHead,
+} from '../protocol/head.js';
 import { getHeader, hasToken, headerTokens } from '../protocol/headers.js';
 import { ProxyProtocolReader } from '../protocol/proxy-protocol.js';
 import { clientName } from '../observe/access-log.js';
@@ -19,7 +25,7 @@ import type { RefusalReason } from './gateway-metrics.js';
 import { recordHttpExchange, recordRefusal, upstreamFailure } from './http-exchange.js';
 import { applyHeaderOptions, upstreamTarget } from './route-table.js';
 import type { Runtime, Snapshot } from './runtime.js';
-import { connectPool, readResponseHead, type UpstreamConnection } from './upstream-connect.js';
+import { connectPool, readResponseHead, retryable, type UpstreamConnection } from './upstream-connect.js';
 import { logTarget, originAllowed, startWebSocketSession } from './websocket-session.js';
 
 /** Upstream response heads: more room than requests get (Set-Cookie lists), still bounded. */
@@ -288,8 +294,9 @@ export class Http1Connection {
     snap: Snapshot,
     route: RouteSpec,
     head: RequestHead,
+    warm = false,
   ): Promise<{ conn: UpstreamConnection; upstream: Duplex; onClientClose: () => void } | undefined> {
-    const conn = await this.#reachUpstream(snap, route, head);
+    const conn = await this.#reachUpstream(snap, route, head, warm);
     if (!conn) return undefined;
     const upstream = conn.socket;
     if (this.#socket.destroyed) {
@@ -303,20 +310,24 @@ export class Http1Connection {
     return { conn, upstream, onClientClose };
   }
 
+  /** `warm`: a connection dialed ahead may serve (a WebSocket upgrade, which can be sent again if it was closed). */
   async #reachUpstream(
     snap: Snapshot,
     route: RouteSpec,
     head: RequestHead,
+    warm: boolean,
   ): Promise<UpstreamConnection | undefined> {
     const pool = snap.pools.get(route.name);
     if (!pool) throw new Error(`no pool for ${route.name}`);
+    const rt = this.#rt;
     try {
       return await connectPool(
         pool,
         {
           connectTimeout: snap.config.limits.connectTimeout,
           ca: snap.ca,
-          markDead: (u, code) => this.#rt.markDead(u, code),
+          markDead: (u, code) => rt.markDead(u, code),
+          warm: warm ? rt.warm : undefined,
         },
         { address: this.#address, headers: head.headers, target: head.target },
       );
@@ -350,31 +361,18 @@ export class Http1Connection {
       this.#refuse('bad_request', 400, 'WebSocket upgrades need HTTP/1.1');
       return;
     }
-    const reached = await this.#connect(snap, route, head);
+    let reached = await this.#connect(snap, route, head, true);
     if (!reached) return;
-    const { conn, upstream, onClientClose: onEarlyClose } = reached;
-    this.#upstreamChosen(conn, head);
+    let res = await this.#askUpgrade(snap, route, head, reached);
+    if (res === 'retry') {
+      // The warm connection was closed by the upstream as it was taken: once more, on a fresh one.
+      reached = await this.#connect(snap, route, head);
+      if (!reached) return;
+      res = await this.#askUpgrade(snap, route, head, reached);
+    }
+    if (res === undefined || res === 'retry') return;
+    const { conn, upstream } = reached;
     const client = this.#socket;
-    upstream.write(this.#upstreamHead(snap, route, conn, head, true));
-    let res;
-    try {
-      res = await readResponseHead(upstream, {
-        peer: `upstream ${conn.upstream.url}`,
-        maxHeadBytes: RESPONSE_HEAD_LIMIT,
-        timeout: snap.config.limits.handshakeTimeout,
-        interimTo: client,
-      });
-    } catch {
-      client.removeListener('close', onEarlyClose);
-      upstream.destroy();
-      this.#refuse('upstream_unavailable', 502, 'the upstream did not answer the upgrade');
-      return;
-    }
-    client.removeListener('close', onEarlyClose);
-    if (client.destroyed) {
-      upstream.destroy();
-      return;
-    }
     if (res.head.status !== 101) {
       this.#rt.metrics.refused.inc({ reason: 'upstream_rejected' });
       this.#relayResponse(snap, route, conn, head, res.head, res.leftover, {
@@ -403,6 +401,43 @@ export class Http1Connection {
     );
     client.resume();
     upstream.resume();
+  }
+
+  /**
+   * Sends the upgrade request on `reached` and reads the upstream's answer. Undefined when it failed (answered
+   * 502) or the client left; `retry` when a warm connection failed before the upstream's first byte.
+   */
+  async #askUpgrade(
+    snap: Snapshot,
+    route: RouteSpec,
+    head: RequestHead,
+    reached: { conn: UpstreamConnection; upstream: Duplex; onClientClose: () => void },
+  ): Promise<HeadResult<ResponseHead> | 'retry' | undefined> {
+    const { conn, upstream, onClientClose } = reached;
+    this.#upstreamChosen(conn, head);
+    const client = this.#socket;
+    upstream.write(this.#upstreamHead(snap, route, conn, head, true));
+    let res;
+    try {
+      res = await readResponseHead(upstream, {
+        peer: `upstream ${conn.upstream.url}`,
+        maxHeadBytes: RESPONSE_HEAD_LIMIT,
+        timeout: snap.config.limits.handshakeTimeout,
+        interimTo: client,
+      });
+    } catch (e) {
+      client.removeListener('close', onClientClose);
+      upstream.destroy();
+      if (retryable(conn, e) && !client.destroyed) return 'retry';
+      this.#refuse('upstream_unavailable', 502, 'the upstream did not answer the upgrade');
+      return undefined;
+    }
+    client.removeListener('close', onClientClose);
+    if (client.destroyed) {
+      upstream.destroy();
+      return undefined;
+    }
+    return res;
   }
 
   async #http(

@@ -6,7 +6,7 @@
  */
 import { ConfigNode } from '../config.js';
 import { HOP_BY_HOP_FIELDS, isToken, isValidFieldValue } from '../protocol/headers.js';
-import { configError } from './config.js';
+import { configError, MAX_WARM } from './config.js';
 
 export const UPSTREAM_SCHEMES = ['ws:', 'wss:', 'http:', 'https:'] as const;
 /** The ways a route can spread new connections over its upstreams (the `balance` key). */
@@ -47,6 +47,8 @@ export interface RouteOptions {
   readonly setHeaders: readonly (readonly [string, string])[];
   /** Request header fields (lowercase names) never sent to the upstream. */
   readonly removeHeaders: readonly string[];
+  /** Warm connections per upstream of this route (`--warm`). */
+  readonly warm?: number | undefined;
 }
 
 /** A host and path prefix, the upstreams that serve them, how they are balanced, and the route's own options. */
@@ -87,6 +89,7 @@ const ROUTE_KEYS = [
   'allow-origin',
   'set-headers',
   'remove-headers',
+  'warm',
 ] as const;
 
 /** Keys an older or a guessed spelling might use, and the key to write instead. */
@@ -289,6 +292,7 @@ function optionsFromNode(r: ConfigNode): RouteOptions {
     allowOrigins: r.strings('allow-origin'),
     setHeaders: setHeadersFromNode(r),
     removeHeaders: remove,
+    warm: r.number('warm', { min: 0, max: MAX_WARM, integer: true }),
   };
 }
 
@@ -341,5 +345,6 @@ export function routeToJson(r: RouteSpec): Record<string, unknown> {
     'allow-origin': o.allowOrigins ?? null,
     'set-headers': Object.fromEntries(o.setHeaders),
     'remove-headers': o.removeHeaders,
+    warm: o.warm ?? null,
   };
 }

@@ -7,19 +7,75 @@ import type { Duplex, Writable } from 'node:stream';
 import { dial } from '../dial/dial.js';
 import { WsviaError, isWsviaError, type ErrorCode } from '../errors.js';
 import { ResponseHeadReader, serializeHead, type HeadResult, type ResponseHead } from '../protocol/head.js';
+import { ANY_DESTINATION } from '../route/destination.js';
+import { ConnectDeadline, guardedConnect } from '../serve/guarded-connect.js';
 import type { KeySource } from './balancer.js';
 import type { UpstreamSpec } from './config.js';
 import type { UpstreamPool } from './upstream-pool.js';
+import type { WarmPools } from './warm-pool.js';
 
-export interface ConnectContext {
+/** How to reach upstreams: the connect timeout and the CA for wss:// and https:// ones. */
+export interface DialSettings {
   readonly connectTimeout: number;
   readonly ca: string | undefined;
+}
+
+export interface ConnectContext extends DialSettings {
   markDead(u: UpstreamSpec, code: ErrorCode): void;
+  /** Connections dialed ahead of need; a WebSocket upgrade takes one before it dials. */
+  readonly warm?: WarmPools | undefined;
 }
 
 export interface UpstreamConnection {
   readonly socket: Duplex;
   readonly upstream: UpstreamSpec;
+  /** It came from the warm pool: it may have been closed by the upstream while it waited (see `retryable`). */
+  readonly warm?: boolean;
+}
+
+/**
+ * A connection to one upstream. Plain ones go through the shared guarded connect with every address allowed (the
+ * upstreams are the operator's): no proxy route, environment or trace to consult per connection, which the
+ * client-side `dial()` does. TLS ones go through `dial()` for its TLS step (CA, ALPN, errors).
+ */
+export async function dialUpstream(u: UpstreamSpec, s: DialSettings): Promise<Duplex> {
+  if (u.tls) {
+    return dial(
+      { host: u.host, port: u.port, tls: true },
+      {
+        proxy: false,
+        timeouts: { tcp: s.connectTimeout, tls: s.connectTimeout },
+        ...(s.ca === undefined ? {} : { ca: s.ca }),
+        alpn: ['http/1.1'],
+      },
+    );
+  }
+  const deadline = new ConnectDeadline(s.connectTimeout);
+  try {
+    const { socket } = await guardedConnect(
+      { host: u.host, port: u.port },
+      { rules: ANY_DESTINATION, signal: deadline.signal },
+    );
+    // As dial() hands sockets out: a FIN from the upstream ends the socket (the relay passes closes on as frames).
+    socket.allowHalfOpen = false;
+    return socket;
+  } finally {
+    deadline.clear();
+  }
+}
+
+/**
+ * A warm connection that failed before the upstream sent a byte was closed while it waited (an upstream's idle
+ * timeout racing the take): the request never reached the upstream's application, so it is safe to send again on
+ * a fresh connection, once.
+ */
+export function retryable(conn: UpstreamConnection, e: unknown): boolean {
+  return (
+    conn.warm === true &&
+    isWsviaError(e) &&
+    e.code === 'CONNECTION_RESET' &&
+    (conn.socket as { bytesRead?: number }).bytesRead === 0
+  );
 }
 
 const TIMEOUTS: readonly ErrorCode[] = ['TCP_TIMEOUT', 'TLS_TIMEOUT'];
@@ -36,16 +92,13 @@ export async function connectPool(
   let last: WsviaError | undefined;
   let timedOut = false;
   for (const u of pool.candidates(request)) {
+    const warm = ctx.warm?.take(u);
+    if (warm) {
+      pool.holdOpen(u, warm);
+      return { socket: warm, upstream: u, warm: true };
+    }
     try {
-      const socket = await dial(
-        { host: u.host, port: u.port, tls: u.tls },
-        {
-          proxy: false,
-          timeouts: { tcp: ctx.connectTimeout, tls: ctx.connectTimeout },
-          ...(ctx.ca === undefined ? {} : { ca: ctx.ca }),
-          alpn: ['http/1.1'],
-        },
-      );
+      const socket = await dialUpstream(u, ctx);
       pool.holdOpen(u, socket);
       return { socket, upstream: u };
     } catch (e) {

@@ -20,8 +20,10 @@ describe('gateway: a Connection header naming a framing field', () => {
     });
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
     const port = (upstream.address() as AddressInfo).port;
+    // Connections are what the upstream counts: none dialed ahead of need.
     gw = await startGateway(`
 listen: 127.0.0.1:0
+warm: 0
 routes:
   - { path: /, upstream: http://127.0.0.1:${port} }
 `);

@@ -289,6 +289,7 @@ describe('gateway routing (the command, real upstreams)', () => {
       'allow-origin': null,
       'set-headers': { 'X-Env': 'prod' },
       'remove-headers': [],
+      warm: null,
     });
     const help = await runCli(['gateway', '--help']);
     for (const key of Object.keys(live ?? {}).filter((k) => k !== 'name'))
