@@ -68,6 +68,8 @@ class WarmSocket {
     socket.on('end', this.#onGone);
     socket.on('error', this.#onGone);
     socket.on('close', this.#onGone);
+    // Reading while it waits is how a FIN or a reset is seen at all: a paused socket never reads its EOF.
+    socket.resume();
   }
 
   /** Hands the socket over paused, with only a no-op error listener of ours (the taker adds its own). */
