@@ -82,8 +82,10 @@ export class UpstreamPool {
   }
 
   /** The order to try members in for one request: the balancer's choice, then failover to the others. */
-  candidates(request?: KeySource): UpstreamSpec[] {
+  candidates(request?: KeySource): readonly UpstreamSpec[] {
     const ups = this.route.upstreams;
+    // One member: every balance picks it, alive or not (a dead one is tried anyway); no per-request list.
+    if (ups.length === 1) return ups;
     const members: Member[] = ups.map((u) => {
       const s = this.#health.state(u);
       return { id: u.url, weight: u.weight, alive: s.healthy, active: s.active };

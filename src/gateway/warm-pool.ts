@@ -22,6 +22,8 @@ import type { UpstreamHealth } from './upstream-pool.js';
 export const MAX_IDLE_MS = 20_000;
 export const EARLY_DROP_MS = 1_000;
 const FIRST_BACKOFF_MS = 250;
+/** After a take, the refill waits this long, past the upstream's answer to the request that took it. */
+const REFILL_DELAY_MS = 1;
 export const MAX_BACKOFF_MS = 30_000;
 
 /** What the pools need from the gateway. */
@@ -94,7 +96,7 @@ class UpstreamWarmPool {
   #dialing = 0;
   #failures = 0;
   #retry: NodeJS.Timeout | undefined;
-  #refillSoon: NodeJS.Immediate | undefined;
+  #refillSoon: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(spec: UpstreamSpec, size: number, host: WarmHost) {
@@ -116,11 +118,12 @@ class UpstreamWarmPool {
       else s.destroy();
     }
     this.#counted();
-    // After this turn: the dial's connect() is not on the path of the request that took one.
-    this.#refillSoon ??= setImmediate(() => {
+    // A moment later: the dial's connect() is on the path of neither the request that took one nor its 101.
+    this.#refillSoon ??= setTimeout(() => {
       this.#refillSoon = undefined;
       this.refill();
-    });
+    }, REFILL_DELAY_MS);
+    this.#refillSoon.unref();
     if (found) this.#failures = 0;
     return found;
   }
@@ -194,7 +197,7 @@ class UpstreamWarmPool {
   close(): void {
     this.#closed = true;
     clearTimeout(this.#retry);
-    if (this.#refillSoon) clearImmediate(this.#refillSoon);
+    clearTimeout(this.#refillSoon);
     for (const w of this.#idle.splice(0)) w.release().destroy();
     this.#counted();
   }
