@@ -22,7 +22,7 @@ import type { Runtime, Snapshot } from './runtime.js';
 import { ClientRateLimiter } from './client-rate.js';
 import { buildSnapshot, type TlsIdentity } from './snapshot.js';
 import { handleTlsConnection, PeerAddresses, SniPassthrough } from './tls-listener.js';
-import { dialUpstream } from './upstream-connect.js';
+import { dialUpstream, type WarmSource } from './upstream-connect.js';
 import { UpstreamHealth } from './upstream-pool.js';
 import { WarmPools } from './warm-pool.js';
 import type { WsRelay } from './ws-relay.js';
@@ -60,7 +60,7 @@ export class Gateway implements Runtime {
   readonly log: AccessLog;
   readonly #health = new UpstreamHealth();
   /** Upstream connections dialed ahead of WebSocket upgrades (src/gateway/warm-pool.ts). */
-  readonly warm: WarmPools;
+  readonly #warm: WarmPools;
   #snapshot: Snapshot;
   /** The TLS certificate and key as PEM, from the same load as the snapshot. */
   #identity: TlsIdentity | undefined;
@@ -88,7 +88,7 @@ export class Gateway implements Runtime {
       (open) => this.metrics.connections.set({}, open),
     );
     this.#passthrough = new SniPassthrough(this);
-    this.warm = new WarmPools({
+    this.#warm = new WarmPools({
       health: this.#health,
       dial: (u) => {
         const s = this.#snapshot;
@@ -140,7 +140,7 @@ export class Gateway implements Runtime {
     this.#updateHealthGauge();
     this.#healthTimer = setInterval(() => this.#checkHealth(), this.#snapshot.config.healthInterval);
     this.#healthTimer.unref();
-    this.warm.configure(this.#snapshot.config);
+    this.#warm.configure(this.#snapshot.config);
     return this.#addresses;
   }
 
@@ -213,6 +213,11 @@ export class Gateway implements Runtime {
     return server;
   }
 
+  /** @internal Connections dialed ahead of need, for WebSocket upgrades (the {@link Runtime} side). */
+  get warm(): WarmSource {
+    return this.#warm;
+  }
+
   /** @internal Takes an admission slot for one accepted client connection (the {@link Runtime} side). */
   admit(address: string): AdmissionSlot | AdmissionRefusal {
     const rate = this.#snapshot.config.ratePerClient;
@@ -257,7 +262,7 @@ export class Gateway implements Runtime {
         clearTimeout(t);
         sock.destroy();
         if (this.#health.markAlive(s.spec)) this.metrics.upstreamHealthy.set({ upstream: s.spec.url }, 1);
-        this.warm.refill(s.spec.url);
+        this.#warm.refill(s.spec.url);
       });
       sock.once('error', () => {
         clearTimeout(t);
@@ -294,7 +299,7 @@ export class Gateway implements Runtime {
       ({ snapshot: this.#snapshot, identity: this.#identity } = buildSnapshot(config, this.#health));
       if (this.#identity) this.#terminator?.setSecureContext({ ...this.#identity });
       this.#passthrough.reload(config.limits);
-      if (!this.#draining) this.warm.configure(config);
+      if (!this.#draining) this.#warm.configure(config);
     } catch (e) {
       this.metrics.reloads.inc({ result: 'failed' });
       throw e;
@@ -318,7 +323,7 @@ export class Gateway implements Runtime {
    */
   async drain(): Promise<number> {
     this.#draining = true;
-    this.warm.close();
+    this.#warm.close();
     this.#plain?.close();
     this.#tls?.close();
     const l = this.#snapshot.config.limits;
@@ -340,7 +345,7 @@ export class Gateway implements Runtime {
   /** Closes everything at once (tests, and the end of drain). */
   async close(): Promise<void> {
     this.#draining = true;
-    this.warm.close();
+    this.#warm.close();
     clearInterval(this.#healthTimer);
     for (const r of this.#relays) r.destroy();
     const passthroughs = this.#passthrough.abortAll('drain');

@@ -11,7 +11,7 @@ import type { GatewayConfig, UpstreamSpec } from './config.js';
 import type { GatewayMetrics } from './gateway-metrics.js';
 import type { RouteTable } from './route-table.js';
 import type { UpstreamPool } from './upstream-pool.js';
-import type { WarmPools } from './warm-pool.js';
+import type { WarmSource } from './upstream-connect.js';
 import type { WsRelay } from './ws-relay.js';
 
 export interface Snapshot {
@@ -37,7 +37,7 @@ export interface Runtime {
   admit(address: string): AdmissionSlot | AdmissionRefusal;
   markDead(u: UpstreamSpec, code: ErrorCode): void;
   /** Upstream connections dialed ahead of need, for WebSocket upgrades. */
-  readonly warm?: WarmPools | undefined;
+  readonly warm?: WarmSource | undefined;
   /** Registers an open WebSocket; returns the function that forgets it. */
   track(relay: WsRelay): () => void;
 }

@@ -12,7 +12,6 @@ import { ConnectDeadline, guardedConnect } from '../serve/guarded-connect.js';
 import type { KeySource } from './balancer.js';
 import type { UpstreamSpec } from './config.js';
 import type { UpstreamPool } from './upstream-pool.js';
-import type { WarmPools } from './warm-pool.js';
 
 /** How to reach upstreams: the connect timeout and the CA for wss:// and https:// ones. */
 export interface DialSettings {
@@ -20,10 +19,16 @@ export interface DialSettings {
   readonly ca: string | undefined;
 }
 
+/** Where connections dialed ahead of need come from (the gateway's warm pools). */
+export interface WarmSource {
+  /** A connection to `u` ready for one request, or undefined (none waiting). */
+  take(u: UpstreamSpec): Duplex | undefined;
+}
+
 export interface ConnectContext extends DialSettings {
   markDead(u: UpstreamSpec, code: ErrorCode): void;
   /** Connections dialed ahead of need; a WebSocket upgrade takes one before it dials. */
-  readonly warm?: WarmPools | undefined;
+  readonly warm?: WarmSource | undefined;
 }
 
 export interface UpstreamConnection {
