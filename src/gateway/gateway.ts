@@ -262,7 +262,7 @@ export class Gateway implements Runtime {
         clearTimeout(t);
         sock.destroy();
         if (this.#health.markAlive(s.spec)) this.metrics.upstreamHealthy.set({ upstream: s.spec.url }, 1);
-        this.#warm.refill(s.spec.url);
+        this.#warm.revive(s.spec.url);
       });
       sock.once('error', () => {
         clearTimeout(t);

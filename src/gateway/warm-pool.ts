@@ -7,7 +7,7 @@
  *   {@link EARLY_DROP_MS} of its dial, or a dial that fails, backs the refill off (doubling up to
  *   {@link MAX_BACKOFF_MS}): an upstream that closes every connection at once is not redialed in a loop.
  * - A failed dial marks the upstream dead, like a client's failed connect; a dead upstream is not pre-dialed until
- *   the gateway's health check finds it back ({@link WarmPools.refill}).
+ *   the gateway's health check finds it back ({@link WarmPools.revive}).
  * - One unused for {@link MAX_IDLE_MS} is closed and replaced, before common upstream idle timeouts close it.
  * - They are not client connections: no admission slot, and not counted as active for least-connections until
  *   taken. `wsvia_gateway_upstream_warm_connections` counts them.
@@ -126,6 +126,14 @@ class UpstreamWarmPool {
     this.#refillSoon.unref();
     if (found) this.#failures = 0;
     return found;
+  }
+
+  /** A health check found the upstream back: forget the backoff and fill now. */
+  revive(): void {
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
+    this.#failures = 0;
+    this.refill();
   }
 
   refill(): void {
@@ -250,9 +258,9 @@ export class WarmPools {
     return pool.take();
   }
 
-  /** `url` is believed alive again (a health check passed): fill its pool. */
-  refill(url: string): void {
-    this.#pools.get(url)?.refill();
+  /** `url` is believed alive again (a health check passed): fill its pool now, whatever its backoff. */
+  revive(url: string): void {
+    this.#pools.get(url)?.revive();
   }
 
   /** Warm connections waiting now, all upstreams together. */
