@@ -218,6 +218,17 @@ describe('gateway: the warm upstream pool', () => {
     }
   });
 
+  it('a reload resizes the pool: warm 0 closes the waiting ones, warm 3 dials three', async () => {
+    const up = await upstreamWith();
+    const gw = await gatewayFor(up);
+    await until('two warm connections', () => up.open() === 2);
+    gw.gateway.reload(configFromYaml(gatewayYaml(up.url, 'warm: 0')));
+    await until('none waiting after warm: 0', () => up.open() === 0);
+    gw.gateway.reload(configFromYaml(gatewayYaml(up.url, 'warm: 3')));
+    await until('three waiting after warm: 3', () => up.open() === 3);
+    assert.equal(up.seen.length, 5);
+  });
+
   it('sizes: the largest warm of the routes naming an upstream, the route over the top level; none for TLS', () => {
     const c = configFromYaml(`
 listen: 127.0.0.1:0
