@@ -24,7 +24,7 @@ import { AuthCache } from './auth-cache.js';
 import { CONNECTION_ESTABLISHED, errorResponse, type ProxyFailure } from './error-response.js';
 import { parseForwardTarget, startForward, type ForwardTarget } from './forward.js';
 import { ProxyMetrics } from './metrics.js';
-import { resolvedLimits, type ProxyLimits, type ProxyServerOptions } from './options.js';
+import { resolvedLimits, SPLICE_AFTER, type ProxyLimits, type ProxyServerOptions } from './options.js';
 import { reusedReads, TunnelSet } from '../serve/relay.js';
 import { relayDecision } from '../serve/splice-relay.js';
 import type { Tunnel, TunnelInfo } from './relay.js';
@@ -165,6 +165,7 @@ export class ProxyServer {
       maxLifetime: this.#limits.maxLifetime,
       onFinish: (t) => this.#finished(t),
       relay: relayDecision(options.relay ?? 'js', options.tls !== undefined).relay,
+      spliceAfter: options.spliceAfter ?? SPLICE_AFTER,
     });
     // allowHalfOpen: a client's FIN is passed on as a FIN, not answered by closing our side (half-close).
     this.#server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.#accept(s));
