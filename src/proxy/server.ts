@@ -30,6 +30,9 @@ import { relayDecision } from '../serve/splice-relay.js';
 import type { Tunnel, TunnelInfo } from './relay.js';
 import { openUpstream } from './upstream.js';
 
+/** The leftover of a request head with nothing after it (most of them). */
+const NOTHING = Buffer.alloc(0);
+
 /** Keeps an error on a socket from being thrown; the close that follows does the cleanup. */
 function ignore(): void {}
 
@@ -322,7 +325,9 @@ export class ProxyServer {
       stopReading();
       socket.pause();
       p.readingHead = false;
-      void this.#handle(p, r.head, Buffer.from(r.leftover)).catch((e: unknown) =>
+      // A copy: the leftover is a view of the read that carried the head.
+      const leftover = r.leftover.length === 0 ? NOTHING : Buffer.from(r.leftover);
+      void this.#handle(p, r.head, leftover).catch((e: unknown) =>
         this.#answer(p, r.head.method, r.head.target, {
           status: 500,
           error: 'proxy_internal_error',
