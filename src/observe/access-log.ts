@@ -117,6 +117,12 @@ const MAX_BATCH = 64 * 1024;
 export interface AccessLogOptions {
   /** Told of the first write error only (a log that fails, fails for every line after). */
   readonly onError?: (error: Error) => void;
+  /**
+   * Write the lines of one turn of the event loop in one write at its end (a server that closes many tunnels at
+   * once makes one write, not one each). {@link AccessLog.open} turns it on; a stream given to the constructor gets
+   * each line as it is written unless this is set.
+   */
+  readonly batch?: boolean;
 }
 
 export class AccessLog {
@@ -128,6 +134,7 @@ export class AccessLog {
   #batch = '';
   #batchLines = 0;
   #flushQueued = false;
+  readonly #batches: boolean;
   readonly #errorCounters: Counter[] = [];
   readonly #droppedCounters: Counter[] = [];
   /** Lines dropped because the destination was not keeping up. */
@@ -138,6 +145,7 @@ export class AccessLog {
   constructor(out: Writable | undefined, options: AccessLogOptions = {}) {
     this.#out = out;
     this.#onError = options.onError;
+    this.#batches = options.batch === true;
     out?.on('drain', () => (this.#blocked = false));
     out?.on('error', (e: Error) => this.#fail(e));
   }
@@ -147,6 +155,7 @@ export class AccessLog {
    * `CONFIG_INVALID` error naming it, before any server listens; undefined disables the log.
    */
   static open(target: string | undefined, options: AccessLogOptions = {}): AccessLog {
+    options = { batch: true, ...options };
     if (target === undefined) return new AccessLog(undefined, options);
     if (target === '-') return new AccessLog(process.stdout, options);
     let fd: number;
@@ -186,10 +195,7 @@ export class AccessLog {
     return this.#failed;
   }
 
-  /**
-   * Adds a line. Lines written in one turn of the event loop go out as one write at its end (a server that closes
-   * many tunnels at once makes one write, not one each); a batch over 64 KiB goes at once.
-   */
+  /** Adds a line; with `batch`, at the end of this turn of the event loop (a batch over 64 KiB goes at once). */
   write(entry: AccessLogEntry): void {
     if (!this.#out) return;
     if (this.#failed) return this.#countError();
@@ -205,7 +211,7 @@ export class AccessLog {
     });
     this.#batch += `${line}\n`;
     this.#batchLines++;
-    if (this.#batch.length >= MAX_BATCH) this.#flush();
+    if (!this.#batches || this.#batch.length >= MAX_BATCH) this.#flush();
     else if (!this.#flushQueued) {
       this.#flushQueued = true;
       setImmediate(this.#flushNow);

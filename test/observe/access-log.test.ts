@@ -49,7 +49,7 @@ describe('AccessLog', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('writes the lines of one event-loop turn in one write, and close() writes what is pending', async () => {
+  it('with batch (what open() sets), writes the lines of one event-loop turn in one write; close() writes what is pending', async () => {
     const writes: string[] = [];
     const sink = new Writable({
       write(chunk: Buffer, _enc, cb) {
@@ -57,7 +57,7 @@ describe('AccessLog', () => {
         cb();
       },
     });
-    const log = new AccessLog(sink);
+    const log = new AccessLog(sink, { batch: true });
     for (let i = 0; i < 3; i++) log.write(ENTRY);
     await until('the batch written', () => writes.length > 0);
     assert.equal(writes.length, 1);
