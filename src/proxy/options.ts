@@ -64,7 +64,7 @@ export interface ProxyServerOptions {
   readonly relay?: RelayChoice;
   /**
    * With the native relay: bytes a tunnel carries in one direction in JavaScript before it is handed over
-   * (default {@link SPLICE_AFTER}, 64 KiB; 0: at once). A tunnel that opens, says a little and closes costs less
+   * (default 64 KiB; 0: at once). A tunnel that opens, says a little and closes costs less
    * never handed over (the handover costs about what relaying a few reads does); a bulk transfer moves over after
    * its first read.
    */
