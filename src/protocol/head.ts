@@ -183,14 +183,16 @@ abstract class HeadReader<H extends Head> {
   protected parse(bytes: Uint8Array): H {
     // latin1: RFC 9110 §5.5 field values are octets; decoding each byte to one code unit keeps them exact.
     const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
-    const lines = text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
+    const lines = text.split('\n');
     // The head ends with an empty line, which split() turns into two trailing empty strings.
-    while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
-    const [startLine, ...fieldLines] = lines;
-    if (startLine === undefined || startLine === '') throw this.protocolError('an empty start line');
+    let count = lines.length;
+    while (count > 0 && withoutCr(lines[count - 1] as string) === '') count--;
+    const startLine = count > 0 ? withoutCr(lines[0] as string) : '';
+    if (startLine === '') throw this.protocolError('an empty start line');
     const start = this.parseStartLine(startLine);
     const headers: [string, string][] = [];
-    for (const line of fieldLines) {
+    for (let i = 1; i < count; i++) {
+      const line = withoutCr(lines[i] as string);
       if (line.startsWith(' ') || line.startsWith('\t')) {
         // obs-fold (RFC 9112 §5.2): replace the fold with a space, as a proxy or user agent may.
         const last = headers[headers.length - 1];
@@ -225,6 +227,11 @@ abstract class HeadReader<H extends Head> {
     }
     return { ...start, headers } as unknown as H;
   }
+}
+
+/** A line of the head without the CR of its CRLF. */
+function withoutCr(line: string): string {
+  return line.endsWith('\r') ? line.slice(0, -1) : line;
 }
 
 /** The index just past the blank line that ends a head in `buf[from, len)`, or -1. CRLF and bare LF alike. */
