@@ -50,6 +50,9 @@ const ERRORED = Symbol('wsvia.errored');
 const READ = Symbol('wsvia.read');
 const FLUSH = Symbol('wsvia.flush');
 
+/** With `spliceAfter`, a tunnel open this long moves to the native relay even if it carried little (the sweep's). */
+const LONG_LIVED_MS = 2000;
+
 /** The size of a reused read buffer: what Node reads per call by default. */
 const READ_SIZE = 64 * 1024;
 /** Where sockets without bulk traffic read: small reads are copied out of it, as Node would allocate them. */
@@ -197,7 +200,9 @@ export class Tunnel<I = unknown> {
       this.#lastBytes = bytes;
       this.#lastActive = now;
     } else if (limits.idleTimeout > 0 && now - this.#lastActive >= limits.idleTimeout)
-      this.abort('idle_timeout');
+      return this.abort('idle_timeout');
+    // A tunnel that stays open moves to the native relay whatever it carries: only short ones stay in JavaScript.
+    if (this.spliceAt !== Infinity && now - this.openedAt >= LONG_LIVED_MS) moveSoon(this as Tunnel<unknown>);
   }
 
   /** @internal the sockets now belong to the native relay (client is its side a, upstream its side b) */
@@ -536,7 +541,7 @@ export class TunnelSet<I = unknown> {
        * With the native relay: bytes a tunnel carries in one direction on the JavaScript relay first (0, the
        * default: none). A handover costs about what relaying a few reads in JavaScript does, so a tunnel that opens,
        * says a little and closes is cheaper never handed over; one that moves bulk data is handed over after its
-       * first reads.
+       * first reads, and one that stays open (idle or not) at the first sweep 2 s after it opened.
        */
       spliceAfter?: number;
     },

@@ -1,7 +1,8 @@
 /**
  * The proxy's tunnels start on the JavaScript relay and move to the native splice relay once they carry
- * `spliceAfter` bytes in one direction (64 KiB by default): a tunnel that opens, says a little and closes never
- * pays for the handover; a bulk transfer moves mid-stream without losing, reordering or miscounting a byte.
+ * `spliceAfter` bytes in one direction (64 KiB by default), or once they have been open 2 s: a tunnel that opens,
+ * says a little and closes never pays for the handover; a bulk transfer moves mid-stream without losing,
+ * reordering or miscounting a byte; a long-lived one, idle or not, ends up held by the native relay.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -91,6 +92,28 @@ describe(
       assert.equal(proxy.server.metrics.bytes.get({ direction: 'up' }) - upBefore, total);
       assert.equal(proxy.server.metrics.bytes.get({ direction: 'down' }) - downBefore, total);
       await until('every spliced fd closed', () => splicedOpen() === 0);
+    });
+
+    it('a tunnel that stays open moves at the sweep 2 s after it opened, idle, and still ends as a FIN', async () => {
+      const upBefore = proxy.server.metrics.bytes.get({ direction: 'up' });
+      const opened = Date.now();
+      const a = await request(proxy.port, connectRequest(`127.0.0.1:${echo.port}`));
+      assert.equal(a.head.status, 200);
+      const got: Buffer[] = [a.rest];
+      a.socket.on('data', (c: Buffer) => got.push(c));
+      a.socket.resume();
+      a.socket.write('x');
+      await until('the echo', () => Buffer.concat(got).toString() === 'x');
+      await until('the idle tunnel handed to the native relay', () => splicedOpen() > 0);
+      assert.ok(Date.now() - opened >= 1900, 'moved before it had been open 2 s');
+      a.socket.end('y');
+      await until('the echo after the move and the end', () => a.socket.readableEnded);
+      assert.equal(Buffer.concat(got).toString(), 'xy');
+      await until('every spliced fd closed', () => splicedOpen() === 0);
+      await until(
+        'the tunnel logged',
+        () => proxy.server.metrics.bytes.get({ direction: 'up' }) - upBefore === 2,
+      );
     });
 
     it('after the move, a reset from the destination reaches the client as a reset', async () => {
