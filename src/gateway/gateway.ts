@@ -11,6 +11,7 @@ import { WsviaError, type ErrorCode } from '../errors.js';
 import { AccessLog } from '../observe/access-log.js';
 import { AdminListener } from '../serve/admin.js';
 import type { AdminPagesOptions } from '../observe/admin-pages.js';
+import type { RelayChoice } from '../serve/splice-relay.js';
 import { Admission, AdmissionRefusal, type AdmissionSlot } from '../serve/admission.js';
 import { sessionsSettled } from '../serve/drain.js';
 import { closeServer, listen } from '../serve/listener.js';
@@ -36,6 +37,11 @@ export interface GatewayAddresses {
 export interface GatewayOptions {
   /** Where the access log goes (overrides the config's accessLog). */
   readonly accessLog?: AccessLog;
+  /**
+   * The relay for SNI passthrough connections (default `auto`): `auto` and `splice` hand both plain TCP sockets to
+   * the native zero-copy relay where it loads (serve/splice-relay.ts), `js` always relays in JavaScript.
+   */
+  readonly relay?: RelayChoice;
 }
 
 /** Binds `server` to the config's `HOST:PORT` (`what` names the key); `LISTEN_FAILED` when it cannot. */
@@ -83,7 +89,7 @@ export class Gateway implements Runtime {
       () => this.#snapshot.config.limits,
       (open) => this.metrics.connections.set({}, open),
     );
-    this.#passthrough = new SniPassthrough(this);
+    this.#passthrough = new SniPassthrough(this, options.relay ?? 'auto');
   }
 
   /** The configuration in force, with its routes and upstream pools (replaced whole on reload). */
@@ -106,6 +112,11 @@ export class Gateway implements Runtime {
       healthy: () => !this.#draining,
       pages: { '/routes': () => this.#routesPage() },
     };
+  }
+
+  /** The relay SNI passthrough connections get: `splice` (native, zero-copy) or `js`. */
+  get sniRelay(): 'js' | 'splice' {
+    return this.#passthrough.relay;
   }
 
   /** WebSockets open now. */
