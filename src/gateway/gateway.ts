@@ -79,6 +79,8 @@ export class Gateway implements Runtime {
   readonly #peers = new PeerAddresses();
   #healthTimer: NodeJS.Timeout | undefined;
   readonly #sockets = new Set<net.Socket>();
+  /** One handler for every client socket: no closure per connection (issue 15). */
+  readonly #forgetSocket: (this: net.Socket) => void;
   #addresses: GatewayAddresses = { listen: undefined, tls: undefined, admin: undefined };
 
   constructor(config: GatewayConfig, options: GatewayOptions = {}) {
@@ -90,6 +92,10 @@ export class Gateway implements Runtime {
       (open) => this.metrics.connections.set({}, open),
     );
     this.#passthrough = new SniPassthrough(this, options.relay ?? 'auto');
+    const sockets = this.#sockets;
+    this.#forgetSocket = function (this: net.Socket) {
+      sockets.delete(this);
+    };
   }
 
   /** The configuration in force, with its routes and upstream pools (replaced whole on reload). */
@@ -163,7 +169,7 @@ export class Gateway implements Runtime {
 
   #accept(socket: net.Socket, proto: 'http' | 'https'): void {
     this.#sockets.add(socket);
-    socket.once('close', () => this.#sockets.delete(socket));
+    socket.on('close', this.#forgetSocket);
     if (this.#draining) {
       socket.destroy();
       return;
@@ -232,11 +238,12 @@ export class Gateway implements Runtime {
     this.metrics.upstreamHealthy.set({ upstream: u.url }, 0);
   }
 
-  track(relay: WsRelay): () => void {
+  track(relay: WsRelay): void {
     this.#relays.add(relay);
-    return () => {
-      this.#relays.delete(relay);
-    };
+  }
+
+  untrack(relay: WsRelay): void {
+    this.#relays.delete(relay);
   }
 
   #updateHealthGauge(): void {

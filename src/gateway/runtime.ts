@@ -35,6 +35,7 @@ export interface Runtime {
    */
   admit(address: string): AdmissionSlot | AdmissionRefusal;
   markDead(u: UpstreamSpec, code: ErrorCode): void;
-  /** Registers an open WebSocket; returns the function that forgets it. */
-  track(relay: WsRelay): () => void;
+  /** Registers an open WebSocket, until {@link Runtime.untrack}. */
+  track(relay: WsRelay): void;
+  untrack(relay: WsRelay): void;
 }

@@ -11,7 +11,7 @@ import { ProxyProtocolReader } from '../protocol/proxy-protocol.js';
 import { clientName, refusedEntry, type CloseCause } from '../observe/access-log.js';
 import { ClientHelloReader, serverNameMatches } from '../protocol/tls-client-hello.js';
 import { ANY_DESTINATION } from '../route/destination.js';
-import { AdmissionRefusal } from '../serve/admission.js';
+import { AdmissionRefusal, releaseOnClose } from '../serve/admission.js';
 import { ConnectDeadline, guardedConnect } from '../serve/guarded-connect.js';
 import { TunnelSet, type CloseReason, type RelayLimits, type Tunnel } from '../serve/relay.js';
 import { resetStream, StreamReset } from '../serve/reset.js';
@@ -96,7 +96,7 @@ class TlsConnectionStart {
     const snap = rt.snapshot();
     this.#proxy = snap.config.proxyProtocol ? new ProxyProtocolReader() : undefined;
     this.#timer = setTimeout(() => socket.destroy(), snap.config.limits.handshakeTimeout);
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     socket.on('data', this.#onData);
   }
 
@@ -162,7 +162,7 @@ class TlsConnectionStart {
       resetStream(socket, new StreamReset('gateway'));
       return;
     }
-    socket.once('close', () => slot.close());
+    releaseOnClose(socket, slot);
     if (route) {
       this.#handlers.passthrough.open(socket, route, replay, clientName(this.#address, this.#port));
       return;
@@ -171,6 +171,11 @@ class TlsConnectionStart {
     socket.unshift(replay);
     this.#handlers.terminator.emit('connection', socket);
   }
+}
+
+/** One handler for every raw TLS listener socket: no closure per connection. */
+function destroyOnError(this: net.Socket): void {
+  this.destroy();
 }
 
 /** A TLS connection refused before any HTTP: no status, the server name it asked for as the target. */
