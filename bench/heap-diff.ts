@@ -8,6 +8,7 @@
  *   npm run build && node dist/bench/heap-diff.js [--count 2000] [--part gateway|proxy|proxy-js] [--top 25]
  *
  * The upstreams run in a child process of their own (bench/targets.ts); the idle clients in this one.
+ * `WSVIA_BENCH_GATEWAY_MAIN` / `WSVIA_BENCH_PROXY_MAIN` measure another build's main.js (before and after).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,7 +16,7 @@ import net from 'node:net';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { diffSummaries, summarizeHeap, type HeapSummary } from './heap-snapshot.js';
-import { WSVIA_MAIN } from './peers.js';
+import { wsviaMain, type WsviaPart } from './peers.js';
 
 const HOST = '127.0.0.1';
 
@@ -113,6 +114,8 @@ class Inspector {
 }
 
 interface Usage {
+  rssNoGc: number;
+  heapNoGc: number;
   rss: number;
   heapUsed: number;
   heapTotal: number;
@@ -121,14 +124,20 @@ interface Usage {
   handles: number;
 }
 
+function rssOf(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+}
+
 async function usage(insp: Inspector, pid: number): Promise<Usage> {
+  // What the bench sees from outside: RSS with the setup's garbage not yet collected.
+  const rssNoGc = rssOf(pid);
+  const heapNoGc = await insp.evaluate<number>('process.memoryUsage().heapUsed');
   await insp.call('HeapProfiler.collectGarbage');
-  const m = await insp.evaluate<Omit<Usage, 'rss'>>(
+  const m = await insp.evaluate<Omit<Usage, 'rss' | 'rssNoGc' | 'heapNoGc'>>(
     'JSON.parse(JSON.stringify({...process.memoryUsage(), handles: process._getActiveHandles().length}))',
   );
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
-  return { ...m, rss };
+  return { ...m, rss: rssOf(pid), rssNoGc, heapNoGc };
 }
 
 /** Opens one idle connection through the measured server; resolves once it is established end to end. */
@@ -182,6 +191,17 @@ async function openMany(n: number, open: () => Promise<net.Socket>): Promise<net
   return out;
 }
 
+/** Every connection comes from 127.0.0.1 to a loopback sink: lift the limits and allow it. */
+const PROXY_FLAGS = [
+  '--allow-private',
+  '--allow-ports',
+  '*',
+  '--max-tunnels',
+  '20000',
+  '--max-tunnels-per-client',
+  '20000',
+];
+
 interface Part {
   readonly key: string;
   readonly name: string;
@@ -211,23 +231,14 @@ const PARTS: Record<string, Part> = {
   proxy: {
     key: 'proxy',
     name: 'wsvia proxy (idle CONNECT tunnels, --relay auto)',
-    args: () => ['proxy', '--listen', `${HOST}:0`, '--allow-private', '--max-connections', '20000'],
+    args: () => ['proxy', '--listen', `${HOST}:0`, ...PROXY_FLAGS],
     listening: /listening on http:\/\/127\.0\.0\.1:(\d+)/,
     open: openTunnel,
   },
   'proxy-js': {
     key: 'proxy-js',
     name: 'wsvia proxy (idle CONNECT tunnels, --relay js)',
-    args: () => [
-      'proxy',
-      '--listen',
-      `${HOST}:0`,
-      '--allow-private',
-      '--max-connections',
-      '20000',
-      '--relay',
-      'js',
-    ],
+    args: () => ['proxy', '--listen', `${HOST}:0`, ...PROXY_FLAGS, '--relay', 'js'],
     listening: /listening on http:\/\/127\.0\.0\.1:(\d+)/,
     open: openTunnel,
   },
@@ -238,6 +249,8 @@ const kib = (bytes: number): string => (bytes / 1024).toFixed(2);
 function printUsage(before: Usage, after: Usage, n: number): void {
   console.log('| per connection | KiB |');
   console.log('| --- | ---: |');
+  console.log(`| rss before a GC | ${kib((after.rssNoGc - before.rssNoGc) / n)} |`);
+  console.log(`| heapUsed before a GC | ${kib((after.heapNoGc - before.heapNoGc) / n)} |`);
   for (const k of ['rss', 'heapUsed', 'heapTotal', 'external', 'arrayBuffers'] as const)
     console.log(`| ${k} | ${kib((after[k] - before[k]) / n)} |`);
   console.log(`| active handles | ${((after.handles - before.handles) / n).toFixed(2)} per connection |`);
@@ -249,7 +262,9 @@ async function measure(
   o: { count: number; top: number; snapshots: boolean; save: string | undefined },
 ): Promise<void> {
   const { count, top, snapshots, save } = o;
-  const server = spawnWithOutput(['--inspect=127.0.0.1:0', WSVIA_MAIN, ...part.args(targets)], 'stderr');
+  const args = part.args(targets);
+  const main = wsviaMain(args[0] as WsviaPart);
+  const server = spawnWithOutput(['--inspect=127.0.0.1:0', main, ...args], 'stderr');
   const sockets: net.Socket[] = [];
   let insp: Inspector | undefined;
   try {
