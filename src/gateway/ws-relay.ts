@@ -84,23 +84,14 @@ function mask(): Buffer {
   return randomFillSync(Buffer.allocUnsafe(4));
 }
 
-/** A relayed socket carries its relay and its side, so one set of handlers serves every WebSocket. */
+/**
+ * A relayed socket carries its relay (one property: which side it is, the relay knows), so one set of handlers
+ * serves every WebSocket.
+ */
 const RELAY = Symbol('wsvia.wsRelay');
-const PEER = Symbol('wsvia.wsPeer');
-const IS_CLIENT = Symbol('wsvia.wsIsClient');
 
 interface RelayedStream extends Duplex {
   [RELAY]: WsRelay;
-  [PEER]: Duplex;
-  [IS_CLIENT]: boolean;
-}
-
-function sideOf(s: RelayedStream): Side {
-  return s[IS_CLIENT] ? 'client' : 'upstream';
-}
-
-function resumePeer(this: RelayedStream): void {
-  this[PEER].resume();
 }
 
 class Direction {
@@ -152,8 +143,8 @@ export class WsRelay {
   start(fromUpstream: Uint8Array, fromClient: Uint8Array): void {
     const c = this.#client;
     const u = this.#upstream;
-    this.#attach(c, u, true);
-    this.#attach(u, c, false);
+    this.#attach(c);
+    this.#attach(u);
     if (fromUpstream.length > 0) this.#onData(Buffer.from(fromUpstream), this.#down, c, u);
     if (fromClient.length > 0) this.#onData(Buffer.from(fromClient), this.#up, u, c);
     const t = this.#timers;
@@ -174,29 +165,34 @@ export class WsRelay {
    */
   static readonly #onSocketData = function (this: RelayedStream, chunk: Buffer): void {
     const r = this[RELAY];
-    if (this[IS_CLIENT]) r.#onData(chunk, r.#up, r.#upstream, r.#client);
+    if (this === r.#client) r.#onData(chunk, r.#up, r.#upstream, r.#client);
     else r.#onData(chunk, r.#down, r.#client, r.#upstream);
   };
+  static readonly #onSocketDrain = function (this: RelayedStream): void {
+    const r = this[RELAY];
+    (this === r.#client ? r.#upstream : r.#client).resume();
+  };
   static readonly #onSocketEnd = function (this: RelayedStream): void {
-    this[RELAY].#onEnd(sideOf(this));
+    this[RELAY].#onEnd(this[RELAY].#sideOf(this));
   };
   static readonly #onSocketError = function (this: RelayedStream): void {
-    this[RELAY].#lost(sideOf(this), 'reset');
+    this[RELAY].#lost(this[RELAY].#sideOf(this), 'reset');
   };
   static readonly #onSocketClose = function (this: RelayedStream): void {
-    this[RELAY].#onClose(sideOf(this));
+    this[RELAY].#onClose(this[RELAY].#sideOf(this));
   };
   static readonly #onIdle = function (this: RelayedStream): void {
     this[RELAY].close(1001, 'idle timeout', 'idle');
   };
 
-  #attach(s: Duplex, peer: Duplex, isClient: boolean): void {
-    const r = s as RelayedStream;
-    r[RELAY] = this;
-    r[PEER] = peer;
-    r[IS_CLIENT] = isClient;
+  #sideOf(s: Duplex): Side {
+    return s === this.#client ? 'client' : 'upstream';
+  }
+
+  #attach(s: Duplex): void {
+    (s as RelayedStream)[RELAY] = this;
     s.on('data', WsRelay.#onSocketData);
-    s.on('drain', resumePeer);
+    s.on('drain', WsRelay.#onSocketDrain);
     s.on('end', WsRelay.#onSocketEnd);
     s.on('error', WsRelay.#onSocketError);
     s.on('close', WsRelay.#onSocketClose);
