@@ -38,6 +38,8 @@ export interface Runtime {
   markDead(u: UpstreamSpec, code: ErrorCode): void;
   /** Upstream connections dialed ahead of need, for WebSocket upgrades. */
   readonly warm?: WarmSource | undefined;
-  /** Registers an open WebSocket; returns the function that forgets it. */
-  track(relay: WsRelay): () => void;
+  /** Registers an open WebSocket (for the drain and the open count). */
+  track(relay: WsRelay): void;
+  /** Forgets a WebSocket once it has ended. */
+  untrack(relay: WsRelay): void;
 }
