@@ -80,7 +80,15 @@ export interface GatewayConfig {
   readonly upstreamCa: string | undefined;
   /** New connections a second from one client address (a burst of as many), then 429. 0: no limit. */
   readonly ratePerClient: number;
+  /**
+   * The WebSocket relay: `native` (the addon scans frame headers and splices payloads, JavaScript handles every
+   * event; plain TCP both sides, routes without ping), `js`, or `auto` (native where it can run).
+   */
+  readonly relay: GatewayRelayChoice;
 }
+
+export const GATEWAY_RELAY_CHOICES = ['auto', 'js', 'native'] as const;
+export type GatewayRelayChoice = (typeof GATEWAY_RELAY_CHOICES)[number];
 
 export const DEFAULT_LIMITS: Limits = {
   ...DEFAULT_ADMISSION,
@@ -192,6 +200,7 @@ export const GATEWAY_FLAGS = {
   'health-interval': { type: 'string' },
   admin: { type: 'string' },
   'access-log': { type: 'string' },
+  relay: { type: 'string' },
 } as const;
 
 /** Nothing to listen on and no routes: what flags and a file fill in. */
@@ -211,6 +220,7 @@ export const EMPTY_CONFIG: GatewayConfig = {
   accessLog: undefined,
   upstreamCa: undefined,
   ratePerClient: 0,
+  relay: 'auto',
 };
 
 /** How a bad value is reported: against a flag (`--ping expects seconds`) or a file's key. */
@@ -275,6 +285,15 @@ class FlagReader {
     return Number(v);
   }
 
+  /** One of `choices`. */
+  choice<T extends string>(key: string, choices: readonly T[]): T | undefined {
+    const v = this.string(key);
+    if (v === undefined) return undefined;
+    if (!choices.includes(v as T))
+      throw this.fail(key, `expects ${choices.join(', ')}, got ${JSON.stringify(v)}`);
+    return v as T;
+  }
+
   cidrs(key: string): Cidr[] | undefined {
     return this.list(key)?.map((t) => {
       const c = parseCidr(t);
@@ -326,6 +345,7 @@ export function applyFlagValues(
     accessLog: r.string('access-log') ?? base.accessLog,
     upstreamCa: r.string('upstream-ca') ?? base.upstreamCa,
     ratePerClient: r.rate('rate-per-client') ?? base.ratePerClient,
+    relay: r.choice('relay', GATEWAY_RELAY_CHOICES) ?? base.relay,
   };
 }
 

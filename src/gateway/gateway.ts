@@ -23,7 +23,7 @@ import { ClientRateLimiter } from './client-rate.js';
 import { buildSnapshot, type TlsIdentity } from './snapshot.js';
 import { handleTlsConnection, PeerAddresses, SniPassthrough } from './tls-listener.js';
 import { UpstreamHealth } from './upstream-pool.js';
-import type { WsRelay } from './ws-relay.js';
+import type { OpenWebSocket } from './ws-relay.js';
 
 /** The addresses the gateway listens on (plain, TLS, admin), once started. */
 export interface GatewayAddresses {
@@ -61,7 +61,7 @@ export class Gateway implements Runtime {
   /** The TLS certificate and key as PEM, from the same load as the snapshot. */
   #identity: TlsIdentity | undefined;
   #draining = false;
-  readonly #relays = new Set<WsRelay>();
+  readonly #relays = new Set<OpenWebSocket>();
   readonly #admission: Admission;
   readonly #rates = new ClientRateLimiter();
   #plain: net.Server | undefined;
@@ -221,7 +221,7 @@ export class Gateway implements Runtime {
     this.metrics.upstreamHealthy.set({ upstream: u.url }, 0);
   }
 
-  track(relay: WsRelay): () => void {
+  track(relay: OpenWebSocket): () => void {
     this.#relays.add(relay);
     return () => {
       this.#relays.delete(relay);

@@ -401,8 +401,6 @@ export class Http1Connection {
       },
       { fromUpstream: res.leftover, fromClient: leftover },
     );
-    client.resume();
-    upstream.resume();
   }
 
   async #http(

@@ -11,7 +11,7 @@ import type { GatewayConfig, UpstreamSpec } from './config.js';
 import type { GatewayMetrics } from './gateway-metrics.js';
 import type { RouteTable } from './route-table.js';
 import type { UpstreamPool } from './upstream-pool.js';
-import type { WsRelay } from './ws-relay.js';
+import type { OpenWebSocket } from './ws-relay.js';
 
 export interface Snapshot {
   readonly config: GatewayConfig;
@@ -36,5 +36,5 @@ export interface Runtime {
   admit(address: string): AdmissionSlot | AdmissionRefusal;
   markDead(u: UpstreamSpec, code: ErrorCode): void;
   /** Registers an open WebSocket; returns the function that forgets it. */
-  track(relay: WsRelay): () => void;
+  track(relay: OpenWebSocket): () => void;
 }

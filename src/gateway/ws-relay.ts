@@ -96,12 +96,31 @@ class Direction {
   }
 }
 
-export class WsRelay {
+/** An open WebSocket as the gateway sees it (drain, shutdown), whichever relay carries it. */
+export interface OpenWebSocket {
+  /** Closes it from the gateway: a close frame to the client first (drain, idle, lifetime). */
+  close(code: number, reason: string, why: NonNullable<RelayEnd['reason']>): void;
+  /** Cuts both sockets now. */
+  destroy(): void;
+}
+
+/** Where a relay continues from, when the native relay hands a WebSocket back (native-ws-relay.ts). */
+export interface RelayResume {
+  readonly started: number;
+  readonly bytesToUpstream: number;
+  readonly bytesToClient: number;
+  /** Per direction: bytes already scanned, written on as they are, and the payload still to come after them. */
+  readonly toUpstream: { readonly scanned: Buffer; readonly remaining: number };
+  readonly toClient: { readonly scanned: Buffer; readonly remaining: number };
+}
+
+export class WsRelay implements OpenWebSocket {
   readonly #client: Duplex;
   readonly #upstream: Duplex;
   readonly #hooks: RelayHooks;
   readonly #timers: RelayTimers;
-  readonly #started = Date.now();
+  readonly #started: number;
+  readonly #resume: RelayResume | undefined;
   /** Frames from the client, to the upstream. */
   readonly #up = new Direction('the client');
   /** Frames from the upstream, to the client. */
@@ -119,11 +138,25 @@ export class WsRelay {
   #ended = false;
   #closing = false;
 
-  constructor(client: Duplex, upstream: Duplex, timers: RelayTimers, hooks: RelayHooks) {
+  constructor(
+    client: Duplex,
+    upstream: Duplex,
+    timers: RelayTimers,
+    hooks: RelayHooks,
+    resume?: RelayResume,
+  ) {
     this.#client = client;
     this.#upstream = upstream;
     this.#timers = timers;
     this.#hooks = hooks;
+    this.#started = resume?.started ?? Date.now();
+    this.#resume = resume;
+    if (resume) {
+      this.#up.bytes = resume.bytesToUpstream;
+      this.#down.bytes = resume.bytesToClient;
+      this.#up.scanner.resumeInPayload(resume.toUpstream.remaining);
+      this.#down.scanner.resumeInPayload(resume.toClient.remaining);
+    }
   }
 
   /**
@@ -143,6 +176,7 @@ export class WsRelay {
     u.on('error', () => this.#lost('upstream', 'reset'));
     c.on('close', () => this.#onClose('client'));
     u.on('close', () => this.#onClose('upstream'));
+    if (this.#resume) this.#writeScanned(this.#resume);
     if (fromUpstream.length > 0) this.#onData(Buffer.from(fromUpstream), this.#down, c, u);
     if (fromClient.length > 0) this.#onData(Buffer.from(fromClient), this.#up, u, c);
     const t = this.#timers;
@@ -152,9 +186,22 @@ export class WsRelay {
       c.on('timeout', () => this.close(1001, 'idle timeout', 'idle'));
     }
     if (t.maxLifetime > 0) {
-      this.#lifetime = setTimeout(() => this.close(1001, 'max lifetime', 'lifetime'), t.maxLifetime);
+      const left = Math.max(0, t.maxLifetime - (Date.now() - this.#started));
+      this.#lifetime = setTimeout(() => this.close(1001, 'max lifetime', 'lifetime'), left);
     }
     if (t.ping > 0) this.#timer = setTimeout(() => this.#sendPings(), t.ping);
+  }
+
+  /** What the native relay had read and scanned but not written: written on first, as it is. */
+  #writeScanned(r: RelayResume): void {
+    for (const [bytes, dir, to, from] of [
+      [r.toUpstream.scanned, this.#up, this.#upstream, this.#client],
+      [r.toClient.scanned, this.#down, this.#client, this.#upstream],
+    ] as const) {
+      if (bytes.length === 0) continue;
+      dir.bytes += bytes.length;
+      if (!to.write(bytes)) from.pause();
+    }
   }
 
   get bytesToUpstream(): number {

@@ -42,6 +42,17 @@ export class FrameScanner {
     this.#peer = peer;
   }
 
+  /**
+   * Continues from another scanner's state (the native relay's, at a handback): `remaining` payload bytes of a
+   * data frame still to come, or a frame boundary when 0. A control frame is never in progress there.
+   */
+  resumeInPayload(remaining: number, opcode: number = OPCODES.binary): void {
+    if (remaining <= 0) return;
+    this.#opcode = opcode;
+    this.#remaining = remaining;
+    this.#state = 'payload';
+  }
+
   /** True when the bytes scanned so far end exactly at a frame boundary. */
   get atBoundary(): boolean {
     return this.#state === 'head0';
