@@ -20,11 +20,20 @@ import {
   fdOf,
   restartReads,
   spliceable,
+  spliceSupport,
   stopReads,
   wsRelayAddon,
   type WsHandback,
 } from '../serve/splice-relay.js';
-import { WsRelay, type OpenWebSocket, type RelayHooks, type RelayTimers } from './ws-relay.js';
+import type { GatewayRelayChoice } from './config.js';
+import { FrameScanner } from '../protocol/ws-frame-scanner.js';
+import {
+  WsRelay,
+  type OpenWebSocket,
+  type RelayHooks,
+  type RelayResume,
+  type RelayTimers,
+} from './ws-relay.js';
 
 type Listener = (...args: unknown[]) => void;
 type Close = Parameters<OpenWebSocket['close']>;
@@ -36,6 +45,22 @@ function errnoError(errno: number): Error {
 }
 
 function ignore(): void {}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The payload still to come after `bytes` (0: at a frame boundary), or undefined when they hold a control frame,
+ * end inside a frame header or are no frames: then the JavaScript relay takes them.
+ */
+function steadyState(bytes: Buffer): number | undefined {
+  const scanner = new FrameScanner('a peer');
+  try {
+    scanner.scan(bytes);
+  } catch {
+    return undefined;
+  }
+  return scanner.controls > 0 ? undefined : scanner.payloadRemaining;
+}
 
 /** The natively relayed WebSockets with an idle timeout or a max lifetime, swept together. */
 class NativeSweep {
@@ -72,6 +97,22 @@ class NativeSweep {
 
 const sweep = new NativeSweep();
 
+/** Which relay the gateway's WebSockets get under `choice`, and why (the startup line says both). */
+export function gatewayRelayDecision(choice: GatewayRelayChoice): {
+  readonly relay: 'js' | 'native';
+  readonly why: string;
+} {
+  if (choice === 'js') return { relay: 'js', why: '--relay js' };
+  const s = spliceSupport();
+  if (!s.available) return { relay: 'js', why: s.reason };
+  if (wsRelayAddon() === undefined)
+    return { relay: 'js', why: `the native relay in ${s.from} has no WebSocket relay` };
+  return {
+    relay: 'native',
+    why: `frame headers scanned natively, payloads spliced, ${s.from}; TLS sides and ping routes: JavaScript`,
+  };
+}
+
 /** Whether `client` and `upstream` can go to the native relay now: both plain TCP, the addon loaded. */
 export function nativeRelayable(client: unknown, upstream: unknown): client is net.Socket {
   return (
@@ -100,6 +141,8 @@ export class NativeWsRelay implements OpenWebSocket {
   /** What to do once the native relay has handed the connection back. */
   #then: { close: Close } | 'destroy' | undefined;
   #closeListeners: Listener[][] = [];
+  /** Bytes written on before the handover (what followed the handshakes), client to upstream and back. */
+  #base: readonly [number, number] = [0, 0];
   #lastBytes = -1;
   #lastActive = Date.now();
 
@@ -111,36 +154,39 @@ export class NativeWsRelay implements OpenWebSocket {
   }
 
   /**
-   * Hands the sockets to the native relay; bytes that followed the handshakes (or that Node had read already) and
-   * writes still pending keep the WebSocket in JavaScript instead.
+   * Hands the sockets to the native relay. Bytes that followed the handshakes (or that Node had read already) are
+   * scanned and written on first; a control frame among them, a header cut in two or a write that cannot complete
+   * at once keeps the WebSocket in JavaScript instead.
    */
   start(fromUpstream: Uint8Array, fromClient: Uint8Array): void {
     const c = this.#client;
     const u = this.#upstream;
     const addon = wsRelayAddon();
-    const quiet =
-      fromUpstream.length === 0 &&
-      fromClient.length === 0 &&
-      c.readableLength === 0 &&
-      u.readableLength === 0 &&
-      c.writableLength === 0 &&
-      u.writableLength === 0;
-    if (addon === undefined || !quiet || !spliceable(c) || !spliceable(u)) {
-      return this.#inJs(c, u, Buffer.from(fromUpstream), Buffer.from(fromClient));
-    }
-    const early = [stopReads(u), stopReads(c)] as const;
-    if (early[0].length + early[1].length > 0) {
-      // Nothing was buffered a moment ago, so nothing can have been read since; should it, stay in JavaScript.
+    if (addon === undefined || !spliceable(c) || !spliceable(u))
+      return this.#inJs(Buffer.from(fromUpstream), Buffer.from(fromClient));
+    const toClient = Buffer.concat([fromUpstream, ...stopReads(u)]);
+    const toUpstream = Buffer.concat([fromClient, ...stopReads(c)]);
+    const down = steadyState(toClient);
+    const up = steadyState(toUpstream);
+    if (down === undefined || up === undefined) {
       for (const s of [c, u]) restartReads(s);
-      return this.#inJs(c, u, Buffer.concat(early[0]), Buffer.concat(early[1]));
+      return this.#inJs(toClient, toUpstream);
+    }
+    if (toClient.length > 0) c.write(toClient);
+    if (toUpstream.length > 0) u.write(toUpstream);
+    this.#base = [toUpstream.length, toClient.length];
+    const resume = this.#resume({ up, down, dataAtoB: EMPTY, dataBtoA: EMPTY });
+    if (c.writableLength > 0 || u.writableLength > 0) {
+      for (const s of [c, u]) restartReads(s);
+      return this.#inJs(EMPTY, EMPTY, resume);
     }
     try {
-      this.#id = addon.wsRelay(fdOf(c), fdOf(u), new Float64Array(2), this.#counts, (h) =>
+      this.#id = addon.wsRelay(fdOf(c), fdOf(u), Float64Array.of(up, down), this.#counts, (h) =>
         this.#back(h),
       );
     } catch {
       for (const s of [c, u]) restartReads(s);
-      return this.#inJs(c, u, Buffer.alloc(0), Buffer.alloc(0));
+      return this.#inJs(EMPTY, EMPTY, resume);
     }
     this.#closeListeners = [c, u].map((s) => {
       const listeners = s.rawListeners('close') as Listener[];
@@ -187,12 +233,32 @@ export class NativeWsRelay implements OpenWebSocket {
     if (this.#id >= 0) wsRelayAddon()?.release(this.#id);
   }
 
-  #inJs(c: net.Socket, u: net.Socket, fromUpstream: Buffer, fromClient: Buffer): void {
-    const relay = new WsRelay(c, u, this.#timers, this.#hooks);
+  #inJs(fromUpstream: Buffer, fromClient: Buffer, resume?: RelayResume): void {
+    const relay = new WsRelay(this.#client, this.#upstream, this.#timers, this.#hooks, resume);
     this.#js = relay;
     relay.start(fromUpstream, fromClient);
-    c.resume();
-    u.resume();
+    this.#client.resume();
+    this.#upstream.resume();
+  }
+
+  /** Where the JavaScript relay continues: the native scanners' state, the byte counts so far. */
+  #resume(h: {
+    up: number;
+    down: number;
+    dataAtoB: Buffer;
+    dataBtoA: Buffer;
+    scannedAtoB?: number;
+    scannedBtoA?: number;
+    bytesAtoB?: number;
+    bytesBtoA?: number;
+  }): RelayResume {
+    return {
+      started: this.#started,
+      bytesToUpstream: this.#base[0] + (h.bytesAtoB ?? 0),
+      bytesToClient: this.#base[1] + (h.bytesBtoA ?? 0),
+      toUpstream: { scanned: h.dataAtoB.subarray(0, h.scannedAtoB ?? 0), remaining: h.up },
+      toClient: { scanned: h.dataBtoA.subarray(0, h.scannedBtoA ?? 0), remaining: h.down },
+    };
   }
 
   /** The native relay gave the connection back: the JavaScript relay continues where it stopped. */
@@ -205,13 +271,13 @@ export class NativeWsRelay implements OpenWebSocket {
       return s;
     }) as [net.Socket, net.Socket];
     this.#closeListeners = [];
-    const relay = new WsRelay(c, u, this.#timers, this.#hooks, {
-      started: this.#started,
-      bytesToUpstream: h.bytesAtoB,
-      bytesToClient: h.bytesBtoA,
-      toUpstream: { scanned: h.dataAtoB.subarray(0, h.scannedAtoB), remaining: h.remainingAtoB },
-      toClient: { scanned: h.dataBtoA.subarray(0, h.scannedBtoA), remaining: h.remainingBtoA },
-    });
+    const relay = new WsRelay(
+      c,
+      u,
+      this.#timers,
+      this.#hooks,
+      this.#resume({ ...h, up: h.remainingAtoB, down: h.remainingBtoA }),
+    );
     this.#js = relay;
     relay.start(h.dataBtoA.subarray(h.scannedBtoA), h.dataAtoB.subarray(h.scannedAtoB));
     // An error a syscall in the addon already returned is not seen again by Node: it is passed on as it came.
