@@ -108,6 +108,10 @@ typedef struct {
   int started;
   pthread_t thread;
   pthread_mutex_t mu;
+  /* Held by the relay thread while it handles a batch of events, and by JavaScript while it adds a relay's two fds
+     to epoll: an event on the first fd cannot hand a WebSocket relay back (removing its fds from epoll, giving them
+     to JavaScript) before the second is added, which would then stay registered for a freed relay. */
+  pthread_mutex_t reg;
   cmd_t *cmds;
   relay_t **table; /* by slot, under mu */
   uint32_t *gens;
@@ -535,6 +539,7 @@ static void *relay_thread(void *arg) {
   for (;;) {
     int n = epoll_wait(inst->epfd, evs, 128, ready != NULL ? 0 : -1);
     if (n < 0 && errno != EINTR) break;
+    pthread_mutex_lock(&inst->reg);
     relay_t *dead = NULL;
     int stop = 0;
     relay_t *again = ready;
@@ -580,6 +585,7 @@ static void *relay_thread(void *arg) {
         link = &(*link)->next;
       }
     }
+    pthread_mutex_unlock(&inst->reg);
     /* The JavaScript thread owns a finished relay from here on (call_js frees it). */
     while (dead != NULL) {
       relay_t *next = dead->next;
@@ -696,6 +702,7 @@ static void cleanup(void *arg) {
   free(inst->gens);
   free(inst->free_slots);
   pthread_mutex_destroy(&inst->mu);
+  pthread_mutex_destroy(&inst->reg);
   free(inst);
 }
 
@@ -828,6 +835,7 @@ static napi_value add_relay(napi_env env, inst_t *inst, const int32_t fds[2], na
   double id = (double)(((uint64_t)r->gen << SLOT_BITS) | r->slot);
   if (inst->active++ == 0) napi_ref_threadsafe_function(env, inst->tsfn);
   /* From here the relay thread may run it: edge-triggered, both ways, so one event per change. */
+  pthread_mutex_lock(&inst->reg);
   for (int s = 0; s < 2; s++) {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = &r->ep[s]};
     if (epoll_ctl(inst->epfd, EPOLL_CTL_ADD, r->fd[s], &ev) < 0) {
@@ -847,6 +855,7 @@ static napi_value add_relay(napi_env env, inst_t *inst, const int32_t fds[2], na
       break;
     }
   }
+  pthread_mutex_unlock(&inst->reg);
   napi_value out;
   napi_create_double(env, id, &out);
   return out;
@@ -935,6 +944,7 @@ NAPI_MODULE_INIT() {
   inst_t *inst = calloc(1, sizeof *inst);
   if (inst == NULL) return NULL;
   pthread_mutex_init(&inst->mu, NULL);
+  pthread_mutex_init(&inst->reg, NULL);
   inst->epfd = inst->evfd = -1;
   napi_set_instance_data(env, inst, NULL, NULL);
   napi_property_descriptor props[] = {
