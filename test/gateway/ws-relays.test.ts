@@ -7,10 +7,12 @@
  * that the addon carried the WebSocket (its open count) until the event it hands back.
  */
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { once } from 'node:events';
 import net from 'node:net';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { splicedOpen, spliceSupport } from '../../src/serve/splice-relay.js';
@@ -274,6 +276,53 @@ routes:
     });
   });
 }
+
+describe('wsvia gateway --relay', () => {
+  const MAIN = path.resolve('dist/src/cli/main.js');
+  const ARGS = ['gateway', '--listen', '127.0.0.1:0', '--route', '/=ws://127.0.0.1:1'];
+
+  /** Starts the command and resolves with what it wrote on stderr up to its listening line. */
+  async function startLines(extra: string[]): Promise<string> {
+    const child = spawn(process.execPath, [MAIN, ...ARGS, ...extra]);
+    let out = '';
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stderr.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (/wsvia gateway listening on /.test(out)) resolve();
+        });
+        child.once('exit', (c) => reject(new Error(`exited ${c}: ${out}`)));
+      });
+    } finally {
+      child.kill('SIGKILL');
+    }
+    return out;
+  }
+
+  it('says on stderr which relay runs and why (native by default where it loads, js with --relay js)', async () => {
+    const auto = await startLines([]);
+    if (spliceSupport().available)
+      assert.match(auto, /^wsvia gateway relay: native \(frame headers scanned natively, /m);
+    else assert.match(auto, /^wsvia gateway relay: js \(/m);
+    assert.match(await startLines(['--relay', 'js']), /^wsvia gateway relay: js \(--relay js\)$/m);
+  });
+
+  it('--relay native where the addon cannot load exits 2 and says why; a bad --relay exits 2', () => {
+    const off = spawnSync(process.execPath, [MAIN, ...ARGS, '--relay', 'native'], {
+      encoding: 'utf8',
+      timeout: 10_000,
+      env: { ...process.env, WSVIA_SPLICE: 'off' },
+    });
+    assert.equal(off.status, 2);
+    assert.match(off.stderr, /--relay native cannot run here: turned off by WSVIA_SPLICE=off/);
+    const bad = spawnSync(process.execPath, [MAIN, ...ARGS, '--relay', 'fast'], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--relay expects auto, js, native, got "fast"/);
+  });
+});
 
 /**
  * A raw upstream that answers the upgrade and sends `total` bytes as one unmasked binary frame, as fast as its
