@@ -124,27 +124,42 @@ export function nativeRelayable(client: unknown, upstream: unknown): client is n
   );
 }
 
+/** The events {@link WsRelay} listens to on its sockets ('close' apart: others listen to it too). */
+const RELAY_EVENTS = ['data', 'drain', 'end', 'error', 'timeout'] as const;
+
 /**
- * A WebSocket relayed natively until its first event, then by a {@link WsRelay}. Start it with
+ * A WebSocket relayed natively until an event, then by a {@link WsRelay} until it ends or nothing is pending any
+ * more (a ping and its pong went by), when the native relay takes it again. Start it with
  * {@link NativeWsRelay.start}; `close` and `destroy` act at once when in JavaScript, after the handback otherwise.
  */
 export class NativeWsRelay implements OpenWebSocket {
-  readonly #client: net.Socket;
-  readonly #upstream: net.Socket;
+  /** The sockets now: the accepted and dialed ones, then those made at each handback. */
+  #client: net.Socket;
+  #upstream: net.Socket;
   readonly #timers: RelayTimers;
   readonly #hooks: RelayHooks;
   readonly #started = Date.now();
-  /** Bytes written a -> b (client to upstream) and b -> a, kept current by the relay thread. */
+  /** Bytes written a -> b (client to upstream) and b -> a since the last handover, kept current by the thread. */
   readonly #counts = new Float64Array(2);
   #id = -1;
   #js: WsRelay | undefined;
   /** What to do once the native relay has handed the connection back. */
   #then: { close: Close } | 'destroy' | undefined;
+  /** The sockets' `close` listeners other than the relay's own (the admission slot...), carried across handovers. */
   #closeListeners: Listener[][] = [];
-  /** Bytes written on before the handover (what followed the handshakes), client to upstream and back. */
+  /** Bytes relayed before the last handover, client to upstream and back. */
   #base: readonly [number, number] = [0, 0];
   #lastBytes = -1;
   #lastActive = Date.now();
+  #reentryDue = false;
+  readonly #kick = (): void => {
+    if (this.#reentryDue) return;
+    this.#reentryDue = true;
+    setImmediate(() => {
+      this.#reentryDue = false;
+      this.#reenter();
+    });
+  };
 
   constructor(client: net.Socket, upstream: net.Socket, timers: RelayTimers, hooks: RelayHooks) {
     this.#client = client;
@@ -161,8 +176,7 @@ export class NativeWsRelay implements OpenWebSocket {
   start(fromUpstream: Uint8Array, fromClient: Uint8Array): void {
     const c = this.#client;
     const u = this.#upstream;
-    const addon = wsRelayAddon();
-    if (addon === undefined || !spliceable(c) || !spliceable(u))
+    if (wsRelayAddon() === undefined || !spliceable(c) || !spliceable(u))
       return this.#inJs(Buffer.from(fromUpstream), Buffer.from(fromClient));
     const toClient = Buffer.concat([fromUpstream, ...stopReads(u)]);
     const toUpstream = Buffer.concat([fromClient, ...stopReads(c)]);
@@ -175,28 +189,8 @@ export class NativeWsRelay implements OpenWebSocket {
     if (toClient.length > 0) c.write(toClient);
     if (toUpstream.length > 0) u.write(toUpstream);
     this.#base = [toUpstream.length, toClient.length];
-    const resume = this.#resume({ up, down, dataAtoB: EMPTY, dataBtoA: EMPTY });
-    if (c.writableLength > 0 || u.writableLength > 0) {
-      for (const s of [c, u]) restartReads(s);
-      return this.#inJs(EMPTY, EMPTY, resume);
-    }
-    try {
-      this.#id = addon.wsRelay(fdOf(c), fdOf(u), Float64Array.of(up, down), this.#counts, (h) =>
-        this.#back(h),
-      );
-    } catch {
-      for (const s of [c, u]) restartReads(s);
-      return this.#inJs(EMPTY, EMPTY, resume);
-    }
-    this.#closeListeners = [c, u].map((s) => {
-      const listeners = s.rawListeners('close') as Listener[];
-      s.removeAllListeners('close');
-      // Closing our handle closes one of two fds for the connection: no FIN, no RST.
-      s.on('error', ignore);
-      s.destroy();
-      return listeners;
-    });
-    sweep.add(this, this.#timers);
+    this.#closeListeners = [c, u].map((s) => s.rawListeners('close') as Listener[]);
+    this.#handOver(up, down);
   }
 
   /** True while the addon relays it. */
@@ -231,6 +225,35 @@ export class NativeWsRelay implements OpenWebSocket {
 
   #release(): void {
     if (this.#id >= 0) wsRelayAddon()?.release(this.#id);
+  }
+
+  /**
+   * Gives the current sockets (reads stopped, nothing buffered either way) to the addon, the scanners `up` and
+   * `down` payload bytes before their next header; stays in JavaScript if a write is still pending or the addon
+   * refuses them.
+   */
+  #handOver(up: number, down: number): void {
+    const c = this.#client;
+    const u = this.#upstream;
+    const addon = wsRelayAddon();
+    const pending = c.writableLength > 0 || u.writableLength > 0;
+    try {
+      if (addon === undefined || pending) throw new Error('not now');
+      this.#id = addon.wsRelay(fdOf(c), fdOf(u), Float64Array.of(up, down), this.#counts, (h) =>
+        this.#back(h),
+      );
+    } catch {
+      for (const s of [c, u]) restartReads(s);
+      return this.#inJs(EMPTY, EMPTY, this.#resume({ up, down, dataAtoB: EMPTY, dataBtoA: EMPTY }));
+    }
+    this.#js = undefined;
+    for (const s of [c, u]) {
+      s.removeAllListeners('close');
+      // Closing our handle closes one of two fds for the connection: no FIN, no RST.
+      s.on('error', ignore);
+      s.destroy();
+    }
+    sweep.add(this, this.#timers);
   }
 
   #inJs(fromUpstream: Buffer, fromClient: Buffer, resume?: RelayResume): void {
@@ -270,7 +293,8 @@ export class NativeWsRelay implements OpenWebSocket {
       for (const l of this.#closeListeners[i] ?? []) s.on('close', l);
       return s;
     }) as [net.Socket, net.Socket];
-    this.#closeListeners = [];
+    this.#client = c;
+    this.#upstream = u;
     const relay = new WsRelay(
       c,
       u,
@@ -286,5 +310,31 @@ export class NativeWsRelay implements OpenWebSocket {
     const then = this.#then;
     if (then === 'destroy') relay.destroy();
     else if (then !== undefined) relay.close(...then.close);
+    else if (h.why === 'control') {
+      // A ping, a pong or a close: once it has gone by and nothing is pending, the native relay takes it again.
+      c.on('data', this.#kick);
+      u.on('data', this.#kick);
+      this.#kick();
+    }
+  }
+
+  /** Back to the native relay when the JavaScript relay has nothing pending (see WsRelay.suspend). */
+  #reenter(): void {
+    const js = this.#js;
+    const c = this.#client;
+    const u = this.#upstream;
+    if (js === undefined || this.#then !== undefined || !spliceable(c) || !spliceable(u)) return;
+    if (c.readableLength > 0 || u.readableLength > 0 || c.writableLength > 0 || u.writableLength > 0) return;
+    const at = js.suspend();
+    if (at === undefined) return;
+    this.#base = [js.bytesToUpstream, js.bytesToClient];
+    [c, u].forEach((s, i) => {
+      stopReads(s);
+      for (const e of RELAY_EVENTS) s.removeAllListeners(e);
+      s.setTimeout(0);
+      s.removeAllListeners('close');
+      for (const l of this.#closeListeners[i] ?? []) s.on('close', l);
+    });
+    this.#handOver(at.toUpstream, at.toClient);
   }
 }

@@ -390,6 +390,27 @@ export class WsRelay implements OpenWebSocket {
     this.#armGrace();
   }
 
+  /**
+   * Stops this relay when nothing is pending, so the native relay can take the sockets again: no close begun, no
+   * frame of the gateway's waiting, no ping out, both directions between frames or inside a data frame's payload.
+   * Returns the payload still to come each way; undefined (and nothing changed) otherwise. The caller removes the
+   * relay's listeners from the sockets; this relay never ends or logs.
+   */
+  suspend(): { toUpstream: number; toClient: number } | undefined {
+    const up = this.#up;
+    const down = this.#down;
+    if (this.#ended || this.#closing || this.#timer !== undefined || this.#grace !== undefined)
+      return undefined;
+    if (up.pending.length + down.pending.length > 0 || up.discard || down.discard) return undefined;
+    if (up.scanner.closeCode !== undefined || down.scanner.closeCode !== undefined) return undefined;
+    const toUpstream = up.scanner.payloadRemaining;
+    const toClient = down.scanner.payloadRemaining;
+    if (toUpstream === undefined || toClient === undefined) return undefined;
+    this.#ended = true;
+    clearTimeout(this.#lifetime);
+    return { toUpstream, toClient };
+  }
+
   /** Cuts both sockets now (shutdown after the drain timeout, tests). */
   destroy(): void {
     this.#client.destroy();

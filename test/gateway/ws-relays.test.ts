@@ -141,7 +141,7 @@ routes:
       assert.equal(rec['close_code'], 4001);
     });
 
-    it('pings and pongs between the peers go through, and messages after them', async () => {
+    it('pings and pongs between the peers go through, then the native relay takes it again', async () => {
       const ws = await open();
       const pong = once(ws, 'pong');
       ws.ping('are-you-there');
@@ -151,11 +151,20 @@ routes:
       const ping = once(ws, 'ping');
       server.ping('and-you');
       assert.equal(String(((await ping) as [Buffer])[0]), 'and-you');
-      const reply = once(ws, 'message');
+      if (relay === 'native') await until('the native relay has it again', () => splicedOpen() > 0);
+      const got = collect(ws);
+      const big = randomBytes(1 << 20);
       ws.send('after the pings');
-      assert.equal(String(((await reply) as [Buffer])[0]), 'after the pings');
-      ws.close(1000);
+      ws.send(big);
+      await until('both echoes', () => got.length === 2);
+      assert.equal(String(got[0]), 'after the pings');
+      assert.ok(got[1]?.equals(big), 'the 1 MiB frame after the pings');
+      const n = gw.records.length;
+      ws.close(4002, 'done');
       await once(ws, 'close');
+      await until('the log line', () => gw.records.length > n);
+      assert.equal(gw.records.at(-1)?.['close_code'], 4002);
+      assert.ok((gw.records.at(-1)?.['bytes_up'] as number) > big.length);
     });
 
     it('a client reset: the upstream gets 1011', async () => {
