@@ -8,7 +8,8 @@
  * At the handback the fds become net.Sockets again and the JavaScript {@link WsRelay} continues from the native
  * scanner's state with the bytes read and not yet written, the byte counts and the start time carried on: from
  * there the WebSocket ends exactly as one relayed in JavaScript throughout (close codes, 1001 on drain, 1011 to the
- * side still there, the access log line). It stays in JavaScript until it ends.
+ * side still there, the access log line). After a ping, pong or close handback, once that frame has gone by and
+ * nothing is pending (WsRelay.suspend), the native relay takes the WebSocket again.
  *
  * Idle timeout and max lifetime are checked by one shared sweep over the natively relayed WebSockets (their byte
  * counts), never a timer per connection; the sockets' `close` listeners (the admission slot) move to the sockets
