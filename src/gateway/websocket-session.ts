@@ -115,7 +115,8 @@ export function startWebSocketSession(
   const relay = new WsRelay(client, upstream, keepalive, hooks);
   untrack = rt.track(relay);
   relay.start(leftover.fromUpstream, leftover.fromClient);
-  client.resume();
+  // An HTTP/2 stream flows once the relay listens to it; an HTTP/1.1 socket was paused after its request head.
+  if (info.http !== '2') client.resume();
   upstream.resume();
   return relay;
 }

@@ -77,7 +77,7 @@ listen: 127.0.0.1:0
 relay: ${relay}
 routes:
   - { path: /, upstream: ws://127.0.0.1:${up.port} }
-  - { path: /idle, upstream: ws://127.0.0.1:${up.port}, idle-timeout: 0.3 }
+  - { path: /idle, upstream: ws://127.0.0.1:${up.port}, idle-timeout: 1 }
 `);
       fdsBefore = openSockets();
     });
