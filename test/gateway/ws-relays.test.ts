@@ -255,6 +255,9 @@ routes:
         await g.gateway.close();
         stop.close();
       }
+      // Its WebSocket was handed back and logged before close() resolved.
+      assert.equal(splicedOpen(), 0);
+      assert.equal(g.records.length, 1);
     });
 
     it('drain sends 1001 to the client first and loses no message the client sent', async () => {
