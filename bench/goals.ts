@@ -1,12 +1,15 @@
 /**
- * The targets the issues set (issues 3, 6 and 7, "Measured"), checked against a run's figures. A target is met or
- * not on this run; on a shared machine a figure near its bound can land on either side from run to run.
+ * The targets the issues set, checked against a run's figures: issues 3, 6 and 7 (the first targets) and issue 15
+ * (ahead of squid and HAProxy, as same-run ratios). A target is met or not on this run; on a shared machine a
+ * figure near its bound can land on either side from run to run.
  */
-import type { Section } from './report.js';
+import { formatValue, type Section } from './report.js';
 
 interface Goal {
+  readonly issue: number;
   readonly section: Section['id'];
-  readonly text: string;
+  /** What is compared, as the ratio table names it. */
+  readonly what: string;
   readonly metric: string;
   readonly unit: string;
   /** The bound: another row's figure times a factor, or a fixed number. */
@@ -14,74 +17,51 @@ interface Goal {
   readonly atMost: boolean;
 }
 
+const ratioGoal = (
+  issue: number,
+  section: Section['id'],
+  what: string,
+  metric: string,
+  unit: string,
+  row: string,
+  factor: number,
+  atMost: boolean,
+): Goal => ({ issue, section, what, metric, unit, bound: { row, factor }, atMost });
+
 const GOALS: readonly Goal[] = [
+  ratioGoal(15, 'proxy', 'proxy CPU per GB relayed', 'cpuPerGb', 's/GB', 'squid', 0.8, true),
+  ratioGoal(15, 'proxy', 'proxy throughput, one tunnel', 'mbps', 'MB/s', 'squid', 1, false),
+  ratioGoal(15, 'proxy', 'proxy new tunnels per second', 'rate', '/s', 'squid', 1, false),
   {
+    issue: 3,
     section: 'proxy',
-    text: 'throughput at least squid’s',
-    metric: 'mbps',
-    unit: 'MB/s',
-    bound: { row: 'squid', factor: 1 },
-    atMost: false,
-  },
-  {
-    section: 'proxy',
-    text: 'CPU per GB at most 0.8x squid’s',
-    metric: 'cpuPerGb',
-    unit: 's/GB',
-    bound: { row: 'squid', factor: 0.8 },
-    atMost: true,
-  },
-  {
-    section: 'proxy',
-    text: 'memory per idle tunnel at most 8 KB',
+    what: 'proxy memory per idle tunnel',
     metric: 'kibIdle',
     unit: 'KiB',
     bound: { value: 8000 / 1024 },
     atMost: true,
   },
+  ratioGoal(15, 'gateway', 'gateway CPU per GB', 'cpuPerGb', 's/GB', 'HAProxy', 1, true),
+  ratioGoal(15, 'gateway', 'gateway setup p50 (connect + upgrade)', 'p50', 'ms', 'HAProxy', 1.2, true),
+  ratioGoal(15, 'gateway', 'gateway memory per idle WebSocket', 'kibIdle', 'KiB', 'HAProxy', 1.1, true),
+  ratioGoal(15, 'gateway', 'gateway 32 B messages per second', 'msgs', 'msgs/s', 'HAProxy', 1, false),
+  ratioGoal(6, 'gateway', 'gateway CPU per GB', 'cpuPerGb', 's/GB', 'nginx', 1, true),
+  ratioGoal(6, 'gateway', 'gateway 32 B messages per second', 'msgs', 'msgs/s', 'nginx', 0.9, false),
   {
+    issue: 6,
     section: 'gateway',
-    text: 'CPU per GB at most nginx’s',
-    metric: 'cpuPerGb',
-    unit: 's/GB',
-    bound: { row: 'nginx', factor: 1 },
-    atMost: true,
-  },
-  {
-    section: 'gateway',
-    text: '32-byte messages/s at least 0.9x nginx’s',
-    metric: 'msgs',
-    unit: 'msgs/s',
-    bound: { row: 'nginx', factor: 0.9 },
-    atMost: false,
-  },
-  {
-    section: 'gateway',
-    text: 'memory per idle WebSocket at most 8 KB',
+    what: 'gateway memory per idle WebSocket',
     metric: 'kibIdle',
     unit: 'KiB',
     bound: { value: 8000 / 1024 },
     atMost: true,
   },
+  ratioGoal(7, 'bridge', 'bridge CPU per GB', 'cpuPerGb', 's/GB', 'websockify', 0.5, true),
+  ratioGoal(7, 'bridge', 'bridge setup p50', 'p50', 'ms', 'websockify', 1, true),
   {
+    issue: 7,
     section: 'bridge',
-    text: 'CPU per GB at most half websockify’s',
-    metric: 'cpuPerGb',
-    unit: 's/GB',
-    bound: { row: 'websockify', factor: 0.5 },
-    atMost: true,
-  },
-  {
-    section: 'bridge',
-    text: 'setup (p50) faster than websockify’s',
-    metric: 'p50',
-    unit: 'ms',
-    bound: { row: 'websockify', factor: 1 },
-    atMost: true,
-  },
-  {
-    section: 'bridge',
-    text: 'memory per idle connection at most 32 KB',
+    what: 'bridge memory per idle connection',
     metric: 'kibIdle',
     unit: 'KiB',
     bound: { value: 32000 / 1024 },
@@ -89,24 +69,77 @@ const GOALS: readonly Goal[] = [
   },
 ];
 
-const fmt = (v: number): string => (v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(2));
+/** One target on one run. `peer` and `ratio` only for targets set against another server's figure. */
+export interface GoalResult {
+  readonly issue: number;
+  readonly what: string;
+  readonly unit: string;
+  readonly wsvia: number | undefined;
+  readonly peer?: { readonly name: string; readonly value: number | undefined };
+  readonly ratio?: number | undefined;
+  /** `<= 0.8x`, `>= 1x`, `<= 7.81 KiB`. */
+  readonly target: string;
+  /** Undefined when a figure is missing from this run. */
+  readonly met: boolean | undefined;
+}
+
+const finite = (v: number | undefined): v is number => v !== undefined && Number.isFinite(v);
+
+function evaluate(section: Section, g: Goal): GoalResult {
+  const v = section.rows.find((r) => r.name === section.reference)?.values[g.metric];
+  const sign = g.atMost ? '<=' : '>=';
+  const base = { issue: g.issue, what: g.what, unit: g.unit, wsvia: v };
+  if ('value' in g.bound) {
+    const bound = g.bound.value;
+    const target = `${sign} ${formatValue(bound, 2)} ${g.unit}`;
+    return { ...base, target, met: finite(v) ? (g.atMost ? v <= bound : v >= bound) : undefined };
+  }
+  const { row, factor } = g.bound;
+  const other = section.rows.find((r) => r.name === row)?.values[g.metric];
+  const ratio = finite(v) && finite(other) && other !== 0 ? v / other : undefined;
+  const met = ratio === undefined ? undefined : g.atMost ? ratio <= factor : ratio >= factor;
+  return { ...base, peer: { name: row, value: other }, ratio, target: `${sign} ${factor}x`, met };
+}
+
+/** Every target of this section, evaluated on this run. */
+export function goalResults(section: Section): GoalResult[] {
+  return GOALS.filter((g) => g.section === section.id).map((g) => evaluate(section, g));
+}
+
+const fmt = (v: number | undefined): string => formatValue(v, 2);
+const verdict = (met: boolean | undefined): string =>
+  met === undefined ? 'not measured' : met ? 'met' : 'not met';
 
 /** One line per target of this section: what wsvia measured, the bound, met or not. */
 export function checkGoals(section: Section): string[] {
-  const wsvia = section.rows.find((r) => r.name === section.reference);
-  return GOALS.filter((g) => g.section === section.id).map((g) => {
-    const v = wsvia?.values[g.metric];
-    const bound =
-      'value' in g.bound
-        ? g.bound.value
-        : (() => {
-            const b = g.bound;
-            const other = section.rows.find((r) => r.name === b.row)?.values[g.metric];
-            return other === undefined ? undefined : other * b.factor;
-          })();
-    if (v === undefined || bound === undefined || !Number.isFinite(v) || !Number.isFinite(bound))
-      return `${g.text}: not measured in this run`;
-    const met = g.atMost ? v <= bound : v >= bound;
-    return `${g.text}: ${fmt(v)} ${g.unit} against ${fmt(bound)} ${g.unit}: ${met ? 'met' : 'not met'}`;
+  return goalResults(section).map((r) => {
+    const against = r.peer
+      ? `${r.peer.name} ${fmt(r.peer.value)} ${r.unit}, ratio ${r.ratio === undefined ? 'n/a' : `${r.ratio.toFixed(2)}x`}`
+      : 'a fixed bound';
+    return `issue ${r.issue}, ${r.what}: ${fmt(r.wsvia)} ${r.unit} (${against}; target ${r.target}): ${verdict(r.met)}`;
   });
+}
+
+/**
+ * The same-run ratio table of issue 15 (wsvia, the peer, the ratio, the target, met or not) for the sections of a
+ * run, in Markdown: what `npm run bench` prints last and appends to bench/NOTES.md.
+ */
+export function ratioTable(sections: readonly Section[], issue = 15): string {
+  const rows = sections.flatMap((s) => goalResults(s)).filter((r) => r.issue === issue && r.peer);
+  if (!rows.length) return '';
+  const line = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
+  return [
+    line(['', 'wsvia', 'peer', 'ratio', 'target', '']),
+    line(['---', '---:', '---:', '---:', '---', '---']),
+    ...rows.map((r) =>
+      line([
+        r.what,
+        `${fmt(r.wsvia)} ${r.unit}`,
+        `${r.peer?.name ?? ''} ${fmt(r.peer?.value)} ${r.unit}`,
+        r.ratio === undefined ? 'n/a' : `${r.ratio.toFixed(2)}x`,
+        r.target,
+        verdict(r.met),
+      ]),
+    ),
+  ].join('\n');
 }

@@ -5,13 +5,14 @@
  *
  *   node dist/bench/run.js [--quick] [--section proxy|gateway|bridge]...
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { peerVersions, startTargets } from './peers.js';
-import { checkGoals } from './goals.js';
+import { checkGoals, ratioTable } from './goals.js';
 import { openFileLimit } from './procfs.js';
 import { legend, markdownTable, sampleLines, textTable, type Section } from './report.js';
 import { bridgeSection } from './sections/bridge.js';
@@ -41,6 +42,28 @@ function machine(): string[] {
   ];
 }
 
+function commit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown commit';
+  }
+}
+
+/** Every run's ratio table goes at the end of bench/NOTES.md (issue 15), with what it ran on. */
+function appendToNotes(ratios: string, info: readonly string[], command: string, quick: boolean): void {
+  const head = `### Bench run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${commit()}${quick ? ' (quick: rough)' : ''}`;
+  const context = info.filter((l) => /^(load average|machine|versions|total run time)/.test(l));
+  const text = ['', head, '', `\`${command}\``, '', ...context.map((l) => `- ${l}`), '', ratios, ''].join(
+    '\n',
+  );
+  const notes = path.join(root, 'bench', 'NOTES.md');
+  const title = '## Bench runs (each `npm run bench` appends its ratio table here)';
+  const first = fs.readFileSync(notes, 'utf8').includes(title) ? '' : `\n${title}\n`;
+  fs.appendFileSync(notes, first + text);
+  process.stdout.write('appended the ratio table to bench/NOTES.md\n');
+}
+
 function markdown(sections: readonly Section[], info: string[], command: string, quick: boolean): string {
   const out: string[] = [
     '# wsvia benchmark results',
@@ -55,6 +78,8 @@ function markdown(sections: readonly Section[], info: string[], command: string,
     'How each figure is measured: [docs/bench.md](../docs/bench.md).',
     '',
   ];
+  const ratios = ratioTable(sections);
+  if (ratios) out.push("## Issue 15's targets: same-run ratios to squid and HAProxy", '', ratios, '');
   for (const s of sections) {
     out.push(`## ${s.title}`, '', markdownTable(s), '', `_${legend(s)}._`, '');
     out.push(
@@ -150,6 +175,11 @@ async function main(): Promise<number> {
       `wsvia bench, ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores (${command})`,
     ),
   );
+  const ratios = ratioTable(sections);
+  if (ratios) {
+    process.stdout.write(`\nissue 15, same-run ratios:\n${ratios}\n`);
+    appendToNotes(ratios, info, command, values.quick === true);
+  }
   process.stdout.write(`\nwrote ${path.relative(root, path.join(dir, `${base}.md`))} and .svg\n`);
   return 0;
 }

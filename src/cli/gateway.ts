@@ -20,6 +20,7 @@ import {
 import { Gateway, type GatewayAddresses } from '../gateway/gateway.js';
 import { gatewayRelayDecision } from '../gateway/native-ws-relay.js';
 import { answerAdminRequests, ClusterAdmin } from '../serve/cluster-admin.js';
+import { relayDecision } from '../serve/splice-relay.js';
 import { ConfigWatch } from './config-watch.js';
 import { readTlsFiles } from './flag-values.js';
 import { exitCodesHelp, formatError, reportUsage, SERVER_EXIT_CODES, UsageError } from './output.js';
@@ -168,6 +169,11 @@ export async function run(argv: string[]): Promise<number> {
       const relay = gatewayRelayDecision(config.relay);
       process.stderr.write(`wsvia gateway relay: ${relay.relay} (${relay.why})\n`);
       announce(addresses);
+      if (config.sni.length > 0) {
+        // Passthrough bytes are never decrypted: the TLS listener does not keep them in JavaScript.
+        const relay = relayDecision('auto', false);
+        process.stderr.write(`wsvia gateway sni relay: ${relay.relay} (${relay.why})\n`);
+      }
     }
   } catch (e) {
     return failStart(e);

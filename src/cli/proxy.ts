@@ -11,7 +11,7 @@ import { parseProxyUrl } from '../route/proxy-url.js';
 import { AdminListener } from '../serve/admin.js';
 import { answerAdminRequests, ClusterAdmin } from '../serve/cluster-admin.js';
 import { RELAY_CHOICES, relayDecision, type RelayChoice } from '../serve/splice-relay.js';
-import { DEFAULT_LIMITS, type ProxyLimits, type ProxyServerOptions } from '../proxy/options.js';
+import { DEFAULT_LIMITS, SPLICE_AFTER, type ProxyLimits, type ProxyServerOptions } from '../proxy/options.js';
 import { ProxyServer } from '../proxy/server.js';
 import { tuneHeapForLongLivedSockets } from './heap-tuning.js';
 import { mergeConfigFile, parseMerged } from './config-file.js';
@@ -291,7 +291,8 @@ async function runServer(built: Built, isWorker: boolean): Promise<number> {
   else {
     if (admin) process.stderr.write(`wsvia proxy admin on ${admin.url} (/metrics, /healthz)\n`);
     const relay = relayDecision(built.server.relay ?? 'js', built.server.tls !== undefined);
-    process.stderr.write(`wsvia proxy relay: ${relay.relay} (${relay.why})\n`);
+    const after = relay.relay === 'splice' ? `, a tunnel moves to it after ${SPLICE_AFTER / 1024} KiB` : '';
+    process.stderr.write(`wsvia proxy relay: ${relay.relay} (${relay.why}${after})\n`);
     process.stderr.write(`wsvia proxy listening on ${url}\n`);
   }
   const signal = await waitForSignal();

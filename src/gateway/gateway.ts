@@ -11,6 +11,7 @@ import { WsviaError, type ErrorCode } from '../errors.js';
 import { AccessLog } from '../observe/access-log.js';
 import { AdminListener } from '../serve/admin.js';
 import type { AdminPagesOptions } from '../observe/admin-pages.js';
+import type { RelayChoice } from '../serve/splice-relay.js';
 import { Admission, AdmissionRefusal, type AdmissionSlot } from '../serve/admission.js';
 import { sessionsSettled } from '../serve/drain.js';
 import { closeServer, listen } from '../serve/listener.js';
@@ -36,6 +37,11 @@ export interface GatewayAddresses {
 export interface GatewayOptions {
   /** Where the access log goes (overrides the config's accessLog). */
   readonly accessLog?: AccessLog;
+  /**
+   * The relay for SNI passthrough connections (default `auto`): `auto` and `splice` hand both plain TCP sockets to
+   * the native zero-copy relay where it loads (serve/splice-relay.ts), `js` always relays in JavaScript.
+   */
+  readonly relay?: RelayChoice;
 }
 
 /** Binds `server` to the config's `HOST:PORT` (`what` names the key); `LISTEN_FAILED` when it cannot. */
@@ -73,6 +79,8 @@ export class Gateway implements Runtime {
   readonly #peers = new PeerAddresses();
   #healthTimer: NodeJS.Timeout | undefined;
   readonly #sockets = new Set<net.Socket>();
+  /** One handler for every client socket: no closure per connection (issue 15). */
+  readonly #forgetSocket: (this: net.Socket) => void;
   #addresses: GatewayAddresses = { listen: undefined, tls: undefined, admin: undefined };
 
   constructor(config: GatewayConfig, options: GatewayOptions = {}) {
@@ -83,7 +91,11 @@ export class Gateway implements Runtime {
       () => this.#snapshot.config.limits,
       (open) => this.metrics.connections.set({}, open),
     );
-    this.#passthrough = new SniPassthrough(this);
+    this.#passthrough = new SniPassthrough(this, options.relay ?? 'auto');
+    const sockets = this.#sockets;
+    this.#forgetSocket = function (this: net.Socket) {
+      sockets.delete(this);
+    };
   }
 
   /** The configuration in force, with its routes and upstream pools (replaced whole on reload). */
@@ -106,6 +118,11 @@ export class Gateway implements Runtime {
       healthy: () => !this.#draining,
       pages: { '/routes': () => this.#routesPage() },
     };
+  }
+
+  /** The relay SNI passthrough connections get: `splice` (native, zero-copy) or `js`. */
+  get sniRelay(): 'js' | 'splice' {
+    return this.#passthrough.relay;
   }
 
   /** WebSockets open now. */
@@ -152,7 +169,7 @@ export class Gateway implements Runtime {
 
   #accept(socket: net.Socket, proto: 'http' | 'https'): void {
     this.#sockets.add(socket);
-    socket.once('close', () => this.#sockets.delete(socket));
+    socket.on('close', this.#forgetSocket);
     if (this.#draining) {
       socket.destroy();
       return;
@@ -221,11 +238,12 @@ export class Gateway implements Runtime {
     this.metrics.upstreamHealthy.set({ upstream: u.url }, 0);
   }
 
-  track(relay: OpenWebSocket): () => void {
+  track(relay: OpenWebSocket): void {
     this.#relays.add(relay);
-    return () => {
-      this.#relays.delete(relay);
-    };
+  }
+
+  untrack(relay: OpenWebSocket): void {
+    this.#relays.delete(relay);
   }
 
   #updateHealthGauge(): void {

@@ -26,13 +26,21 @@ import { logTarget, originAllowed, startWebSocketSession } from './websocket-ses
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
+/**
+ * One handler for every stream: a closure here would keep the request's scope (its headers, raw and parsed) alive
+ * for as long as an idle WebSocket on the stream lives.
+ */
+function destroyOnError(this: http2.ServerHttp2Stream): void {
+  this.destroy();
+}
+
 /** An HTTP/2 server that is fed TLS sockets already negotiated to h2. */
 export function createH2Server(rt: Runtime, clientAddress: (socket: PeerEnds) => string): http2.Http2Server {
   const server = http2.createServer({ settings: { enableConnectProtocol: true } });
   server.on(
     'stream',
     (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, raw: string[]) => {
-      stream.on('error', () => stream.destroy());
+      stream.on('error', destroyOnError);
       const socket = stream.session?.socket;
       const address = socket ? clientAddress(socket) : '';
       // A fault of ours answers this stream only: the session and the process go on.

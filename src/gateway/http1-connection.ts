@@ -12,7 +12,7 @@ import { getHeader, hasToken, headerTokens } from '../protocol/headers.js';
 import { ProxyProtocolReader } from '../protocol/proxy-protocol.js';
 import { clientName } from '../observe/access-log.js';
 import { redactUrl } from '../observe/redact.js';
-import { AdmissionRefusal, type AdmissionSlot } from '../serve/admission.js';
+import { AdmissionRefusal, releaseOnClose } from '../serve/admission.js';
 import { routeKeepalive, routeOrigins, type RouteSpec } from './config.js';
 import { clientResponseHeaders, isTrusted, upstreamHeaders } from './forwarded.js';
 import type { RefusalReason } from './gateway-metrics.js';
@@ -57,6 +57,23 @@ export function sendError(
   );
 }
 
+const HEAD_TIMER = Symbol('wsvia.headTimer');
+
+/** A client socket, with the timer of the request head it waits for (if any). */
+type ClientSocket = Duplex & { [HEAD_TIMER]?: NodeJS.Timeout | undefined };
+
+/*
+ * Module-level handlers, so that once a WebSocket is relayed nothing of the connection's setup (this object, the
+ * request) stays reachable from the socket: an idle WebSocket keeps only what the relay needs (issue 15).
+ */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
+function clearHeadTimer(this: ClientSocket): void {
+  clearTimeout(this[HEAD_TIMER]);
+}
+
 export interface Http1Options {
   readonly proto: 'http' | 'https';
   /** The socket's peer address (the PROXY protocol may replace it). */
@@ -68,7 +85,7 @@ export interface Http1Options {
 }
 
 export class Http1Connection {
-  readonly #socket: Duplex;
+  readonly #socket: ClientSocket;
   readonly #rt: Runtime;
   readonly #proto: 'http' | 'https';
   #address: string;
@@ -76,10 +93,8 @@ export class Http1Connection {
   /** The request being handled, for its access-log line; undefined until its head is complete. */
   #request: { method: string; target: string } | undefined;
   #waitingSince = Date.now();
-  #slot: AdmissionSlot | undefined;
   #pp: ProxyProtocolReader | undefined;
   #reader: RequestHeadReader | undefined;
-  #timer: NodeJS.Timeout | undefined;
   #requests = 0;
   #received = 0;
   readonly #onData = (chunk: Buffer): void => this.#receive(chunk);
@@ -92,11 +107,8 @@ export class Http1Connection {
     this.#port = (socket as { remotePort?: number }).remotePort;
     const snap = rt.snapshot();
     this.#pp = snap.config.proxyProtocol ? new ProxyProtocolReader() : undefined;
-    socket.on('error', () => socket.destroy());
-    socket.once('close', () => {
-      clearTimeout(this.#timer);
-      this.#slot?.close();
-    });
+    socket.on('error', destroyOnError);
+    socket.on('close', clearHeadTimer);
     if (options.admitted) this.#pp = undefined;
     else if (!this.#pp && !this.#admit()) return;
     this.#waitForRequest(options.initial ?? new Uint8Array(0));
@@ -117,9 +129,8 @@ export class Http1Connection {
       this.#refuse(slot.reason, slot.status, `${what}: ${why}`, slot.headers);
       return false;
     }
-    this.#slot = slot;
-    // A socket may have closed while its PROXY header was read: its close handler has already run.
-    if (this.#socket.destroyed) slot.close();
+    // Given back when the socket closes (at once if it closed while its PROXY header was read).
+    releaseOnClose(this.#socket, slot);
     return true;
   }
 
@@ -164,7 +175,7 @@ export class Http1Connection {
     this.#received = 0;
     this.#request = undefined;
     this.#waitingSince = Date.now();
-    this.#timer = setTimeout(() => {
+    this.#socket[HEAD_TIMER] = setTimeout(() => {
       // A keep-alive connection that stays silent is simply closed; a request that stalls mid-head gets 408.
       if (this.#received === 0 && this.#requests > 0) this.#socket.destroy();
       else this.#refuse('handshake_timeout', 408, `no complete request head within ${ms} ms`);
@@ -231,8 +242,8 @@ export class Http1Connection {
   }
 
   #stopReading(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    clearTimeout(this.#socket[HEAD_TIMER]);
+    this.#socket[HEAD_TIMER] = undefined;
     this.#socket.removeListener('data', this.#onData);
     this.#socket.pause();
   }

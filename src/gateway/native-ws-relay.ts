@@ -146,8 +146,12 @@ export class NativeWsRelay implements OpenWebSocket {
   #js: WsRelay | undefined;
   /** What to do once the native relay has handed the connection back. */
   #then: { close: Close } | 'destroy' | undefined;
-  /** The sockets' `close` listeners other than the relay's own (the admission slot...), carried across handovers. */
+  /**
+   * The first sockets' `close` listeners (the admission slot, the gateway's socket set...), run when the connection
+   * really closes, on the socket they were added to: they may read what they need from it.
+   */
   #closeListeners: Listener[][] = [];
+  #firstSockets: readonly net.Socket[] = [];
   /** Bytes relayed before the last handover, client to upstream and back. */
   #base: readonly [number, number] = [0, 0];
   #lastBytes = -1;
@@ -191,6 +195,7 @@ export class NativeWsRelay implements OpenWebSocket {
     if (toUpstream.length > 0) u.write(toUpstream);
     this.#base = [toUpstream.length, toClient.length];
     this.#closeListeners = [c, u].map((s) => s.rawListeners('close') as Listener[]);
+    this.#firstSockets = [c, u];
     this.#handOver(up, down);
   }
 
@@ -291,7 +296,7 @@ export class NativeWsRelay implements OpenWebSocket {
     const [c, u] = [h.fdA, h.fdB].map((fd, i) => {
       const s = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: false });
       s.setNoDelay(true);
-      for (const l of this.#closeListeners[i] ?? []) s.on('close', l);
+      this.#forwardClose(s, i);
       return s;
     }) as [net.Socket, net.Socket];
     this.#client = c;
@@ -319,6 +324,15 @@ export class NativeWsRelay implements OpenWebSocket {
     }
   }
 
+  /** Runs the first sockets' `close` listeners when `s` (a socket made at a handback) closes. */
+  #forwardClose(s: net.Socket, i: number): void {
+    const listeners = this.#closeListeners[i] ?? [];
+    const first = this.#firstSockets[i];
+    s.on('close', (hadError: boolean) => {
+      for (const l of listeners) l.call(first, hadError);
+    });
+  }
+
   /** Back to the native relay when the JavaScript relay has nothing pending (see WsRelay.suspend). */
   #reenter(): void {
     const js = this.#js;
@@ -334,7 +348,7 @@ export class NativeWsRelay implements OpenWebSocket {
       for (const e of RELAY_EVENTS) s.removeAllListeners(e);
       s.setTimeout(0);
       s.removeAllListeners('close');
-      for (const l of this.#closeListeners[i] ?? []) s.on('close', l);
+      this.#forwardClose(s, i);
     });
     this.#handOver(at.toUpstream, at.toClient);
   }

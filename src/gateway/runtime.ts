@@ -35,6 +35,8 @@ export interface Runtime {
    */
   admit(address: string): AdmissionSlot | AdmissionRefusal;
   markDead(u: UpstreamSpec, code: ErrorCode): void;
-  /** Registers an open WebSocket; returns the function that forgets it. */
-  track(relay: OpenWebSocket): () => void;
+  /** Registers an open WebSocket (for the drain and the open count). */
+  track(relay: OpenWebSocket): void;
+  /** Forgets a WebSocket once it has ended. */
+  untrack(relay: OpenWebSocket): void;
 }

@@ -11,10 +11,11 @@ import { ProxyProtocolReader } from '../protocol/proxy-protocol.js';
 import { clientName, refusedEntry, type CloseCause } from '../observe/access-log.js';
 import { ClientHelloReader, serverNameMatches } from '../protocol/tls-client-hello.js';
 import { ANY_DESTINATION } from '../route/destination.js';
-import { AdmissionRefusal } from '../serve/admission.js';
+import { AdmissionRefusal, releaseOnClose } from '../serve/admission.js';
 import { ConnectDeadline, guardedConnect } from '../serve/guarded-connect.js';
 import { TunnelSet, type CloseReason, type RelayLimits, type Tunnel } from '../serve/relay.js';
 import { resetStream, StreamReset } from '../serve/reset.js';
+import type { RelayChoice } from '../serve/splice-relay.js';
 import type { Limits, SniRoute } from './config.js';
 import type { Runtime } from './runtime.js';
 
@@ -95,7 +96,7 @@ class TlsConnectionStart {
     const snap = rt.snapshot();
     this.#proxy = snap.config.proxyProtocol ? new ProxyProtocolReader() : undefined;
     this.#timer = setTimeout(() => socket.destroy(), snap.config.limits.handshakeTimeout);
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     socket.on('data', this.#onData);
   }
 
@@ -161,7 +162,7 @@ class TlsConnectionStart {
       resetStream(socket, new StreamReset('gateway'));
       return;
     }
-    socket.once('close', () => slot.close());
+    releaseOnClose(socket, slot);
     if (route) {
       this.#handlers.passthrough.open(socket, route, replay, clientName(this.#address, this.#port));
       return;
@@ -170,6 +171,11 @@ class TlsConnectionStart {
     socket.unshift(replay);
     this.#handlers.terminator.emit('connection', socket);
   }
+}
+
+/** One handler for every raw TLS listener socket: no closure per connection. */
+function destroyOnError(this: net.Socket): void {
+  this.destroy();
 }
 
 /** A TLS connection refused before any HTTP: no status, the server name it asked for as the target. */
@@ -203,18 +209,26 @@ function relayLimits(l: Limits): RelayLimits {
  * SNI passthrough: the client's bytes, ClientHello first, go untouched to the route's backend over the shared raw
  * relay (serve/relay.ts), so a passthrough connection gets what a proxy tunnel gets: half-close, a reset passed on
  * as a reset, the idle and lifetime sweep. It counts against `maxConnections` and `maxPerClient` like any client
- * connection, and ends in exactly one access-log line whatever ended it.
+ * connection, and ends in exactly one access-log line whatever ended it. Under `auto` (the default) both plain TCP
+ * sockets go to the native splice(2) relay where it loads, once the ClientHello is written to the backend (the
+ * gateway sends no PROXY protocol header of its own to a backend, so nothing else must precede the client's bytes).
  */
 export class SniPassthrough {
   readonly #rt: Runtime;
   readonly #tunnels: TunnelSet<PassthroughInfo>;
 
-  constructor(rt: Runtime) {
+  constructor(rt: Runtime, relay: RelayChoice = 'auto') {
     this.#rt = rt;
     this.#tunnels = new TunnelSet<PassthroughInfo>({
       ...relayLimits(rt.snapshot().config.limits),
       onFinish: (t) => this.#finished(t),
+      relay,
     });
+  }
+
+  /** The relay passthrough connections get: `splice` (native, zero-copy) or `js`. */
+  get relay(): 'js' | 'splice' {
+    return this.#tunnels.relay;
   }
 
   /** The limits of a reloaded configuration, for open connections too. */

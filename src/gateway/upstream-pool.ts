@@ -61,12 +61,19 @@ export class UpstreamHealth {
   }
 }
 
-/** Module-level, so the closure holds the state only, not the connect's scope, for an idle WebSocket's life. */
+const COUNTED_IN: unique symbol = Symbol('wsvia.countedIn');
+
+/** One handler for every upstream socket, the state kept on the socket: no closure per idle WebSocket. */
+function uncount(this: EventEmitter & { [COUNTED_IN]?: UpstreamState | undefined }): void {
+  const state = this[COUNTED_IN];
+  this[COUNTED_IN] = undefined;
+  if (state) state.active--;
+}
+
 function countWhileOpen(state: UpstreamState, socket: EventEmitter): void {
   state.active++;
-  socket.once('close', () => {
-    state.active--;
-  });
+  (socket as EventEmitter & { [COUNTED_IN]?: UpstreamState | undefined })[COUNTED_IN] = state;
+  socket.on('close', uncount);
 }
 
 export class UpstreamPool {

@@ -7,7 +7,7 @@ import type { CloseCause } from '../observe/access-log.js';
 import type { Keepalive } from './config.js';
 import type { Runtime } from './runtime.js';
 import { NativeWsRelay, nativeRelayable } from './native-ws-relay.js';
-import { WsRelay, type OpenWebSocket, type RelayEnd, type RelayHooks } from './ws-relay.js';
+import { WsRelay, type OpenWebSocket, type RelayEnd, type RelayHooks, type Side } from './ws-relay.js';
 
 /** The access log's `target` for the gateway: the upstream the request went to, and its path (never the query). */
 export function logTarget(upstream: string | undefined, requestTarget: string): string {
@@ -78,45 +78,62 @@ export function startWebSocketSession(
   m.upgradeSeconds.observe((Date.now() - info.started) / 1000);
   m.wsOpen.inc({ route: info.route });
   m.wsTotal.inc({ route: info.route });
-  let untrack = (): void => {};
-  const hooks: RelayHooks = {
-    onDead: (side) => {
-      m.pingsMissed.inc({ side });
-      m.deadReaped.inc({ side });
-    },
-    onEnd: (end) => {
-      untrack();
-      m.wsOpen.dec({ route: info.route });
-      m.bytes.inc({ direction: 'upstream' }, end.bytesToUpstream);
-      m.bytes.inc({ direction: 'client' }, end.bytesToClient);
-      rt.log.write({
-        client: info.client,
-        user: null,
-        method: info.http ? 'CONNECT' : 'GET',
-        target: logTarget(info.upstream, info.path),
-        status: info.status,
-        bytes_up: end.bytesToUpstream,
-        bytes_down: end.bytesToClient,
-        duration_ms: end.durationMs,
-        close: closeCause(end),
-        close_code: end.closeCode,
-        error: null,
-      });
-    },
-  };
+  const session = new WebSocketSession(rt, info);
   const native =
     rt.snapshot().config.relay !== 'js' && keepalive.ping === 0 && nativeRelayable(client, upstream);
   if (native) {
-    const relay = new NativeWsRelay(client, upstream as typeof client, keepalive, hooks);
-    untrack = rt.track(relay);
+    const relay = new NativeWsRelay(client, upstream as typeof client, keepalive, session);
+    session.relay = relay;
+    rt.track(relay);
     relay.start(leftover.fromUpstream, leftover.fromClient);
     return relay;
   }
-  const relay = new WsRelay(client, upstream, keepalive, hooks);
-  untrack = rt.track(relay);
+  const relay = new WsRelay(client, upstream, keepalive, session);
+  session.relay = relay;
+  rt.track(relay);
   relay.start(leftover.fromUpstream, leftover.fromClient);
   // An HTTP/2 stream flows once the relay listens to it; an HTTP/1.1 socket was paused after its request head.
   if (info.http !== '2') client.resume();
   upstream.resume();
   return relay;
+}
+
+/** The relay's hooks for one WebSocket: one object, no closures kept for the WebSocket's life. */
+class WebSocketSession implements RelayHooks {
+  readonly #rt: Runtime;
+  readonly #info: SessionInfo;
+  relay: OpenWebSocket | undefined;
+
+  constructor(rt: Runtime, info: SessionInfo) {
+    this.#rt = rt;
+    this.#info = info;
+  }
+
+  onDead(side: Side): void {
+    this.#rt.metrics.pingsMissed.inc({ side });
+    this.#rt.metrics.deadReaped.inc({ side });
+  }
+
+  onEnd(end: RelayEnd): void {
+    const rt = this.#rt;
+    const info = this.#info;
+    const m = rt.metrics;
+    if (this.relay) rt.untrack(this.relay);
+    m.wsOpen.dec({ route: info.route });
+    m.bytes.inc({ direction: 'upstream' }, end.bytesToUpstream);
+    m.bytes.inc({ direction: 'client' }, end.bytesToClient);
+    rt.log.write({
+      client: info.client,
+      user: null,
+      method: info.http ? 'CONNECT' : 'GET',
+      target: logTarget(info.upstream, info.path),
+      status: info.status,
+      bytes_up: end.bytesToUpstream,
+      bytes_down: end.bytesToClient,
+      duration_ms: end.durationMs,
+      close: closeCause(end),
+      close_code: end.closeCode,
+      error: null,
+    });
+  }
 }

@@ -84,10 +84,20 @@ function mask(): Buffer {
   return randomFillSync(Buffer.allocUnsafe(4));
 }
 
+/**
+ * A relayed socket carries its relay (one property: which side it is, the relay knows), so one set of handlers
+ * serves every WebSocket.
+ */
+const RELAY = Symbol('wsvia.wsRelay');
+
+interface RelayedStream extends Duplex {
+  [RELAY]: WsRelay;
+}
+
 class Direction {
   readonly scanner: FrameScanner;
-  /** Frames the gateway wants to send in this direction, waiting for a frame boundary. */
-  pending: Buffer[] = [];
+  /** Frames the gateway wants to send in this direction, waiting for a frame boundary (none: no array). */
+  pending: Buffer[] | undefined;
   bytes = 0;
   /** True once the gateway sent its own close this way: later frames from the source are dropped. */
   discard = false;
@@ -166,16 +176,8 @@ export class WsRelay implements OpenWebSocket {
   start(fromUpstream: Uint8Array, fromClient: Uint8Array): void {
     const c = this.#client;
     const u = this.#upstream;
-    c.on('data', (chunk: Buffer) => this.#onData(chunk, this.#up, u, c));
-    u.on('data', (chunk: Buffer) => this.#onData(chunk, this.#down, c, u));
-    c.on('drain', () => u.resume());
-    u.on('drain', () => c.resume());
-    c.on('end', () => this.#onEnd('client'));
-    u.on('end', () => this.#onEnd('upstream'));
-    c.on('error', () => this.#lost('client', 'reset'));
-    u.on('error', () => this.#lost('upstream', 'reset'));
-    c.on('close', () => this.#onClose('client'));
-    u.on('close', () => this.#onClose('upstream'));
+    this.#attach(c);
+    this.#attach(u);
     if (this.#resume) this.#writeScanned(this.#resume);
     if (fromUpstream.length > 0) this.#onData(Buffer.from(fromUpstream), this.#down, c, u);
     if (fromClient.length > 0) this.#onData(Buffer.from(fromClient), this.#up, u, c);
@@ -183,7 +185,7 @@ export class WsRelay implements OpenWebSocket {
     if (t.idleTimeout > 0) {
       // net.Socket resets its timeout on every read and write, so the client socket alone sees traffic both ways.
       (c as Duplex & { setTimeout?: (ms: number) => void }).setTimeout?.(t.idleTimeout);
-      c.on('timeout', () => this.close(1001, 'idle timeout', 'idle'));
+      c.on('timeout', WsRelay.#onIdle);
     }
     if (t.maxLifetime > 0) {
       const left = Math.max(0, t.maxLifetime - (Date.now() - this.#started));
@@ -202,6 +204,45 @@ export class WsRelay implements OpenWebSocket {
       dir.bytes += bytes.length;
       if (!to.write(bytes)) from.pause();
     }
+  }
+
+  /*
+   * The handlers every relayed socket shares (the socket says which relay and side it is): an idle WebSocket
+   * costs no closure per listener (issue 15, bench/NOTES.md's heap-snapshot diff).
+   */
+  static readonly #onSocketData = function (this: RelayedStream, chunk: Buffer): void {
+    const r = this[RELAY];
+    if (this === r.#client) r.#onData(chunk, r.#up, r.#upstream, r.#client);
+    else r.#onData(chunk, r.#down, r.#client, r.#upstream);
+  };
+  static readonly #onSocketDrain = function (this: RelayedStream): void {
+    const r = this[RELAY];
+    (this === r.#client ? r.#upstream : r.#client).resume();
+  };
+  static readonly #onSocketEnd = function (this: RelayedStream): void {
+    this[RELAY].#onEnd(this[RELAY].#sideOf(this));
+  };
+  static readonly #onSocketError = function (this: RelayedStream): void {
+    this[RELAY].#lost(this[RELAY].#sideOf(this), 'reset');
+  };
+  static readonly #onSocketClose = function (this: RelayedStream): void {
+    this[RELAY].#onClose(this[RELAY].#sideOf(this));
+  };
+  static readonly #onIdle = function (this: RelayedStream): void {
+    this[RELAY].close(1001, 'idle timeout', 'idle');
+  };
+
+  #sideOf(s: Duplex): Side {
+    return s === this.#client ? 'client' : 'upstream';
+  }
+
+  #attach(s: Duplex): void {
+    (s as RelayedStream)[RELAY] = this;
+    s.on('data', WsRelay.#onSocketData);
+    s.on('drain', WsRelay.#onSocketDrain);
+    s.on('end', WsRelay.#onSocketEnd);
+    s.on('error', WsRelay.#onSocketError);
+    s.on('close', WsRelay.#onSocketClose);
   }
 
   get bytesToUpstream(): number {
@@ -228,7 +269,7 @@ export class WsRelay implements OpenWebSocket {
     }
     if (dir.discard) return this.#afterOwnClose(dir);
     let ok: boolean;
-    if (dir.pending.length > 0 && (boundary > 0 || dir.scanner.atBoundary)) {
+    if (dir.pending !== undefined && (boundary > 0 || dir.scanner.atBoundary)) {
       dir.bytes += boundary;
       ok = boundary > 0 ? to.write(chunk.subarray(0, boundary)) : true;
       ok = this.#flushPending(dir, to) && ok;
@@ -265,11 +306,11 @@ export class WsRelay implements OpenWebSocket {
   /** Writes the gateway's own frames; the stream is at a frame boundary. */
   #flushPending(dir: Direction, to: Duplex): boolean {
     let ok = true;
-    for (const f of dir.pending) {
+    for (const f of dir.pending ?? []) {
       ok = to.write(f);
       if (f[0] === (0x80 | OPCODES.close)) dir.discard = true;
     }
-    dir.pending = [];
+    dir.pending = undefined;
     return ok;
   }
 
@@ -278,7 +319,7 @@ export class WsRelay implements OpenWebSocket {
     const dir = side === 'client' ? this.#down : this.#up;
     const to = side === 'client' ? this.#client : this.#upstream;
     if (dir.discard) return;
-    dir.pending.push(frame);
+    (dir.pending ??= []).push(frame);
     if (dir.scanner.atBoundary) this.#flushPending(dir, to);
   }
 
@@ -306,11 +347,11 @@ export class WsRelay implements OpenWebSocket {
     const clientAlive =
       this.#up.scanner.pongs > m.clientPongs ||
       this.#up.bytes > m.clientBytes ||
-      this.#down.pending.length > 0;
+      this.#down.pending !== undefined;
     const upstreamAlive =
       this.#down.scanner.pongs > m.upstreamPongs ||
       this.#down.bytes > m.upstreamBytes ||
-      this.#up.pending.length > 0;
+      this.#up.pending !== undefined;
     if (!clientAlive) {
       this.#hooks.onDead?.('client');
       this.#reap('client');
@@ -355,7 +396,7 @@ export class WsRelay implements OpenWebSocket {
       }
       this.#gatewayCode = side === 'upstream' && how === 'protocol' ? 1014 : 1011;
       // At a boundary the close goes out now (a broken frame leaves the scanner mid-header: #inject would wait).
-      toAlive.pending = [];
+      toAlive.pending = undefined;
       toAlive.discard = true;
       alive.write(this.#closeFrame(aliveSide, this.#gatewayCode, LOSS_TEXT[how](side)));
     }
@@ -401,7 +442,8 @@ export class WsRelay implements OpenWebSocket {
     const down = this.#down;
     if (this.#ended || this.#closing || this.#timer !== undefined || this.#grace !== undefined)
       return undefined;
-    if (up.pending.length + down.pending.length > 0 || up.discard || down.discard) return undefined;
+    if (up.pending !== undefined || down.pending !== undefined || up.discard || down.discard)
+      return undefined;
     if (up.scanner.closeCode !== undefined || down.scanner.closeCode !== undefined) return undefined;
     const toUpstream = up.scanner.payloadRemaining;
     const toClient = down.scanner.payloadRemaining;

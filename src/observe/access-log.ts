@@ -111,9 +111,18 @@ export function clientName(address: string | undefined, port: number | undefined
   return `${formatHost(address ?? '?')}:${port ?? 0}`;
 }
 
+/** A batch this large is written at once rather than at the end of the turn. */
+const MAX_BATCH = 64 * 1024;
+
 export interface AccessLogOptions {
   /** Told of the first write error only (a log that fails, fails for every line after). */
   readonly onError?: (error: Error) => void;
+  /**
+   * Write the lines of one turn of the event loop in one write at its end (a server that closes many tunnels at
+   * once makes one write, not one each). {@link AccessLog.open} turns it on; a stream given to the constructor gets
+   * each line as it is written unless this is set.
+   */
+  readonly batch?: boolean;
 }
 
 export class AccessLog {
@@ -121,6 +130,11 @@ export class AccessLog {
   readonly #onError: ((error: Error) => void) | undefined;
   #blocked = false;
   #failed: Error | undefined;
+  /** Lines of this turn of the event loop, written at its end. */
+  #batch = '';
+  #batchLines = 0;
+  #flushQueued = false;
+  readonly #batches: boolean;
   readonly #errorCounters: Counter[] = [];
   readonly #droppedCounters: Counter[] = [];
   /** Lines dropped because the destination was not keeping up. */
@@ -131,6 +145,7 @@ export class AccessLog {
   constructor(out: Writable | undefined, options: AccessLogOptions = {}) {
     this.#out = out;
     this.#onError = options.onError;
+    this.#batches = options.batch === true;
     out?.on('drain', () => (this.#blocked = false));
     out?.on('error', (e: Error) => this.#fail(e));
   }
@@ -140,6 +155,7 @@ export class AccessLog {
    * `CONFIG_INVALID` error naming it, before any server listens; undefined disables the log.
    */
   static open(target: string | undefined, options: AccessLogOptions = {}): AccessLog {
+    options = { batch: true, ...options };
     if (target === undefined) return new AccessLog(undefined, options);
     if (target === '-') return new AccessLog(process.stdout, options);
     let fd: number;
@@ -179,6 +195,7 @@ export class AccessLog {
     return this.#failed;
   }
 
+  /** Adds a line; with `batch`, at the end of this turn of the event loop (a batch over 64 KiB goes at once). */
   write(entry: AccessLogEntry): void {
     if (!this.#out) return;
     if (this.#failed) return this.#countError();
@@ -192,7 +209,36 @@ export class AccessLog {
       ...entry,
       duration_ms: Math.round(entry.duration_ms),
     });
-    if (!this.#out.write(`${line}\n`)) this.#blocked = true;
+    this.#batch += `${line}\n`;
+    this.#batchLines++;
+    if (!this.#batches || this.#batch.length >= MAX_BATCH) this.#flush();
+    else if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      setImmediate(this.#flushNow);
+    }
+  }
+
+  readonly #flushNow = (): void => {
+    this.#flushQueued = false;
+    this.#flush();
+  };
+
+  #flush(): void {
+    const out = this.#out;
+    const lines = this.#batchLines;
+    if (out === undefined || lines === 0) return;
+    const batch = this.#batch;
+    this.#batch = '';
+    this.#batchLines = 0;
+    if (this.#failed) {
+      for (let i = 0; i < lines; i++) this.#countError();
+      return;
+    }
+    // A failed write is one error event; the other lines of its batch are counted as lost with it.
+    const ok = out.write(batch, (e) => {
+      if (e) for (let i = 1; i < lines; i++) this.#countError();
+    });
+    if (!ok) this.#blocked = true;
   }
 
   #countError(): void {
@@ -208,6 +254,7 @@ export class AccessLog {
   }
 
   close(): Promise<void> {
+    this.#flush();
     const out = this.#out;
     if (!out || out === process.stdout || this.#failed || out.writableEnded) return Promise.resolve();
     return new Promise((resolve) => {

@@ -6,10 +6,30 @@
 
 type Labels = Readonly<Record<string, string>>;
 
-function labelKey(labels: Labels): string {
+function renderLabels(labels: Labels): string {
   const keys = Object.keys(labels).sort();
   if (keys.length === 0) return '';
   return `{${keys.map((k) => `${k}="${String(labels[k]).replace(/["\\\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`))}"`).join(',')}}`;
+}
+
+/** Label sets of one label, rendered once: every tunnel counts a few (`{status="200"}`), so this runs per tunnel. */
+const ONE_LABEL = new Map<string, string>();
+
+function labelKey(labels: Labels): string {
+  let only: string | undefined;
+  for (const k in labels) {
+    if (only !== undefined) return renderLabels(labels);
+    only = k;
+  }
+  if (only === undefined) return '';
+  const cacheKey = `${only}\u0000${labels[only]}`;
+  let key = ONE_LABEL.get(cacheKey);
+  if (key === undefined) {
+    key = renderLabels(labels);
+    // Label values come from fixed lists; the bound only guards against a caller that breaks that rule.
+    if (ONE_LABEL.size < 4096) ONE_LABEL.set(cacheKey, key);
+  }
+  return key;
 }
 
 /** A sample value as the exposition format spells it: `+Inf`, `-Inf` and `NaN`, not JavaScript's `Infinity`. */
@@ -90,9 +110,9 @@ export class Histogram extends Metric {
     const k = labelKey(labels);
     let s = this.#series.get(k);
     if (!s) this.#series.set(k, (s = { labels, counts: this.#buckets.map(() => 0), sum: 0, count: 0 }));
-    this.#buckets.forEach((b, i) => {
-      if (value <= b) (s.counts[i] as number)++;
-    });
+    const buckets = this.#buckets;
+    for (let i = buckets.length - 1; i >= 0 && value <= (buckets[i] as number); i--)
+      (s.counts[i] as number)++;
     s.sum += value;
     s.count++;
   }

@@ -81,9 +81,9 @@ abstract class HeadReader<H extends Head> {
   constructor(context: HeadReaderContext, limits: HeadLimits = DEFAULT_HEAD_LIMITS) {
     this.context = context;
     this.#limits = limits;
-    // Start small and grow by doubling up to the limit: a server holds one reader per connection being read,
-    // and most heads are a few hundred bytes (a 16 KiB buffer each would dominate memory per connection).
-    this.#buf = new Uint8Array(Math.min(limits.maxHeadBytes, 1024));
+    // No buffer until a head comes in pieces, then small and grown by doubling up to the limit: a server holds one
+    // reader per connection being read, most heads are a few hundred bytes and arrive in one read.
+    this.#buf = EMPTY;
   }
 
   /** Bytes received so far that belong to the head (for diagnostics when the peer closes mid-head). */
@@ -97,6 +97,10 @@ abstract class HeadReader<H extends Head> {
    */
   receive(chunk: Uint8Array): HeadResult<H> | undefined {
     if (this.#done) throw new Error('HeadReader: head already complete');
+    if (this.#len === 0) {
+      const whole = this.#wholeIn(chunk);
+      if (whole !== undefined) return whole;
+    }
     let offset = 0;
     while (offset < chunk.length) {
       const room = this.#limits.maxHeadBytes - this.#len;
@@ -121,8 +125,24 @@ abstract class HeadReader<H extends Head> {
     return undefined;
   }
 
+  /**
+   * A head that came whole in one chunk is parsed where it lies: no copy, no buffer of the reader's own (the
+   * common case, and a server's per-connection cost). Undefined when the chunk does not hold a whole head.
+   */
+  #wholeIn(chunk: Uint8Array): HeadResult<H> | undefined {
+    const end = endOfHead(chunk, 0, Math.min(chunk.length, this.#limits.maxHeadBytes));
+    if (end < 0) return undefined;
+    this.checkPrefix(chunk.subarray(0, Math.min(end, 16)));
+    // What `received` shows in an error about this head.
+    this.#buf = chunk.subarray(0, end);
+    this.#len = end;
+    this.#done = true;
+    const head = this.parse(this.#buf);
+    return { head, leftover: end < chunk.length ? chunk.subarray(end) : EMPTY, headBytes: end };
+  }
+
   #grow(needed: number): void {
-    let size = this.#buf.length;
+    let size = Math.max(this.#buf.length, 1024);
     while (size < needed) size *= 2;
     const next = new Uint8Array(Math.min(size, this.#limits.maxHeadBytes));
     next.set(this.#buf.subarray(0, this.#len));
@@ -131,14 +151,9 @@ abstract class HeadReader<H extends Head> {
 
   /** Returns the index just past the blank line, or -1. Accepts CRLF and bare LF line ends (RFC 9112 §2.2). */
   #findEnd(): number {
-    const buf = this.#buf;
-    for (let i = Math.max(0, this.#scanned - 2); i < this.#len; i++) {
-      if (buf[i] !== LF) continue;
-      if (i + 1 < this.#len && buf[i + 1] === LF) return i + 2;
-      if (i + 2 < this.#len && buf[i + 1] === CR && buf[i + 2] === LF) return i + 3;
-    }
-    this.#scanned = this.#len;
-    return -1;
+    const end = endOfHead(this.#buf, Math.max(0, this.#scanned - 2), this.#len);
+    if (end < 0) this.#scanned = this.#len;
+    return end;
   }
 
   #tooLarge(): WsviaError {
@@ -168,14 +183,16 @@ abstract class HeadReader<H extends Head> {
   protected parse(bytes: Uint8Array): H {
     // latin1: RFC 9110 §5.5 field values are octets; decoding each byte to one code unit keeps them exact.
     const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
-    const lines = text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
+    const lines = text.split('\n');
     // The head ends with an empty line, which split() turns into two trailing empty strings.
-    while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
-    const [startLine, ...fieldLines] = lines;
-    if (startLine === undefined || startLine === '') throw this.protocolError('an empty start line');
+    let count = lines.length;
+    while (count > 0 && withoutCr(lines[count - 1] as string) === '') count--;
+    const startLine = count > 0 ? withoutCr(lines[0] as string) : '';
+    if (startLine === '') throw this.protocolError('an empty start line');
     const start = this.parseStartLine(startLine);
     const headers: [string, string][] = [];
-    for (const line of fieldLines) {
+    for (let i = 1; i < count; i++) {
+      const line = withoutCr(lines[i] as string);
       if (line.startsWith(' ') || line.startsWith('\t')) {
         // obs-fold (RFC 9112 §5.2): replace the fold with a space, as a proxy or user agent may.
         const last = headers[headers.length - 1];
@@ -210,6 +227,20 @@ abstract class HeadReader<H extends Head> {
     }
     return { ...start, headers } as unknown as H;
   }
+}
+
+/** A line of the head without the CR of its CRLF. */
+function withoutCr(line: string): string {
+  return line.endsWith('\r') ? line.slice(0, -1) : line;
+}
+
+/** The index just past the blank line that ends a head in `buf[from, len)`, or -1. CRLF and bare LF alike. */
+function endOfHead(buf: Uint8Array, from: number, len: number): number {
+  for (let i = buf.indexOf(LF, from); i >= 0 && i < len; i = buf.indexOf(LF, i + 1)) {
+    if (i + 1 < len && buf[i + 1] === LF) return i + 2;
+    if (i + 2 < len && buf[i + 1] === CR && buf[i + 2] === LF) return i + 3;
+  }
+  return -1;
 }
 
 /** Strips optional whitespace (OWS: SP and HTAB, RFC 9110 §5.6.3) from both ends. */

@@ -62,12 +62,22 @@ export interface ProxyServerOptions {
    * relay where it loads (serve/splice-relay.ts); TLS listeners and recorded tunnels stay in JavaScript.
    */
   readonly relay?: RelayChoice;
+  /**
+   * With the native relay: bytes a tunnel carries in one direction in JavaScript before it is handed over
+   * (default 64 KiB; 0: at once). A tunnel that opens, says a little and closes costs less
+   * never handed over (the handover costs about what relaying a few reads does); a bulk transfer moves over after
+   * its first read.
+   */
+  readonly spliceAfter?: number;
   readonly accessLog?: AccessLog;
   /** The name in Via and Proxy-Status (RFC 9209 §2: the intermediary's identity). */
   readonly name?: string;
   /** Resolves destination names (default: the system resolver, `dns.lookup`). */
   readonly lookup?: HostLookup;
 }
+
+/** What a tunnel carries in one direction before the native relay takes it: one full read (Node's read size). */
+export const SPLICE_AFTER = 64 * 1024;
 
 export function resolvedLimits(l: Partial<ProxyLimits> | undefined): ProxyLimits {
   return { ...DEFAULT_LIMITS, ...l };

@@ -24,11 +24,14 @@ import { AuthCache } from './auth-cache.js';
 import { CONNECTION_ESTABLISHED, errorResponse, type ProxyFailure } from './error-response.js';
 import { parseForwardTarget, startForward, type ForwardTarget } from './forward.js';
 import { ProxyMetrics } from './metrics.js';
-import { resolvedLimits, type ProxyLimits, type ProxyServerOptions } from './options.js';
+import { resolvedLimits, SPLICE_AFTER, type ProxyLimits, type ProxyServerOptions } from './options.js';
 import { reusedReads, TunnelSet } from '../serve/relay.js';
 import { relayDecision } from '../serve/splice-relay.js';
 import type { Tunnel, TunnelInfo } from './relay.js';
 import { openUpstream } from './upstream.js';
+
+/** The leftover of a request head with nothing after it (most of them). */
+const NOTHING = Buffer.alloc(0);
 
 /** Keeps an error on a socket from being thrown; the close that follows does the cleanup. */
 function ignore(): void {}
@@ -38,7 +41,8 @@ interface Pending {
   socket: net.Socket;
   client: string;
   clientKey: string;
-  timer: NodeJS.Timeout | undefined;
+  /** Still reading the request head: the shared sweep answers 408 once `--header-timeout` has passed. */
+  readingHead: boolean;
   user: string | undefined;
   /** When the connection was accepted (a refusal's `duration_ms` counts from here). */
   readonly accepted: number;
@@ -137,6 +141,7 @@ export class ProxyServer {
   readonly #authCache = new AuthCache();
   readonly #authFailures: FailureLimit;
   #draining = false;
+  #headSweep: NodeJS.Timeout | undefined;
 
   constructor(options: ProxyServerOptions = {}) {
     this.#o = options;
@@ -163,6 +168,7 @@ export class ProxyServer {
       maxLifetime: this.#limits.maxLifetime,
       onFinish: (t) => this.#finished(t),
       relay: relayDecision(options.relay ?? 'js', options.tls !== undefined).relay,
+      spliceAfter: options.spliceAfter ?? SPLICE_AFTER,
     });
     // allowHalfOpen: a client's FIN is passed on as a FIN, not answered by closing our side (half-close).
     this.#server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.#accept(s));
@@ -198,11 +204,13 @@ export class ProxyServer {
   async close(drainTimeout = 0): Promise<void> {
     this.#draining = true;
     const closed = new Promise<void>((r) => this.#server.close(() => r()));
-    for (const p of [...this.#pending]) if (p.timer !== undefined) p.socket.destroy();
+    for (const p of [...this.#pending]) if (p.readingHead) p.socket.destroy();
     const deadline = Date.now() + drainTimeout;
     while (this.#admission.open > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     this.#tunnels.abortAll('drain');
     for (const p of [...this.#pending]) p.socket.destroy();
+    clearInterval(this.#headSweep);
+    this.#headSweep = undefined;
     // Every tunnel cut here still gets its access-log line before the log closes.
     await this.#tunnels.whenEmpty();
     await closed;
@@ -215,25 +223,44 @@ export class ProxyServer {
       socket: raw,
       client: `${formatHost(raw.remoteAddress ?? '?')}:${raw.remotePort ?? 0}`,
       clientKey: raw.remoteAddress ?? '?',
-      timer: undefined,
+      readingHead: true,
       user: undefined,
       accepted: Date.now(),
       slot: undefined,
       onClose: () => {
-        if (p.timer !== undefined) clearTimeout(p.timer);
+        p.readingHead = false;
         this.#pending.delete(p);
       },
     };
     this.#pending.add(p);
     raw.once('close', p.onClose);
     if (this.#draining) return void raw.destroy();
-    p.timer = setTimeout(() => this.#headTimeout(p), this.#limits.headerTimeout || 2 ** 31 - 1);
+    this.#armHeadSweep();
     if (this.#o.proxyProtocol) this.#readProxyHeader(p, raw);
     else this.#startHttp(p, raw, undefined);
   }
 
+  /**
+   * One timer for every connection still reading its head, never one per connection: it runs while any are
+   * pending, and answers 408 within a quarter of `--header-timeout` past it (as the relay's idle sweep does).
+   */
+  #armHeadSweep(): void {
+    const limit = this.#limits.headerTimeout;
+    if (this.#headSweep !== undefined || !(limit > 0)) return;
+    const every = Math.max(50, Math.min(1000, limit / 4));
+    this.#headSweep = setInterval(() => {
+      if (this.#pending.size === 0) {
+        clearInterval(this.#headSweep);
+        this.#headSweep = undefined;
+        return;
+      }
+      const late = Date.now() - limit;
+      for (const p of this.#pending) if (p.readingHead && p.accepted <= late) this.#headTimeout(p);
+    }, every).unref();
+  }
+
   #headTimeout(p: Pending): void {
-    p.timer = undefined;
+    p.readingHead = false;
     this.#answer(p, null, null, {
       status: 408,
       error: 'http_request_error',
@@ -297,9 +324,10 @@ export class ProxyServer {
       if (!r) return;
       stopReading();
       socket.pause();
-      if (p.timer !== undefined) clearTimeout(p.timer);
-      p.timer = undefined;
-      void this.#handle(p, r.head, Buffer.from(r.leftover)).catch((e: unknown) =>
+      p.readingHead = false;
+      // A copy: the leftover is a view of the read that carried the head.
+      const leftover = r.leftover.length === 0 ? NOTHING : Buffer.from(r.leftover);
+      void this.#handle(p, r.head, leftover).catch((e: unknown) =>
         this.#answer(p, r.head.method, r.head.target, {
           status: 500,
           error: 'proxy_internal_error',
@@ -499,8 +527,7 @@ export class ProxyServer {
         duration_ms: Date.now() - p.accepted,
       }),
     );
-    if (p.timer !== undefined) clearTimeout(p.timer);
-    p.timer = undefined;
+    p.readingHead = false;
     if (socket.destroyed) return;
     socket.end(errorResponse(this.#name, f));
     // What the client still sends is read and dropped, so our answer is not lost to a reset; bounded in time.

@@ -8,14 +8,18 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isWsviaError, WsviaError } from '../errors.js';
 import { formatAuthority, type Authority } from '../protocol/authority.js';
-import { destinationRules, type AddressRules, type DestinationPolicy } from '../route/destination.js';
+import {
+  destinationRules,
+  type AddressRules,
+  type DestinationPolicy,
+  type DestinationVerdict,
+} from '../route/destination.js';
 import type { ProxyUrl } from '../route/proxy-url.js';
 import { Tracer } from '../observe/trace.js';
 import { openHttpTunnel } from '../dial/http-tunnel.js';
 import { openTcp } from '../dial/tcp.js';
 import { startTls } from '../dial/tls.js';
 import {
-  ConnectDeadline,
   DestinationDeniedError,
   guardedConnect,
   type CheckedDialer,
@@ -39,25 +43,69 @@ export interface UpstreamOptions {
   readonly lookup?: HostLookup | undefined;
 }
 
+/** Verdicts remembered per policy: beyond this many, the memory starts again (a client cannot grow it for ever). */
+const MAX_VERDICTS = 4096;
+/** A DNS name is at most 253 characters; with a port and an address a key stays under this. */
+const MAX_KEY = 320;
+
+/**
+ * A policy's rules with their verdicts remembered: a verdict depends on the policy (fixed for a server's life) and
+ * the name, port and address only, and a proxy sees the same few destinations again and again; checking one anew
+ * parses the address into bytes three times over.
+ */
+class RememberedRules implements AddressRules {
+  readonly #rules: AddressRules;
+  readonly #names = new Map<string, DestinationVerdict>();
+  readonly #addresses = new Map<string, DestinationVerdict>();
+
+  constructor(policy: DestinationPolicy) {
+    this.#rules = destinationRules(policy);
+  }
+
+  checkName(host: string, port: number): DestinationVerdict {
+    return remembered(this.#names, `${host} ${port}`, () => this.#rules.checkName(host, port));
+  }
+
+  checkAddress(host: string, port: number, address: string): DestinationVerdict {
+    const key = `${host} ${port} ${address}`;
+    return remembered(this.#addresses, key, () => this.#rules.checkAddress(host, port, address));
+  }
+}
+
+function remembered(
+  verdicts: Map<string, DestinationVerdict>,
+  key: string,
+  check: () => DestinationVerdict,
+): DestinationVerdict {
+  // A name as long as a request head allows is checked, not kept: the memory stays a few hundred KiB at most.
+  if (key.length > MAX_KEY) return check();
+  let v = verdicts.get(key);
+  if (v === undefined) {
+    if (verdicts.size >= MAX_VERDICTS) verdicts.clear();
+    verdicts.set(key, (v = check()));
+  }
+  return v;
+}
+
 /** The rules of a policy, made once per policy rather than once per connect. */
 const rulesByPolicy = new WeakMap<DestinationPolicy, AddressRules>();
 
 function rulesOf(policy: DestinationPolicy): AddressRules {
   let rules = rulesByPolicy.get(policy);
-  if (!rules) rulesByPolicy.set(policy, (rules = destinationRules(policy)));
+  if (!rules) rulesByPolicy.set(policy, (rules = new RememberedRules(policy)));
   return rules;
 }
 
 /**
- * Resolves, checks and connects, within one deadline (serve/guarded-connect.ts). The socket is paused,
- * allowHalfOpen, and has no listeners left.
+ * Resolves, checks and connects, within one deadline (serve/guarded-connect.ts; a direct connect to an IP literal
+ * on one plain timer). The socket is paused, allowHalfOpen, and has no listeners left.
  */
 export async function openUpstream(target: Authority, o: UpstreamOptions): Promise<UpstreamResult> {
-  const deadline = new ConnectDeadline(o.connectTimeout);
   try {
     const c = await guardedConnect(target, {
       rules: rulesOf(o.policy),
-      signal: deadline.signal,
+      signal: undefined,
+      timeout: o.connectTimeout,
       lookup: o.lookup,
       dial: o.parent ? parentDialer(o.parent, o.parentCa) : undefined,
       onread: o.onread,
@@ -65,8 +113,6 @@ export async function openUpstream(target: Authority, o: UpstreamOptions): Promi
     return { ok: true, socket: c.socket, address: c.address };
   } catch (e) {
     return { ok: false, failure: failureFor(e) };
-  } finally {
-    deadline.clear();
   }
 }
 

@@ -25,8 +25,14 @@ export type CheckedDialer = (
 
 export interface GuardedConnectOptions {
   readonly rules: AddressRules;
-  /** The deadline of the whole connect; undefined: no limit. */
+  /** The deadline of the whole connect; undefined: no limit (or `timeout`). */
   readonly signal: AbortSignal | undefined;
+  /**
+   * Without a signal: the deadline of the whole connect in ms (0 or undefined: no limit). A direct connect to an IP
+   * literal then runs on one plain timer, with no AbortController made for it (the proxy's setup path); a lookup or a
+   * dialer gets a {@link ConnectDeadline} made here.
+   */
+  readonly timeout?: number | undefined;
   /** Default: the system resolver (`dns.lookup`, every address, IPv6 included, in the system's order). */
   readonly lookup?: HostLookup | undefined;
   /** Default: TCP straight to the address, half-open allowed, no delay, paused. */
@@ -112,10 +118,20 @@ export async function guardedConnect(
   target: Authority,
   o: GuardedConnectOptions,
 ): Promise<GuardedConnection> {
+  const literal = net.isIP(target.host) !== 0;
+  if (o.signal === undefined && (o.timeout ?? 0) > 0 && (o.dial !== undefined || !literal)) {
+    const deadline = new ConnectDeadline(o.timeout ?? 0);
+    try {
+      return await guardedConnect(target, { ...o, signal: deadline.signal, timeout: undefined });
+    } finally {
+      deadline.clear();
+    }
+  }
   const attempt = new ConnectAttempt(target, o);
   // Rules that need no address are applied first: a denied name is never even resolved.
   attempt.check(o.rules.checkName(target.host, target.port));
-  const addresses = await attempt.resolveOnce();
+  // An IP literal is its own address: no lookup, and no event-loop turn for one.
+  const addresses = literal ? [target.host] : await attempt.resolveOnce();
   for (const address of addresses) attempt.check(o.rules.checkAddress(target.host, target.port, address));
   return attempt.connectChecked(addresses);
 }
@@ -187,6 +203,8 @@ class ConnectAttempt {
   #connectDirect(address: string): Promise<net.Socket> {
     const signal = this.#o.signal;
     if (signal?.aborted) return Promise.reject(this.#stopped('tcp', `no connection to ${this.#where}`));
+    // `timeout` without a signal (a direct connect to an IP literal): one plain timer, cleared at the connect.
+    const ms = signal === undefined ? (this.#o.timeout ?? 0) : 0;
     return new Promise((resolve, reject) => {
       const socket = net.connect({
         host: address,
@@ -196,10 +214,12 @@ class ConnectAttempt {
         ...(this.#o.onread && { onread: this.#o.onread }),
       });
       socket.pause();
+      let timer: NodeJS.Timeout | undefined;
       const settle = (): void => {
         socket.removeListener('connect', onConnect);
         socket.removeListener('error', onError);
         signal?.removeEventListener('abort', onAbort);
+        clearTimeout(timer);
       };
       const onConnect = (): void => {
         settle();
@@ -210,14 +230,17 @@ class ConnectAttempt {
         socket.destroy();
         reject(this.#connectError(e, address));
       };
-      const onAbort = (): void => {
+      const stop = (reason: unknown): void => {
         settle();
         socket.destroy();
-        reject(this.#stopped('tcp', `no connection to ${this.#where}`));
+        reject(this.#stopped('tcp', `no connection to ${this.#where}`, reason));
       };
+      const onAbort = (): void => stop(signal?.reason);
       socket.once('connect', onConnect);
       socket.once('error', onError);
       signal?.addEventListener('abort', onAbort, { once: true });
+      if (ms > 0)
+        timer = setTimeout(() => stop(new DeadlineExceeded(ms)), Math.min(ms, MAX_TIMER_MS)).unref();
     });
   }
 
@@ -245,8 +268,8 @@ class ConnectAttempt {
   }
 
   /** The error for a connect its deadline (or its owner) stopped during `hop`. */
-  #stopped(hop: Hop, what: string): WsviaError {
-    const r: unknown = this.#o.signal?.reason;
+  #stopped(hop: Hop, what: string, reason: unknown = this.#o.signal?.reason): WsviaError {
+    const r = reason;
     const timedOut = r instanceof DeadlineExceeded || (r instanceof Error && r.name === 'TimeoutError');
     if (!timedOut)
       return new WsviaError('CONNECTION_RESET', `${what}: the connection attempt was abandoned`, {

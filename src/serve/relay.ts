@@ -50,6 +50,9 @@ const ERRORED = Symbol('wsvia.errored');
 const READ = Symbol('wsvia.read');
 const FLUSH = Symbol('wsvia.flush');
 
+/** With `spliceAfter`, a tunnel open this long moves to the native relay even if it carried little (the sweep's). */
+const LONG_LIVED_MS = 2000;
+
 /** The size of a reused read buffer: what Node reads per call by default. */
 const READ_SIZE = 64 * 1024;
 /** Where sockets without bulk traffic read: small reads are copied out of it, as Node would allocate them. */
@@ -127,6 +130,11 @@ export class Tunnel<I = unknown> {
   readonly halfCloseOnly: Duplex | undefined;
   /** @internal byte-stream mode, when the set has it */
   readonly byteStream: ByteStreamMode | undefined;
+  /**
+   * @internal bytes one direction carries on the JavaScript relay before the tunnel moves to the native relay
+   * ({@link TunnelSet}'s `spliceAfter`); Infinity: it stays where it is.
+   */
+  spliceAt = Infinity;
   #closed = 0;
   /** The native relay, once the sockets are handed over; the bytes relayed in JavaScript before that. */
   #spliced: SplicedPair | undefined;
@@ -192,7 +200,9 @@ export class Tunnel<I = unknown> {
       this.#lastBytes = bytes;
       this.#lastActive = now;
     } else if (limits.idleTimeout > 0 && now - this.#lastActive >= limits.idleTimeout)
-      this.abort('idle_timeout');
+      return this.abort('idle_timeout');
+    // A tunnel that stays open moves to the native relay whatever it carries: only short ones stay in JavaScript.
+    if (this.spliceAt !== Infinity && now - this.openedAt >= LONG_LIVED_MS) moveSoon(this as Tunnel<unknown>);
   }
 
   /** @internal the sockets now belong to the native relay (client is its side a, upstream its side b) */
@@ -224,8 +234,9 @@ export class Tunnel<I = unknown> {
 }
 
 function onData(this: RelayStream, chunk: Buffer): void {
-  this[READ] += chunk.length;
-  this[TUNNEL].onData?.(this[IS_CLIENT], chunk);
+  const tunnel = this[TUNNEL];
+  if ((this[READ] += chunk.length) >= tunnel.spliceAt) moveSoon(tunnel);
+  tunnel.onData?.(this[IS_CLIENT], chunk);
   const peer = this[PEER];
   if (peer.destroyed) {
     this.destroy();
@@ -264,8 +275,9 @@ export function reusedReads(): net.OnReadOpts {
         own = undefined;
         return true;
       }
-      this[READ] += nread;
-      const tap = this[TUNNEL].onData;
+      const tunnel = this[TUNNEL];
+      if ((this[READ] += nread) >= tunnel.spliceAt) moveSoon(tunnel);
+      const tap = tunnel.onData;
       if (tap) tap(this[IS_CLIENT], Buffer.from(data.buffer, data.byteOffset, data.byteLength));
       if (peer.destroyed) {
         this.destroy();
@@ -405,6 +417,34 @@ function relayJs<I>(t: Tunnel<I>, client: Duplex, upstream: Duplex, clientToUpst
   upstream.resume();
 }
 
+/** Takes the JavaScript relay's handlers off `s` (the tunnel moves to the native relay). */
+function detach(s: Duplex): void {
+  s.removeListener('data', onData);
+  s.removeListener('end', onEnd);
+  s.removeListener('drain', onDrain);
+  s.removeListener('error', onError);
+  s.removeListener('close', onClose);
+}
+
+/** The tunnel carried enough to be worth the native relay's handover: made once, outside the read callback. */
+function moveSoon(t: Tunnel<unknown>): void {
+  t.spliceAt = Infinity;
+  process.nextTick(moveToNative, t);
+}
+
+/**
+ * Moves a tunnel the JavaScript relay carries to the native relay, if both sockets are still open both ways (a FIN
+ * or an error seen meanwhile keeps it in JavaScript, which ends it as it always does).
+ */
+function moveToNative(t: Tunnel<unknown>): void {
+  const c = t.client;
+  const u = t.upstream;
+  if (t.reason !== undefined || !spliceable(c) || !spliceable(u)) return;
+  detach(c);
+  detach(u);
+  new Handover(t, c, u);
+}
+
 /** What Node had read from `s` and not yet relayed (the relay's early bytes, the stream's buffer); reads stop. */
 function takeRead(s: net.Socket): Buffer[] {
   const held = s as net.Socket & { [EARLY]?: Buffer[] | undefined };
@@ -485,6 +525,7 @@ export class TunnelSet<I = unknown> {
   #emptied: (() => void)[] = [];
   readonly #byteStream: ByteStreamMode | undefined;
   readonly #splice: boolean;
+  readonly #spliceAfter: number;
 
   /**
    * `relay` picks the relay for tunnels between two plain TCP sockets: `js` (the default) always relays in
@@ -496,6 +537,13 @@ export class TunnelSet<I = unknown> {
       onFinish: (t: Tunnel<I>) => void;
       byteStream?: ByteStreamMode;
       relay?: RelayChoice;
+      /**
+       * With the native relay: bytes a tunnel carries in one direction on the JavaScript relay first (0, the
+       * default: none). A handover costs about what relaying a few reads in JavaScript does, so a tunnel that opens,
+       * says a little and closes is cheaper never handed over; one that moves bulk data is handed over after its
+       * first reads, and one that stays open (idle or not) at the first sweep 2 s after it opened.
+       */
+      spliceAfter?: number;
     },
   ) {
     this.#limits = { idleTimeout: options.idleTimeout, maxLifetime: options.maxLifetime };
@@ -503,6 +551,7 @@ export class TunnelSet<I = unknown> {
     this.#byteStream = options.byteStream;
     const relay = options.relay ?? 'js';
     this.#splice = relay !== 'js' && options.byteStream === undefined && spliceSupport().available;
+    this.#spliceAfter = Math.max(0, options.spliceAfter ?? 0);
   }
 
   /** The relay plain TCP tunnels get: 'splice' when the native relay is chosen and loaded. */
@@ -542,8 +591,11 @@ export class TunnelSet<I = unknown> {
       options.halfCloseOnly === undefined &&
       spliceable(client) &&
       spliceable(upstream);
-    if (native) new Handover(t, client, upstream);
-    else relayJs(t, client, upstream, clientToUpstream);
+    if (native && this.#spliceAfter === 0) new Handover(t, client, upstream);
+    else {
+      relayJs(t, client, upstream, clientToUpstream);
+      if (native) t.spliceAt = this.#spliceAfter;
+    }
     this.#arm();
     return t;
   }

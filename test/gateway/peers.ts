@@ -12,6 +12,7 @@ import { parseConfig } from '../../src/config.js';
 import { configFromNode, type GatewayConfig } from '../../src/gateway/config.js';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { AccessLog } from '../../src/observe/access-log.js';
+import type { RelayChoice } from '../../src/serve/splice-relay.js';
 import { Writable } from 'node:stream';
 
 export interface Upstream {
@@ -99,7 +100,10 @@ export function configFromYaml(yaml: string): GatewayConfig {
   return configFromNode(parseConfig(yaml, 'test.yaml'), 'test.yaml');
 }
 
-export async function startGateway(yaml: string): Promise<TestGateway> {
+export async function startGateway(
+  yaml: string,
+  options: { relay?: RelayChoice } = {},
+): Promise<TestGateway> {
   const records: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -108,7 +112,7 @@ export async function startGateway(yaml: string): Promise<TestGateway> {
       cb();
     },
   });
-  const gateway = new Gateway(configFromYaml(yaml), { accessLog: new AccessLog(sink) });
+  const gateway = new Gateway(configFromYaml(yaml), { accessLog: new AccessLog(sink), ...options });
   const a = await gateway.start();
   const url = a.listen ? `http://127.0.0.1:${a.listen.port}` : '';
   const adminUrl = a.admin ? `http://127.0.0.1:${a.admin.port}` : undefined;

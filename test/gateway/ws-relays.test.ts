@@ -282,8 +282,9 @@ routes:
       assert.equal(gw.records.at(-1)?.['close_code'], 1001);
     });
 
-    it('leaves no relay and no descriptor open', async () => {
+    it('leaves no relay, no admission slot and no descriptor open', async () => {
       await until('no native relay open', () => splicedOpen() === 0);
+      await until('every admission slot given back', () => gw.gateway.connections === 0);
       await until('descriptors back', () => openSockets() <= fdsBefore);
     });
   });

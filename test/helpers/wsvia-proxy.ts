@@ -24,8 +24,18 @@ export const LOOPBACK_POLICY = {
   deny: [],
 };
 
+/**
+ * With `relay: 'splice'` tunnels go to the native relay from their first byte (`spliceAfter: 0`), so every suite
+ * run against it exercises it whatever few bytes a test sends; test/proxy/splice-after.test.ts covers the move.
+ */
 export async function startProxy(options: ProxyServerOptions = {}): Promise<RunningWsviaProxy> {
-  const server = new ProxyServer({ host: '127.0.0.1', port: 0, policy: LOOPBACK_POLICY, ...options });
+  const server = new ProxyServer({
+    host: '127.0.0.1',
+    port: 0,
+    policy: LOOPBACK_POLICY,
+    spliceAfter: 0,
+    ...options,
+  });
   const a = await server.listen();
   return { server, port: a.port, url: a.url, close: (drain = 0) => server.close(drain) };
 }

@@ -49,6 +49,25 @@ describe('AccessLog', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('with batch (what open() sets), writes the lines of one event-loop turn in one write; close() writes what is pending', async () => {
+    const writes: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        writes.push(chunk.toString());
+        cb();
+      },
+    });
+    const log = new AccessLog(sink, { batch: true });
+    for (let i = 0; i < 3; i++) log.write(ENTRY);
+    await until('the batch written', () => writes.length > 0);
+    assert.equal(writes.length, 1);
+    assert.equal(writes[0]?.split('\n').filter((l) => l !== '').length, 3);
+    log.write(ENTRY);
+    await log.close();
+    assert.equal(writes.length, 2);
+    assert.equal((JSON.parse(writes[1] as string) as { status: number }).status, 403);
+  });
+
   it('counts write errors and the lines lost after them in /metrics, reports the first once, never throws', async () => {
     const failing = new Writable({
       write(_chunk, _enc, cb) {

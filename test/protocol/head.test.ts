@@ -494,6 +494,18 @@ describe('head round trip (property)', () => {
 });
 
 describe('RequestHeadReader', () => {
+  it('parses a head that came whole in one read where it lies: leftover and received are views of that read', () => {
+    const chunk = concat(bytes('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'), TAIL);
+    const reader = new RequestHeadReader({ peer: 'the client', hop: 'server' });
+    const r = reader.receive(chunk);
+    assert.ok(r);
+    assert.equal(r.head.target, 'example.com:443');
+    assert.deepEqual(r.leftover, TAIL);
+    assert.equal(r.leftover.buffer, chunk.buffer);
+    assert.equal(reader.received.buffer, chunk.buffer);
+    assert.equal(reader.received.length, r.headBytes);
+  });
+
   it('reads the origin, absolute, authority and asterisk forms (RFC 9112 §3.2)', () => {
     for (const [line, method, target] of [
       ['GET /chat?x=1 HTTP/1.1', 'GET', '/chat?x=1'],

@@ -115,6 +115,42 @@ describe('guardedConnect', () => {
     assert.ok(elapsed < 1500, `both took ${elapsed} ms`);
   });
 
+  it('a timeout without a signal bounds a connect to an IP literal and a lookup alike', async () => {
+    const started = Date.now();
+    const e1 = await rejection(
+      guardedConnect(
+        { host: '127.0.0.1', port: hole.port },
+        { rules: ANY_DESTINATION, signal: undefined, timeout: 200 },
+      ),
+    );
+    assert.ok(isWsviaError(e1));
+    assert.equal(e1.code, 'TCP_TIMEOUT');
+    assert.equal(e1.hop, 'tcp');
+    assert.match(e1.summary, /no connection to 127\.0\.0\.1:\d+ within 200 ms/);
+    const e2 = await rejection(
+      guardedConnect(
+        { host: 'slow.test', port: 80 },
+        {
+          rules: ANY_DESTINATION,
+          signal: undefined,
+          timeout: 200,
+          lookup: () => new Promise<string[]>(() => {}),
+        },
+      ),
+    );
+    assert.ok(isWsviaError(e2));
+    assert.equal(e2.code, 'TCP_TIMEOUT');
+    assert.equal(e2.hop, 'dns');
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 350 && elapsed < 1500, `both took ${elapsed} ms`);
+    // Within the timeout, the connect succeeds and the timer is gone with it (the test process may exit).
+    const c = await guardedConnect(
+      { host: '127.0.0.2', port: echo.port },
+      { rules: ANY_DESTINATION, signal: undefined, timeout: 60_000 },
+    );
+    c.socket.destroy();
+  });
+
   it('a deadline of 0 sets no limit (no signal)', () => {
     const d = new ConnectDeadline(0);
     assert.equal(d.signal, undefined);
