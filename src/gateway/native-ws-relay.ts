@@ -12,8 +12,8 @@
  * nothing is pending (WsRelay.suspend), the native relay takes the WebSocket again.
  *
  * Idle timeout and max lifetime are checked by one shared sweep over the natively relayed WebSockets (their byte
- * counts), never a timer per connection; the sockets' `close` listeners (the admission slot) move to the sockets
- * made at the handback, so they run when the connection really closes.
+ * counts), never a timer per connection; the first sockets' `close` listeners (the admission slot, the gateway's
+ * socket set) run, on those sockets, when the sockets made at the handback close: when the connection really does.
  */
 import net from 'node:net';
 import os from 'node:os';
@@ -26,8 +26,8 @@ import {
   wsRelayAddon,
   type WsHandback,
 } from '../serve/splice-relay.js';
-import type { GatewayRelayChoice } from './config.js';
 import { FrameScanner } from '../protocol/ws-frame-scanner.js';
+import type { GatewayRelayChoice } from './config.js';
 import {
   WsRelay,
   type OpenWebSocket,
