@@ -267,7 +267,7 @@ backend be
   return wrap('HAProxy', port, peer, 'haproxy -db, mode http, timeout tunnel 1h, default threads (2)', dir);
 }
 
-export async function startWsviaGateway(upstreamPort: number): Promise<BenchPeer> {
+export async function startWsviaGateway(upstreamPort: number, relay?: 'js' | 'native'): Promise<BenchPeer> {
   const port = await freePort();
   const args = [
     wsviaMain('gateway'),
@@ -281,9 +281,15 @@ export async function startWsviaGateway(upstreamPort: number): Promise<BenchPeer
     '20000',
     '--max-per-client',
     '20000',
+    ...(relay ? ['--relay', relay] : []),
   ];
   const peer = await startPeer(process.execPath, args, { port });
-  return wrap('wsvia gateway', port, peer, `wsvia ${args.slice(1).join(' ')}${buildNote('gateway')}`);
+  return wrap(
+    relay ? `wsvia gateway --relay ${relay}` : 'wsvia gateway',
+    port,
+    peer,
+    `wsvia ${args.slice(1).join(' ')}${buildNote('gateway')}`,
+  );
 }
 
 // ---------------------------------------------------------------- WebSocket -> TCP bridges (issue 7)

@@ -25,7 +25,13 @@ export async function gatewaySection(s: Settings, targets: Targets): Promise<Sec
   const hasWsvia = wsviaHas('gateway', 'gateway');
   if (!hasWsvia) notes.push('wsvia gateway is not in this build yet: ratios are not available');
   const starters: { name: string; start: () => Promise<BenchPeer> }[] = [
-    ...(hasWsvia ? [{ name: 'wsvia gateway', start: () => startWsviaGateway(targets.wsPort) }] : []),
+    // The default relay (auto: the native WebSocket relay where it loads) and the JavaScript relay (issue 15).
+    ...(hasWsvia
+      ? [
+          { name: 'wsvia gateway', start: () => startWsviaGateway(targets.wsPort) },
+          { name: 'wsvia gateway --relay js', start: () => startWsviaGateway(targets.wsPort, 'js') },
+        ]
+      : []),
     { name: 'nginx', start: () => startNginx(targets.wsPort) },
     { name: 'HAProxy', start: () => startHaproxy(targets.wsPort) },
   ];

@@ -19,6 +19,7 @@ import {
   type GatewayConfig,
 } from '../gateway/config.js';
 import { Gateway, type GatewayAddresses } from '../gateway/gateway.js';
+import { gatewayRelayDecision } from '../gateway/native-ws-relay.js';
 import { answerAdminRequests, ClusterAdmin } from '../serve/cluster-admin.js';
 import { relayDecision } from '../serve/splice-relay.js';
 import { ConfigWatch } from './config-watch.js';
@@ -83,6 +84,10 @@ Operations
   --admin [HOST:]PORT       /metrics (Prometheus), /healthz, /routes
   --access-log FILE|-       JSON line per request and WebSocket at its end (- for stdout)
   --workers N               N processes sharing the port(s) (default 1)
+  --relay js|native|auto    the WebSocket relay (default auto): native scans frame headers in the native addon
+                            and splices payloads, handing every event (close, ping, pong, errors) to JavaScript
+                            (Linux; plain TCP client and upstream, routes without ping); auto uses it where it
+                            loads, else JavaScript; the start says which
   -h, --help
 
 Prints "wsvia gateway listening on http://HOST:PORT" when ready, after every listener (the admin one too) is
@@ -143,6 +148,10 @@ export async function run(argv: string[]): Promise<number> {
       throw new UsageError(`--workers expects 1 to 64, got ${JSON.stringify(flags.workers)}`);
     workers = Number(flags.workers ?? 1);
     config = loadConfig(flags);
+    const relay = gatewayRelayDecision(config.relay);
+    // `native` is refused where it cannot run, rather than quietly relaying in JavaScript.
+    if (config.relay === 'native' && relay.relay !== 'native')
+      throw new UsageError(`--relay native cannot run here: ${relay.why} (use auto or js)`);
     // The gateway re-reads them on SIGHUP; a file that cannot be used at start is a configuration error.
     if (config.tls.listen !== undefined) readTlsFiles(config.tls.cert, config.tls.key);
   } catch (e) {
@@ -161,6 +170,8 @@ export async function run(argv: string[]): Promise<number> {
       answerAdminRequests(gateway.adminPages());
       process.send?.({ wsvia: 'listening', addresses });
     } else {
+      const relay = gatewayRelayDecision(config.relay);
+      process.stderr.write(`wsvia gateway relay: ${relay.relay} (${relay.why})\n`);
       announce(addresses);
       if (config.sni.length > 0) {
         // Passthrough bytes are never decrypted: the TLS listener does not keep them in JavaScript.

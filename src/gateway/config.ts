@@ -82,12 +82,20 @@ export interface GatewayConfig {
   readonly ratePerClient: number;
   /** Connections dialed ahead of need per plain upstream, each used for one WebSocket upgrade. 0: dial on demand. */
   readonly warm: number;
+  /**
+   * The WebSocket relay: `native` (the addon scans frame headers and splices payloads, JavaScript handles every
+   * event; plain TCP both sides, routes without ping), `js`, or `auto` (native where it can run).
+   */
+  readonly relay: GatewayRelayChoice;
 }
 
 /** Warm connections per upstream when neither `--warm` nor a route's `warm` says otherwise. */
 export const DEFAULT_WARM = 2;
 /** At most this many per upstream: warm connections are for latency, not a connection pool to size for load. */
 export const MAX_WARM = 64;
+
+export const GATEWAY_RELAY_CHOICES = ['auto', 'js', 'native'] as const;
+export type GatewayRelayChoice = (typeof GATEWAY_RELAY_CHOICES)[number];
 
 export const DEFAULT_LIMITS: Limits = {
   ...DEFAULT_ADMISSION,
@@ -200,6 +208,7 @@ export const GATEWAY_FLAGS = {
   warm: { type: 'string' },
   admin: { type: 'string' },
   'access-log': { type: 'string' },
+  relay: { type: 'string' },
 } as const;
 
 /** Nothing to listen on and no routes: what flags and a file fill in. */
@@ -220,6 +229,7 @@ export const EMPTY_CONFIG: GatewayConfig = {
   upstreamCa: undefined,
   ratePerClient: 0,
   warm: DEFAULT_WARM,
+  relay: 'auto',
 };
 
 /** How a bad value is reported: against a flag (`--ping expects seconds`) or a file's key. */
@@ -284,6 +294,15 @@ class FlagReader {
     return Number(v);
   }
 
+  /** One of `choices`. */
+  choice<T extends string>(key: string, choices: readonly T[]): T | undefined {
+    const v = this.string(key);
+    if (v === undefined) return undefined;
+    if (!choices.includes(v as T))
+      throw this.fail(key, `expects ${choices.join(', ')}, got ${JSON.stringify(v)}`);
+    return v as T;
+  }
+
   cidrs(key: string): Cidr[] | undefined {
     return this.list(key)?.map((t) => {
       const c = parseCidr(t);
@@ -336,6 +355,7 @@ export function applyFlagValues(
     upstreamCa: r.string('upstream-ca') ?? base.upstreamCa,
     ratePerClient: r.rate('rate-per-client') ?? base.ratePerClient,
     warm: r.count('warm', 0, MAX_WARM) ?? base.warm,
+    relay: r.choice('relay', GATEWAY_RELAY_CHOICES) ?? base.relay,
   };
 }
 

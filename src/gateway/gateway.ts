@@ -26,7 +26,7 @@ import { handleTlsConnection, PeerAddresses, SniPassthrough } from './tls-listen
 import { dialUpstream, type WarmSource } from './upstream-connect.js';
 import { UpstreamHealth } from './upstream-pool.js';
 import { WarmPools } from './warm-pool.js';
-import type { WsRelay } from './ws-relay.js';
+import type { OpenWebSocket } from './ws-relay.js';
 
 /** The addresses the gateway listens on (plain, TLS, admin), once started. */
 export interface GatewayAddresses {
@@ -71,7 +71,7 @@ export class Gateway implements Runtime {
   /** The TLS certificate and key as PEM, from the same load as the snapshot. */
   #identity: TlsIdentity | undefined;
   #draining = false;
-  readonly #relays = new Set<WsRelay>();
+  readonly #relays = new Set<OpenWebSocket>();
   readonly #admission: Admission;
   readonly #rates = new ClientRateLimiter();
   #plain: net.Server | undefined;
@@ -257,11 +257,11 @@ export class Gateway implements Runtime {
     this.metrics.upstreamHealthy.set({ upstream: u.url }, 0);
   }
 
-  track(relay: WsRelay): void {
+  track(relay: OpenWebSocket): void {
     this.#relays.add(relay);
   }
 
-  untrack(relay: WsRelay): void {
+  untrack(relay: OpenWebSocket): void {
     this.#relays.delete(relay);
   }
 

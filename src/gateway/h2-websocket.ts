@@ -175,5 +175,4 @@ async function bridge(
     },
     { fromUpstream: res.leftover, fromClient: new Uint8Array(0) },
   );
-  upstream.resume();
 }

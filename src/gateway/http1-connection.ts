@@ -410,8 +410,6 @@ export class Http1Connection {
       },
       { fromUpstream: res.leftover, fromClient: leftover },
     );
-    client.resume();
-    upstream.resume();
   }
 
   /**

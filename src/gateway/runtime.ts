@@ -12,7 +12,7 @@ import type { GatewayMetrics } from './gateway-metrics.js';
 import type { RouteTable } from './route-table.js';
 import type { UpstreamPool } from './upstream-pool.js';
 import type { WarmSource } from './upstream-connect.js';
-import type { WsRelay } from './ws-relay.js';
+import type { OpenWebSocket } from './ws-relay.js';
 
 export interface Snapshot {
   readonly config: GatewayConfig;
@@ -39,7 +39,7 @@ export interface Runtime {
   /** Upstream connections dialed ahead of need, for WebSocket upgrades. */
   readonly warm?: WarmSource | undefined;
   /** Registers an open WebSocket (for the drain and the open count). */
-  track(relay: WsRelay): void;
+  track(relay: OpenWebSocket): void;
   /** Forgets a WebSocket once it has ended. */
-  untrack(relay: WsRelay): void;
+  untrack(relay: OpenWebSocket): void;
 }

@@ -6,7 +6,8 @@ import type { Duplex } from 'node:stream';
 import type { CloseCause } from '../observe/access-log.js';
 import type { Keepalive } from './config.js';
 import type { Runtime } from './runtime.js';
-import { WsRelay, type RelayEnd, type RelayHooks, type Side } from './ws-relay.js';
+import { NativeWsRelay, nativeRelayable } from './native-ws-relay.js';
+import { WsRelay, type OpenWebSocket, type RelayEnd, type RelayHooks, type Side } from './ws-relay.js';
 
 /** The access log's `target` for the gateway: the upstream the request went to, and its path (never the query). */
 export function logTarget(upstream: string | undefined, requestTarget: string): string {
@@ -61,8 +62,9 @@ export interface SessionInfo {
 }
 
 /**
- * Counts the upgrade, starts the relay between `client` and `upstream` with the route's keepalive, and logs it
- * when it ends.
+ * Counts the upgrade, starts the relay between `client` and `upstream` with the route's keepalive (native under
+ * `relay: native|auto` for plain TCP both sides and a route without ping, else JavaScript), and logs it when it
+ * ends. The relay resumes both streams' reads.
  */
 export function startWebSocketSession(
   rt: Runtime,
@@ -71,16 +73,28 @@ export function startWebSocketSession(
   upstream: Duplex,
   info: SessionInfo,
   leftover: { fromUpstream: Uint8Array; fromClient: Uint8Array },
-): WsRelay {
+): OpenWebSocket {
   const m = rt.metrics;
   m.upgradeSeconds.observe((Date.now() - info.started) / 1000);
   m.wsOpen.inc({ route: info.route });
   m.wsTotal.inc({ route: info.route });
   const session = new WebSocketSession(rt, info);
+  const native =
+    rt.snapshot().config.relay !== 'js' && keepalive.ping === 0 && nativeRelayable(client, upstream);
+  if (native) {
+    const relay = new NativeWsRelay(client, upstream as typeof client, keepalive, session);
+    session.relay = relay;
+    rt.track(relay);
+    relay.start(leftover.fromUpstream, leftover.fromClient);
+    return relay;
+  }
   const relay = new WsRelay(client, upstream, keepalive, session);
   session.relay = relay;
   rt.track(relay);
   relay.start(leftover.fromUpstream, leftover.fromClient);
+  // An HTTP/2 stream flows once the relay listens to it; an HTTP/1.1 socket was paused after its request head.
+  if (info.http !== '2') client.resume();
+  upstream.resume();
   return relay;
 }
 
@@ -88,7 +102,7 @@ export function startWebSocketSession(
 class WebSocketSession implements RelayHooks {
   readonly #rt: Runtime;
   readonly #info: SessionInfo;
-  relay: WsRelay | undefined;
+  relay: OpenWebSocket | undefined;
 
   constructor(rt: Runtime, info: SessionInfo) {
     this.#rt = rt;

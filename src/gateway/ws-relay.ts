@@ -106,12 +106,31 @@ class Direction {
   }
 }
 
-export class WsRelay {
+/** An open WebSocket as the gateway sees it (drain, shutdown), whichever relay carries it. */
+export interface OpenWebSocket {
+  /** Closes it from the gateway: a close frame to the client first (drain, idle, lifetime). */
+  close(code: number, reason: string, why: NonNullable<RelayEnd['reason']>): void;
+  /** Cuts both sockets now. */
+  destroy(): void;
+}
+
+/** Where a relay continues from, when the native relay hands a WebSocket back (native-ws-relay.ts). */
+export interface RelayResume {
+  readonly started: number;
+  readonly bytesToUpstream: number;
+  readonly bytesToClient: number;
+  /** Per direction: bytes already scanned, written on as they are, and the payload still to come after them. */
+  readonly toUpstream: { readonly scanned: Buffer; readonly remaining: number };
+  readonly toClient: { readonly scanned: Buffer; readonly remaining: number };
+}
+
+export class WsRelay implements OpenWebSocket {
   readonly #client: Duplex;
   readonly #upstream: Duplex;
   readonly #hooks: RelayHooks;
   readonly #timers: RelayTimers;
-  readonly #started = Date.now();
+  readonly #started: number;
+  readonly #resume: RelayResume | undefined;
   /** Frames from the client, to the upstream. */
   readonly #up = new Direction('the client');
   /** Frames from the upstream, to the client. */
@@ -129,11 +148,25 @@ export class WsRelay {
   #ended = false;
   #closing = false;
 
-  constructor(client: Duplex, upstream: Duplex, timers: RelayTimers, hooks: RelayHooks) {
+  constructor(
+    client: Duplex,
+    upstream: Duplex,
+    timers: RelayTimers,
+    hooks: RelayHooks,
+    resume?: RelayResume,
+  ) {
     this.#client = client;
     this.#upstream = upstream;
     this.#timers = timers;
     this.#hooks = hooks;
+    this.#started = resume?.started ?? Date.now();
+    this.#resume = resume;
+    if (resume) {
+      this.#up.bytes = resume.bytesToUpstream;
+      this.#down.bytes = resume.bytesToClient;
+      this.#up.scanner.resumeInPayload(resume.toUpstream.remaining);
+      this.#down.scanner.resumeInPayload(resume.toClient.remaining);
+    }
   }
 
   /**
@@ -145,6 +178,7 @@ export class WsRelay {
     const u = this.#upstream;
     this.#attach(c);
     this.#attach(u);
+    if (this.#resume) this.#writeScanned(this.#resume);
     if (fromUpstream.length > 0) this.#onData(Buffer.from(fromUpstream), this.#down, c, u);
     if (fromClient.length > 0) this.#onData(Buffer.from(fromClient), this.#up, u, c);
     const t = this.#timers;
@@ -154,9 +188,22 @@ export class WsRelay {
       c.on('timeout', WsRelay.#onIdle);
     }
     if (t.maxLifetime > 0) {
-      this.#lifetime = setTimeout(() => this.close(1001, 'max lifetime', 'lifetime'), t.maxLifetime);
+      const left = Math.max(0, t.maxLifetime - (Date.now() - this.#started));
+      this.#lifetime = setTimeout(() => this.close(1001, 'max lifetime', 'lifetime'), left);
     }
     if (t.ping > 0) this.#timer = setTimeout(() => this.#sendPings(), t.ping);
+  }
+
+  /** What the native relay had read and scanned but not written: written on first, as it is. */
+  #writeScanned(r: RelayResume): void {
+    for (const [bytes, dir, to, from] of [
+      [r.toUpstream.scanned, this.#up, this.#upstream, this.#client],
+      [r.toClient.scanned, this.#down, this.#client, this.#upstream],
+    ] as const) {
+      if (bytes.length === 0) continue;
+      dir.bytes += bytes.length;
+      if (!to.write(bytes)) from.pause();
+    }
   }
 
   /*
@@ -382,6 +429,28 @@ export class WsRelay {
     // (an upstream that waits for the gateway must not hold the close up until the grace period).
     if (!this.#down.discard) this.#inject('upstream', this.#closeFrame('upstream', code, reason));
     this.#armGrace();
+  }
+
+  /**
+   * Stops this relay when nothing is pending, so the native relay can take the sockets again: no close begun, no
+   * frame of the gateway's waiting, no ping out, both directions between frames or inside a data frame's payload.
+   * Returns the payload still to come each way; undefined (and nothing changed) otherwise. The caller removes the
+   * relay's listeners from the sockets; this relay never ends or logs.
+   */
+  suspend(): { toUpstream: number; toClient: number } | undefined {
+    const up = this.#up;
+    const down = this.#down;
+    if (this.#ended || this.#closing || this.#timer !== undefined || this.#grace !== undefined)
+      return undefined;
+    if (up.pending !== undefined || down.pending !== undefined || up.discard || down.discard)
+      return undefined;
+    if (up.scanner.closeCode !== undefined || down.scanner.closeCode !== undefined) return undefined;
+    const toUpstream = up.scanner.payloadRemaining;
+    const toClient = down.scanner.payloadRemaining;
+    if (toUpstream === undefined || toClient === undefined) return undefined;
+    this.#ended = true;
+    clearTimeout(this.#lifetime);
+    return { toUpstream, toClient };
   }
 
   /** Cuts both sockets now (shutdown after the drain timeout, tests). */

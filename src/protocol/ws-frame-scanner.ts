@@ -35,11 +35,33 @@ export class FrameScanner {
   pongs = 0;
   /** Frames whose header was read. */
   frames = 0;
+  /** Control frames (close, ping, pong) whose header was read. */
+  controls = 0;
   /** The close code of the first close frame seen: 1005 when it had none (§7.1.5); undefined before. */
   closeCode: number | undefined;
 
   constructor(peer: string) {
     this.#peer = peer;
+  }
+
+  /**
+   * Continues from another scanner's state (the native relay's, at a handback): `remaining` payload bytes of a
+   * data frame still to come, or a frame boundary when 0. A control frame is never in progress there.
+   */
+  resumeInPayload(remaining: number, opcode: number = OPCODES.binary): void {
+    if (remaining <= 0) return;
+    this.#opcode = opcode;
+    this.#remaining = remaining;
+    this.#state = 'payload';
+  }
+
+  /**
+   * Payload bytes still to come of the frame the scan ended in: 0 at a frame boundary, undefined in the middle of
+   * a header.
+   */
+  get payloadRemaining(): number | undefined {
+    if (this.#state === 'head0') return 0;
+    return this.#state === 'payload' ? this.#remaining : undefined;
   }
 
   /** True when the bytes scanned so far end exactly at a frame boundary. */
@@ -126,6 +148,7 @@ export class FrameScanner {
 
   #afterLength(): void {
     this.frames++;
+    if (this.#opcode >= 8) this.controls++;
     if (this.#opcode === OPCODES.pong) this.pongs++;
     if (this.#masked) {
       this.#maskRead = 0;

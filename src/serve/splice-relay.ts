@@ -31,10 +31,40 @@ export interface SpliceEnd {
   readonly firstReset: boolean;
 }
 
+/**
+ * What the native WebSocket relay hands back (the gateway's, side a the client, side b the upstream): the two fds,
+ * now JavaScript's, why, an errno a syscall got on a side (0: none), and per direction the bytes read and not yet
+ * written, of which the first `scanned` were scanned; the scanner stands `remaining` payload bytes before the next
+ * frame header there. Byte counts are what was written.
+ */
+export interface WsHandback {
+  readonly fdA: number;
+  readonly fdB: number;
+  readonly why: 'control' | 'broken' | 'hangup' | 'error' | 'release';
+  readonly errA: number;
+  readonly errB: number;
+  readonly dataAtoB: Buffer;
+  readonly scannedAtoB: number;
+  readonly remainingAtoB: number;
+  readonly dataBtoA: Buffer;
+  readonly scannedBtoA: number;
+  readonly remainingBtoA: number;
+  readonly bytesAtoB: number;
+  readonly bytesBtoA: number;
+}
+
 interface Addon {
   relay(fdA: number, fdB: number, counts: Float64Array, callback: (e: SpliceEnd) => void): number;
   cut(id: number): void;
   openCount(): number;
+  wsRelay?(
+    fdA: number,
+    fdB: number,
+    state: Float64Array,
+    counts: Float64Array,
+    callback: (h: WsHandback) => void,
+  ): number;
+  release?(id: number): void;
 }
 
 /** Whether the native relay can run in this process, and if not, why (for the startup line and errors). */
@@ -86,6 +116,19 @@ export function splicedOpen(): number {
   return addon?.openCount() ?? 0;
 }
 
+/** The native WebSocket relay's entry points, when the loaded addon has them. */
+export function wsRelayAddon(): Required<Pick<Addon, 'wsRelay' | 'release'>> | undefined {
+  if (!spliceSupport().available) return undefined;
+  const a = addon;
+  if (a?.wsRelay === undefined || a.release === undefined) return undefined;
+  return { wsRelay: a.wsRelay.bind(a), release: a.release.bind(a) };
+}
+
+/** The fd under a plain TCP socket ({@link spliceable} ones have one). */
+export function fdOf(s: net.Socket): number {
+  return handleOf(s)?.fd ?? -1;
+}
+
 interface TcpHandle {
   fd?: number;
   reading?: boolean;
@@ -126,6 +169,14 @@ export function stopReads(s: net.Socket): Buffer[] {
     h.readStop();
   }
   return chunks;
+}
+
+/** Undoes {@link stopReads} for a socket that stays with JavaScript after all. */
+export function restartReads(s: net.Socket): void {
+  const h = handleOf(s) as (TcpHandle & { readStart?(): number }) | undefined;
+  if (h?.readStart === undefined || h.reading === true) return;
+  h.reading = true;
+  h.readStart();
 }
 
 type Listener = (...args: unknown[]) => void;

@@ -35,8 +35,11 @@ describe('gateway: an idle WebSocket keeps no closures of its own', { timeout: 3
   const open: WebSocket[] = [];
   before(async () => {
     upstream = await startUpstream('idle');
+    // The JavaScript relay's sockets: under the native relay (relay: auto) an idle WebSocket has no JavaScript
+    // socket at all until an event hands it back (test/gateway/ws-relays.test.ts).
     gw = await startGateway(`
 listen: 127.0.0.1:0
+relay: js
 routes: [{ path: /, upstream: ${upstream.url} }]
 idle-timeout: 3600
 `);

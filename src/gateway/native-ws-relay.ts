@@ -1,0 +1,355 @@
+/**
+ * The gateway's WebSocket relay in native code (issue 15): native carries the steady state, JavaScript handles every
+ * event. Two plain TCP sockets go to the addon (serve/splice-relay.ts), which follows the frame headers both ways,
+ * splices big payloads and copies small frames through a buffer that exists only while bytes are in flight, and
+ * hands the connection back at the first event it does not handle: a control frame (close, ping, pong), a FIN, reset
+ * or error, a broken frame header, or a release() asked for here (idle timeout, max lifetime, drain, shutdown).
+ *
+ * At the handback the fds become net.Sockets again and the JavaScript {@link WsRelay} continues from the native
+ * scanner's state with the bytes read and not yet written, the byte counts and the start time carried on: from
+ * there the WebSocket ends exactly as one relayed in JavaScript throughout (close codes, 1001 on drain, 1011 to the
+ * side still there, the access log line). After a ping, pong or close handback, once that frame has gone by and
+ * nothing is pending (WsRelay.suspend), the native relay takes the WebSocket again.
+ *
+ * Idle timeout and max lifetime are checked by one shared sweep over the natively relayed WebSockets (their byte
+ * counts), never a timer per connection; the first sockets' `close` listeners (the admission slot, the gateway's
+ * socket set) run, on those sockets, when the sockets made at the handback close: when the connection really does.
+ */
+import net from 'node:net';
+import os from 'node:os';
+import {
+  fdOf,
+  restartReads,
+  spliceable,
+  spliceSupport,
+  stopReads,
+  wsRelayAddon,
+  type WsHandback,
+} from '../serve/splice-relay.js';
+import { FrameScanner } from '../protocol/ws-frame-scanner.js';
+import type { GatewayRelayChoice } from './config.js';
+import {
+  WsRelay,
+  type OpenWebSocket,
+  type RelayHooks,
+  type RelayResume,
+  type RelayTimers,
+} from './ws-relay.js';
+
+type Listener = (...args: unknown[]) => void;
+type Close = Parameters<OpenWebSocket['close']>;
+
+/** An errno from the addon as the error a socket would have emitted (`ECONNRESET`...). */
+function errnoError(errno: number): Error {
+  const code = Object.entries(os.constants.errno).find(([, v]) => v === errno)?.[0] ?? 'EIO';
+  return Object.assign(new Error(`read ${code}`), { code, errno: -errno });
+}
+
+function ignore(): void {}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The payload still to come after `bytes` (0: at a frame boundary), or undefined when they hold a control frame,
+ * end inside a frame header or are no frames: then the JavaScript relay takes them.
+ */
+function steadyState(bytes: Buffer): number | undefined {
+  const scanner = new FrameScanner('a peer');
+  try {
+    scanner.scan(bytes);
+  } catch {
+    return undefined;
+  }
+  return scanner.controls > 0 ? undefined : scanner.payloadRemaining;
+}
+
+/** The natively relayed WebSockets with an idle timeout or a max lifetime, swept together. */
+class NativeSweep {
+  readonly #relays = new Set<NativeWsRelay>();
+  #timer: NodeJS.Timeout | undefined;
+  #every = Infinity;
+
+  add(r: NativeWsRelay, timers: RelayTimers): void {
+    const limits = [timers.idleTimeout, timers.maxLifetime].filter((x) => x > 0);
+    if (limits.length === 0) return;
+    this.#relays.add(r);
+    // Cut within a quarter of its limit past it; at most one wake-up a second, at least every 50 ms.
+    const every = Math.max(50, Math.min(1000, Math.min(...limits) / 4));
+    if (every < this.#every) {
+      clearInterval(this.#timer);
+      this.#every = every;
+      this.#timer = setInterval(() => this.#sweep(), every);
+      this.#timer.unref();
+    }
+  }
+
+  delete(r: NativeWsRelay): void {
+    if (!this.#relays.delete(r) || this.#relays.size > 0) return;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#every = Infinity;
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const r of this.#relays) r.sweep(now);
+  }
+}
+
+const sweep = new NativeSweep();
+
+/** Which relay the gateway's WebSockets get under `choice`, and why (the startup line says both). */
+export function gatewayRelayDecision(choice: GatewayRelayChoice): {
+  readonly relay: 'js' | 'native';
+  readonly why: string;
+} {
+  if (choice === 'js') return { relay: 'js', why: '--relay js' };
+  const s = spliceSupport();
+  if (!s.available) return { relay: 'js', why: s.reason };
+  if (wsRelayAddon() === undefined)
+    return { relay: 'js', why: `the native relay in ${s.from} has no WebSocket relay` };
+  return {
+    relay: 'native',
+    why: `frame headers scanned natively, payloads spliced, ${s.from}; TLS sides and ping routes: JavaScript`,
+  };
+}
+
+/** Whether `client` and `upstream` can go to the native relay now: both plain TCP, the addon loaded. */
+export function nativeRelayable(client: unknown, upstream: unknown): client is net.Socket {
+  return (
+    wsRelayAddon() !== undefined &&
+    client instanceof net.Socket &&
+    upstream instanceof net.Socket &&
+    spliceable(client) &&
+    spliceable(upstream)
+  );
+}
+
+/** The events {@link WsRelay} listens to on its sockets ('close' apart: others listen to it too). */
+const RELAY_EVENTS = ['data', 'drain', 'end', 'error', 'timeout'] as const;
+
+/**
+ * A WebSocket relayed natively until an event, then by a {@link WsRelay} until it ends or nothing is pending any
+ * more (a ping and its pong went by), when the native relay takes it again. Start it with
+ * {@link NativeWsRelay.start}; `close` and `destroy` act at once when in JavaScript, after the handback otherwise.
+ */
+export class NativeWsRelay implements OpenWebSocket {
+  /** The sockets now: the accepted and dialed ones, then those made at each handback. */
+  #client: net.Socket;
+  #upstream: net.Socket;
+  readonly #timers: RelayTimers;
+  readonly #hooks: RelayHooks;
+  readonly #started = Date.now();
+  /** Bytes written a -> b (client to upstream) and b -> a since the last handover, kept current by the thread. */
+  readonly #counts = new Float64Array(2);
+  #id = -1;
+  #js: WsRelay | undefined;
+  /** What to do once the native relay has handed the connection back. */
+  #then: { close: Close } | 'destroy' | undefined;
+  /**
+   * The first sockets' `close` listeners (the admission slot, the gateway's socket set...), run when the connection
+   * really closes, on the socket they were added to: they may read what they need from it.
+   */
+  #closeListeners: Listener[][] = [];
+  #firstSockets: readonly net.Socket[] = [];
+  /** Bytes relayed before the last handover, client to upstream and back. */
+  #base: readonly [number, number] = [0, 0];
+  #lastBytes = -1;
+  #lastActive = Date.now();
+  #reentryDue = false;
+  readonly #kick = (): void => {
+    if (this.#reentryDue) return;
+    this.#reentryDue = true;
+    setImmediate(() => {
+      this.#reentryDue = false;
+      this.#reenter();
+    });
+  };
+
+  constructor(client: net.Socket, upstream: net.Socket, timers: RelayTimers, hooks: RelayHooks) {
+    this.#client = client;
+    this.#upstream = upstream;
+    this.#timers = timers;
+    this.#hooks = hooks;
+  }
+
+  /**
+   * Hands the sockets to the native relay. Bytes that followed the handshakes (or that Node had read already) are
+   * scanned and written on first; a control frame among them, a header cut in two or a write that cannot complete
+   * at once keeps the WebSocket in JavaScript instead.
+   */
+  start(fromUpstream: Uint8Array, fromClient: Uint8Array): void {
+    const c = this.#client;
+    const u = this.#upstream;
+    if (wsRelayAddon() === undefined || !spliceable(c) || !spliceable(u))
+      return this.#inJs(Buffer.from(fromUpstream), Buffer.from(fromClient));
+    const toClient = Buffer.concat([fromUpstream, ...stopReads(u)]);
+    const toUpstream = Buffer.concat([fromClient, ...stopReads(c)]);
+    const down = steadyState(toClient);
+    const up = steadyState(toUpstream);
+    if (down === undefined || up === undefined) {
+      for (const s of [c, u]) restartReads(s);
+      return this.#inJs(toClient, toUpstream);
+    }
+    if (toClient.length > 0) c.write(toClient);
+    if (toUpstream.length > 0) u.write(toUpstream);
+    this.#base = [toUpstream.length, toClient.length];
+    this.#closeListeners = [c, u].map((s) => s.rawListeners('close') as Listener[]);
+    this.#firstSockets = [c, u];
+    this.#handOver(up, down);
+  }
+
+  /** True while the addon relays it. */
+  get native(): boolean {
+    return this.#id >= 0 && this.#js === undefined;
+  }
+
+  close(...args: Close): void {
+    if (this.#js) return this.#js.close(...args);
+    if (this.#then === undefined) this.#then = { close: args };
+    this.#release();
+  }
+
+  destroy(): void {
+    if (this.#js) return this.#js.destroy();
+    this.#then = 'destroy';
+    this.#release();
+  }
+
+  /** @internal by the shared sweep: closes it past its lifetime, or when no byte moved for the idle timeout. */
+  sweep(now: number): void {
+    const t = this.#timers;
+    if (t.maxLifetime > 0 && now - this.#started >= t.maxLifetime)
+      return this.close(1001, 'max lifetime', 'lifetime');
+    const bytes = (this.#counts[0] ?? 0) + (this.#counts[1] ?? 0);
+    if (bytes !== this.#lastBytes) {
+      this.#lastBytes = bytes;
+      this.#lastActive = now;
+    } else if (t.idleTimeout > 0 && now - this.#lastActive >= t.idleTimeout)
+      this.close(1001, 'idle timeout', 'idle');
+  }
+
+  #release(): void {
+    if (this.#id >= 0) wsRelayAddon()?.release(this.#id);
+  }
+
+  /**
+   * Gives the current sockets (reads stopped, nothing buffered either way) to the addon, the scanners `up` and
+   * `down` payload bytes before their next header; stays in JavaScript if a write is still pending or the addon
+   * refuses them.
+   */
+  #handOver(up: number, down: number): void {
+    const c = this.#client;
+    const u = this.#upstream;
+    const addon = wsRelayAddon();
+    const pending = c.writableLength > 0 || u.writableLength > 0;
+    try {
+      if (addon === undefined || pending) throw new Error('not now');
+      this.#id = addon.wsRelay(fdOf(c), fdOf(u), Float64Array.of(up, down), this.#counts, (h) =>
+        this.#back(h),
+      );
+    } catch {
+      for (const s of [c, u]) restartReads(s);
+      return this.#inJs(EMPTY, EMPTY, this.#resume({ up, down, dataAtoB: EMPTY, dataBtoA: EMPTY }));
+    }
+    this.#js = undefined;
+    for (const s of [c, u]) {
+      s.removeAllListeners('close');
+      // Closing our handle closes one of two fds for the connection: no FIN, no RST.
+      s.on('error', ignore);
+      s.destroy();
+    }
+    sweep.add(this, this.#timers);
+  }
+
+  #inJs(fromUpstream: Buffer, fromClient: Buffer, resume?: RelayResume): void {
+    const relay = new WsRelay(this.#client, this.#upstream, this.#timers, this.#hooks, resume);
+    this.#js = relay;
+    relay.start(fromUpstream, fromClient);
+    this.#client.resume();
+    this.#upstream.resume();
+  }
+
+  /** Where the JavaScript relay continues: the native scanners' state, the byte counts so far. */
+  #resume(h: {
+    up: number;
+    down: number;
+    dataAtoB: Buffer;
+    dataBtoA: Buffer;
+    scannedAtoB?: number;
+    scannedBtoA?: number;
+    bytesAtoB?: number;
+    bytesBtoA?: number;
+  }): RelayResume {
+    return {
+      started: this.#started,
+      bytesToUpstream: this.#base[0] + (h.bytesAtoB ?? 0),
+      bytesToClient: this.#base[1] + (h.bytesBtoA ?? 0),
+      toUpstream: { scanned: h.dataAtoB.subarray(0, h.scannedAtoB ?? 0), remaining: h.up },
+      toClient: { scanned: h.dataBtoA.subarray(0, h.scannedBtoA ?? 0), remaining: h.down },
+    };
+  }
+
+  /** The native relay gave the connection back: the JavaScript relay continues where it stopped. */
+  #back(h: WsHandback): void {
+    sweep.delete(this);
+    const [c, u] = [h.fdA, h.fdB].map((fd, i) => {
+      const s = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: false });
+      s.setNoDelay(true);
+      this.#forwardClose(s, i);
+      return s;
+    }) as [net.Socket, net.Socket];
+    this.#client = c;
+    this.#upstream = u;
+    const relay = new WsRelay(
+      c,
+      u,
+      this.#timers,
+      this.#hooks,
+      this.#resume({ ...h, up: h.remainingAtoB, down: h.remainingBtoA }),
+    );
+    this.#js = relay;
+    relay.start(h.dataBtoA.subarray(h.scannedBtoA), h.dataAtoB.subarray(h.scannedAtoB));
+    // An error a syscall in the addon already returned is not seen again by Node: it is passed on as it came.
+    if (h.errA !== 0) c.destroy(errnoError(h.errA));
+    if (h.errB !== 0) u.destroy(errnoError(h.errB));
+    const then = this.#then;
+    if (then === 'destroy') relay.destroy();
+    else if (then !== undefined) relay.close(...then.close);
+    else if (h.why === 'control') {
+      // A ping, a pong or a close: once it has gone by and nothing is pending, the native relay takes it again.
+      c.on('data', this.#kick);
+      u.on('data', this.#kick);
+      this.#kick();
+    }
+  }
+
+  /** Runs the first sockets' `close` listeners when `s` (a socket made at a handback) closes. */
+  #forwardClose(s: net.Socket, i: number): void {
+    const listeners = this.#closeListeners[i] ?? [];
+    const first = this.#firstSockets[i];
+    s.on('close', (hadError: boolean) => {
+      for (const l of listeners) l.call(first, hadError);
+    });
+  }
+
+  /** Back to the native relay when the JavaScript relay has nothing pending (see WsRelay.suspend). */
+  #reenter(): void {
+    const js = this.#js;
+    const c = this.#client;
+    const u = this.#upstream;
+    if (js === undefined || this.#then !== undefined || !spliceable(c) || !spliceable(u)) return;
+    if (c.readableLength > 0 || u.readableLength > 0 || c.writableLength > 0 || u.writableLength > 0) return;
+    const at = js.suspend();
+    if (at === undefined) return;
+    this.#base = [js.bytesToUpstream, js.bytesToClient];
+    [c, u].forEach((s, i) => {
+      stopReads(s);
+      for (const e of RELAY_EVENTS) s.removeAllListeners(e);
+      s.setTimeout(0);
+      s.removeAllListeners('close');
+      this.#forwardClose(s, i);
+    });
+    this.#handOver(at.toUpstream, at.toClient);
+  }
+}
