@@ -17,11 +17,12 @@ import {
   parseSniFlag,
   validateConfig,
   type GatewayConfig,
+  type GatewayRelayChoice,
 } from '../gateway/config.js';
 import { Gateway, type GatewayAddresses } from '../gateway/gateway.js';
 import { gatewayRelayDecision } from '../gateway/native-ws-relay.js';
 import { answerAdminRequests, ClusterAdmin } from '../serve/cluster-admin.js';
-import { relayDecision } from '../serve/splice-relay.js';
+import { relayDecision, type RelayChoice } from '../serve/splice-relay.js';
 import { ConfigWatch } from './config-watch.js';
 import { readTlsFiles } from './flag-values.js';
 import { exitCodesHelp, formatError, reportUsage, SERVER_EXIT_CODES, UsageError } from './output.js';
@@ -87,7 +88,8 @@ Operations
   --relay js|native|auto    the WebSocket relay (default auto): native scans frame headers in the native addon
                             and splices payloads, handing every event (close, ping, pong, errors) to JavaScript
                             (Linux; plain TCP client and upstream, routes without ping); auto uses it where it
-                            loads, else JavaScript; the start says which
+                            loads, else JavaScript; the start says which. The same choice for SNI
+                            passthrough: native splices it, js relays it in JavaScript
   -h, --help
 
 Prints "wsvia gateway listening on http://HOST:PORT" when ready, after every listener (the admin one too) is
@@ -164,7 +166,10 @@ export async function run(argv: string[]): Promise<number> {
   if (inWorker) config = { ...config, admin: undefined };
   let gateway: Gateway;
   try {
-    gateway = new Gateway(config, { accessLog: openAccessLog(config.accessLog, 'gateway') });
+    gateway = new Gateway(config, {
+      accessLog: openAccessLog(config.accessLog, 'gateway'),
+      relay: sniRelayChoice(config.relay),
+    });
     const addresses = await gateway.start();
     if (inWorker) {
       answerAdminRequests(gateway.adminPages());
@@ -175,7 +180,7 @@ export async function run(argv: string[]): Promise<number> {
       announce(addresses);
       if (config.sni.length > 0) {
         // Passthrough bytes are never decrypted: the TLS listener does not keep them in JavaScript.
-        const relay = relayDecision('auto', false);
+        const relay = relayDecision(sniRelayChoice(config.relay), false);
         process.stderr.write(`wsvia gateway sni relay: ${relay.relay} (${relay.why})\n`);
       }
     }
@@ -217,6 +222,11 @@ export async function run(argv: string[]): Promise<number> {
   // A worker's IPC channel to the primary would keep it alive.
   cluster.worker?.disconnect();
   return EXIT_CODES.ok;
+}
+
+/** SNI passthrough follows `--relay`: `native` is the splice relay there, `js` and `auto` mean the same. */
+function sniRelayChoice(relay: GatewayRelayChoice): RelayChoice {
+  return relay === 'native' ? 'splice' : relay;
 }
 
 /**

@@ -219,10 +219,19 @@ describe('wsvia gateway: the SNI relay it starts with', { timeout: 30_000 }, () 
   async function startCli(
     backendPort: number,
     env: NodeJS.ProcessEnv,
+    extra: readonly string[] = [],
   ): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
     const child = spawn(
       process.execPath,
-      [MAIN, 'gateway', '--tls-listen', '127.0.0.1:0', '--sni', `raw.test=127.0.0.1:${backendPort}`],
+      [
+        MAIN,
+        'gateway',
+        '--tls-listen',
+        '127.0.0.1:0',
+        '--sni',
+        `raw.test=127.0.0.1:${backendPort}`,
+        ...extra,
+      ],
       { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let err = '';
@@ -271,6 +280,18 @@ describe('wsvia gateway: the SNI relay it starts with', { timeout: 30_000 }, () 
       if (support.available)
         assert.match(gw.stderr(), /wsvia gateway sni relay: splice \(zero-copy splice\(2\), /);
       else assert.match(gw.stderr(), /wsvia gateway sni relay: js \(/);
+    } finally {
+      gw.child.kill('SIGKILL');
+      await backend.close();
+    }
+  });
+
+  it('--relay js relays passthrough in JavaScript too, where the native relay would load', async () => {
+    const backend = await startBackend();
+    const gw = await startCli(backend.port, {}, ['--relay', 'js']);
+    try {
+      assert.match(gw.stderr(), /wsvia gateway sni relay: js \(/);
+      assert.doesNotMatch(gw.stderr(), /sni relay: splice/);
     } finally {
       gw.child.kill('SIGKILL');
       await backend.close();
