@@ -104,6 +104,34 @@ class NativeSweep {
 
 const sweep = new NativeSweep();
 
+/** Pairs per slab: 8 KiB of counts. */
+const PAIRS_PER_SLAB = 512;
+
+/**
+ * The byte-count pairs the relay thread keeps current, views of shared slabs: a Float64Array(2) of its own would
+ * be allocated in V8's heap and given an ArrayBuffer and a backing store of its own when the addon asks for its
+ * memory, about 200 bytes per WebSocket. A pair is taken at a handover and given back at the handback.
+ */
+class CountPairs {
+  readonly #slabs: Float64Array[] = [];
+  readonly #free: number[] = [];
+  #next = 0;
+
+  take(): { at: number; pair: Float64Array } {
+    const at = this.#free.pop() ?? this.#next++;
+    const slab = (this.#slabs[Math.floor(at / PAIRS_PER_SLAB)] ??= new Float64Array(2 * PAIRS_PER_SLAB));
+    const from = 2 * (at % PAIRS_PER_SLAB);
+    return { at, pair: slab.subarray(from, from + 2) };
+  }
+
+  give(at: number): void {
+    this.#free.push(at);
+  }
+}
+
+const countPairs = new CountPairs();
+const NO_COUNTS = new Float64Array(2);
+
 /** Which relay the gateway's WebSockets get under `choice`, and why (the startup line says both). */
 export function gatewayRelayDecision(choice: GatewayRelayChoice): {
   readonly relay: 'js' | 'native';
@@ -150,7 +178,9 @@ export class NativeWsRelay implements OpenWebSocket {
   readonly #hooks: RelayHooks;
   readonly #started = Date.now();
   /** Bytes written a -> b (client to upstream) and b -> a since the last handover, kept current by the thread. */
-  readonly #counts = new Float64Array(2);
+  #counts: Float64Array = NO_COUNTS;
+  /** Which pair of {@link countPairs} #counts is, while the addon has it. */
+  #countsAt = -1;
   #id = -1;
   #js: WsRelay | undefined;
   /** What to do once the native relay has handed the connection back. */
@@ -244,10 +274,12 @@ export class NativeWsRelay implements OpenWebSocket {
     const pending = c.writableLength > 0 || u.writableLength > 0;
     try {
       if (addon === undefined || pending) throw new Error('not now');
-      this.#id = addon.wsRelay(fdOf(c), fdOf(u), Float64Array.of(up, down), this.#counts, (h) =>
-        this.#back(h),
-      );
+      const { at, pair } = countPairs.take();
+      this.#countsAt = at;
+      this.#counts = pair;
+      this.#id = addon.wsRelay(fdOf(c), fdOf(u), Float64Array.of(up, down), pair, (h) => this.#back(h));
     } catch {
+      this.#giveCounts();
       for (const s of [c, u]) restartReads(s);
       return this.#inJs(EMPTY, EMPTY, this.#resume({ up, down, dataAtoB: EMPTY, dataBtoA: EMPTY }));
     }
@@ -266,6 +298,13 @@ export class NativeWsRelay implements OpenWebSocket {
       s.destroy();
     }
     sweep.add(this, this.#timers);
+  }
+
+  /** The count pair back to the slabs: the addon no longer writes it (refused, or handed back). */
+  #giveCounts(): void {
+    if (this.#countsAt >= 0) countPairs.give(this.#countsAt);
+    this.#countsAt = -1;
+    this.#counts = NO_COUNTS;
   }
 
   #inJs(fromUpstream: Buffer, fromClient: Buffer, resume?: RelayResume): void {
@@ -301,6 +340,7 @@ export class NativeWsRelay implements OpenWebSocket {
   /** The native relay gave the connection back: the JavaScript relay continues where it stopped. */
   #back(h: WsHandback): void {
     sweep.delete(this);
+    this.#giveCounts();
     const [c, u] = [h.fdA, h.fdB].map((fd) => {
       const s = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: false });
       s.setNoDelay(true);
