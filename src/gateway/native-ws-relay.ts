@@ -190,7 +190,8 @@ export class NativeWsRelay implements OpenWebSocket {
   #counted: UpstreamState | undefined;
   #carried = false;
   /** Bytes relayed before the last handover, client to upstream and back. */
-  #base: readonly [number, number] = [0, 0];
+  #baseUp = 0;
+  #baseDown = 0;
   #lastBytes = -1;
   #lastActive = Date.now();
   #reentryDue = false;
@@ -224,7 +225,8 @@ export class NativeWsRelay implements OpenWebSocket {
     }
     if (toClient.length > 0) c.write(toClient);
     if (toUpstream.length > 0) u.write(toUpstream);
-    this.#base = [toUpstream.length, toClient.length];
+    this.#baseUp = toUpstream.length;
+    this.#baseDown = toClient.length;
     this.#handOver(up, down);
   }
 
@@ -330,8 +332,8 @@ export class NativeWsRelay implements OpenWebSocket {
   }): RelayResume {
     return {
       started: this.#started,
-      bytesToUpstream: this.#base[0] + (h.bytesAtoB ?? 0),
-      bytesToClient: this.#base[1] + (h.bytesBtoA ?? 0),
+      bytesToUpstream: this.#baseUp + (h.bytesAtoB ?? 0),
+      bytesToClient: this.#baseDown + (h.bytesBtoA ?? 0),
       toUpstream: { scanned: h.dataAtoB.subarray(0, h.scannedAtoB ?? 0), remaining: h.up },
       toClient: { scanned: h.dataBtoA.subarray(0, h.scannedBtoA ?? 0), remaining: h.down },
     };
@@ -394,7 +396,8 @@ export class NativeWsRelay implements OpenWebSocket {
     if (c.readableLength > 0 || u.readableLength > 0 || c.writableLength > 0 || u.writableLength > 0) return;
     const at = js.suspend();
     if (at === undefined) return;
-    this.#base = [js.bytesToUpstream, js.bytesToClient];
+    this.#baseUp = js.bytesToUpstream;
+    this.#baseDown = js.bytesToClient;
     for (const s of [c, u]) {
       stopReads(s);
       for (const e of RELAY_EVENTS) s.removeAllListeners(e);
