@@ -282,6 +282,8 @@ export class NativeWsRelay implements OpenWebSocket {
       this.#id = addon.wsRelay(fdOf(c), fdOf(u), Float64Array.of(up, down), pair, (h) => this.#back(h));
     } catch {
       this.#giveCounts();
+      // After a re-entry these are sockets made at a handback, their `close` listeners removed: the duties go back.
+      if (this.#carried) this.#putDuties(c, u);
       for (const s of [c, u]) restartReads(s);
       return this.#inJs(EMPTY, EMPTY, this.#resume({ up, down, dataAtoB: EMPTY, dataBtoA: EMPTY }));
     }
@@ -300,6 +302,15 @@ export class NativeWsRelay implements OpenWebSocket {
       s.destroy();
     }
     sweep.add(this, this.#timers);
+  }
+
+  /**
+   * The carried duties on the sockets of a handback, before the relay's own `close` listeners (as on the first
+   * sockets): the slot is free when the log line is written.
+   */
+  #putDuties(c: net.Socket, u: net.Socket): void {
+    if (this.#slot !== undefined) releaseOnClose(c, this.#slot);
+    if (this.#counted !== undefined) countUntilClose(this.#counted, u);
   }
 
   /** The count pair back to the slabs: the addon no longer writes it (refused, or handed back). */
@@ -348,9 +359,7 @@ export class NativeWsRelay implements OpenWebSocket {
       s.setNoDelay(true);
       return s;
     }) as [net.Socket, net.Socket];
-    // Before the relay's own `close` listeners, as on the first sockets: the slot is free when the log line is due.
-    if (this.#slot !== undefined) releaseOnClose(c, this.#slot);
-    if (this.#counted !== undefined) countUntilClose(this.#counted, u);
+    this.#putDuties(c, u);
     this.#client = c;
     this.#upstream = u;
     const relay = new WsRelay(
