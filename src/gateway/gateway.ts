@@ -22,7 +22,13 @@ import { Http1Connection } from './http1-connection.js';
 import type { Runtime, Snapshot } from './runtime.js';
 import { ClientRateLimiter } from './client-rate.js';
 import { buildSnapshot, type TlsIdentity } from './snapshot.js';
-import { handleTlsConnection, PeerAddresses, SniPassthrough } from './tls-listener.js';
+import {
+  closeFailedHandshake,
+  cutAfterClientEnd,
+  handleTlsConnection,
+  PeerAddresses,
+  SniPassthrough,
+} from './tls-listener.js';
 import { dialUpstream, type WarmSource } from './upstream-connect.js';
 import { UpstreamHealth } from './upstream-pool.js';
 import { WarmPools } from './warm-pool.js';
@@ -217,6 +223,7 @@ export class Gateway implements Runtime {
       ...this.#identity,
     });
     server.on('secureConnection', (secure: tls.TLSSocket) => {
+      cutAfterClientEnd(secure, this.#snapshot.config.limits.handshakeTimeout);
       if (secure.alpnProtocol === 'h2') this.#h2?.emit('connection', secure);
       else {
         new Http1Connection(secure, this, {
@@ -226,7 +233,7 @@ export class Gateway implements Runtime {
         });
       }
     });
-    server.on('tlsClientError', () => {});
+    server.on('tlsClientError', closeFailedHandshake);
     return server;
   }
 

@@ -4,12 +4,17 @@
  * pass cannot come from one of them.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
+import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
+import { localhostCert } from '../helpers/certs.js';
+import { tempDir } from '../helpers/process.js';
 import { startProxy, startTcpEcho, type RunningWsviaProxy, type TcpPeer } from '../helpers/wsvia-proxy.js';
 import { until } from '../helpers/eventually.js';
 import { startGateway, startUpstream, type TestGateway, type Upstream } from '../gateway/peers.js';
-import { startHttpSink, type Sink } from './peers.js';
+import { captureClientHello, startHttpSink, type Sink } from './peers.js';
 
 const LONG = { headerTimeout: 60_000, idleTimeout: 60_000 };
 
@@ -190,5 +195,62 @@ describe('fuzz findings: gateway, an upgrade the upstream refuses', () => {
     await closed;
     assert.match(got, /^HTTP\/1\.1 400 /);
     await until('the connection slot released', () => gw.gateway.connections === 0, 8000);
+  });
+});
+
+describe('fuzz findings: gateway TLS listener, terminated connections', () => {
+  let up: Upstream;
+  let gw: TestGateway;
+  let dir: string;
+  let port: number;
+  before(async () => {
+    up = await startUpstream('r');
+    dir = tempDir('wsvia-tls-regr-');
+    fs.writeFileSync(path.join(dir, 'cert.pem'), localhostCert().cert);
+    fs.writeFileSync(path.join(dir, 'key.pem'), localhostCert().key);
+    gw = await startGateway(
+      `tls-listen: 127.0.0.1:0\ntls-cert: ${dir}/cert.pem\ntls-key: ${dir}/key.pem\nhandshake-timeout: 1\n` +
+        `routes: [{ path: /, upstream: ${up.url} }]\n`,
+    );
+    port = gw.tlsPort ?? 0;
+  });
+  after(async () => {
+    await gw.gateway.close();
+    await up.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a client that resets right after its TLS handshake, an oversized head unread, gives its slot back', async () => {
+    // In this process the gateway reads the client's Finished only after the reset below: its session tickets
+    // meet the reset first, Node loses it, and the 431 the gateway then writes never finishes.
+    for (let i = 0; i < 3; i++) {
+      const raw = net.connect({ host: '127.0.0.1', port });
+      raw.on('error', () => {});
+      const t = tls.connect({ socket: raw, rejectUnauthorized: false, servername: 'localhost' });
+      t.on('error', () => {});
+      const gone = new Promise<void>((r) => raw.once('close', () => r()));
+      t.once('secureConnect', () => {
+        t.write(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(70_000)}\r\n\r\n`);
+        raw.resetAndDestroy();
+      });
+      await gone;
+    }
+    await until(
+      `connection slots back to 0 (now ${gw.gateway.connections})`,
+      () => gw.gateway.connections === 0,
+      8000,
+    );
+  });
+
+  it('a client that sends its ClientHello and nothing more is cut at the handshake timeout', async () => {
+    const hello = await captureClientHello('localhost');
+    const before = gw.gateway.connections;
+    const s = net.connect({ host: '127.0.0.1', port }, () => s.write(hello));
+    s.on('error', () => {});
+    s.resume();
+    const closed = new Promise<void>((r) => s.once('close', () => r()));
+    await until('the connection admitted', () => gw.gateway.connections === before + 1, 5000);
+    await until('the connection slot released', () => gw.gateway.connections === before, 8000);
+    await closed;
   });
 });
