@@ -200,10 +200,11 @@ type TerminatedSocket = tls.TLSSocket & { [CUT_AFTER]?: number; [CUT_TIMER]?: No
 
 /**
  * Bounds the end of every connection the terminator hands over: once its client has ended it, it has `ms` to
- * flush and close, then it is cut, so its admission slot always comes back. Node (20 to 24) loses a reset that its
- * TLS layer's own write is the first to meet (the TLS 1.3 session tickets it sends once the handshake is done, to
- * a client that already reset): the kernel reports the reset once, the read side then sees a clean end, and every
- * later write waits behind the failed one for good, so the socket never finishes and never closes by itself.
+ * flush and close, then it is cut, so its admission slot always comes back. Node loses a reset that its TLS
+ * layer's own write is the first to meet (the TLS 1.3 session tickets it sends once the handshake is done, to a
+ * client that already reset): the kernel reports the reset once, the read side then sees a clean end, and every
+ * later write waits behind the failed one for good (crypto_tls.cc `EncOut` leaves `write_size_` set on a failed
+ * write), so the socket never finishes and never closes by itself.
  */
 export function cutAfterClientEnd(secure: tls.TLSSocket, ms: number): void {
   const s = secure as TerminatedSocket;
