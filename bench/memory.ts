@@ -11,6 +11,12 @@ import { processCount, pssKiB } from './procfs.js';
 export interface MemoryResult {
   /** KiB of RSS per idle connection. */
   readonly kibPerConnection: number;
+  /**
+   * KiB of RSS per idle connection after the connections stayed idle `settleMs` longer (what an operator sees once
+   * the runtime has had a quiet moment: V8 collects the setup's garbage when the allocation rate drops); only when
+   * asked for.
+   */
+  readonly kibSettled?: number;
   /** KiB of PSS per idle connection (fairer for a fork per connection, whose shared pages RSS counts again). */
   readonly pssKibPerConnection: number;
   readonly opened: number;
@@ -24,6 +30,7 @@ export async function memoryPerConnection(
   start: () => Promise<BenchPeer>,
   warm: (peer: BenchPeer) => Job,
   idle: (peer: BenchPeer) => Job,
+  settleMs = 0,
 ): Promise<MemoryResult> {
   const peer = await start();
   try {
@@ -38,8 +45,14 @@ export async function memoryPerConnection(
       const after = await settledRssKiB(peer.pid);
       const afterPss = pssKiB(peer.pid);
       const n = Math.max(1, held.result.opened);
+      let settled: number | undefined;
+      if (settleMs > 0) {
+        await sleep(settleMs);
+        settled = ((await settledRssKiB(peer.pid)) - base) / n;
+      }
       return {
         kibPerConnection: (after - base) / n,
+        ...(settled !== undefined ? { kibSettled: settled } : {}),
         pssKibPerConnection: (afterPss - basePss) / n,
         opened: held.result.opened,
         errors: held.result.errors,

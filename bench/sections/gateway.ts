@@ -18,6 +18,8 @@ import type { Settings } from '../settings.js';
 import { attempt, interleave, log, Samples, wsBulkEchoStep, wsSetupStep, type Contender } from './common.js';
 
 const SMALL = 32;
+/** How much longer the idle WebSockets stay before a second memory reading (V8 collects once allocation stops). */
+const SETTLE_MS = 15_000;
 
 export async function gatewaySection(s: Settings, targets: Targets): Promise<Section> {
   const notes: string[] = [];
@@ -100,14 +102,16 @@ export async function gatewaySection(s: Settings, targets: Targets): Promise<Sec
             count: s.gatewayIdle,
             concurrency: s.openConcurrency,
           }),
+          SETTLE_MS,
         );
         samples.add(p.name, 'kibIdle', m.kibPerConnection);
+        if (m.kibSettled !== undefined) samples.add(p.name, 'kibSettled', m.kibSettled);
         if (m.opened < s.gatewayIdle)
           notes.push(
             `${p.name}: only ${m.opened} of ${s.gatewayIdle} idle WebSockets opened (${m.firstError ?? ''})`,
           );
         log(
-          `${p.name}: ${m.kibPerConnection.toFixed(1)} KiB per idle WebSocket (${m.opened} open, ${m.processes} processes)`,
+          `${p.name}: ${m.kibPerConnection.toFixed(1)} KiB per idle WebSocket, ${m.kibSettled?.toFixed(1) ?? '-'} KiB ${SETTLE_MS / 1000} s on (${m.opened} open, ${m.processes} processes)`,
         );
       });
     }
@@ -124,13 +128,20 @@ export async function gatewaySection(s: Settings, targets: Targets): Promise<Sec
       { key: 'msgs', label: '32 B echo', unit: 'msgs/s', better: 'higher', digits: 0 },
       { key: 'cpuPerGb', label: 'CPU', unit: 's/GB', better: 'lower', digits: 2 },
       { key: 'kibIdle', label: 'idle WebSocket', unit: 'KiB', better: 'lower', digits: 1 },
+      {
+        key: 'kibSettled',
+        label: `idle WebSocket, ${SETTLE_MS / 1000} s on`,
+        unit: 'KiB',
+        better: 'lower',
+        digits: 1,
+      },
     ],
     rows: contenders.map((c) => samples.row(c)),
     counts: [
       `setup: ${s.setupCount} sequential WebSockets (TCP connect + upgrade to open)`,
       `64 KiB echo: 2 WebSockets, 4 messages in flight each, ${s.echoSeconds} s; MB/s counts bytes echoed back; CPU s/GB = gateway CPU / GB relayed (both directions)`,
       `32 B echo: 8 WebSockets, 32 messages in flight each, ${s.echoSeconds} s`,
-      `idle WebSocket: RSS delta over ${s.gatewayIdle} idle WebSockets in a fresh process (after 20 warm-up WebSockets)`,
+      `idle WebSocket: RSS delta over ${s.gatewayIdle} idle WebSockets in a fresh process (after 20 warm-up WebSockets), 1 s after the last opened, and again ${SETTLE_MS / 1000} s later (no GC forced; the targets use the first)`,
     ],
     notes,
     configs,
