@@ -1,6 +1,7 @@
 /**
  * The gateway's WebSocket relay in native code (issue 15): native carries the steady state, JavaScript handles every
- * event. Two plain TCP sockets go to the addon (serve/splice-relay.ts), which follows the frame headers both ways,
+ * event. A WebSocket starts in the JavaScript {@link WsRelay} and moves at its first bytes or 100 ms after its 101
+ * (one opened and closed at once is never handed over). Two plain TCP sockets go to the addon (serve/splice-relay.ts), which follows the frame headers both ways,
  * splices big payloads and copies small frames through a buffer that exists only while bytes are in flight, and
  * hands the connection back at the first event it does not handle: a control frame (close, ping, pong), a FIN, reset
  * or error, a broken frame header, or a release() asked for here (idle timeout, max lifetime, drain, shutdown).
@@ -26,7 +27,6 @@ import {
   wsRelayAddon,
   type WsHandback,
 } from '../serve/splice-relay.js';
-import { FrameScanner } from '../protocol/ws-frame-scanner.js';
 import type { GatewayRelayChoice } from './config.js';
 import {
   WsRelay,
@@ -48,20 +48,6 @@ function errnoError(errno: number): Error {
 function ignore(): void {}
 
 const EMPTY = Buffer.alloc(0);
-
-/**
- * The payload still to come after `bytes` (0: at a frame boundary), or undefined when they hold a control frame,
- * end inside a frame header or are no frames: then the JavaScript relay takes them.
- */
-function steadyState(bytes: Buffer): number | undefined {
-  const scanner = new FrameScanner('a peer');
-  try {
-    scanner.scan(bytes);
-  } catch {
-    return undefined;
-  }
-  return scanner.controls > 0 ? undefined : scanner.payloadRemaining;
-}
 
 /** The natively relayed WebSockets with an idle timeout or a max lifetime, swept together. */
 class NativeSweep {
@@ -97,6 +83,44 @@ class NativeSweep {
 }
 
 const sweep = new NativeSweep();
+
+/**
+ * How long a WebSocket stays with the JavaScript relay after its 101 unless bytes flow first. A WebSocket opened
+ * and closed at once never pays the handover and the handback (two dups, two epoll registrations, four sockets
+ * destroyed or made: about 150 µs of CPU, more than its whole setup in JavaScript; bench/NOTES.md, issue 15).
+ */
+export const HANDOVER_AFTER_MS = 100;
+
+/** WebSockets still relayed in JavaScript since their 101, oldest first: moved to the native relay by one timer. */
+class YoungRelays {
+  readonly #since = new Map<NativeWsRelay, number>();
+  #timer: NodeJS.Timeout | undefined;
+
+  add(r: NativeWsRelay): void {
+    this.#since.set(r, Date.now());
+    if (this.#timer !== undefined) return;
+    this.#timer = setInterval(() => this.#tick(), HANDOVER_AFTER_MS / 2);
+    this.#timer.unref();
+  }
+
+  delete(r: NativeWsRelay): void {
+    this.#since.delete(r);
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    for (const [r, since] of this.#since) {
+      if (now - since < HANDOVER_AFTER_MS) break;
+      this.#since.delete(r);
+      r.moveToNative();
+    }
+    if (this.#since.size > 0) return;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+const young = new YoungRelays();
 
 /** Which relay the gateway's WebSockets get under `choice`, and why (the startup line says both). */
 export function gatewayRelayDecision(choice: GatewayRelayChoice): {
@@ -174,29 +198,28 @@ export class NativeWsRelay implements OpenWebSocket {
   }
 
   /**
-   * Hands the sockets to the native relay. Bytes that followed the handshakes (or that Node had read already) are
-   * scanned and written on first; a control frame among them, a header cut in two or a write that cannot complete
-   * at once keeps the WebSocket in JavaScript instead.
+   * Starts relaying in JavaScript (the bytes that followed the handshakes go on first) and hands the sockets to
+   * the native relay at the first bytes either way or {@link HANDOVER_AFTER_MS} after the 101, whichever comes
+   * first, once nothing is pending (a control frame or a write still in flight keeps it in JavaScript until then).
    */
   start(fromUpstream: Uint8Array, fromClient: Uint8Array): void {
     const c = this.#client;
     const u = this.#upstream;
-    if (wsRelayAddon() === undefined || !spliceable(c) || !spliceable(u))
-      return this.#inJs(Buffer.from(fromUpstream), Buffer.from(fromClient));
-    const toClient = Buffer.concat([fromUpstream, ...stopReads(u)]);
-    const toUpstream = Buffer.concat([fromClient, ...stopReads(c)]);
-    const down = steadyState(toClient);
-    const up = steadyState(toUpstream);
-    if (down === undefined || up === undefined) {
-      for (const s of [c, u]) restartReads(s);
-      return this.#inJs(toClient, toUpstream);
+    const native = wsRelayAddon() !== undefined && spliceable(c) && spliceable(u);
+    if (native) {
+      this.#closeListeners = [c, u].map((s) => s.rawListeners('close') as Listener[]);
+      this.#firstSockets = [c, u];
     }
-    if (toClient.length > 0) c.write(toClient);
-    if (toUpstream.length > 0) u.write(toUpstream);
-    this.#base = [toUpstream.length, toClient.length];
-    this.#closeListeners = [c, u].map((s) => s.rawListeners('close') as Listener[]);
-    this.#firstSockets = [c, u];
-    this.#handOver(up, down);
+    this.#inJs(Buffer.from(fromUpstream), Buffer.from(fromClient));
+    if (!native) return;
+    c.on('data', this.#kick);
+    u.on('data', this.#kick);
+    young.add(this);
+  }
+
+  /** @internal by {@link YoungRelays}: the WebSocket is old enough for the native relay. */
+  moveToNative(): void {
+    this.#reenter();
   }
 
   /** True while the addon relays it. */
@@ -253,6 +276,7 @@ export class NativeWsRelay implements OpenWebSocket {
       return this.#inJs(EMPTY, EMPTY, this.#resume({ up, down, dataAtoB: EMPTY, dataBtoA: EMPTY }));
     }
     this.#js = undefined;
+    young.delete(this);
     for (const s of [c, u]) {
       s.removeAllListeners('close');
       // Closing our handle closes one of two fds for the connection: no FIN, no RST.
