@@ -127,6 +127,23 @@ routes:
       assert.ok((rec['bytes_down'] as number) > payload, `bytes_down ${String(rec['bytes_down'])}`);
     });
 
+    it('a WebSocket closed as soon as it opens is never handed to the native relay and back', async () => {
+      const n = gw.records.length;
+      const before = splicedOpen();
+      const ws = new WebSocket(`${gw.wsUrl}/`, { perMessageDeflate: false });
+      ws.on('error', () => {});
+      await once(ws, 'open');
+      // The gateway wrote the 101 in this process: a handover then would already count here.
+      const atOpen = splicedOpen();
+      ws.close(4003, 'at once');
+      const [code] = (await once(ws, 'close')) as [number];
+      assert.equal(code, 4003);
+      assert.ok(atOpen <= before, `native relays open: ${before} before, ${atOpen} at open`);
+      await until('the log line', () => gw.records.length > n);
+      assert.equal(gw.records.at(-1)?.['close'], 'client_closed');
+      assert.equal(gw.records.at(-1)?.['close_code'], 4003);
+    });
+
     it('a close from the upstream: its code reaches the client and the access log', async () => {
       const n = gw.records.length;
       const ws = await open();
