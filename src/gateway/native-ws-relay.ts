@@ -212,9 +212,19 @@ export class NativeWsRelay implements OpenWebSocket {
     }
     this.#inJs(Buffer.from(fromUpstream), Buffer.from(fromClient));
     if (!native) return;
-    c.on('data', this.#kick);
-    u.on('data', this.#kick);
+    this.#kickOnEvents();
     young.add(this);
+  }
+
+  /**
+   * Tries the native relay again after the next bytes either way, and after a drain: a write still in flight keeps
+   * the WebSocket in JavaScript, and a drain is when none is.
+   */
+  #kickOnEvents(): void {
+    for (const s of [this.#client, this.#upstream]) {
+      s.on('data', this.#kick);
+      s.on('drain', this.#kick);
+    }
   }
 
   /** @internal by {@link YoungRelays}: the WebSocket is old enough for the native relay. */
@@ -342,8 +352,7 @@ export class NativeWsRelay implements OpenWebSocket {
     else if (then !== undefined) relay.close(...then.close);
     else if (h.why === 'control') {
       // A ping, a pong or a close: once it has gone by and nothing is pending, the native relay takes it again.
-      c.on('data', this.#kick);
-      u.on('data', this.#kick);
+      this.#kickOnEvents();
       this.#kick();
     }
   }
