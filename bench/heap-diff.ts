@@ -6,6 +6,7 @@
  * /proc), `process.memoryUsage()` (heap, ArrayBuffers, external) and the active handles, all after a full GC.
  *
  *   npm run build && node dist/bench/heap-diff.js [--count 2000] [--part gateway|proxy|proxy-js] [--top 25]
+ *     [--rss-runs N]   (the RSS pass only, N fresh processes: for A/B runs)
  *
  * The upstreams run in a child process of their own (bench/targets.ts); the idle clients in this one.
  * `WSVIA_BENCH_GATEWAY_MAIN` / `WSVIA_BENCH_PROXY_MAIN` measure another build's main.js (before and after).
@@ -318,8 +319,11 @@ async function main(): Promise<void> {
       part: { type: 'string', multiple: true },
       top: { type: 'string', default: '25' },
       save: { type: 'string' },
+      // Only the RSS pass, this many times (fresh processes): A/B runs on a shared machine need several.
+      'rss-runs': { type: 'string' },
     },
   });
+  const rssRuns = values['rss-runs'] === undefined ? undefined : Number(values['rss-runs']);
   const parts = values.part ?? ['gateway', 'proxy-js', 'proxy'];
   const targetsProc = spawnWithOutput([new URL('./targets.js', import.meta.url).pathname], 'stdout');
   try {
@@ -329,8 +333,8 @@ async function main(): Promise<void> {
       const part = PARTS[name];
       if (!part) throw new Error(`unknown part ${name}: ${Object.keys(PARTS).join(', ')}`);
       const o = { count: Number(values.count), top: Number(values.top), save: values.save };
-      await measure(part, targets, { ...o, snapshots: false });
-      await measure(part, targets, { ...o, snapshots: true });
+      for (let i = 0; i < (rssRuns ?? 1); i++) await measure(part, targets, { ...o, snapshots: false });
+      if (rssRuns === undefined) await measure(part, targets, { ...o, snapshots: true });
     }
   } finally {
     targetsProc.child.kill('SIGTERM');

@@ -51,7 +51,12 @@ function commit(): string {
 }
 
 /** Every run's ratio table goes at the end of bench/NOTES.md (issue 15), with what it ran on. */
-function appendToNotes(ratios: string, info: readonly string[], command: string, quick: boolean): void {
+async function appendToNotes(
+  ratios: string,
+  info: readonly string[],
+  command: string,
+  quick: boolean,
+): Promise<void> {
   const head = `### Bench run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${commit()}${quick ? ' (quick: rough)' : ''}`;
   const context = info.filter((l) => /^(load average|machine|versions|total run time)/.test(l));
   const text = ['', head, '', `\`${command}\``, '', ...context.map((l) => `- ${l}`), '', ratios, ''].join(
@@ -61,7 +66,16 @@ function appendToNotes(ratios: string, info: readonly string[], command: string,
   const title = '## Bench runs (each `npm run bench` appends its ratio table here)';
   const first = fs.readFileSync(notes, 'utf8').includes(title) ? '' : `\n${title}\n`;
   fs.appendFileSync(notes, first + text);
+  await formatMarkdown(notes);
   process.stdout.write('appended the ratio table to bench/NOTES.md\n');
+}
+
+/** The file as the project's formatter leaves it, so a bench run never fails the lint (prettier is a dev tool). */
+async function formatMarkdown(file: string): Promise<void> {
+  const prettier = await import('prettier');
+  const options = (await prettier.resolveConfig(file)) ?? {};
+  const text = fs.readFileSync(file, 'utf8');
+  fs.writeFileSync(file, await prettier.format(text, { ...options, filepath: file }));
 }
 
 function markdown(sections: readonly Section[], info: string[], command: string, quick: boolean): string {
@@ -178,7 +192,7 @@ async function main(): Promise<number> {
   const ratios = ratioTable(sections);
   if (ratios) {
     process.stdout.write(`\nissue 15, same-run ratios:\n${ratios}\n`);
-    appendToNotes(ratios, info, command, values.quick === true);
+    await appendToNotes(ratios, info, command, values.quick === true);
   }
   process.stdout.write(`\nwrote ${path.relative(root, path.join(dir, `${base}.md`))} and .svg\n`);
   return 0;

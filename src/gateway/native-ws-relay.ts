@@ -13,11 +13,17 @@
  * nothing is pending (WsRelay.suspend), the native relay takes the WebSocket again.
  *
  * Idle timeout and max lifetime are checked by one shared sweep over the natively relayed WebSockets (their byte
- * counts), never a timer per connection; the first sockets' `close` listeners (the admission slot, the gateway's
- * socket set) run, on those sockets, when the sockets made at the handback close: when the connection really does.
+ * counts), never a timer per connection.
+ *
+ * While the addon holds it, an idle WebSocket keeps no socket object in JavaScript: the accepted and dialed
+ * net.Sockets are destroyed at the first handover and their `close` listeners run then (the gateway forgets the
+ * socket, the connection object goes with it), after the two duties that last as long as the connection are taken
+ * off them: the admission slot and the upstream's open count. Those go on the sockets made at each handback, and
+ * are given back when one of those closes: when the connection really does, once.
  */
 import net from 'node:net';
 import os from 'node:os';
+import { releaseOnClose, takeHeldSlot, type AdmissionSlot } from '../serve/admission.js';
 import {
   fdOf,
   restartReads,
@@ -28,6 +34,7 @@ import {
   type WsHandback,
 } from '../serve/splice-relay.js';
 import type { GatewayRelayChoice } from './config.js';
+import { countUntilClose, takeOpenCount, type UpstreamState } from './upstream-pool.js';
 import {
   WsRelay,
   type OpenWebSocket,
@@ -36,8 +43,8 @@ import {
   type RelayTimers,
 } from './ws-relay.js';
 
-type Listener = (...args: unknown[]) => void;
 type Close = Parameters<OpenWebSocket['close']>;
+type Listener = (...args: unknown[]) => void;
 
 /** An errno from the addon as the error a socket would have emitted (`ECONNRESET`...). */
 function errnoError(errno: number): Error {
@@ -122,6 +129,34 @@ class YoungRelays {
 
 const young = new YoungRelays();
 
+/** Pairs per slab: 8 KiB of counts. */
+const PAIRS_PER_SLAB = 512;
+
+/**
+ * The byte-count pairs the relay thread keeps current, views of shared slabs: a Float64Array(2) of its own would
+ * be allocated in V8's heap and given an ArrayBuffer and a backing store of its own when the addon asks for its
+ * memory, about 200 bytes per WebSocket. A pair is taken at a handover and given back at the handback.
+ */
+class CountPairs {
+  readonly #slabs: Float64Array[] = [];
+  readonly #free: number[] = [];
+  #next = 0;
+
+  take(): { at: number; pair: Float64Array } {
+    const at = this.#free.pop() ?? this.#next++;
+    const slab = (this.#slabs[Math.floor(at / PAIRS_PER_SLAB)] ??= new Float64Array(2 * PAIRS_PER_SLAB));
+    const from = 2 * (at % PAIRS_PER_SLAB);
+    return { at, pair: slab.subarray(from, from + 2) };
+  }
+
+  give(at: number): void {
+    this.#free.push(at);
+  }
+}
+
+const countPairs = new CountPairs();
+const NO_COUNTS = new Float64Array(2);
+
 /** Which relay the gateway's WebSockets get under `choice`, and why (the startup line says both). */
 export function gatewayRelayDecision(choice: GatewayRelayChoice): {
   readonly relay: 'js' | 'native';
@@ -158,37 +193,40 @@ const RELAY_EVENTS = ['data', 'drain', 'end', 'error', 'timeout'] as const;
  * {@link NativeWsRelay.start}; `close` and `destroy` act at once when in JavaScript, after the handback otherwise.
  */
 export class NativeWsRelay implements OpenWebSocket {
-  /** The sockets now: the accepted and dialed ones, then those made at each handback. */
-  #client: net.Socket;
-  #upstream: net.Socket;
+  /**
+   * The sockets now: the accepted and dialed ones, then those made at each handback; none while the addon relays
+   * (the fds are its own then).
+   */
+  #client: net.Socket | undefined;
+  #upstream: net.Socket | undefined;
   readonly #timers: RelayTimers;
   readonly #hooks: RelayHooks;
   readonly #started = Date.now();
   /** Bytes written a -> b (client to upstream) and b -> a since the last handover, kept current by the thread. */
-  readonly #counts = new Float64Array(2);
+  #counts: Float64Array = NO_COUNTS;
+  /** Which pair of {@link countPairs} #counts is, while the addon has it. */
+  #countsAt = -1;
   #id = -1;
   #js: WsRelay | undefined;
   /** What to do once the native relay has handed the connection back. */
   #then: { close: Close } | 'destroy' | undefined;
-  /**
-   * The first sockets' `close` listeners (the admission slot, the gateway's socket set...), run when the connection
-   * really closes, on the socket they were added to: they may read what they need from it.
-   */
-  #closeListeners: Listener[][] = [];
-  #firstSockets: readonly net.Socket[] = [];
+  /** The duties taken off the first sockets at the first handover, put on the sockets of every handback. */
+  #slot: AdmissionSlot | undefined;
+  #counted: UpstreamState | undefined;
+  #carried = false;
   /** Bytes relayed before the last handover, client to upstream and back. */
-  #base: readonly [number, number] = [0, 0];
+  #baseUp = 0;
+  #baseDown = 0;
   #lastBytes = -1;
   #lastActive = Date.now();
   #reentryDue = false;
-  readonly #kick = (): void => {
-    if (this.#reentryDue) return;
-    this.#reentryDue = true;
-    setImmediate(() => {
-      this.#reentryDue = false;
-      this.#reenter();
-    });
-  };
+  /** Made when the WebSocket may go (back) to the native relay at its next bytes. */
+  #kick: (() => void) | undefined;
+  /**
+   * The first sockets' `close` listeners before the JavaScript relay added its own, until the first handover: they
+   * run when those sockets are destroyed then (see the header), the relay's do not.
+   */
+  #firstClose: Listener[][] | undefined;
 
   constructor(client: net.Socket, upstream: net.Socket, timers: RelayTimers, hooks: RelayHooks) {
     this.#client = client;
@@ -203,33 +241,31 @@ export class NativeWsRelay implements OpenWebSocket {
    * first, once nothing is pending (a control frame or a write still in flight keeps it in JavaScript until then).
    */
   start(fromUpstream: Uint8Array, fromClient: Uint8Array): void {
-    const c = this.#client;
-    const u = this.#upstream;
+    const c = this.#client as net.Socket;
+    const u = this.#upstream as net.Socket;
     const native = wsRelayAddon() !== undefined && spliceable(c) && spliceable(u);
-    if (native) {
-      this.#closeListeners = [c, u].map((s) => s.rawListeners('close') as Listener[]);
-      this.#firstSockets = [c, u];
-    }
+    if (native) this.#firstClose = [c, u].map((s) => s.rawListeners('close') as Listener[]);
     this.#inJs(Buffer.from(fromUpstream), Buffer.from(fromClient));
     if (!native) return;
-    this.#kickOnEvents();
+    this.#kickOnEvents(c, u);
     young.add(this);
+  }
+
+  /** @internal by {@link YoungRelays}: the WebSocket is old enough for the native relay. */
+  moveToNative(): void {
+    this.#reenter();
   }
 
   /**
    * Tries the native relay again after the next bytes either way, and after a drain: a write still in flight keeps
    * the WebSocket in JavaScript, and a drain is when none is.
    */
-  #kickOnEvents(): void {
-    for (const s of [this.#client, this.#upstream]) {
-      s.on('data', this.#kick);
-      s.on('drain', this.#kick);
+  #kickOnEvents(c: net.Socket, u: net.Socket): void {
+    const kick = (this.#kick ??= () => this.#kickSoon());
+    for (const s of [c, u]) {
+      s.on('data', kick);
+      s.on('drain', kick);
     }
-  }
-
-  /** @internal by {@link YoungRelays}: the WebSocket is old enough for the native relay. */
-  moveToNative(): void {
-    this.#reenter();
   }
 
   /** True while the addon relays it. */
@@ -272,36 +308,66 @@ export class NativeWsRelay implements OpenWebSocket {
    * refuses them.
    */
   #handOver(up: number, down: number): void {
-    const c = this.#client;
-    const u = this.#upstream;
+    const c = this.#client as net.Socket;
+    const u = this.#upstream as net.Socket;
     const addon = wsRelayAddon();
     const pending = c.writableLength > 0 || u.writableLength > 0;
     try {
       if (addon === undefined || pending) throw new Error('not now');
-      this.#id = addon.wsRelay(fdOf(c), fdOf(u), Float64Array.of(up, down), this.#counts, (h) =>
-        this.#back(h),
-      );
+      const { at, pair } = countPairs.take();
+      this.#countsAt = at;
+      this.#counts = pair;
+      this.#id = addon.wsRelay(fdOf(c), fdOf(u), Float64Array.of(up, down), pair, (h) => this.#back(h));
     } catch {
+      this.#giveCounts();
+      // After a re-entry these are sockets made at a handback, their `close` listeners removed: the duties go back.
+      if (this.#carried) this.#putDuties(c, u);
       for (const s of [c, u]) restartReads(s);
       return this.#inJs(EMPTY, EMPTY, this.#resume({ up, down, dataAtoB: EMPTY, dataBtoA: EMPTY }));
     }
     this.#js = undefined;
+    this.#client = undefined;
+    this.#upstream = undefined;
     young.delete(this);
+    this.#firstClose = undefined;
+    if (!this.#carried) {
+      this.#carried = true;
+      this.#slot = takeHeldSlot(c);
+      this.#counted = takeOpenCount(u);
+    }
     for (const s of [c, u]) {
-      s.removeAllListeners('close');
-      // Closing our handle closes one of two fds for the connection: no FIN, no RST.
+      // Closing our handle closes one of two fds for the connection: no FIN, no RST. Its `close` listeners run
+      // (a re-entry removed the relay's first): what they held is let go, the duties above live on.
       s.on('error', ignore);
       s.destroy();
     }
     sweep.add(this, this.#timers);
   }
 
+  /**
+   * The carried duties on the sockets of a handback, before the relay's own `close` listeners (as on the first
+   * sockets): the slot is free when the log line is written.
+   */
+  #putDuties(c: net.Socket, u: net.Socket): void {
+    if (this.#slot !== undefined) releaseOnClose(c, this.#slot);
+    if (this.#counted !== undefined) countUntilClose(this.#counted, u);
+  }
+
+  /** The count pair back to the slabs: the addon no longer writes it (refused, or handed back). */
+  #giveCounts(): void {
+    if (this.#countsAt >= 0) countPairs.give(this.#countsAt);
+    this.#countsAt = -1;
+    this.#counts = NO_COUNTS;
+  }
+
   #inJs(fromUpstream: Buffer, fromClient: Buffer, resume?: RelayResume): void {
-    const relay = new WsRelay(this.#client, this.#upstream, this.#timers, this.#hooks, resume);
+    const c = this.#client as net.Socket;
+    const u = this.#upstream as net.Socket;
+    const relay = new WsRelay(c, u, this.#timers, this.#hooks, resume);
     this.#js = relay;
     relay.start(fromUpstream, fromClient);
-    this.#client.resume();
-    this.#upstream.resume();
+    c.resume();
+    u.resume();
   }
 
   /** Where the JavaScript relay continues: the native scanners' state, the byte counts so far. */
@@ -317,8 +383,8 @@ export class NativeWsRelay implements OpenWebSocket {
   }): RelayResume {
     return {
       started: this.#started,
-      bytesToUpstream: this.#base[0] + (h.bytesAtoB ?? 0),
-      bytesToClient: this.#base[1] + (h.bytesBtoA ?? 0),
+      bytesToUpstream: this.#baseUp + (h.bytesAtoB ?? 0),
+      bytesToClient: this.#baseDown + (h.bytesBtoA ?? 0),
       toUpstream: { scanned: h.dataAtoB.subarray(0, h.scannedAtoB ?? 0), remaining: h.up },
       toClient: { scanned: h.dataBtoA.subarray(0, h.scannedBtoA ?? 0), remaining: h.down },
     };
@@ -327,12 +393,13 @@ export class NativeWsRelay implements OpenWebSocket {
   /** The native relay gave the connection back: the JavaScript relay continues where it stopped. */
   #back(h: WsHandback): void {
     sweep.delete(this);
-    const [c, u] = [h.fdA, h.fdB].map((fd, i) => {
+    this.#giveCounts();
+    const [c, u] = [h.fdA, h.fdB].map((fd) => {
       const s = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: false });
       s.setNoDelay(true);
-      this.#forwardClose(s, i);
       return s;
     }) as [net.Socket, net.Socket];
+    this.#putDuties(c, u);
     this.#client = c;
     this.#upstream = u;
     const relay = new WsRelay(
@@ -352,17 +419,17 @@ export class NativeWsRelay implements OpenWebSocket {
     else if (then !== undefined) relay.close(...then.close);
     else if (h.why === 'control') {
       // A ping, a pong or a close: once it has gone by and nothing is pending, the native relay takes it again.
-      this.#kickOnEvents();
-      this.#kick();
+      this.#kickOnEvents(c, u);
+      this.#kickSoon();
     }
   }
 
-  /** Runs the first sockets' `close` listeners when `s` (a socket made at a handback) closes. */
-  #forwardClose(s: net.Socket, i: number): void {
-    const listeners = this.#closeListeners[i] ?? [];
-    const first = this.#firstSockets[i];
-    s.on('close', (hadError: boolean) => {
-      for (const l of listeners) l.call(first, hadError);
+  #kickSoon(): void {
+    if (this.#reentryDue) return;
+    this.#reentryDue = true;
+    setImmediate(() => {
+      this.#reentryDue = false;
+      this.#reenter();
     });
   }
 
@@ -371,17 +438,22 @@ export class NativeWsRelay implements OpenWebSocket {
     const js = this.#js;
     const c = this.#client;
     const u = this.#upstream;
-    if (js === undefined || this.#then !== undefined || !spliceable(c) || !spliceable(u)) return;
+    if (js === undefined || c === undefined || u === undefined) return;
+    if (this.#then !== undefined || !spliceable(c) || !spliceable(u)) return;
     if (c.readableLength > 0 || u.readableLength > 0 || c.writableLength > 0 || u.writableLength > 0) return;
     const at = js.suspend();
     if (at === undefined) return;
-    this.#base = [js.bytesToUpstream, js.bytesToClient];
+    this.#baseUp = js.bytesToUpstream;
+    this.#baseDown = js.bytesToClient;
+    const first = this.#firstClose;
     [c, u].forEach((s, i) => {
       stopReads(s);
       for (const e of RELAY_EVENTS) s.removeAllListeners(e);
       s.setTimeout(0);
+      // The relay's and the carried duties' listeners: the connection does not end with these socket objects.
       s.removeAllListeners('close');
-      this.#forwardClose(s, i);
+      // The first sockets keep theirs (the slot, the gateway's socket set...): the first handover runs them.
+      for (const l of first?.[i] ?? []) s.on('close', l);
     });
     this.#handOver(at.toUpstream, at.toClient);
   }

@@ -70,9 +70,26 @@ function uncount(this: EventEmitter & { [COUNTED_IN]?: UpstreamState | undefined
   if (state) state.active--;
 }
 
+type Counted = EventEmitter & { [COUNTED_IN]?: UpstreamState | undefined };
+
 function countWhileOpen(state: UpstreamState, socket: EventEmitter): void {
   state.active++;
-  (socket as EventEmitter & { [COUNTED_IN]?: UpstreamState | undefined })[COUNTED_IN] = state;
+  countUntilClose(state, socket);
+}
+
+/** Where `socket` is counted as open, taken off it: its close then counts nothing down (see {@link countUntilClose}). */
+export function takeOpenCount(socket: EventEmitter): UpstreamState | undefined {
+  const state = (socket as Counted)[COUNTED_IN];
+  (socket as Counted)[COUNTED_IN] = undefined;
+  return state;
+}
+
+/**
+ * Counts `state`'s open connection down when `socket` closes, without counting it up: a connection counted on
+ * another socket object first, whose count {@link takeOpenCount} took (the gateway's native relay).
+ */
+export function countUntilClose(state: UpstreamState, socket: EventEmitter): void {
+  (socket as Counted)[COUNTED_IN] = state;
   socket.on('close', uncount);
 }
 

@@ -124,7 +124,7 @@ export class Admission {
 const HELD = Symbol('wsvia.admissionSlot');
 
 interface Holder extends EventEmitter {
-  [HELD]?: AdmissionSlot;
+  [HELD]?: AdmissionSlot | undefined;
   readonly closed?: boolean;
 }
 
@@ -145,4 +145,16 @@ export function releaseOnClose(
   holder[HELD] = slot;
   holder.on('close', closeHeldSlot);
   if (holder.closed === true) slot.close();
+}
+
+/**
+ * Takes back the slot {@link releaseOnClose} put on `socket`, whose close then gives nothing back: for a
+ * connection that outlives its socket object (the gateway's native relay carries the slot to the sockets it makes
+ * when it hands the connection back).
+ */
+export function takeHeldSlot(socket: EventEmitter): AdmissionSlot | undefined {
+  const holder = socket as Holder;
+  const slot = holder[HELD];
+  holder[HELD] = undefined;
+  return slot;
 }
