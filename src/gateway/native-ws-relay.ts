@@ -1,6 +1,7 @@
 /**
  * The gateway's WebSocket relay in native code (issue 15): native carries the steady state, JavaScript handles every
- * event. Two plain TCP sockets go to the addon (serve/splice-relay.ts), which follows the frame headers both ways,
+ * event. A WebSocket starts in the JavaScript {@link WsRelay} and moves at its first bytes or 10 ms after its 101
+ * (one opened and closed at once is never handed over). Two plain TCP sockets go to the addon (serve/splice-relay.ts), which follows the frame headers both ways,
  * splices big payloads and copies small frames through a buffer that exists only while bytes are in flight, and
  * hands the connection back at the first event it does not handle: a control frame (close, ping, pong), a FIN, reset
  * or error, a broken frame header, or a release() asked for here (idle timeout, max lifetime, drain, shutdown).
@@ -32,7 +33,6 @@ import {
   wsRelayAddon,
   type WsHandback,
 } from '../serve/splice-relay.js';
-import { FrameScanner } from '../protocol/ws-frame-scanner.js';
 import type { GatewayRelayChoice } from './config.js';
 import { countUntilClose, takeOpenCount, type UpstreamState } from './upstream-pool.js';
 import {
@@ -44,6 +44,7 @@ import {
 } from './ws-relay.js';
 
 type Close = Parameters<OpenWebSocket['close']>;
+type Listener = (...args: unknown[]) => void;
 
 /** An errno from the addon as the error a socket would have emitted (`ECONNRESET`...). */
 function errnoError(errno: number): Error {
@@ -54,20 +55,6 @@ function errnoError(errno: number): Error {
 function ignore(): void {}
 
 const EMPTY = Buffer.alloc(0);
-
-/**
- * The payload still to come after `bytes` (0: at a frame boundary), or undefined when they hold a control frame,
- * end inside a frame header or are no frames: then the JavaScript relay takes them.
- */
-function steadyState(bytes: Buffer): number | undefined {
-  const scanner = new FrameScanner('a peer');
-  try {
-    scanner.scan(bytes);
-  } catch {
-    return undefined;
-  }
-  return scanner.controls > 0 ? undefined : scanner.payloadRemaining;
-}
 
 /** The natively relayed WebSockets with an idle timeout or a max lifetime, swept together. */
 class NativeSweep {
@@ -103,6 +90,46 @@ class NativeSweep {
 }
 
 const sweep = new NativeSweep();
+
+/**
+ * How long a WebSocket stays with the JavaScript relay after its 101 unless bytes flow first. A WebSocket opened
+ * and closed at once never pays the handover and the handback (two dups, two epoll registrations, four sockets
+ * destroyed or made: about 150 µs of CPU, more than its whole setup in JavaScript; bench/NOTES.md, issue 15).
+ * Short, because what the first sockets hold is garbage after the handover: kept 100 ms, it outlived young-space
+ * collections and stayed in the old space, 3.7 KiB more RSS per idle WebSocket until a full collection.
+ */
+export const HANDOVER_AFTER_MS = 10;
+
+/** WebSockets still relayed in JavaScript since their 101, oldest first: moved to the native relay by one timer. */
+class YoungRelays {
+  readonly #since = new Map<NativeWsRelay, number>();
+  #timer: NodeJS.Timeout | undefined;
+
+  add(r: NativeWsRelay): void {
+    this.#since.set(r, Date.now());
+    if (this.#timer !== undefined) return;
+    this.#timer = setInterval(() => this.#tick(), HANDOVER_AFTER_MS / 2);
+    this.#timer.unref();
+  }
+
+  delete(r: NativeWsRelay): void {
+    this.#since.delete(r);
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    for (const [r, since] of this.#since) {
+      if (now - since < HANDOVER_AFTER_MS) break;
+      this.#since.delete(r);
+      r.moveToNative();
+    }
+    if (this.#since.size > 0) return;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+const young = new YoungRelays();
 
 /** Pairs per slab: 8 KiB of counts. */
 const PAIRS_PER_SLAB = 512;
@@ -195,8 +222,13 @@ export class NativeWsRelay implements OpenWebSocket {
   #lastBytes = -1;
   #lastActive = Date.now();
   #reentryDue = false;
-  /** Made at the first control-frame handback: most WebSockets never need it. */
+  /** Made when the WebSocket may go (back) to the native relay at its next bytes. */
   #kick: (() => void) | undefined;
+  /**
+   * The first sockets' `close` listeners before the JavaScript relay added its own, until the first handover: they
+   * run when those sockets are destroyed then (see the header), the relay's do not.
+   */
+  #firstClose: Listener[][] | undefined;
 
   constructor(client: net.Socket, upstream: net.Socket, timers: RelayTimers, hooks: RelayHooks) {
     this.#client = client;
@@ -206,28 +238,36 @@ export class NativeWsRelay implements OpenWebSocket {
   }
 
   /**
-   * Hands the sockets to the native relay. Bytes that followed the handshakes (or that Node had read already) are
-   * scanned and written on first; a control frame among them, a header cut in two or a write that cannot complete
-   * at once keeps the WebSocket in JavaScript instead.
+   * Starts relaying in JavaScript (the bytes that followed the handshakes go on first) and hands the sockets to
+   * the native relay at the first bytes either way or {@link HANDOVER_AFTER_MS} after the 101, whichever comes
+   * first, once nothing is pending (a control frame or a write still in flight keeps it in JavaScript until then).
    */
   start(fromUpstream: Uint8Array, fromClient: Uint8Array): void {
     const c = this.#client as net.Socket;
     const u = this.#upstream as net.Socket;
-    if (wsRelayAddon() === undefined || !spliceable(c) || !spliceable(u))
-      return this.#inJs(Buffer.from(fromUpstream), Buffer.from(fromClient));
-    const toClient = Buffer.concat([fromUpstream, ...stopReads(u)]);
-    const toUpstream = Buffer.concat([fromClient, ...stopReads(c)]);
-    const down = steadyState(toClient);
-    const up = steadyState(toUpstream);
-    if (down === undefined || up === undefined) {
-      for (const s of [c, u]) restartReads(s);
-      return this.#inJs(toClient, toUpstream);
+    const native = wsRelayAddon() !== undefined && spliceable(c) && spliceable(u);
+    if (native) this.#firstClose = [c, u].map((s) => s.rawListeners('close') as Listener[]);
+    this.#inJs(Buffer.from(fromUpstream), Buffer.from(fromClient));
+    if (!native) return;
+    this.#kickOnEvents(c, u);
+    young.add(this);
+  }
+
+  /** @internal by {@link YoungRelays}: the WebSocket is old enough for the native relay. */
+  moveToNative(): void {
+    this.#reenter();
+  }
+
+  /**
+   * Tries the native relay again after the next bytes either way, and after a drain: a write still in flight keeps
+   * the WebSocket in JavaScript, and a drain is when none is.
+   */
+  #kickOnEvents(c: net.Socket, u: net.Socket): void {
+    const kick = (this.#kick ??= () => this.#kickSoon());
+    for (const s of [c, u]) {
+      s.on('data', kick);
+      s.on('drain', kick);
     }
-    if (toClient.length > 0) c.write(toClient);
-    if (toUpstream.length > 0) u.write(toUpstream);
-    this.#baseUp = toUpstream.length;
-    this.#baseDown = toClient.length;
-    this.#handOver(up, down);
   }
 
   /** True while the addon relays it. */
@@ -290,6 +330,8 @@ export class NativeWsRelay implements OpenWebSocket {
     this.#js = undefined;
     this.#client = undefined;
     this.#upstream = undefined;
+    young.delete(this);
+    this.#firstClose = undefined;
     if (!this.#carried) {
       this.#carried = true;
       this.#slot = takeHeldSlot(c);
@@ -379,10 +421,8 @@ export class NativeWsRelay implements OpenWebSocket {
     else if (then !== undefined) relay.close(...then.close);
     else if (h.why === 'control') {
       // A ping, a pong or a close: once it has gone by and nothing is pending, the native relay takes it again.
-      const kick = (this.#kick ??= () => this.#kickSoon());
-      c.on('data', kick);
-      u.on('data', kick);
-      kick();
+      this.#kickOnEvents(c, u);
+      this.#kickSoon();
     }
   }
 
@@ -407,13 +447,16 @@ export class NativeWsRelay implements OpenWebSocket {
     if (at === undefined) return;
     this.#baseUp = js.bytesToUpstream;
     this.#baseDown = js.bytesToClient;
-    for (const s of [c, u]) {
+    const first = this.#firstClose;
+    [c, u].forEach((s, i) => {
       stopReads(s);
       for (const e of RELAY_EVENTS) s.removeAllListeners(e);
       s.setTimeout(0);
       // The relay's and the carried duties' listeners: the connection does not end with these socket objects.
       s.removeAllListeners('close');
-    }
+      // The first sockets keep theirs (the slot, the gateway's socket set...): the first handover runs them.
+      for (const l of first?.[i] ?? []) s.on('close', l);
+    });
     this.#handOver(at.toUpstream, at.toClient);
   }
 }

@@ -8,7 +8,7 @@ import { dial } from '../dial/dial.js';
 import { WsviaError, isWsviaError, type ErrorCode } from '../errors.js';
 import { ResponseHeadReader, serializeHead, type HeadResult, type ResponseHead } from '../protocol/head.js';
 import { ANY_DESTINATION } from '../route/destination.js';
-import { ConnectDeadline, guardedConnect } from '../serve/guarded-connect.js';
+import { guardedConnect } from '../serve/guarded-connect.js';
 import type { KeySource } from './balancer.js';
 import type { UpstreamSpec } from './config.js';
 import type { UpstreamPool } from './upstream-pool.js';
@@ -55,18 +55,14 @@ export async function dialUpstream(u: UpstreamSpec, s: DialSettings): Promise<Du
       },
     );
   }
-  const deadline = new ConnectDeadline(s.connectTimeout);
-  try {
-    const { socket } = await guardedConnect(
-      { host: u.host, port: u.port },
-      { rules: ANY_DESTINATION, signal: deadline.signal },
-    );
-    // As dial() hands sockets out: a FIN from the upstream ends the socket (the relay passes closes on as frames).
-    socket.allowHalfOpen = false;
-    return socket;
-  } finally {
-    deadline.clear();
-  }
+  // The timeout, not a signal: to an IP literal that is one plain timer, no AbortController per connection.
+  const { socket } = await guardedConnect(
+    { host: u.host, port: u.port },
+    { rules: ANY_DESTINATION, signal: undefined, timeout: s.connectTimeout },
+  );
+  // As dial() hands sockets out: a FIN from the upstream ends the socket (the relay passes closes on as frames).
+  socket.allowHalfOpen = false;
+  return socket;
 }
 
 /**

@@ -80,6 +80,11 @@ const LOSS_TEXT: Record<Loss, (side: Side) => string> = {
 /** How long the gateway waits for the peers to answer its own close before cutting the sockets. */
 const CLOSE_GRACE_MS = 3_000;
 
+/** Ends `s` unless it was ended already (a second end() builds an error and its stack trace, then drops it). */
+function endOnce(s: Duplex): void {
+  if (!s.writableEnded) s.end();
+}
+
 function mask(): Buffer {
   return randomFillSync(Buffer.allocUnsafe(4));
 }
@@ -292,7 +297,7 @@ export class WsRelay implements OpenWebSocket {
       dir.scanner.closeCode !== undefined &&
       !dir.discard
     )
-      this.#client.end();
+      endOnce(this.#client);
   }
 
   /**
@@ -300,7 +305,7 @@ export class WsRelay implements OpenWebSocket {
    * handshake (§7.1.1: the server closes TCP first, so the client socket is ended here; the upstream ends its own).
    */
   #afterOwnClose(dir: Direction): void {
-    if (dir === this.#up && dir.scanner.closeCode !== undefined) this.#client.end();
+    if (dir === this.#up && dir.scanner.closeCode !== undefined) endOnce(this.#client);
   }
 
   /** Writes the gateway's own frames; the stream is at a frame boundary. */
@@ -400,7 +405,7 @@ export class WsRelay implements OpenWebSocket {
       toAlive.discard = true;
       alive.write(this.#closeFrame(aliveSide, this.#gatewayCode, LOSS_TEXT[how](side)));
     }
-    alive.end();
+    endOnce(alive);
     this.#armGrace();
   }
 
@@ -475,8 +480,9 @@ export class WsRelay implements OpenWebSocket {
   #onEnd(side: Side): void {
     if (!this.#closing && !this.#sentClose(side)) return this.#lost(side, 'lost');
     this.#closedBy ??= side;
-    // Half-close goes on (the peer's FIN after its close frame); the other side finishes its writes first.
-    (side === 'client' ? this.#upstream : this.#client).end();
+    // Half-close goes on (the peer's FIN after its close frame); the other side finishes its writes first. Once
+    // ended, end() again only builds an ERR_STREAM_ALREADY_FINISHED (with its stack) for nobody.
+    endOnce(side === 'client' ? this.#upstream : this.#client);
   }
 
   #onClose(side: Side): void {
@@ -486,7 +492,7 @@ export class WsRelay implements OpenWebSocket {
     this.#closedBy ??= side;
     // The other side may still be flushing what this side sent last; end it, and cut it if it lingers.
     if (!other.destroyed) {
-      other.end();
+      endOnce(other);
       if (!this.#grace) this.#armGrace();
       return;
     }

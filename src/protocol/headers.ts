@@ -1,9 +1,17 @@
 /** Header fields in wire order, names as sent. Lookups are case-insensitive (RFC 9110 §5.1). */
 export type HeaderList = readonly (readonly [string, string])[];
 
+/**
+ * `k` names the field `lower` (already lowercase). The length is compared first: a server looks a few fields up
+ * in every head, and most names differ in length (the names looked up are ASCII: no name of another length lowercases to one).
+ */
+function names(k: string, lower: string): boolean {
+  return k.length === lower.length && k.toLowerCase() === lower;
+}
+
 export function getHeader(headers: HeaderList, name: string): string | undefined {
   const lower = name.toLowerCase();
-  for (const [k, v] of headers) if (k.toLowerCase() === lower) return v;
+  for (const [k, v] of headers) if (names(k, lower)) return v;
   return undefined;
 }
 
@@ -11,16 +19,22 @@ export function getHeader(headers: HeaderList, name: string): string | undefined
 export function getHeaderValues(headers: HeaderList, name: string): string[] {
   const lower = name.toLowerCase();
   const out: string[] = [];
-  for (const [k, v] of headers) if (k.toLowerCase() === lower) out.push(v);
+  for (const [k, v] of headers) if (names(k, lower)) out.push(v);
   return out;
 }
 
 /** Comma-separated list members of every instance of a field, lowercased (Connection, Upgrade, Transfer-Encoding). */
 export function headerTokens(headers: HeaderList, name: string): string[] {
-  return getHeaderValues(headers, name)
-    .flatMap((v) => v.split(','))
-    .map((t) => t.trim().toLowerCase())
-    .filter((t) => t.length > 0);
+  const lower = name.toLowerCase();
+  const out: string[] = [];
+  for (const [k, v] of headers) {
+    if (!names(k, lower)) continue;
+    for (const t of v.split(',')) {
+      const token = t.trim().toLowerCase();
+      if (token.length > 0) out.push(token);
+    }
+  }
+  return out;
 }
 
 export function hasToken(headers: HeaderList, name: string, token: string): boolean {

@@ -15,6 +15,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
+import { HANDOVER_AFTER_MS } from '../../src/gateway/native-ws-relay.js';
 import { splicedOpen, spliceSupport } from '../../src/serve/splice-relay.js';
 import { until } from '../helpers/eventually.js';
 import { startGateway, type TestGateway } from './peers.js';
@@ -125,6 +126,32 @@ routes:
       const payload = (big[0] as Buffer).length + (big[1] as Buffer).length;
       assert.ok((rec['bytes_up'] as number) > payload, `bytes_up ${String(rec['bytes_up'])}`);
       assert.ok((rec['bytes_down'] as number) > payload, `bytes_down ${String(rec['bytes_down'])}`);
+    });
+
+    it('a WebSocket closed as soon as it opens is never handed to the native relay and back', async () => {
+      // Only an open seen within HANDOVER_AFTER_MS of the request proves it (a loaded machine may stall longer).
+      let proved = false;
+      for (let attempt = 0; attempt < 20 && !proved; attempt++) {
+        const n = gw.records.length;
+        const before = splicedOpen();
+        const t0 = performance.now();
+        const ws = new WebSocket(`${gw.wsUrl}/`, { perMessageDeflate: false });
+        ws.on('error', () => {});
+        await once(ws, 'open');
+        const elapsed = performance.now() - t0;
+        // The gateway wrote the 101 in this process: a handover then would already count here.
+        const atOpen = splicedOpen();
+        ws.close(4003, 'at once');
+        const [code] = (await once(ws, 'close')) as [number];
+        assert.equal(code, 4003);
+        await until('the log line', () => gw.records.length > n);
+        assert.equal(gw.records.at(-1)?.['close'], 'client_closed');
+        assert.equal(gw.records.at(-1)?.['close_code'], 4003);
+        if (relay === 'js' || elapsed >= HANDOVER_AFTER_MS) continue;
+        assert.ok(atOpen <= before, `native relays open: ${before} before, ${atOpen} at open`);
+        proved = true;
+      }
+      if (relay === 'native') assert.ok(proved, `no open within ${HANDOVER_AFTER_MS} ms in 20 tries`);
     });
 
     it('a close from the upstream: its code reaches the client and the access log', async () => {
