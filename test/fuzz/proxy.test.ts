@@ -98,8 +98,12 @@ describe('fuzz: wsvia proxy listeners', () => {
     });
   });
 
+  // Every timeout short, so whatever a fuzzed connection leaves (a CONNECT to a black hole, a head never finished,
+  // a tunnel whose client's reset Node lost under its own TLS write: a clean end, then writes that never flush)
+  // ends well inside the settle time, on a loaded machine too. What is proven: nothing is held past the limits.
   it('TLS listener: heads inside TLS, and ClientHello garbage outside it', async () => {
-    await withProxy({ tls: localhostCert() }, async (proxy) => {
+    const limits = { headerTimeout: 2_000, connectTimeout: 2_000, idleTimeout: 5_000 };
+    await withProxy({ tls: localhostCert(), limits }, async (proxy) => {
       let n = await fuzz({
         endpoint: { port: proxy.port, tls: true },
         input: requestHead(targets),
