@@ -63,14 +63,15 @@ export class UpstreamHealth {
 
 const COUNTED_IN: unique symbol = Symbol('wsvia.countedIn');
 
+/** An upstream socket, with the upstream it is counted as open against. */
+type Counted = EventEmitter & { [COUNTED_IN]?: UpstreamState | undefined };
+
 /** One handler for every upstream socket, the state kept on the socket: no closure per idle WebSocket. */
-function uncount(this: EventEmitter & { [COUNTED_IN]?: UpstreamState | undefined }): void {
+function uncount(this: Counted): void {
   const state = this[COUNTED_IN];
   this[COUNTED_IN] = undefined;
   if (state) state.active--;
 }
-
-type Counted = EventEmitter & { [COUNTED_IN]?: UpstreamState | undefined };
 
 function countWhileOpen(state: UpstreamState, socket: EventEmitter): void {
   state.active++;
