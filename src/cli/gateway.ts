@@ -26,7 +26,8 @@ import { relayDecision, type RelayChoice } from '../serve/splice-relay.js';
 import { ConfigWatch } from './config-watch.js';
 import { readTlsFiles } from './flag-values.js';
 import { exitCodesHelp, formatError, reportUsage, SERVER_EXIT_CODES, UsageError } from './output.js';
-import { failStart, openAccessLog, startFailure, waitForSignal } from './server-lifecycle.js';
+import { runPrimary, tellPrimaryListening } from './cluster-primary.js';
+import { failStart, openAccessLog, waitForSignal } from './server-lifecycle.js';
 
 export const usage = `usage: wsvia gateway --listen [HOST:]PORT --route [HOST]/PATH=UPSTREAM[,UPSTREAM...] [options]
        wsvia gateway --config FILE [--watch] [options]
@@ -159,7 +160,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (e) {
     return reportUsage(e, 'gateway');
   }
-  if (workers > 1 && cluster.isPrimary) return runPrimary(workers, argv, config.admin);
+  if (workers > 1 && cluster.isPrimary) return runGatewayPrimary(workers, argv, config);
 
   const inWorker = cluster.isWorker;
   // Under --workers the primary serves the admin listener for all workers (serve/cluster-admin.ts).
@@ -173,7 +174,7 @@ export async function run(argv: string[]): Promise<number> {
     const addresses = await gateway.start();
     if (inWorker) {
       answerAdminRequests(gateway.adminPages());
-      process.send?.({ wsvia: 'listening', addresses });
+      tellPrimaryListening(addresses);
     } else {
       const relay = gatewayRelayDecision(config.relay);
       process.stderr.write(`wsvia gateway relay: ${relay.relay} (${relay.why})\n`);
@@ -230,67 +231,30 @@ function sniRelayChoice(relay: GatewayRelayChoice): RelayChoice {
 }
 
 /**
- * --workers N: forks N copies sharing the listening sockets (node:cluster), relays signals, prints once, and serves
- * the admin listener for all of them (merged /metrics; /healthz 503 from SIGTERM until the last worker exits).
+ * --workers N: N copies sharing the listening sockets (node:cluster, cli/cluster-primary.ts); the primary serves the
+ * admin listener for all of them (merged /metrics; /healthz 503 from SIGTERM until the last worker exits).
  */
-async function runPrimary(workers: number, argv: string[], adminAt: string | undefined): Promise<number> {
+async function runGatewayPrimary(workers: number, argv: string[], config: GatewayConfig): Promise<number> {
   let admin: ClusterAdmin | undefined;
   let adminAddress: AddressInfo | undefined;
   try {
-    if (adminAt !== undefined) {
+    if (config.admin !== undefined) {
       admin = new ClusterAdmin(['/routes']);
-      const { host, port } = parseHostPort(adminAt, '--admin', 'admin');
+      const { host, port } = parseHostPort(config.admin, '--admin', 'admin');
       await admin.listen(host, port, 'admin');
       adminAddress = admin.address();
     }
   } catch (e) {
     return failStart(e);
   }
-  cluster.setupPrimary({ args: ['gateway', ...argv] });
-  const ready = new Map<number, GatewayAddresses>();
-  let announced = false;
-  let failed: number | undefined;
-  const all: ReturnType<typeof cluster.fork>[] = [];
-  const stop = (sig: NodeJS.Signals): void => all.forEach((w) => w.process.kill(sig));
-  for (let i = 0; i < workers; i++) {
-    const w = cluster.fork();
-    // A message to a worker that already exited fails with EPIPE: the exit handler below deals with the exit.
-    w.on('error', () => {});
-    all.push(w);
-    w.on('message', (m: { wsvia?: string; addresses?: GatewayAddresses }) => {
-      const failure = startFailure(m);
-      if (failure && !announced && failed === undefined) {
-        // A worker could not start (a port in use): the others would fail alike; one line, and stop.
-        failed = failure.code;
-        process.stderr.write(failure.text);
-        stop('SIGTERM');
-      }
-      if (m.wsvia !== 'listening' || !m.addresses) return;
-      ready.set(i, m.addresses);
-      // Every worker shares the same ports; only the first serves the admin listener.
-      const first = ready.get(0);
-      if (ready.size === workers && first && !announced) {
-        announced = true;
-        announce({ ...first, admin: adminAddress });
-      }
-    });
-  }
-  process.on('SIGHUP', () => all.forEach((w) => w.process.kill('SIGHUP')));
-  const drain = (): void => {
-    admin?.drain();
-    stop('SIGTERM');
-  };
-  process.once('SIGTERM', drain);
-  process.once('SIGINT', drain);
-  let exitedBadly = false;
-  await new Promise<void>((resolve) => {
-    let exited = 0;
-    cluster.on('exit', (_w, code) => {
-      if (code !== 0) exitedBadly = true;
-      if (!announced) stop('SIGTERM');
-      if (++exited === workers) resolve();
-    });
+  return runPrimary({
+    command: 'gateway',
+    workers,
+    admin,
+    settings: { args: ['gateway', ...argv] },
+    forwardSighup: true,
+    killAfterMs: config.limits.drainTimeout + config.limits.drainSpread + 5000,
+    // Every worker shares the same ports.
+    announce: ([first]) => announce({ ...(first as GatewayAddresses), admin: adminAddress }),
   });
-  await admin?.close();
-  return failed ?? (exitedBadly ? EXIT_CODES.failure : EXIT_CODES.ok);
 }

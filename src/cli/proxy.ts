@@ -18,7 +18,8 @@ import { mergeConfigFile, parseMerged } from './config-file.js';
 import { parsedAs, readFlagFile, readTlsFiles } from './flag-values.js';
 import { parseListen, parsePort, type ListenAddress } from './listen-address.js';
 import { exitCodesHelp, reportUsage, SERVER_EXIT_CODES, UsageError } from './output.js';
-import { failStart, openAccessLog, startFailure, waitForSignal } from './server-lifecycle.js';
+import { runPrimary, tellPrimaryListening } from './cluster-primary.js';
+import { failStart, openAccessLog, waitForSignal } from './server-lifecycle.js';
 
 export const usage = `usage: wsvia proxy [options]
 
@@ -264,7 +265,7 @@ export async function run(argv: string[]): Promise<number> {
     return reportUsage(e, 'proxy');
   }
   if (built.workers > 1 && cluster.isPrimary)
-    return runPrimary(built.workers, built.drainTimeout, built.admin);
+    return runProxyPrimary(built.workers, built.drainTimeout, built.admin);
   return runServer(built, cluster.isWorker);
 }
 
@@ -287,7 +288,7 @@ async function runServer(built: Built, isWorker: boolean): Promise<number> {
     await admin?.close();
     return failStart(e);
   }
-  if (isWorker) process.send?.({ wsviaProxyListening: url });
+  if (isWorker) tellPrimaryListening(url);
   else {
     if (admin) process.stderr.write(`wsvia proxy admin on ${admin.url} (/metrics, /healthz)\n`);
     const relay = relayDecision(built.server.relay ?? 'js', built.server.tls !== undefined);
@@ -302,11 +303,13 @@ async function runServer(built: Built, isWorker: boolean): Promise<number> {
     );
   await server.close(built.drainTimeout);
   await admin?.close();
+  // A worker's IPC channel to the primary would keep it alive until the primary's kill.
+  cluster.worker?.disconnect();
   return EXIT_CODES.ok;
 }
 
-/** The primary of --workers N: forks, prints the first worker's address, passes signals on, waits. */
-async function runPrimary(
+/** The primary of --workers N: the admin listener for all workers (serve/cluster-admin.ts), then cli/cluster-primary.ts. */
+async function runProxyPrimary(
   workers: number,
   drainTimeout: number,
   adminAt: { host: string; port: number } | undefined,
@@ -320,53 +323,21 @@ async function runPrimary(
   } catch (e) {
     return failStart(e);
   }
-  let printed = false;
-  let listening = 0;
-  let failed: number | undefined;
-  const stop = (signal: NodeJS.Signals): void => {
-    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
-  };
-  cluster.on('message', (_w, message: unknown) => {
-    const failure = startFailure(message);
-    if (failure && !printed && failed === undefined) {
-      // A worker could not start (the port in use): the others would fail alike; one line, and stop.
-      failed = failure.code;
-      process.stderr.write(failure.text);
-      stop('SIGTERM');
-    }
-    const url = (message as { wsviaProxyListening?: unknown } | null)?.wsviaProxyListening;
-    if (printed || failed !== undefined || typeof url !== 'string') return;
-    // Announced once every worker listens (and answers the admin listener), as the gateway does.
-    if (++listening < workers) return;
-    printed = true;
-    if (admin) process.stderr.write(`wsvia proxy admin on ${admin.url} (/metrics, /healthz)\n`);
-    process.stderr.write(`wsvia proxy listening on ${url} (${workers} workers)\n`);
-  });
   // Workers serve long-lived sockets: a small young generation keeps idle tunnels cheap (about 9 KiB each
   // instead of 13 measured here), at no throughput cost seen on this machine. An explicit flag given wins.
-  const flags = process.execArgv.some((a) => a.startsWith('--max-semi-space-size'))
+  const execArgv = process.execArgv.some((a) => a.startsWith('--max-semi-space-size'))
     ? process.execArgv
     : ['--max-semi-space-size=1', ...process.execArgv];
-  cluster.setupPrimary({ execArgv: flags });
-  // A message to a worker that already exited fails with EPIPE: the exit handler below deals with the exit.
-  for (let i = 0; i < workers; i++) cluster.fork().on('error', () => {});
-  let stopping = false;
-  // A worker that failed to start may exit before its message is read: its exit code says so all the same.
-  let exitFailure: number | undefined;
-  const exited = new Promise<void>((resolve) => {
-    cluster.on('exit', (_w, code) => {
-      if (code !== 0 && !stopping && !printed) exitFailure ??= code;
-      if (Object.keys(cluster.workers ?? {}).length === 0) resolve();
-      else if (!stopping && failed === undefined) process.stderr.write('wsvia proxy: a worker exited\n');
-    });
+  return runPrimary({
+    command: 'proxy',
+    workers,
+    admin,
+    settings: { execArgv },
+    forwardSighup: false,
+    killAfterMs: drainTimeout + 5000,
+    announce: ([url]) => {
+      if (admin) process.stderr.write(`wsvia proxy admin on ${admin.url} (/metrics, /healthz)\n`);
+      process.stderr.write(`wsvia proxy listening on ${String(url)} (${workers} workers)\n`);
+    },
   });
-  const signal = await Promise.race([waitForSignal(), exited.then(() => undefined)]);
-  stopping = true;
-  admin?.drain();
-  if (signal) stop(signal);
-  const killer = setTimeout(() => stop('SIGKILL'), drainTimeout + 5000);
-  await exited;
-  clearTimeout(killer);
-  await admin?.close();
-  return failed ?? exitFailure ?? EXIT_CODES.ok;
 }

@@ -3,13 +3,14 @@
  * connections, and `/healthz` turns 503 the moment a drain starts while the admin listener stays up until exit.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type WebSocket from 'ws';
 import { openWs, startUpstream, type Upstream } from '../gateway/peers.js';
 import { until } from '../helpers/eventually.js';
-import { freePort, startPeer } from '../helpers/process.js';
+import { freePort, startPeer, type Peer } from '../helpers/process.js';
 
 const MAIN = path.resolve('dist/src/cli/main.js');
 
@@ -112,6 +113,64 @@ describe('proxy --workers 2 with --admin', () => {
     }
   });
 });
+
+describe('proxy --workers 2: how the workers end', () => {
+  let sink: net.Server;
+  let sinkPort: number;
+  before(async () => {
+    sink = net.createServer((s) => s.pipe(s));
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    sinkPort = (sink.address() as net.AddressInfo).port;
+  });
+  after(() => new Promise<void>((r) => sink.close(() => r())));
+
+  async function start(): Promise<{ proxy: Peer; port: number; exited: Promise<number | null> }> {
+    const port = await freePort();
+    const args = ['proxy', '--port', String(port), '--allow-private', '--allow-ports', String(sinkPort)];
+    args.push('--workers', '2', '--drain-timeout', '1');
+    const proxy = await startPeer(process.execPath, [MAIN, ...args], { port });
+    const exited = new Promise<number | null>((resolve) => proxy.process.once('exit', (c) => resolve(c)));
+    await until('the listening line', () => /listening on .*\(2 workers\)/.test(proxy.output()));
+    return { proxy, port, exited };
+  }
+
+  it('SIGTERM with no tunnel open: both workers end by themselves, exit 0, none is killed at the drain limit', async () => {
+    const { proxy, port, exited } = await start();
+    try {
+      await tunnelRoundTrip(port, sinkPort, 'before');
+      proxy.process.kill('SIGTERM');
+      // The primary kills what still runs 6 s (drain 1 s + 5 s) after SIGTERM and says so; the workers used to
+      // stay alive on their IPC channel until then.
+      assert.equal(await exited, 0, proxy.output());
+      assert.doesNotMatch(proxy.output(), /killed|exited \(/);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('a worker killed from outside is reported, the other serves on, and the exit code says a worker failed', async () => {
+    const { proxy, port, exited } = await start();
+    try {
+      const workers = childPids(proxy.process.pid ?? 0);
+      assert.equal(workers.length, 2, `two workers expected, found ${workers.join(', ')}`);
+      process.kill(workers[0] ?? 0, 'SIGKILL');
+      await until('the primary reports the lost worker', () =>
+        /wsvia proxy: worker [12] exited \(killed\), 1 still serving/.test(proxy.output()),
+      );
+      for (let i = 0; i < 4; i++) await tunnelRoundTrip(port, sinkPort, `after${i}`);
+      proxy.process.kill('SIGTERM');
+      assert.equal(await exited, 1, proxy.output());
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+/** The pids of a process's children (Linux: /proc/PID/task/PID/children). */
+function childPids(pid: number): number[] {
+  const text = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8');
+  return text.split(' ').filter(Boolean).map(Number);
+}
 
 /** One CONNECT tunnel to the sink: the 200, one echoed message, then a close; resolves once the proxy closed it. */
 function tunnelRoundTrip(proxyPort: number, target: number, message: string): Promise<void> {
