@@ -141,7 +141,7 @@ export async function gatewaySection(s: Settings, targets: Targets): Promise<Sec
       `setup: ${s.setupCount} sequential WebSockets (TCP connect + upgrade to open)`,
       `64 KiB echo: 2 WebSockets, 4 messages in flight each, ${s.echoSeconds} s; MB/s counts bytes echoed back; CPU s/GB = gateway CPU / GB relayed (both directions)`,
       `32 B echo: 8 WebSockets, 32 messages in flight each, ${s.echoSeconds} s`,
-      `idle WebSocket: RSS delta over ${s.gatewayIdle} idle WebSockets in a fresh process (after 20 warm-up WebSockets), 1 s after the last opened, and again ${SETTLE_MS / 1000} s later (no GC forced; the targets use the first)`,
+      `idle WebSocket: RSS delta over ${s.gatewayIdle} idle WebSockets in a fresh process (after 20 warm-up WebSockets), 1 s after the last opened, and again ${SETTLE_MS / 1000} s later against a baseline that had the same quiet time (no GC forced; the targets use the first)`,
     ],
     notes,
     configs,
