@@ -30,7 +30,7 @@ function listeningPayload(m: unknown): { payload: unknown } | undefined {
 }
 
 /** How long after a worker's exit its IPC channel's end is waited for (it comes within a turn or two). */
-const CHANNEL_GRACE_MS = 2000;
+const CHANNEL_GRACE_MS = 500;
 
 export interface PrimaryOptions {
   readonly command: 'proxy' | 'gateway';
@@ -102,9 +102,9 @@ class Primary {
         clearTimeout(grace);
         resolve();
       });
-      w.process.once('exit', () => {
-        if (w.isConnected()) grace = setTimeout(resolve, CHANNEL_GRACE_MS);
-      });
+      // Not `isConnected()`: a channel with a handle in flight to a worker that died (round-robin gives it
+      // connections until its exit is seen) reads false there and never emits 'disconnect' (Node 20).
+      w.process.once('exit', () => (grace = setTimeout(resolve, CHANNEL_GRACE_MS)));
     });
     const exited = new Promise<void>((resolve) => {
       w.process.once('exit', (code: number | null) => {

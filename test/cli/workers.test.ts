@@ -134,36 +134,77 @@ describe('proxy --workers 2: how the workers end', () => {
     return { proxy, port, exited };
   }
 
-  it('SIGTERM with no tunnel open: both workers end by themselves, exit 0, none is killed at the drain limit', async () => {
-    const { proxy, port, exited } = await start();
-    try {
-      await tunnelRoundTrip(port, sinkPort, 'before');
-      proxy.process.kill('SIGTERM');
-      // The primary kills what still runs 6 s (drain 1 s + 5 s) after SIGTERM and says so; the workers used to
-      // stay alive on their IPC channel until then.
-      assert.equal(await exited, 0, proxy.output());
-      assert.doesNotMatch(proxy.output(), /killed|exited \(/);
-    } finally {
-      await proxy.stop();
-    }
-  });
+  it(
+    'SIGTERM with no tunnel open: both workers end by themselves, exit 0, none is killed at the drain limit',
+    { timeout: 30_000 },
+    async () => {
+      const { proxy, port, exited } = await start();
+      try {
+        await tunnelRoundTrip(port, sinkPort, 'before');
+        proxy.process.kill('SIGTERM');
+        // The primary kills what still runs 6 s (drain 1 s + 5 s) after SIGTERM and says so; the workers used to
+        // stay alive on their IPC channel until then.
+        assert.equal(await exited, 0, proxy.output());
+        assert.doesNotMatch(proxy.output(), /killed|exited \(/);
+      } finally {
+        await proxy.stop();
+      }
+    },
+  );
 
-  it('a worker killed from outside is reported, the other serves on, and the exit code says a worker failed', async () => {
-    const { proxy, port, exited } = await start();
-    try {
-      const workers = childPids(proxy.process.pid ?? 0);
-      assert.equal(workers.length, 2, `two workers expected, found ${workers.join(', ')}`);
-      process.kill(workers[0] ?? 0, 'SIGKILL');
-      await until('the primary reports the lost worker', () =>
-        /wsvia proxy: worker [12] exited \(killed\), 1 still serving/.test(proxy.output()),
-      );
-      for (let i = 0; i < 4; i++) await tunnelRoundTrip(port, sinkPort, `after${i}`);
-      proxy.process.kill('SIGTERM');
-      assert.equal(await exited, 1, proxy.output());
-    } finally {
-      await proxy.stop();
-    }
-  });
+  it(
+    'a worker killed from outside is reported, the other serves on, and the exit code says a worker failed',
+    { timeout: 30_000 },
+    async () => {
+      const { proxy, port, exited } = await start();
+      try {
+        const workers = childPids(proxy.process.pid ?? 0);
+        assert.equal(workers.length, 2, `two workers expected, found ${workers.join(', ')}`);
+        process.kill(workers[0] ?? 0, 'SIGKILL');
+        await until('the primary reports the lost worker', () =>
+          /wsvia proxy: worker [12] exited \(killed\), 1 still serving/.test(proxy.output()),
+        );
+        for (let i = 0; i < 4; i++) await tunnelRoundTrip(port, sinkPort, `after${i}`);
+        proxy.process.kill('SIGTERM');
+        assert.equal(await exited, 1, proxy.output());
+      } finally {
+        await proxy.stop();
+      }
+    },
+  );
+});
+
+describe('proxy --workers 2: a worker killed while connections are handed to it', () => {
+  it(
+    'SIGTERM still ends the primary, exit 1: a channel with a connection in flight to a dead worker is not waited for',
+    {
+      timeout: 30_000,
+    },
+    async () => {
+      const port = await freePort();
+      const args = ['proxy', '--port', String(port), '--allow-private', '--allow-ports', '9'];
+      args.push('--workers', '2', '--drain-timeout', '1');
+      const proxy = await startPeer(process.execPath, [MAIN, ...args], { port });
+      const sockets: net.Socket[] = [];
+      try {
+        const exited = new Promise<number | null>((resolve) => proxy.process.once('exit', (c) => resolve(c)));
+        await until('the listening line', () => /listening on .*\(2 workers\)/.test(proxy.output()));
+        const [first] = childPids(proxy.process.pid ?? 0);
+        process.kill(first ?? 0, 'SIGKILL');
+        // Before the primary has seen the exit, round-robin still hands connections to the dead worker: their
+        // channel then never reports its end (the primary hung here, with no worker left, until killed).
+        for (let i = 0; i < 20; i++) sockets.push(net.connect(port, '127.0.0.1').on('error', () => {}));
+        await until('the primary reports the lost worker', () =>
+          /exited \(killed\), 1 still serving/.test(proxy.output()),
+        );
+        proxy.process.kill('SIGTERM');
+        assert.equal(await exited, 1, proxy.output());
+      } finally {
+        for (const s of sockets) s.destroy();
+        await proxy.stop();
+      }
+    },
+  );
 });
 
 /** The pids of a process's children (Linux: /proc/PID/task/PID/children). */
