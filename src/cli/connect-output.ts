@@ -13,6 +13,9 @@ export class ConnectOutput {
   readonly #mode: DataMode;
   readonly #json: boolean;
   #closed = false;
+  /** The one wait for stdout's drain while it is full. */
+  #drain: Promise<void> | undefined;
+  #drainDone: (() => void) | undefined;
   readonly #onClosed: (() => void)[] = [];
 
   constructor(mode: DataMode, json: boolean) {
@@ -65,17 +68,23 @@ export class ConnectOutput {
     process.stderr.write(formatError(e));
   }
 
-  /** Resolves when stdout can take more (at once if it is closed). */
+  /**
+   * Resolves when stdout can take more (at once if it is closed). Every caller while stdout is full shares one
+   * wait: messages already parsed keep arriving after the socket is paused, and each asked for its own listener.
+   */
   drained(): Promise<void> {
     if (this.#closed || !process.stdout.writableNeedDrain) return Promise.resolve();
-    return new Promise((resolve) => {
+    this.#drain ??= new Promise((resolve) => {
       const done = (): void => {
         process.stdout.removeListener('drain', done);
+        this.#drain = undefined;
+        this.#drainDone = undefined;
         resolve();
       };
       process.stdout.once('drain', done);
-      this.onClosed(done);
+      this.#drainDone = done;
     });
+    return this.#drain;
   }
 
   #write(chunk: string | Buffer): boolean {
@@ -86,6 +95,7 @@ export class ConnectOutput {
   #close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#drainDone?.();
     for (const fn of this.#onClosed.splice(0)) fn();
   }
 }

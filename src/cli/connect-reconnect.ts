@@ -1,6 +1,6 @@
 /**
  * `wsvia connect --reconnect`: the session over a {@link ReconnectingWebSocket}. What stdin sends while the
- * connection is away is queued (within the client's bounds); at the end of stdin the Close waits until the queue
+ * connection is away is queued (within the client's bounds, stdin paused meanwhile); at the end of stdin the Close waits until the queue
  * has gone out, and whatever is still queued when the run ends (--max-time, a terminal error) is counted on
  * stderr with a non-zero exit, never dropped silently.
  */
@@ -9,7 +9,7 @@ import { ReconnectingWebSocket } from '../client/reconnecting.js';
 import { EXIT_CODES, exitCodeOf, isWsviaError, type WsviaError } from '../errors.js';
 import { StdinMessages, type InputMessage } from './connect-input.js';
 import type { ConnectOutput } from './connect-output.js';
-import { messagesAwaited, startMaxTime, type SessionArgs } from './connect-session.js';
+import { HIGH_WATER, messagesAwaited, startMaxTime, type SessionArgs } from './connect-session.js';
 
 export function runReconnecting(
   a: SessionArgs,
@@ -28,6 +28,8 @@ class ReconnectingRun {
   #inputEnded = false;
   #received = 0;
   #refused = 0;
+  /** Messages stdin gave after it was paused, while the client's queue was full: the rest of one read at most. */
+  readonly #held: InputMessage[] = [];
   #closingWith: number | undefined;
   #timers: (NodeJS.Timeout | undefined)[] = [];
   #resolve: ((code: number) => void) | undefined;
@@ -68,8 +70,11 @@ class ReconnectingRun {
         for (const text of this.#a.one ? this.#a.send.slice(0, 1) : this.#a.send) client.send(text);
         if (this.#awaited === 0) this.#close(EXIT_CODES.ok);
       }
-      // The queue is flushed right after 'open' returns.
-      if (this.#inputEnded && this.#awaited === undefined) setImmediate(() => this.#closeWhenSent());
+      // The queue is flushed right after 'open' returns; what stdin gave while it was full goes after it.
+      setImmediate(() => {
+        this.#release();
+        if (this.#inputEnded && this.#awaited === undefined) this.#closeWhenSent();
+      });
     });
     client.on('message', (data, isBinary) => {
       this.#received++;
@@ -93,19 +98,53 @@ class ReconnectingRun {
     client.on('error', (err) => this.#finish(this.#fail(err)));
   }
 
+  /**
+   * A line from stdin. stdin is read no faster than the messages leave: it is paused while the connection is away
+   * (what it still gives from the read in hand is queued, or held here once the client's queue is full) and while
+   * more than HIGH_WATER is buffered for the socket.
+   */
   #send(m: InputMessage): void {
+    if (this.#held.length > 0 || !this.#offer(m)) this.#held.push(m);
+  }
+
+  /** Sends or queues `m`; false when the client's queue is full. */
+  #offer(m: InputMessage): boolean {
+    const ws = this.#client.socket;
+    if (ws && ws.readyState === ws.OPEN && this.#client.queued === 0) {
+      ws.send(m.data, { binary: m.binary }, () => {
+        if (ws.bufferedAmount < HIGH_WATER / 2 && this.#held.length === 0) this.#input?.resume();
+      });
+      if (ws.bufferedAmount > HIGH_WATER) this.#input?.pause();
+      return true;
+    }
+    this.#input?.pause();
     try {
       this.#client.send(m.data, { binary: m.binary });
+      return true;
     } catch (e) {
+      if (isWsviaError(e) && e.code === 'QUEUE_FULL') return false;
       this.#refused++;
       if (isWsviaError(e) && this.#refused === 1) this.#out.note(e.message);
+      return true;
     }
+  }
+
+  /** The connection is back and its queue sent: what was held goes, then stdin is read again. */
+  #release(): void {
+    while (this.#held.length > 0) {
+      const m = this.#held[0] as InputMessage;
+      if (!this.#offer(m)) return;
+      this.#held.shift();
+    }
+    const ws = this.#client.socket;
+    if (ws && ws.readyState === ws.OPEN && ws.bufferedAmount <= HIGH_WATER) this.#input?.resume();
   }
 
   /** End of stdin: close once the queue has gone out (it goes on the next open when the connection is away). */
   #closeWhenSent(): void {
     const ws = this.#client.socket;
-    if (this.#client.queued === 0 && ws && ws.readyState === ws.OPEN) this.#close(EXIT_CODES.ok);
+    if (this.#client.queued === 0 && this.#held.length === 0 && ws && ws.readyState === ws.OPEN)
+      this.#close(EXIT_CODES.ok);
   }
 
   #close(code: number): void {
@@ -113,8 +152,10 @@ class ReconnectingRun {
     this.#closingWith = code;
     this.#input?.close();
     const ws = this.#client.socket;
+    // Read before the close: closing makes it CLOSING, and the run would end without the server's answer.
+    const open = ws !== undefined && ws.readyState === ws.OPEN;
     this.#client.close(this.#a.close.code, this.#a.close.reason);
-    if (!ws || ws.readyState !== ws.OPEN) return this.#finish(code);
+    if (!open) return this.#finish(code);
     this.#timers.push(
       setTimeout(() => {
         this.#out.note(
@@ -136,7 +177,7 @@ class ReconnectingRun {
     this.#resolve = undefined;
     for (const t of this.#timers) clearTimeout(t);
     this.#input?.close();
-    const queued = this.#client.queued;
+    const queued = this.#client.queued + this.#held.length;
     this.#client.close();
     this.#client.socket?.terminate();
     let exit = code;

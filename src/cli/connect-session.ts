@@ -26,7 +26,7 @@ export interface SessionArgs {
 }
 
 /** stdin is paused while more than this is buffered for the WebSocket, and resumed below it. */
-const HIGH_WATER = 1024 * 1024;
+export const HIGH_WATER = 1024 * 1024;
 
 /** Close codes that end a run well: normal, going away, and a Close that carried no code (1005). */
 const CLEAN_CLOSES: ReadonlySet<number> = new Set([1000, 1001, 1005]);

@@ -26,14 +26,17 @@ before(async () => {
 });
 after(() => echo.close());
 
-/** A `ws` server on loopback whose `onConnection` scripts each connection; records what clients send. */
-async function scriptedServer(onConnection: (ws: WebSocket) => void): Promise<{
+/** A `ws` server on loopback (`port`, else any) whose `onConnection` scripts each connection; records what clients send. */
+async function scriptedServer(
+  onConnection: (ws: WebSocket) => void,
+  port = 0,
+): Promise<{
   url: string;
   received: string[];
   closes: { code: number; reason: string }[];
   close(): Promise<void>;
 }> {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  const wss = new WebSocketServer({ port, host: '127.0.0.1' });
   await new Promise<void>((r) => wss.once('listening', () => r()));
   const received: string[] = [];
   const closes: { code: number; reason: string }[] = [];
@@ -246,6 +249,41 @@ describe('wsvia connect: how a run ends', () => {
     });
     assert.notEqual(r.code, EXIT_CODES.ok);
     assert.match(r.stderr, /2 message\(s\) were not sent: 2 still queued/);
+  });
+
+  test('--reconnect, end of stdin: the Close waits for the server, whose answers are still printed', async () => {
+    const r = await runCli(['connect', echo.url, '--reconnect'], { input: 'a\nb\nc\n' });
+    assert.equal(r.code, EXIT_CODES.ok, r.stderr);
+    // The run ended at its own Close, before the echoes came: stdout was empty.
+    assert.equal(r.stdout, 'a\nb\nc\n');
+  });
+
+  test('--reconnect: 5,000 lines given while the server is away all arrive, in order, once it comes: stdin waits, none refused', async () => {
+    const port = await freePort();
+    const lines = Array.from({ length: 5000 }, (_, i) => `line-${i}`);
+    const child = spawn(process.execPath, [WSVIA, 'connect', `ws://127.0.0.1:${port}/`, '--reconnect'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, NO_PROXY: '*' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    // More than the reconnect queue holds (1,000 messages): before, the rest was refused and lost.
+    child.stdin.end(lines.map((l) => `${l}\n`).join(''));
+    let server: Awaited<ReturnType<typeof scriptedServer>> | undefined;
+    try {
+      await until('the client has been refused at least once', () => /reconnecting in/.test(stderr));
+      server = await scriptedServer((ws) => ws.on('message', (m) => ws.send(String(m))), port);
+      const code = await exited;
+      assert.equal(code, EXIT_CODES.ok, stderr);
+      assert.deepEqual(stdout.split('\n').filter(Boolean), lines);
+      assert.doesNotMatch(stderr, /not sent|full queue|cannot queue|MaxListeners/);
+    } finally {
+      child.kill();
+      await server?.close();
+    }
   });
 
   test('--send without --expect: exits 0 after one answer per send', async () => {
