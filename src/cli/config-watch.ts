@@ -20,15 +20,20 @@ export class ConfigWatch {
   #named = false;
   #timer: NodeJS.Timeout | undefined;
 
-  /** Throws (from fs.watch) when the file's directory cannot be watched. */
-  constructor(file: string, onChange: () => void) {
+  /**
+   * `loaded` is the file's {@link configSignature} taken before the running configuration was read from it: a
+   * save between that read and this watch raises no event here, and is reported as a change all the same.
+   * Throws (from fs.watch) when the file's directory cannot be watched.
+   */
+  constructor(file: string, onChange: () => void, loaded = configSignature(file)) {
     this.#file = file;
     this.#base = path.basename(file);
     this.#onChange = onChange;
-    this.#seen = this.#signature();
+    this.#seen = loaded;
     this.#watcher = fs.watch(path.dirname(path.resolve(file)), (_event, name) => this.#event(name));
     // A directory that goes away ends the watch; SIGHUP still reloads.
     this.#watcher.on('error', () => this.close());
+    if (configSignature(file) !== loaded) this.#event(null);
   }
 
   close(): void {
@@ -44,20 +49,20 @@ export class ConfigWatch {
   }
 
   #settled(): void {
-    const now = this.#signature();
+    const now = configSignature(this.#file);
     const changed = this.#named || now !== this.#seen;
     this.#named = false;
     this.#seen = now;
     if (changed) this.#onChange();
   }
+}
 
-  /** The file's identity and content stamp; empty while it does not exist (mid-rename). */
-  #signature(): string {
-    try {
-      const s = fs.statSync(this.#file, { bigint: true });
-      return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
-    } catch {
-      return '';
-    }
+/** A file's identity and content stamp, through symlinks; empty while it does not exist (mid-rename). */
+export function configSignature(file: string): string {
+  try {
+    const s = fs.statSync(file, { bigint: true });
+    return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+  } catch {
+    return '';
   }
 }

@@ -23,7 +23,7 @@ import { Gateway, type GatewayAddresses } from '../gateway/gateway.js';
 import { gatewayRelayDecision } from '../gateway/native-ws-relay.js';
 import { answerAdminRequests, ClusterAdmin } from '../serve/cluster-admin.js';
 import { relayDecision, type RelayChoice } from '../serve/splice-relay.js';
-import { ConfigWatch } from './config-watch.js';
+import { configSignature, ConfigWatch } from './config-watch.js';
 import { readTlsFiles } from './flag-values.js';
 import { exitCodesHelp, formatError, reportUsage, SERVER_EXIT_CODES, UsageError } from './output.js';
 import { runPrimary, tellPrimaryListening } from './cluster-primary.js';
@@ -140,6 +140,7 @@ export async function run(argv: string[]): Promise<number> {
   let flags: Flags;
   let config: GatewayConfig;
   let workers = 1;
+  let loadedFrom: string | undefined;
   try {
     ({ values: flags } = parseArgs({ args: argv, options: OPTIONS, strict: true }));
     if (flags.help) {
@@ -150,6 +151,8 @@ export async function run(argv: string[]): Promise<number> {
     if (flags.workers !== undefined && !/^([1-9]|[1-5]\d|6[0-4])$/.test(flags.workers))
       throw new UsageError(`--workers expects 1 to 64, got ${JSON.stringify(flags.workers)}`);
     workers = Number(flags.workers ?? 1);
+    // Taken before the file is read: a save from here until the watch starts is still seen as a change.
+    loadedFrom = flags.watch && flags.config ? configSignature(flags.config) : undefined;
     config = loadConfig(flags);
     const relay = gatewayRelayDecision(config.relay);
     // `native` is refused where it cannot run, rather than quietly relaying in JavaScript.
@@ -211,7 +214,9 @@ export async function run(argv: string[]): Promise<number> {
   };
   process.on('SIGHUP', () => reload('SIGHUP'));
   const watcher =
-    flags.watch && flags.config ? new ConfigWatch(flags.config, () => reload('file changed')) : undefined;
+    flags.watch && flags.config
+      ? new ConfigWatch(flags.config, () => reload('file changed'), loadedFrom)
+      : undefined;
   const signal = await waitForSignal();
   watcher?.close();
   // Workers stopped because another failed to start have nothing to drain, and nothing to say.

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort, startPeer, tempDir, type Peer } from '../helpers/process.js';
 import { until } from '../helpers/eventually.js';
+import { configSignature, ConfigWatch } from '../../src/cli/config-watch.js';
 
 const MAIN = path.resolve('dist/src/cli/main.js');
 
@@ -105,6 +106,27 @@ describe('wsvia gateway --watch on a Kubernetes ConfigMap volume', { timeout: 60
         page.routes.map((r) => r.path),
         [p],
       );
+    }
+  });
+});
+
+describe('ConfigWatch: a save between reading the config and starting the watch', () => {
+  it('is reported as a change, though it raised no event the watch could see', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'gateway.yaml');
+    fs.writeFileSync(file, 'routes: []\n');
+    // The gateway takes the signature, then reads the file; the save lands before its watch starts (CI under
+    // load: the ConfigMap test waited 15 s for a reload that never came).
+    const loaded = configSignature(file);
+    fs.writeFileSync(`${file}.tmp`, 'routes: [] # saved while starting\n');
+    fs.renameSync(`${file}.tmp`, file);
+    let changes = 0;
+    const watch = new ConfigWatch(file, () => changes++, loaded);
+    try {
+      await until('the change is reported', () => changes === 1);
+    } finally {
+      watch.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
