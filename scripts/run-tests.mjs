@@ -22,6 +22,15 @@ if (files.length === 0) {
   console.error(`run-tests: no test files match ${filters.join(' ')}`);
   process.exit(1);
 }
-const args = ['--test', '--test-concurrency=2', '--enable-source-maps', ...files];
+// A test that waits forever fails after 10 minutes, naming itself, instead of stalling the run until CI's limit
+// (the longest file takes under a minute; a hang in CI once held a whole run).
+const TIMEOUT_MS = 600_000;
+const args = [
+  '--test',
+  '--test-concurrency=2',
+  `--test-timeout=${TIMEOUT_MS}`,
+  '--enable-source-maps',
+  ...files,
+];
 const child = spawn(process.execPath, args, { stdio: 'inherit' });
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
