@@ -9,7 +9,7 @@ import { ReconnectingWebSocket } from '../client/reconnecting.js';
 import { EXIT_CODES, exitCodeOf, isWsviaError, type WsviaError } from '../errors.js';
 import { StdinMessages, type InputMessage } from './connect-input.js';
 import type { ConnectOutput } from './connect-output.js';
-import { HIGH_WATER, messagesAwaited, startMaxTime, type SessionArgs } from './connect-session.js';
+import { HIGH_WATER, messagesAwaited, sendPaced, startMaxTime, type SessionArgs } from './connect-session.js';
 
 export function runReconnecting(
   a: SessionArgs,
@@ -111,10 +111,7 @@ class ReconnectingRun {
   #offer(m: InputMessage): boolean {
     const ws = this.#client.socket;
     if (ws && ws.readyState === ws.OPEN && this.#client.queued === 0) {
-      ws.send(m.data, { binary: m.binary }, () => {
-        if (ws.bufferedAmount < HIGH_WATER / 2 && this.#held.length === 0) this.#input?.resume();
-      });
-      if (ws.bufferedAmount > HIGH_WATER) this.#input?.pause();
+      sendPaced(ws, m, this.#input, () => this.#held.length === 0);
       return true;
     }
     this.#input?.pause();

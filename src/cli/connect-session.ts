@@ -28,6 +28,22 @@ export interface SessionArgs {
 /** stdin is paused while more than this is buffered for the WebSocket, and resumed below it. */
 export const HIGH_WATER = 1024 * 1024;
 
+/**
+ * Sends `m` on `ws`: `input` is paused while more than HIGH_WATER is buffered for the socket, and resumed once
+ * below half of it (when `mayResume()` agrees). Both sessions, with and without --reconnect, send stdin this way.
+ */
+export function sendPaced(
+  ws: WebSocket,
+  m: InputMessage,
+  input: StdinMessages | undefined,
+  mayResume: () => boolean = () => true,
+): void {
+  ws.send(m.data, { binary: m.binary }, () => {
+    if (ws.bufferedAmount < HIGH_WATER / 2 && mayResume()) input?.resume();
+  });
+  if (ws.bufferedAmount > HIGH_WATER) input?.pause();
+}
+
 /** Close codes that end a run well: normal, going away, and a Close that carried no code (1005). */
 const CLEAN_CLOSES: ReadonlySet<number> = new Set([1000, 1001, 1005]);
 
@@ -139,10 +155,7 @@ export class ConnectSession {
       this.#unsent++;
       return;
     }
-    ws.send(m.data, { binary: m.binary }, () => {
-      if (ws.bufferedAmount < HIGH_WATER / 2) this.#input?.resume();
-    });
-    if (ws.bufferedAmount > HIGH_WATER) this.#input?.pause();
+    sendPaced(ws, m, this.#input);
   }
 
   /** Sends this side's Close and waits for the server's, for at most --close-timeout. */
