@@ -88,23 +88,20 @@ describe('gateway --workers 2 with --admin', () => {
 });
 
 describe('proxy --workers 2 with --admin', () => {
-  let sink: net.Server;
-  let sinkPort: number;
+  let sink: EchoSink;
   before(async () => {
-    sink = net.createServer((s) => s.pipe(s));
-    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
-    sinkPort = (sink.address() as net.AddressInfo).port;
+    sink = await echoSink();
   });
-  after(() => new Promise<void>((r) => sink.close(() => r())));
+  after(() => sink.close());
 
   it('/metrics counts the tunnels of both workers', async () => {
     const [port, adminPort] = [await freePort(), await freePort()];
-    const args = ['proxy', '--port', String(port), '--allow-private', '--allow-ports', String(sinkPort)];
+    const args = ['proxy', '--port', String(port), '--allow-private', '--allow-ports', String(sink.port)];
     args.push('--workers', '2', '--admin', `127.0.0.1:${adminPort}`, '--drain-timeout', '1');
     const proxy = await startPeer(process.execPath, [MAIN, ...args], { port });
     try {
       await until('the listening line', () => /listening on/.test(proxy.output()));
-      for (let i = 0; i < 4; i++) await tunnelRoundTrip(port, sinkPort, `m${i}`);
+      for (let i = 0; i < 4; i++) await tunnelRoundTrip(port, sink.port, `m${i}`);
       const metrics = (await get(`http://127.0.0.1:${adminPort}/metrics`)).body;
       assert.equal(total(metrics, 'wsvia_proxy_tunnels_total'), 4, metrics);
       assert.equal(value(metrics, 'wsvia_workers'), 2, metrics);
@@ -115,18 +112,15 @@ describe('proxy --workers 2 with --admin', () => {
 });
 
 describe('proxy --workers 2: how the workers end', () => {
-  let sink: net.Server;
-  let sinkPort: number;
+  let sink: EchoSink;
   before(async () => {
-    sink = net.createServer((s) => s.pipe(s));
-    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
-    sinkPort = (sink.address() as net.AddressInfo).port;
+    sink = await echoSink();
   });
-  after(() => new Promise<void>((r) => sink.close(() => r())));
+  after(() => sink.close());
 
   async function start(): Promise<{ proxy: Peer; port: number; exited: Promise<number | null> }> {
     const port = await freePort();
-    const args = ['proxy', '--port', String(port), '--allow-private', '--allow-ports', String(sinkPort)];
+    const args = ['proxy', '--port', String(port), '--allow-private', '--allow-ports', String(sink.port)];
     args.push('--workers', '2', '--drain-timeout', '1');
     const proxy = await startPeer(process.execPath, [MAIN, ...args], { port });
     const exited = new Promise<number | null>((resolve) => proxy.process.once('exit', (c) => resolve(c)));
@@ -140,7 +134,7 @@ describe('proxy --workers 2: how the workers end', () => {
     async () => {
       const { proxy, port, exited } = await start();
       try {
-        await tunnelRoundTrip(port, sinkPort, 'before');
+        await tunnelRoundTrip(port, sink.port, 'before');
         proxy.process.kill('SIGTERM');
         // The primary kills what still runs 6 s (drain 1 s + 5 s) after SIGTERM and says so; the workers used to
         // stay alive on their IPC channel until then.
@@ -164,7 +158,7 @@ describe('proxy --workers 2: how the workers end', () => {
         await until('the primary reports the lost worker', () =>
           /wsvia proxy: worker [12] exited \(killed\), 1 still serving/.test(proxy.output()),
         );
-        for (let i = 0; i < 4; i++) await tunnelRoundTrip(port, sinkPort, `after${i}`);
+        for (let i = 0; i < 4; i++) await tunnelRoundTrip(port, sink.port, `after${i}`);
         proxy.process.kill('SIGTERM');
         assert.equal(await exited, 1, proxy.output());
       } finally {
@@ -206,6 +200,21 @@ describe('proxy --workers 2: a worker killed while connections are handed to it'
     },
   );
 });
+
+interface EchoSink {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** A TCP echo on loopback for tunnels to reach. */
+async function echoSink(): Promise<EchoSink> {
+  const server = net.createServer((s) => s.pipe(s));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
 
 /** The pids of a process's children (Linux: /proc/PID/task/PID/children). */
 function childPids(pid: number): number[] {
