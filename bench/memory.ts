@@ -14,7 +14,7 @@ export interface MemoryResult {
   /**
    * KiB of RSS per idle connection after the connections stayed idle `settleMs` longer (what an operator sees once
    * the runtime has had a quiet moment: V8 collects the setup's garbage when the allocation rate drops); only when
-   * asked for. Its baseline also had `settleMs` of quiet before the connections were opened.
+   * asked for.
    */
   readonly kibSettled?: number;
   /** KiB of PSS per idle connection (fairer for a fork per connection, whose shared pages RSS counts again). */
@@ -36,16 +36,12 @@ export async function memoryPerConnection(
   try {
     await sleep(300);
     await runJob(warm(peer));
-    await sleep(700);
+    // Both readings subtract a baseline that had `settleMs` of quiet first: by then V8 has collected the start-up's
+    // and the warm-up's garbage. A baseline still holding it credits the connections with whatever a collection
+    // during their burst frees, and makes a peer that collects sooner look as if a connection cost less.
+    await sleep(700 + settleMs);
     const base = await settledRssKiB(peer.pid);
     const basePss = pssKiB(peer.pid);
-    // The later reading subtracts a baseline that had the same quiet time: V8 collects the warm-up's garbage in
-    // it too, and a baseline taken before that would make the later figure a lower bound.
-    let baseSettled = base;
-    if (settleMs > 0) {
-      await sleep(settleMs);
-      baseSettled = await settledRssKiB(peer.pid);
-    }
     const held = await holdIdle(idle(peer));
     try {
       await sleep(1000);
@@ -55,7 +51,7 @@ export async function memoryPerConnection(
       let settled: number | undefined;
       if (settleMs > 0) {
         await sleep(settleMs);
-        settled = ((await settledRssKiB(peer.pid)) - baseSettled) / n;
+        settled = ((await settledRssKiB(peer.pid)) - base) / n;
       }
       return {
         kibPerConnection: (after - base) / n,

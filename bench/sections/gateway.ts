@@ -18,7 +18,10 @@ import type { Settings } from '../settings.js';
 import { attempt, interleave, log, Samples, wsBulkEchoStep, wsSetupStep, type Contender } from './common.js';
 
 const SMALL = 32;
-/** How much longer the idle WebSockets stay before a second memory reading (V8 collects once allocation stops). */
+/**
+ * The quiet before the memory baseline, and how much longer the idle WebSockets stay before a second reading (V8
+ * collects once allocation stops).
+ */
 const SETTLE_MS = 15_000;
 
 export async function gatewaySection(s: Settings, targets: Targets): Promise<Section> {
@@ -141,7 +144,7 @@ export async function gatewaySection(s: Settings, targets: Targets): Promise<Sec
       `setup: ${s.setupCount} sequential WebSockets (TCP connect + upgrade to open)`,
       `64 KiB echo: 2 WebSockets, 4 messages in flight each, ${s.echoSeconds} s; MB/s counts bytes echoed back; CPU s/GB = gateway CPU / GB relayed (both directions)`,
       `32 B echo: 8 WebSockets, 32 messages in flight each, ${s.echoSeconds} s`,
-      `idle WebSocket: RSS delta over ${s.gatewayIdle} idle WebSockets in a fresh process (after 20 warm-up WebSockets), 1 s after the last opened, and again ${SETTLE_MS / 1000} s later against a baseline that had the same quiet time (no GC forced; the targets use the first)`,
+      `idle WebSocket: RSS delta over ${s.gatewayIdle} idle WebSockets in a fresh process, 1 s after the last opened and again ${SETTLE_MS / 1000} s later, against a baseline taken after 20 warm-up WebSockets and ${SETTLE_MS / 1000} s of quiet (the start-up's garbage collected, so no peer is credited with it; no GC forced; the targets use the first)`,
     ],
     notes,
     configs,
