@@ -136,7 +136,7 @@ function announce(a: GatewayAddresses): void {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  tuneHeapForLongLivedSockets('memory');
+  tuneHeapForLongLivedSockets();
   let flags: Flags;
   let config: GatewayConfig;
   let workers = 1;

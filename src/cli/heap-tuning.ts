@@ -2,28 +2,43 @@
  * Servers that hold thousands of long-lived sockets (proxy, gateway, bridge) pay RSS per idle connection when V8
  * doubles its young generation on every burst of new connections; the objects themselves are a few KiB.
  * V8 reads the growth factor when it resizes, so setting it at start-up takes effect for the bursts that follow
- * (`node --max-semi-space-size=1` on the command line does a little more). `WSVIA_V8_DEFAULTS=1` keeps V8's own.
+ * (`node --max-semi-space-size=1` on the command line does a little more).
  *
- * A server that mostly holds idle connections (the gateway) also asks V8 to favour memory over speed
- * (`--optimize-for-size`, read by V8's heap when it decides when and how to collect): the garbage a burst of
- * handshakes promotes to the old generation is collected during the burst instead of about 8 s after it, and
- * compacted. Measured (bench/NOTES.md): 7.1-7.4 KiB RSS per idle WebSocket 1 s after a burst of 2,000 becomes
- * 4.7-5.1, with no change in setup latency, CPU per upgrade or echo rates. The proxy does not: it cost new
- * tunnels per second there, its target.
+ * What a burst's setups promote to the old generation is garbage once the connections are open, and V8 does not
+ * collect it while the server stays quiet: every server runs one compacting full collection once a burst has
+ * ended (serve/after-burst-gc.ts; `WSVIA_GC_QUIET_MS` sets how long no connection opens first, 0 turns it off).
+ * Measured in bench/NOTES.md. `WSVIA_V8_DEFAULTS=1` keeps V8's own behaviour, both of the above off.
  */
 import v8 from 'node:v8';
+import { collectAfterBursts, DEFAULT_MIN_OPENED, DEFAULT_QUIET_MS } from '../serve/after-burst-gc.js';
 
-/** `speed`: V8's young generation kept small, nothing else. `memory`: V8 also collects for size. */
-export type HeapProfile = 'speed' | 'memory';
-
-/** The V8 flags a server of that profile sets at start-up; none when `WSVIA_V8_DEFAULTS` is set. */
-export function heapFlags(profile: HeapProfile, env: NodeJS.ProcessEnv = process.env): string[] {
-  if (env.WSVIA_V8_DEFAULTS !== undefined) return [];
-  const flags = ['--semi-space-growth-factor=1'];
-  if (profile === 'memory') flags.push('--optimize-for-size');
-  return flags;
+/** The V8 flags a server sets at start-up; none when `WSVIA_V8_DEFAULTS` is set. */
+export function heapFlags(env: NodeJS.ProcessEnv = process.env): string[] {
+  return env.WSVIA_V8_DEFAULTS !== undefined ? [] : ['--semi-space-growth-factor=1'];
 }
 
-export function tuneHeapForLongLivedSockets(profile: HeapProfile = 'speed'): void {
-  for (const flag of heapFlags(profile)) v8.setFlagsFromString(flag);
+/**
+ * How long no connection opens before the collection after a burst; 0 when there is none. A value that is not a
+ * whole number of milliseconds is named on stderr and the default used.
+ */
+export function gcQuietMs(env: NodeJS.ProcessEnv = process.env, warn = printWarning): number {
+  if (env.WSVIA_V8_DEFAULTS !== undefined) return 0;
+  const raw = env.WSVIA_GC_QUIET_MS;
+  if (raw === undefined || raw === '') return DEFAULT_QUIET_MS;
+  const ms = Number(raw);
+  if (Number.isInteger(ms) && ms >= 0) return ms;
+  warn(
+    `WSVIA_GC_QUIET_MS=${JSON.stringify(raw)} is not a whole number of milliseconds: using ${DEFAULT_QUIET_MS}`,
+  );
+  return DEFAULT_QUIET_MS;
+}
+
+function printWarning(message: string): void {
+  process.stderr.write(`wsvia: ${message}\n`);
+}
+
+export function tuneHeapForLongLivedSockets(): void {
+  for (const flag of heapFlags()) v8.setFlagsFromString(flag);
+  const quietMs = gcQuietMs();
+  if (quietMs > 0) collectAfterBursts({ quietMs, minOpened: DEFAULT_MIN_OPENED });
 }

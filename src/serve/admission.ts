@@ -6,6 +6,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import { CountsByKey } from '../observe/counts-by-key.js';
+import { noteConnectionOpened } from './after-burst-gc.js';
 
 /** Counts; 0 means no limit. */
 export interface AdmissionLimits {
@@ -109,6 +110,7 @@ export class Admission {
       return new AdmissionRefusal('per_client', l.maxPerClient, mine, client);
     this.#open++;
     this.#perClient.add(client);
+    noteConnectionOpened();
     this.#onChange?.(this.#open);
     return new AdmissionSlot(this, client);
   }

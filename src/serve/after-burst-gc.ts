@@ -1,0 +1,132 @@
+/**
+ * One major garbage collection when a burst of new connections has ended. A connection's setup (its request head,
+ * the first sockets of a native relay's handover, promises and timers of the handshake) outlives a few young-space
+ * collections while thousands open at once, is promoted, and is garbage once the connection is set up. V8 collects
+ * the old generation when it grows past its limit or when its memory reducer runs, and its memory reducer is not
+ * started by such a burst: a server that then holds its connections idle keeps that garbage in RSS for as long as
+ * it stays quiet (measured, bench/NOTES.md: 7.4-7.9 KiB per idle WebSocket through the gateway, 2.6-3.2 of it
+ * kept once collected).
+ *
+ * The servers tell it of each admitted connection ({@link noteConnectionOpened}, through serve/admission.ts);
+ * once at least `minOpened` opened and none for `quietMs`, it collects once. A steady stream of connections never
+ * triggers it (V8's own heuristics collect under allocation); one timer per process, no timer per connection.
+ */
+import v8 from 'node:v8';
+import vm from 'node:vm';
+
+export interface AfterBurstOptions {
+  /** How long no connection opens before the collection. */
+  readonly quietMs: number;
+  /** Connections opened since the last collection below which none is worth it. */
+  readonly minOpened: number;
+  /**
+   * No collection when the heap in use is larger than this: the collection stops the event loop for about 2.5 ms per
+   * MB live (28 ms at 2,000 idle WebSockets, 40 ms at 9,000, bench/NOTES.md). Default {@link DEFAULT_MAX_HEAP}.
+   */
+  readonly maxHeapBytes?: number;
+  /** The collection; V8's full GC by default. */
+  readonly collect?: () => void;
+  /** The heap in use now, in bytes; V8's own figure by default. */
+  readonly heapUsed?: () => number;
+}
+
+export const DEFAULT_QUIET_MS = 5_000;
+export const DEFAULT_MIN_OPENED = 200;
+/** 128 MiB: a pause of about 0.3 s at most. */
+export const DEFAULT_MAX_HEAP = 128 * 1024 * 1024;
+
+export class AfterBurstCollector {
+  readonly #quietMs: number;
+  readonly #minOpened: number;
+  readonly #maxHeapBytes: number;
+  readonly #collect: () => void;
+  readonly #heapUsed: () => number;
+  #opened = 0;
+  #lastOpened = 0;
+  #timer: NodeJS.Timeout | undefined;
+  /** Collections run so far. */
+  collections = 0;
+  /** Bursts that ended with the heap over `maxHeapBytes`, left to V8. */
+  skipped = 0;
+
+  constructor(o: AfterBurstOptions) {
+    this.#quietMs = o.quietMs;
+    this.#minOpened = o.minOpened;
+    this.#maxHeapBytes = o.maxHeapBytes ?? DEFAULT_MAX_HEAP;
+    this.#collect = o.collect ?? fullGc();
+    this.#heapUsed = o.heapUsed ?? (() => v8.getHeapStatistics().used_heap_size);
+  }
+
+  opened(): void {
+    this.#opened++;
+    this.#lastOpened = performance.now();
+    if (this.#timer === undefined && this.#opened >= this.#minOpened) this.#arm(this.#quietMs);
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #arm(ms: number): void {
+    this.#timer = setTimeout(() => this.#check(), ms);
+    this.#timer.unref();
+  }
+
+  #check(): void {
+    this.#timer = undefined;
+    const quiet = performance.now() - this.#lastOpened;
+    if (quiet < this.#quietMs) {
+      this.#arm(this.#quietMs - quiet);
+      return;
+    }
+    this.#opened = 0;
+    if (this.#heapUsed() > this.#maxHeapBytes) {
+      this.skipped++;
+      return;
+    }
+    this.collections++;
+    this.#collect();
+  }
+}
+
+/**
+ * V8's full collection, compacting every page: a plain full GC frees the garbage but compacts only the most
+ * fragmented pages, and the burst's garbage lies between the connections' live objects on every page (measured:
+ * 3.1 KiB of old space per idle WebSocket stayed committed, 0.9 of it used). The compaction flag is read during
+ * the collection, so it is on for this one only.
+ *
+ * `gc` is reached without `node --expose-gc`: that flag is read when a context is made, so it is on for one new
+ * context only (no other context, a PAC sandbox say, gets a `gc` to call).
+ */
+function fullGc(): () => void {
+  v8.setFlagsFromString('--expose-gc');
+  let gc: () => void;
+  try {
+    gc = vm.runInNewContext('gc') as () => void;
+  } finally {
+    v8.setFlagsFromString('--no-expose-gc');
+  }
+  return () => {
+    v8.setFlagsFromString('--compact-on-every-full-gc');
+    try {
+      gc();
+    } finally {
+      v8.setFlagsFromString('--no-compact-on-every-full-gc');
+    }
+  };
+}
+
+let current: AfterBurstCollector | undefined;
+
+/** Installs the process's collector (the server commands do, at start-up); replaces one installed before. */
+export function collectAfterBursts(o: AfterBurstOptions): AfterBurstCollector {
+  current?.stop();
+  current = new AfterBurstCollector(o);
+  return current;
+}
+
+/** A connection was admitted: counted toward the burst, if a collector is installed. */
+export function noteConnectionOpened(): void {
+  current?.opened();
+}
