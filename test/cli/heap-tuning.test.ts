@@ -119,6 +119,7 @@ describe('V8 flags of the servers (wsvia gateway, proxy, bridge)', () => {
         if (line) resolve();
       });
       child.once('exit', (code) => reject(new Error(`the gateway exited (${code})`)));
+      setTimeout(() => reject(new Error('no forced collection within 60 s of the start')), 60_000).unref();
     });
     forced.catch(() => {});
     const sockets: WebSocket[] = [];
