@@ -4,7 +4,7 @@
  * collections while thousands open at once, is promoted, and is garbage once the connection is set up. V8 collects
  * the old generation when it grows past its limit or when its memory reducer runs, and its memory reducer is not
  * started by such a burst: a server that then holds its connections idle keeps that garbage in RSS for as long as
- * it stays quiet (measured, bench/NOTES.md: 7.4-7.9 KiB per idle WebSocket through the gateway, 2.6-3.2 of it
+ * it stays quiet (measured, bench/NOTES.md: 7.4-7.9 KiB per idle WebSocket through the gateway, 1.7-3.3 of it
  * kept once collected).
  *
  * The servers tell it of each admitted connection ({@link noteConnectionOpened}, through serve/admission.ts);
