@@ -9,6 +9,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
 import path from 'node:path';
+import type tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ServerAuth, type UserStore } from '../auth/server-auth.js';
@@ -25,6 +26,7 @@ import { AccessLog, refusedEntry } from '../observe/access-log.js';
 import { Admission, AdmissionRefusal, DEFAULT_ADMISSION, type AdmissionSlot } from '../serve/admission.js';
 import { closeServer, listen } from '../serve/listener.js';
 import { serverSecureContext } from '../serve/tls-identity.js';
+import { closeFailedHandshake, cutAfterClientEnd } from '../serve/tls-end.js';
 import type { HostLookup } from '../serve/guarded-connect.js';
 import { checkHandshake, makeAuthCheck, makeOriginCheck, offeredProtocols, Refusal } from './admission.js';
 import type { TargetRule } from './allow-target.js';
@@ -79,6 +81,11 @@ export interface BridgeOptions {
   readonly record?: string;
   /** Limit for resolving and connecting to a target together, ms (default 10 s; 0: none). */
   readonly connectTimeout?: number;
+  /**
+   * With `tls`: the TLS handshake must finish within this, and a connection whose client ended it must close
+   * within this (it is cut then), ms (default 10 s).
+   */
+  readonly handshakeTimeout?: number;
   /** Resolves target names (default: the system resolver, `dns.lookup`). */
   readonly lookup?: HostLookup;
   /** Largest message on a reverse tunnel's control connection (default 16 MiB); data sessions stream frames. */
@@ -182,9 +189,7 @@ export class BridgeServer implements Bridge {
     // tls.Server builds its own context from cert and key (it ignores a `secureContext` option): check them first,
     // so a bad pair is a configuration error.
     if (options.tls) serverSecureContext(options.tls, '--tls-cert/--tls-key');
-    this.#server = options.tls
-      ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
-      : http.createServer(onRequest);
+    this.#server = options.tls ? this.#httpsServer(options.tls, onRequest) : http.createServer(onRequest);
     this.#wss = webSocketServer(options.maxPayload ?? 16 * 1024 * 1024);
     this.#server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => {});
@@ -194,6 +199,18 @@ export class BridgeServer implements Bridge {
 
   get port(): number {
     return this.#port;
+  }
+
+  /** The TLS listener: a handshake that fails or takes too long, and a connection its client ended, are cut. */
+  #httpsServer(identity: NonNullable<BridgeOptions['tls']>, onRequest: http.RequestListener): https.Server {
+    const ms = this.#o.handshakeTimeout ?? 10_000;
+    const server = https.createServer(
+      { cert: identity.cert, key: identity.key, handshakeTimeout: ms },
+      onRequest,
+    );
+    server.on('secureConnection', (secure: tls.TLSSocket) => cutAfterClientEnd(secure, ms));
+    server.on('tlsClientError', closeFailedHandshake);
+    return server;
   }
 
   get url(): string {

@@ -22,13 +22,8 @@ import { Http1Connection } from './http1-connection.js';
 import type { Runtime, Snapshot } from './runtime.js';
 import { ClientRateLimiter } from './client-rate.js';
 import { buildSnapshot, type TlsIdentity } from './snapshot.js';
-import {
-  closeFailedHandshake,
-  cutAfterClientEnd,
-  handleTlsConnection,
-  PeerAddresses,
-  SniPassthrough,
-} from './tls-listener.js';
+import { closeFailedHandshake, cutAfterClientEnd } from '../serve/tls-end.js';
+import { handleTlsConnection, PeerAddresses, SniPassthrough } from './tls-listener.js';
 import { dialUpstream, type WarmSource } from './upstream-connect.js';
 import { UpstreamHealth } from './upstream-pool.js';
 import { WarmPools } from './warm-pool.js';

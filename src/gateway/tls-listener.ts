@@ -192,49 +192,6 @@ function logTlsRefusal(rt: Runtime, client: string, serverName: string | undefin
   );
 }
 
-const CUT_TIMER = Symbol('wsvia.tlsCutTimer');
-const CUT_AFTER = Symbol('wsvia.tlsCutAfter');
-
-/** A terminated TLS socket, with the time it has to close once its client ended it, and that timer. */
-type TerminatedSocket = tls.TLSSocket & { [CUT_AFTER]?: number; [CUT_TIMER]?: NodeJS.Timeout };
-
-/**
- * Bounds the end of every connection the terminator hands over: once its client has ended it, it has `ms` to
- * flush and close, then it is cut, so its admission slot always comes back. Node loses a reset that its TLS
- * layer's own write is the first to meet (the TLS 1.3 session tickets it sends once the handshake is done, to a
- * client that already reset): the kernel reports the reset once, the read side then sees a clean end, and every
- * later write waits behind the failed one for good (crypto_tls.cc `EncOut` leaves `write_size_` set on a failed
- * write), so the socket never finishes and never closes by itself.
- */
-export function cutAfterClientEnd(secure: tls.TLSSocket, ms: number): void {
-  const s = secure as TerminatedSocket;
-  s[CUT_AFTER] = ms;
-  s.once('end', armCut);
-  s.once('close', disarmCut);
-}
-
-/** Module-level handlers, as for the raw sockets: no closure per connection. */
-function armCut(this: TerminatedSocket): void {
-  this[CUT_TIMER] = setTimeout(destroySocket, this[CUT_AFTER], this).unref();
-}
-
-function disarmCut(this: TerminatedSocket): void {
-  clearTimeout(this[CUT_TIMER]);
-}
-
-function destroySocket(s: net.Socket): void {
-  s.destroy();
-}
-
-/**
- * The terminator's `tlsClientError`: a handshake that failed, or did not finish within the handshake timeout, ends
- * its connection. Node only reports a handshake timeout and leaves the socket open: a client that sent its
- * ClientHello and nothing more would hold its admission slot for good.
- */
-export function closeFailedHandshake(_err: Error, secure: tls.TLSSocket): void {
-  secure.destroy();
-}
-
 /** What the access log says about a passthrough connection. */
 interface PassthroughInfo {
   readonly client: string;

@@ -19,6 +19,7 @@ import { AccessLog, refusedEntry } from '../observe/access-log.js';
 import { redactUrl } from '../observe/redact.js';
 import { Admission, AdmissionRefusal, releaseOnClose, type AdmissionSlot } from '../serve/admission.js';
 import { serverSecureContext } from '../serve/tls-identity.js';
+import { cutAfterClientEnd } from '../serve/tls-end.js';
 import { listen } from '../serve/listener.js';
 import { AuthCache } from './auth-cache.js';
 import { CONNECTION_ESTABLISHED, errorResponse, type ProxyFailure } from './error-response.js';
@@ -303,8 +304,10 @@ export class ProxyServer {
     if (this.#secureContext) {
       if (early) raw.unshift(early);
       early = undefined;
-      socket = new tls.TLSSocket(raw, { isServer: true, secureContext: this.#secureContext });
-      socket.on('error', ignore);
+      const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: this.#secureContext });
+      secure.on('error', ignore);
+      cutAfterClientEnd(secure, this.#limits.headerTimeout, { halfOpen: true });
+      socket = secure;
       p.socket = socket;
       raw.once('close', () => socket.destroy());
     }

@@ -82,8 +82,16 @@ export async function deliver(e: Endpoint, bytes: Buffer, p: Plan, deadlineMs: n
   });
   sock.once('end', () => (ended = true));
   const ready = e.tls ? 'secureConnect' : 'connect';
-  await Promise.race([new Promise((r) => sock.once(ready, r)), closed]);
   const outcome = (hung: boolean): Outcome => ({ received: Buffer.concat(parts), hung, ending: p.ending });
+  // A server that neither completes the handshake nor closes is a hang to name, not a wait for the test timeout.
+  let handshake: NodeJS.Timeout | undefined;
+  const late = new Promise((r) => (handshake = setTimeout(r, deadlineMs, 'late')));
+  const began = await Promise.race([new Promise((r) => sock.once(ready, r)), closed, late]);
+  clearTimeout(handshake);
+  if (began === 'late') {
+    raw.destroy();
+    return outcome(true);
+  }
   if (raw.destroyed) return outcome(false);
   const limit = p.ending === 'reset' ? Math.floor(p.resetAt * bytes.length) : bytes.length;
   const todo = pieces(bytes.subarray(0, limit), p.cuts);

@@ -100,7 +100,7 @@ export async function fuzz(r: FuzzRun): Promise<number> {
           const got = JSON.stringify(o.received.subarray(0, 200).toString('latin1'));
           assert.ok(
             !o.hung,
-            `hung: no end within ${deadline} ms of our half-close; sent ${describe(bytes)}, got ${got}`,
+            `hung: no connect or handshake, or no end, within ${deadline} ms; sent ${describe(bytes)}, got ${got}`,
           );
           const wrong = r.judge?.(bytes, o);
           assert.equal(wrong, undefined, `${wrong ?? ''}; sent ${describe(bytes)}`);

@@ -71,3 +71,20 @@ export async function echoes(url: string, protocol?: string): Promise<void> {
   ws.close(1000);
   await once(ws, 'close');
 }
+
+/**
+ * Handshakes TLS with a server on `port`, writes `bytes`, and resets the TCP connection under the TLS at once (so
+ * the server's session tickets meet the reset); resolves once it is closed here.
+ */
+export async function resetAfterTlsHandshake(port: number, bytes: string): Promise<void> {
+  const raw = net.connect({ host: '127.0.0.1', port });
+  raw.on('error', () => {});
+  const t = tls.connect({ socket: raw, rejectUnauthorized: false, servername: 'localhost' });
+  t.on('error', () => {});
+  const gone = new Promise<void>((r) => raw.once('close', () => r()));
+  t.once('secureConnect', () => {
+    if (bytes) t.write(bytes);
+    raw.resetAndDestroy();
+  });
+  await gone;
+}

@@ -7,14 +7,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { localhostCert } from '../helpers/certs.js';
 import { tempDir } from '../helpers/process.js';
 import { startProxy, startTcpEcho, type RunningWsviaProxy, type TcpPeer } from '../helpers/wsvia-proxy.js';
 import { until } from '../helpers/eventually.js';
 import { startGateway, startUpstream, type TestGateway, type Upstream } from '../gateway/peers.js';
-import { captureClientHello, startHttpSink, type Sink } from './peers.js';
+import { captureClientHello, resetAfterTlsHandshake, startHttpSink, type Sink } from './peers.js';
 
 const LONG = { headerTimeout: 60_000, idleTimeout: 60_000 };
 
@@ -223,18 +222,8 @@ describe('fuzz findings: gateway TLS listener, terminated connections', () => {
   it('a client that resets right after its TLS handshake, an oversized head unread, gives its slot back', async () => {
     // In this process the gateway reads the client's Finished only after the reset below: its session tickets
     // meet the reset first, Node loses it, and the 431 the gateway then writes never finishes.
-    for (let i = 0; i < 3; i++) {
-      const raw = net.connect({ host: '127.0.0.1', port });
-      raw.on('error', () => {});
-      const t = tls.connect({ socket: raw, rejectUnauthorized: false, servername: 'localhost' });
-      t.on('error', () => {});
-      const gone = new Promise<void>((r) => raw.once('close', () => r()));
-      t.once('secureConnect', () => {
-        t.write(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(70_000)}\r\n\r\n`);
-        raw.resetAndDestroy();
-      });
-      await gone;
-    }
+    for (let i = 0; i < 3; i++)
+      await resetAfterTlsHandshake(port, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(70_000)}\r\n\r\n`);
     await until(
       `connection slots back to 0 (now ${gw.gateway.connections})`,
       () => gw.gateway.connections === 0,
