@@ -6,7 +6,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import { CountsByKey } from '../observe/counts-by-key.js';
-import { noteConnectionOpened } from './after-burst-gc.js';
+import { noteConnectionClosed, noteConnectionOpened } from './after-burst-gc.js';
 
 /** Counts; 0 means no limit. */
 export interface AdmissionLimits {
@@ -119,6 +119,7 @@ export class Admission {
   release(slot: AdmissionSlot): void {
     this.#open--;
     this.#perClient.remove(slot.client);
+    noteConnectionClosed();
     this.#onChange?.(this.#open);
   }
 }

@@ -7,9 +7,15 @@
  * it stays quiet (measured, bench/NOTES.md: 7.4-7.9 KiB per idle WebSocket through the gateway, 1.7-3.3 of it
  * kept once collected).
  *
- * The servers tell it of each admitted connection ({@link noteConnectionOpened}, through serve/admission.ts);
- * once at least `minOpened` opened and none for `quietMs`, it collects once. A steady stream of connections never
+ * The servers tell it of each admitted connection and of its end ({@link noteConnectionOpened} and
+ * {@link noteConnectionClosed}, through serve/admission.ts); once at least `minOpened` opened and none for
+ * `quietMs`, it collects once, if at least `minOpened` are still open. A steady stream of connections never
  * triggers it (V8's own heuristics collect under allocation); one timer per process, no timer per connection.
+ *
+ * A burst whose connections have closed again is left alone: what it left is not held by anything, and a full
+ * collection then costs the next burst its optimized code. The objects the code was specialised for are all gone,
+ * so V8 drops that code and compiles it again (measured with `--trace-opt`: about 120 functions recompiled by
+ * TurboFan in the 2 s after each collection, 4-33 without; docs/performance.md has the CPU figures).
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -42,12 +48,15 @@ export class AfterBurstCollector {
   readonly #collect: () => void;
   readonly #heapUsed: () => number;
   #opened = 0;
+  #open = 0;
   #lastOpened = 0;
   #timer: NodeJS.Timeout | undefined;
   /** Collections run so far. */
   collections = 0;
   /** Bursts that ended with the heap over `maxHeapBytes`, left to V8. */
   skipped = 0;
+  /** Bursts that ended with fewer than `minOpened` connections still open, left to V8. */
+  closedAgain = 0;
 
   constructor(o: AfterBurstOptions) {
     this.#quietMs = o.quietMs;
@@ -59,8 +68,13 @@ export class AfterBurstCollector {
 
   opened(): void {
     this.#opened++;
+    this.#open++;
     this.#lastOpened = performance.now();
     if (this.#timer === undefined && this.#opened >= this.#minOpened) this.#arm(this.#quietMs);
+  }
+
+  closed(): void {
+    if (this.#open > 0) this.#open--;
   }
 
   stop(): void {
@@ -81,6 +95,10 @@ export class AfterBurstCollector {
       return;
     }
     this.#opened = 0;
+    if (this.#open < this.#minOpened) {
+      this.closedAgain++;
+      return;
+    }
     if (this.#heapUsed() > this.#maxHeapBytes) {
       this.skipped++;
       return;
@@ -129,4 +147,9 @@ export function collectAfterBursts(o: AfterBurstOptions): AfterBurstCollector {
 /** A connection was admitted: counted toward the burst, if a collector is installed. */
 export function noteConnectionOpened(): void {
   current?.opened();
+}
+
+/** An admitted connection ended. */
+export function noteConnectionClosed(): void {
+  current?.closed();
 }

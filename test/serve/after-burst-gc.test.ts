@@ -1,7 +1,7 @@
 /**
  * serve/after-burst-gc.ts: one full collection once a burst of connections has ended, none while connections keep
- * opening, none for a handful, none over the heap bound; the default collection is V8's own full GC and exposes
- * `gc` to no other context.
+ * opening, none for a handful, none when they closed again, none over the heap bound; the default collection is
+ * V8's own full GC and exposes `gc` to no other context.
  */
 import assert from 'node:assert/strict';
 import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks';
@@ -69,6 +69,21 @@ describe('collection after a burst of connections (serve/after-burst-gc)', () =>
     const at = await held(collected);
     assert.ok(at - tenth >= 19);
     assert.equal(c.collections, 1);
+    c.stop();
+  });
+
+  it('a burst whose connections closed again is left to V8; one whose connections stay open is collected', async () => {
+    let collected = 0;
+    const c = new AfterBurstCollector({ quietMs: 10, minOpened: 4, collect: () => collected++ });
+    for (let i = 0; i < 6; i++) c.opened();
+    for (let i = 0; i < 3; i++) c.closed();
+    await held(until('the burst ended', () => c.closedAgain === 1));
+    assert.equal(collected, 0);
+    // The next burst opens four and keeps them: seven open.
+    for (let i = 0; i < 4; i++) c.opened();
+    await held(until('the second burst collected', () => c.collections === 1));
+    assert.equal(collected, 1);
+    assert.equal(c.closedAgain, 1);
     c.stop();
   });
 
