@@ -8,7 +8,7 @@
  * not after 16 KiB of waiting. The scan is linear: each byte is copied and examined once.
  */
 import { invalidArgument, RemoteProtocolError, WsviaError } from '../errors.js';
-import { isToken, isValidFieldValue, type HeaderList } from './headers.js';
+import { isToken, isTokenChar, isValidFieldValue, type HeaderList } from './headers.js';
 
 export interface HeadLimits {
   /** The whole head, start line and fields, including the blank line. */
@@ -49,6 +49,8 @@ export interface HeadResult<H extends Head> {
 
 const LF = 0x0a;
 const CR = 0x0d;
+const SP = 0x20;
+const HTAB = 0x09;
 const EMPTY = new Uint8Array(0);
 const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
 /**
@@ -183,55 +185,61 @@ abstract class HeadReader<H extends Head> {
   protected parse(bytes: Uint8Array): H {
     // latin1: RFC 9110 §5.5 field values are octets; decoding each byte to one code unit keeps them exact.
     const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
-    const lines = text.split('\n');
-    // The head ends with an empty line, which split() turns into two trailing empty strings.
-    let count = lines.length;
-    while (count > 0 && withoutCr(lines[count - 1] as string) === '') count--;
-    const startLine = count > 0 ? withoutCr(lines[0] as string) : '';
+    // Lines are walked in place (no split): a head ends with an empty line, and its lines end in LF or CRLF.
+    let eol = text.indexOf('\n');
+    const startLine = withoutCr(text, 0, eol < 0 ? text.length : eol);
     if (startLine === '') throw this.protocolError('an empty start line');
-    const start = this.parseStartLine(startLine);
+    const head = this.parseStartLine(startLine) as H;
     const headers: [string, string][] = [];
-    for (let i = 1; i < count; i++) {
-      const line = withoutCr(lines[i] as string);
-      if (line.startsWith(' ') || line.startsWith('\t')) {
+    for (let from = eol + 1; eol >= 0 && from < text.length; from = eol + 1) {
+      eol = text.indexOf('\n', from);
+      const line = withoutCr(text, from, eol < 0 ? text.length : eol);
+      if (line === '') break;
+      const first = line.charCodeAt(0);
+      if (first === SP || first === HTAB) {
         // obs-fold (RFC 9112 §5.2): replace the fold with a space, as a proxy or user agent may.
         const last = headers[headers.length - 1];
         if (last === undefined) throw this.protocolError('a continuation line before any header field');
-        // Trim SP and HTAB only: String#trim would also eat 0x85 and 0xA0, which are obs-text here (the second
-        // byte of a UTF-8 "à" is 0xA0).
-        last[1] = `${last[1]} ${trimOws(line)}`.replace(/^[ \t]+|[ \t]+$/g, '');
+        last[1] = trimOws(`${last[1]} ${trimOws(line)}`);
         // The folded part is value too: a bare CR or NUL there is no more acceptable than on the first line.
         if (!isValidFieldValue(last[1])) throw this.protocolError(`an invalid value for header ${last[0]}`);
         continue;
       }
-      const colon = line.indexOf(':');
-      if (colon <= 0)
-        throw this.protocolError(`a malformed header line ${JSON.stringify(line.slice(0, 60))}`);
-      const name = line.slice(0, colon);
-      // RFC 9112 §5.1: no whitespace between the field name and the colon.
-      if (!isToken(name))
-        throw this.protocolError(`an invalid header name ${JSON.stringify(name.slice(0, 60))}`);
-      const value = trimOws(line.slice(colon + 1));
-      if (!isValidFieldValue(value)) throw this.protocolError(`an invalid value for header ${name}`);
-      headers.push([name, value]);
-      if (headers.length > this.#limits.maxHeaders) {
-        throw new RemoteProtocolError(
-          `${this.context.peer} sent more than ${this.#limits.maxHeaders} header fields`,
-          {
-            hop: this.context.hop,
-            code: 'HEAD_TOO_LARGE',
-            statusHint: 431,
-          },
-        );
-      }
+      headers.push(this.#field(line));
+      if (headers.length > this.#limits.maxHeaders) throw this.#tooManyFields();
     }
-    return { ...start, headers } as unknown as H;
+    (head as { headers: HeaderList }).headers = headers;
+    return head;
+  }
+
+  /** One `name: value` line, checked. */
+  #field(line: string): [string, string] {
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw this.protocolError(`a malformed header line ${JSON.stringify(line.slice(0, 60))}`);
+    const name = line.slice(0, colon);
+    // RFC 9112 §5.1: no whitespace between the field name and the colon.
+    if (!isToken(name))
+      throw this.protocolError(`an invalid header name ${JSON.stringify(name.slice(0, 60))}`);
+    const value = trimOws(line.slice(colon + 1));
+    if (!isValidFieldValue(value)) throw this.protocolError(`an invalid value for header ${name}`);
+    return [name, value];
+  }
+
+  #tooManyFields(): RemoteProtocolError {
+    return new RemoteProtocolError(
+      `${this.context.peer} sent more than ${this.#limits.maxHeaders} header fields`,
+      {
+        hop: this.context.hop,
+        code: 'HEAD_TOO_LARGE',
+        statusHint: 431,
+      },
+    );
   }
 }
 
-/** A line of the head without the CR of its CRLF. */
-function withoutCr(line: string): string {
-  return line.endsWith('\r') ? line.slice(0, -1) : line;
+/** `text[from, to)` without the CR of its CRLF. */
+function withoutCr(text: string, from: number, to: number): string {
+  return text.slice(from, to > from && text.charCodeAt(to - 1) === CR ? to - 1 : to);
 }
 
 /** The index just past the blank line that ends a head in `buf[from, len)`, or -1. CRLF and bare LF alike. */
@@ -245,7 +253,15 @@ function endOfHead(buf: Uint8Array, from: number, len: number): number {
 
 /** Strips optional whitespace (OWS: SP and HTAB, RFC 9110 §5.6.3) from both ends. */
 function trimOws(s: string): string {
-  return s.replace(/^[ \t]+|[ \t]+$/g, '');
+  let start = 0;
+  let end = s.length;
+  while (start < end && isOws(s.charCodeAt(start))) start++;
+  while (end > start && isOws(s.charCodeAt(end - 1))) end--;
+  return start === 0 && end === s.length ? s : s.slice(start, end);
+}
+
+function isOws(c: number): boolean {
+  return c === SP || c === HTAB;
 }
 
 function parseVersion(v: string): HttpVersion | undefined {
@@ -287,8 +303,8 @@ export class RequestHeadReader extends HeadReader<RequestHead> {
     // (a TLS ClientHello starts with 0x16, for instance).
     for (let i = 0; i < start.length; i++) {
       const c = start[i] as number;
-      if (c === 0x20) return;
-      if (c <= 0x20 || c >= 0x7f || !isToken(String.fromCharCode(c))) {
+      if (c === SP) return;
+      if (!isTokenChar(c)) {
         const hint = start[0] === 0x16 ? 'the client speaks TLS to a plain HTTP port' : undefined;
         throw this.protocolError(`bytes that are not an HTTP request (${printable(start, 16)})`, hint);
       }
@@ -297,10 +313,12 @@ export class RequestHeadReader extends HeadReader<RequestHead> {
 
   protected parseStartLine(line: string): Omit<RequestHead, 'headers'> {
     // request-line = method SP request-target SP HTTP-version   (RFC 9112 §3)
-    const parts = line.split(' ');
-    const [method, target, v] = parts;
-    const version = v === undefined ? undefined : parseVersion(v);
-    if (parts.length !== 3 || method === undefined || !isToken(method) || !target || version === undefined) {
+    const sp1 = line.indexOf(' ');
+    const sp2 = sp1 < 0 ? -1 : line.indexOf(' ', sp1 + 1);
+    const method = line.slice(0, sp1);
+    const target = line.slice(sp1 + 1, sp2);
+    const version = sp2 < 0 ? undefined : parseVersion(line.slice(sp2 + 1));
+    if (sp2 < 0 || !isToken(method) || target === '' || version === undefined) {
       throw this.protocolError(`an invalid request line ${JSON.stringify(line.slice(0, 80))}`);
     }
     if (/[\0-\x20\x7f]/.test(target)) throw this.protocolError('a request-target with control characters');

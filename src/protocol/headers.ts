@@ -41,10 +41,21 @@ export function hasToken(headers: HeaderList, name: string, token: string): bool
   return headerTokens(headers, name).includes(token.toLowerCase());
 }
 
-/** RFC 9110 §5.6.2 token characters. */
-const TCHAR = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** RFC 9110 §5.6.2 token characters, by character code (0-127). */
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+  TCHAR[c.charCodeAt(0)] = 1;
+
+/** Whether the character code `c` is a token character (RFC 9110 §5.6.2). */
+export function isTokenChar(c: number): boolean {
+  return c < 128 && TCHAR[c] === 1;
+}
+
+/** Whether `s` is a token: one or more token characters (a method, a field name). */
 export function isToken(s: string): boolean {
-  return TCHAR.test(s);
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) if (!isTokenChar(s.charCodeAt(i))) return false;
+  return true;
 }
 
 /**
