@@ -127,11 +127,13 @@ function loadConfig(f: Flags): GatewayConfig {
   return applyFlags(configFromNode(loadConfigFile(f.config), f.config, { validate: false }), f);
 }
 
-function announce(a: GatewayAddresses): void {
+/** The ready lines; under `--workers N` the listeners say how many processes share them, as `wsvia proxy`'s does. */
+function announce(a: GatewayAddresses, workers = 1): void {
   const fmt = (x: { address: string; port: number }): string =>
     `${x.address.includes(':') ? `[${x.address}]` : x.address}:${x.port}`;
-  if (a.listen) process.stderr.write(`wsvia gateway listening on http://${fmt(a.listen)}\n`);
-  if (a.tls) process.stderr.write(`wsvia gateway listening on https://${fmt(a.tls)}\n`);
+  const shared = workers > 1 ? ` (${workers} workers)` : '';
+  if (a.listen) process.stderr.write(`wsvia gateway listening on http://${fmt(a.listen)}${shared}\n`);
+  if (a.tls) process.stderr.write(`wsvia gateway listening on https://${fmt(a.tls)}${shared}\n`);
   if (a.admin) process.stderr.write(`wsvia gateway admin on http://${fmt(a.admin)}\n`);
 }
 
@@ -260,6 +262,6 @@ async function runGatewayPrimary(workers: number, argv: string[], config: Gatewa
     forwardSighup: true,
     killAfterMs: config.limits.drainTimeout + config.limits.drainSpread + 5000,
     // Every worker shares the same ports.
-    announce: ([first]) => announce({ ...(first as GatewayAddresses), admin: adminAddress }),
+    announce: ([first]) => announce({ ...(first as GatewayAddresses), admin: adminAddress }, workers),
   });
 }

@@ -40,7 +40,7 @@ describe('gateway --workers 2 with --admin', () => {
   });
   after(() => upstream.close());
 
-  it('/metrics sums both workers’ WebSockets; /healthz is 503 from SIGTERM while they drain; the admin answers until exit', async () => {
+  it('announces its 2 workers; /metrics sums both workers’ WebSockets; /healthz is 503 from SIGTERM while they drain; the admin answers until exit', async () => {
     const [port, adminPort] = [await freePort(), await freePort()];
     const args = [
       'gateway',
@@ -57,6 +57,11 @@ describe('gateway --workers 2 with --admin', () => {
     const sockets: WebSocket[] = [];
     try {
       await until('the listening line', () => /admin on http:\/\/127\.0\.0\.1:\d+/.test(gw.output()));
+      // As wsvia proxy says it: one listener shared by the workers.
+      assert.match(
+        gw.output(),
+        new RegExp(`wsvia gateway listening on http://127\\.0\\.0\\.1:${port} \\(2 workers\\)\\n`),
+      );
       for (let i = 0; i < 4; i++) sockets.push((await openWs(`ws://127.0.0.1:${port}/`)).ws);
       const metrics = (await get(`${admin}/metrics`)).body;
       assert.equal(total(metrics, 'wsvia_gateway_websockets_total'), 4, metrics);
