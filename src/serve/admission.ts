@@ -151,13 +151,14 @@ export function releaseOnClose(
 }
 
 /**
- * Takes back the slot {@link releaseOnClose} put on `socket`, whose close then gives nothing back: for a
- * connection that outlives its socket object (the gateway's native relay carries the slot to the sockets it makes
- * when it hands the connection back).
+ * Takes back the slot {@link releaseOnClose} put on `socket`, whose close then gives nothing back (its handler is
+ * removed): for a connection that outlives its socket object (the native relays carry the slot, and the gateway's
+ * gives it to the sockets it makes when it hands the connection back).
  */
 export function takeHeldSlot(socket: EventEmitter): AdmissionSlot | undefined {
   const holder = socket as Holder;
   const slot = holder[HELD];
   holder[HELD] = undefined;
+  holder.removeListener('close', closeHeldSlot);
   return slot;
 }

@@ -19,7 +19,7 @@
  * closes before its reads ended is a reset, and the bytes are counted as relayed.
  */
 import net from 'node:net';
-import type { Duplex } from 'node:stream';
+import { PassThrough, type Duplex } from 'node:stream';
 import { endWasReset, resetStream, StreamReset } from './reset.js';
 import {
   spliceable,
@@ -49,6 +49,9 @@ const EARLY = Symbol('wsvia.early');
 const ERRORED = Symbol('wsvia.errored');
 const READ = Symbol('wsvia.read');
 const FLUSH = Symbol('wsvia.flush');
+
+/** What a tunnel holds for its sockets once the native relay has them: a stream that was never anything. */
+const HANDED_OVER: Duplex = new PassThrough().destroy();
 
 /** With `spliceAfter`, a tunnel open this long moves to the native relay even if it carried little (the sweep's). */
 const LONG_LIVED_MS = 2000;
@@ -118,8 +121,9 @@ export interface OpenOptions {
  */
 export class Tunnel<I = unknown> {
   readonly info: I;
-  readonly client: Duplex;
-  readonly upstream: Duplex;
+  /** The sockets, until the native relay takes them: then {@link HANDED_OVER} (nothing keeps them alive here). */
+  client: Duplex;
+  upstream: Duplex;
   readonly openedAt = Date.now();
   reason: CloseReason | undefined;
   /** A side ended abnormally, or the tunnel was cut: the other side was reset, not every byte was carried. */
@@ -210,6 +214,10 @@ export class Tunnel<I = unknown> {
     const base = [this.bytesUp, this.bytesDown] as const;
     this.#spliced = start((e) => this.#splicedEnd(e));
     this.#splicedBase = base;
+    // The native relay has the connection; the destroyed socket objects would only cost memory per idle tunnel.
+    this.client = HANDED_OVER;
+    this.upstream = HANDED_OVER;
+    this.spliceAt = Infinity;
   }
 
   /** The native relay ended: the same reason, reset flag and byte counts the JavaScript relay would have given. */

@@ -17,6 +17,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
+import { takeHeldSlot, type AdmissionSlot } from './admission.js';
 
 /** Which relay a server uses for raw tunnels: `auto` splices where it can and relays in JavaScript elsewhere. */
 export const RELAY_CHOICES = ['js', 'splice', 'auto'] as const;
@@ -181,12 +182,17 @@ export function restartReads(s: net.Socket): void {
 
 type Listener = (...args: unknown[]) => void;
 
-/** Two sockets now relayed by the addon; their `close` listeners wait for its end. */
+/**
+ * Two sockets now relayed by the addon; their admission slots and `close` listeners wait for its end. A socket
+ * object is kept only for listeners of its own: an idle spliced tunnel holds none (a proxy's tunnel has only its
+ * slot's).
+ */
 export class SplicedPair {
   /** Bytes a -> b and b -> a so far, kept up to date by the relay thread. */
   readonly counts = new Float64Array(2);
   readonly #id: number;
-  readonly #deferred: [net.Socket, Listener[]][];
+  readonly #deferred: [net.Socket, Listener[]][] = [];
+  readonly #slots: AdmissionSlot[] = [];
 
   /**
    * Hands `a` and `b` (both {@link spliceable}, reads stopped, writes flushed) to the addon. Throws if it refuses
@@ -198,14 +204,16 @@ export class SplicedPair {
     const fdA = handleOf(a)?.fd ?? -1;
     const fdB = handleOf(b)?.fd ?? -1;
     this.#id = native.relay(fdA, fdB, this.counts, onEnd);
-    this.#deferred = [a, b].map((s) => {
+    for (const s of [a, b]) {
+      const slot = takeHeldSlot(s);
+      if (slot !== undefined) this.#slots.push(slot);
       const listeners = s.rawListeners('close') as Listener[];
       s.removeAllListeners('close');
       // Closing our handle closes one of two fds for the connection: no FIN, no RST.
       s.on('error', ignore);
       s.destroy();
-      return [s, listeners];
-    });
+      if (listeners.length > 0) this.#deferred.push([s, listeners]);
+    }
   }
 
   /** Resets both sides; the end comes through `onEnd` as 'cut'. */
@@ -213,10 +221,12 @@ export class SplicedPair {
     addon?.cut(this.#id);
   }
 
-  /** Runs the sockets' `close` listeners, as their close would have with the JavaScript relay. */
+  /** Runs the sockets' `close` listeners and gives their slots back, as their close would have. */
   closed(hadError: boolean): void {
     for (const [s, listeners] of this.#deferred) for (const l of listeners) l.call(s, hadError);
     this.#deferred.length = 0;
+    for (const slot of this.#slots) slot.close();
+    this.#slots.length = 0;
   }
 }
 

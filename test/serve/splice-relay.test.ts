@@ -8,9 +8,11 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { once } from 'node:events';
 import { after, test } from 'node:test';
+import { Admission, AdmissionRefusal, releaseOnClose } from '../../src/serve/admission.js';
 import { TunnelSet, type Tunnel } from '../../src/serve/relay.js';
 import { spliceSupport, splicedOpen } from '../../src/serve/splice-relay.js';
 import { until } from '../helpers/eventually.js';
+import { heapAfterGc } from '../fuzz/harness.js';
 import { howItEnds } from '../helpers/endings.js';
 import { relayOptions } from '../helpers/relays.js';
 
@@ -98,6 +100,49 @@ test(
     await until('every spliced fd closed', () => splicedOpen() === 0);
     a.close();
     b.close();
+  },
+);
+
+test(
+  'a spliced tunnel keeps no socket object alive, and its admission slot comes back when the relay ends',
+  SKIP,
+  async () => {
+    const a = await tcpPair();
+    const b = await tcpPair();
+    const { set, finished } = spliceSet();
+    const admission = new Admission({ maxConnections: 10, maxPerClient: 10 });
+    const slot = admission.admit('127.0.0.1');
+    assert.ok(!(slot instanceof AdmissionRefusal));
+    releaseOnClose(a.inner, slot);
+    const sockets = [new WeakRef(a.inner), new WeakRef(b.inner)];
+    set.open(a.inner, b.inner, 'idle');
+    try {
+      await until('handed over', () => splicedOpen() > 0);
+      // Only the WeakRefs point at the two sockets now (the test's pairs drop theirs).
+      Reflect.deleteProperty(a, 'inner');
+      Reflect.deleteProperty(b, 'inner');
+      await until(
+        'both socket objects collected',
+        () => {
+          heapAfterGc();
+          return sockets.every((r) => r.deref() === undefined);
+        },
+        5000,
+      );
+      a.outer.write('ping');
+      const atB = collect(b.outer);
+      await until('relayed', () => atB.bytes().toString() === 'ping');
+      assert.equal(admission.open, 1, 'the slot is held while the native relay carries the tunnel');
+      a.outer.end();
+      b.outer.end();
+      await until('the tunnel finished', () => finished.length === 1);
+      assert.equal(admission.open, 0);
+    } finally {
+      a.outer.destroy();
+      b.outer.destroy();
+      a.close();
+      b.close();
+    }
   },
 );
 
