@@ -8,6 +8,7 @@ import WebSocket, { type ClientOptions } from 'ws';
 import { WsviaError, invalidArgument } from '../errors.js';
 import { excerptText } from '../protocol/body.js';
 import { formatAuthority } from '../protocol/authority.js';
+import { isToken } from '../protocol/headers.js';
 import { dialDetailed, toDialTarget, type DialResult } from '../dial/dial.js';
 import { DEFAULT_TIMEOUTS, normalizeHeaders, type DialOptions } from '../dial/options.js';
 import { redactHeadText } from '../observe/redact.js';
@@ -60,13 +61,11 @@ function wsUrl(url: string | URL): URL {
 }
 
 /** RFC 6455 §4.1: each subprotocol is a token (RFC 9110 §5.6.2), offered once. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
 function protocolList(p: ConnectOptions['protocols']): string[] {
   const list = p === undefined ? [] : typeof p === 'string' ? [p] : [...p];
   const seen = new Set<string>();
   for (const name of list) {
-    if (typeof name !== 'string' || !TOKEN.test(name))
+    if (typeof name !== 'string' || !isToken(name))
       throw invalidArgument(
         `invalid subprotocol ${JSON.stringify(name)}`,
         "a subprotocol is a token: letters, digits and !#$%&'*+-.^_`|~, no spaces or commas",

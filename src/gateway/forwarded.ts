@@ -5,7 +5,7 @@
  * they are dropped, or a client could claim any address.
  */
 import type { HeaderList } from '../protocol/headers.js';
-import { getHeader, headerTokens, HOP_BY_HOP_FIELDS } from '../protocol/headers.js';
+import { getHeader, headerTokens, HOP_BY_HOP_FIELDS, isToken } from '../protocol/headers.js';
 import { cidrContains, ipBytes, type Cidr } from '../route/cidr.js';
 
 const FORWARDING = new Set([
@@ -36,7 +36,7 @@ function forwardedNode(address: string): string {
 }
 
 function quoteIfNeeded(v: string): string {
-  return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v) ? v : `"${v.replace(/["\\]/g, '\\$&')}"`;
+  return isToken(v) ? v : `"${v.replace(/["\\]/g, '\\$&')}"`;
 }
 
 /**
