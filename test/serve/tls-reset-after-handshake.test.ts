@@ -17,15 +17,20 @@ import { localhostCert } from '../helpers/certs.js';
 import { until } from '../helpers/eventually.js';
 import { openSockets } from '../fuzz/harness.js';
 import { captureClientHello, resetAfterTlsHandshake } from '../fuzz/peers.js';
-import { startProxy, startTcpEcho, type RunningWsviaProxy, type TcpPeer } from '../helpers/wsvia-proxy.js';
+import {
+  connectRequest,
+  startProxy,
+  startTcpEcho,
+  type RunningWsviaProxy,
+  type TcpPeer,
+} from '../helpers/wsvia-proxy.js';
 
 /** What the client writes once its handshake is done, just before it resets. */
 const WRITES: Record<string, (port: number) => string> = {
   'a whole WebSocket upgrade': () =>
     'GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
     `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-  'a whole CONNECT': (echoPort) =>
-    `CONNECT 127.0.0.1:${echoPort} HTTP/1.1\r\nHost: 127.0.0.1:${echoPort}\r\n\r\n`,
+  'a whole CONNECT': (echoPort) => connectRequest(`127.0.0.1:${echoPort}`),
   'half a head': () => 'GET / HTTP/1.1\r\nHost: local',
   'an oversized head': () => `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(70_000)}\r\n\r\n`,
   nothing: () => '',
@@ -44,6 +49,18 @@ async function tlsBridge(echoPort: number): Promise<BridgeServer> {
   return bridge;
 }
 
+/** Resets after each of {@link WRITES}, four times, then waits until the process holds no more sockets than before. */
+async function resetsLeaveNothingOpen(server: string, port: number, echoPort: number): Promise<void> {
+  const before = openSockets();
+  for (const bytes of Object.values(WRITES))
+    for (let i = 0; i < 4; i++) await resetAfterTlsHandshake(port, bytes(echoPort));
+  await until(
+    `the ${server}'s sockets closed (${openSockets() - before} still open)`,
+    () => openSockets() <= before,
+    8000,
+  );
+}
+
 describe('TLS listeners: a client reset met by the session tickets still releases its connection', () => {
   let echo: TcpPeer;
   before(async () => {
@@ -52,16 +69,9 @@ describe('TLS listeners: a client reset met by the session tickets still release
   after(() => echo.close());
 
   it('bridge --tls-cert: every connection is closed, and close() returns', async () => {
-    const before = openSockets();
     const bridge = await tlsBridge(echo.port);
     try {
-      for (const bytes of Object.values(WRITES))
-        for (let i = 0; i < 4; i++) await resetAfterTlsHandshake(bridge.port, bytes(echo.port));
-      await until(
-        `the bridge's sockets closed (${openSockets() - before} still open)`,
-        () => openSockets() <= before,
-        8000,
-      );
+      await resetsLeaveNothingOpen('bridge', bridge.port, echo.port);
       assert.equal(bridge.admitted, 0);
     } finally {
       await bridge.close(0);
@@ -104,14 +114,7 @@ describe('TLS listeners: a client reset met by the session tickets still release
     after(() => proxy.close());
 
     it('every connection is closed and its slot comes back', async () => {
-      const before = openSockets();
-      for (const bytes of Object.values(WRITES))
-        for (let i = 0; i < 4; i++) await resetAfterTlsHandshake(proxy.port, bytes(echo.port));
-      await until(
-        `the proxy's sockets closed (${openSockets() - before} still open)`,
-        () => openSockets() <= before,
-        8000,
-      );
+      await resetsLeaveNothingOpen('proxy', proxy.port, echo.port);
       assert.equal(proxy.server.active, 0);
     });
 
@@ -143,7 +146,7 @@ describe('TLS listeners: a client reset met by the session tickets still release
         } as tls.ConnectionOptions);
         t.on('error', () => {});
         await new Promise<void>((r) => t.once('secureConnect', () => r()));
-        t.write(`CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+        t.write(connectRequest(`127.0.0.1:${port}`));
         let got = '';
         t.on('data', (b: Buffer) => {
           got += b.toString('latin1');
