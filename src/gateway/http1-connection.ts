@@ -372,13 +372,32 @@ export class Http1Connection {
       this.#refuse('bad_request', 400, 'WebSocket upgrades need HTTP/1.1');
       return;
     }
-    let reached = await this.#connect(snap, route, head, true);
+    const reached = await this.#connect(snap, route, head, true);
     if (!reached) return;
+    try {
+      await this.#completeUpgrade(snap, route, head, leftover, reached, started);
+    } finally {
+      // The pool dials the replacement of a warm connection once its answer is relayed (the 101 on its way, or
+      // a refusal), not between the request and the answer: that dial delayed the answer.
+      if (reached.conn.warm === true) this.#rt.warm?.answered?.(reached.conn.upstream);
+    }
+  }
+
+  async #completeUpgrade(
+    snap: Snapshot,
+    route: RouteSpec,
+    head: RequestHead,
+    leftover: Uint8Array,
+    first: { conn: UpstreamConnection; upstream: Duplex; onClientClose: () => void },
+    started: number,
+  ): Promise<void> {
+    let reached = first;
     let res = await this.#askUpgrade(snap, route, head, reached);
     if (res === 'retry') {
       // The warm connection was closed by the upstream as it was taken: once more, on a fresh one.
-      reached = await this.#connect(snap, route, head);
-      if (!reached) return;
+      const again = await this.#connect(snap, route, head);
+      if (!again) return;
+      reached = again;
       res = await this.#askUpgrade(snap, route, head, reached);
     }
     if (res === undefined || res === 'retry') return;

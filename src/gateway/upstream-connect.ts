@@ -23,6 +23,12 @@ export interface DialSettings {
 export interface WarmSource {
   /** A connection to `u` ready for one request, or undefined (none waiting). */
   take(u: UpstreamSpec): Duplex | undefined;
+  /**
+   * The request that took a connection to `u` has its answer relayed: the pool refills now. Its dials are then on
+   * the path of neither that request nor its answer (a refill between the request and the answer delayed the
+   * answer by the connect and by the upstream's accept).
+   */
+  answered?(u: UpstreamSpec): void;
 }
 
 export interface ConnectContext extends DialSettings {

@@ -22,8 +22,11 @@ import type { UpstreamHealth } from './upstream-pool.js';
 export const MAX_IDLE_MS = 20_000;
 export const EARLY_DROP_MS = 1_000;
 const FIRST_BACKOFF_MS = 250;
-/** After a take, the refill waits this long, past the upstream's answer to the request that took it. */
-const REFILL_DELAY_MS = 1;
+/**
+ * After a take, the refill waits for the taker to say its answer was relayed ({@link WarmPools.answered}); one that
+ * never says so (its client left before the request was sent) is refilled for this long after the take.
+ */
+export const REFILL_FALLBACK_MS = 1_000;
 export const MAX_BACKOFF_MS = 30_000;
 
 /** What the pools need from the gateway. */
@@ -118,14 +121,17 @@ class UpstreamWarmPool {
       else s.destroy();
     }
     this.#counted();
-    // A moment later: the dial's connect() is on the path of neither the request that took one nor its 101.
-    this.#refillSoon ??= setTimeout(() => {
-      this.#refillSoon = undefined;
-      this.refill();
-    }, REFILL_DELAY_MS);
+    this.#refillSoon ??= setTimeout(() => this.answered(), REFILL_FALLBACK_MS);
     this.#refillSoon.unref();
     if (found) this.#failures = 0;
     return found;
+  }
+
+  /** The request that took one has its answer: refill now, off its path. */
+  answered(): void {
+    clearTimeout(this.#refillSoon);
+    this.#refillSoon = undefined;
+    this.refill();
   }
 
   /** A health check found the upstream back: forget the backoff and fill now. */
@@ -256,6 +262,11 @@ export class WarmPools {
     const pool = this.#pools.get(u.url);
     if (!pool || !this.#host.health.state(u).healthy) return undefined;
     return pool.take();
+  }
+
+  /** The request that took a connection to `u` has its answer relayed: refill its pool now (WarmSource). */
+  answered(u: UpstreamSpec): void {
+    this.#pools.get(u.url)?.answered();
   }
 
   /** `url` is believed alive again (a health check passed): fill its pool now, whatever its backoff. */

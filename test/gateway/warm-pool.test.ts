@@ -19,6 +19,9 @@ interface Seen {
   readonly socket: net.Socket;
   upgrades: number;
   open: boolean;
+  /** When its upgrade request arrived, and when the upstream answered it (101). */
+  requestAt?: number;
+  answeredAt?: number;
 }
 
 /** How the upstream treats its `index`-th connection. */
@@ -36,13 +39,14 @@ interface CountingUpstream {
 /**
  * A `ws` echo upstream that records every TCP connection it accepts and the upgrades each one carries.
  * `idleCloseMs`: a connection that sends no request within it is closed (an upstream's idle timeout).
+ * `answerDelayMs`: the upstream takes this long to answer an upgrade request.
  */
 async function startCountingUpstream(
-  options: { behaviour?: Behaviour; idleCloseMs?: number; port?: number } = {},
+  options: { behaviour?: Behaviour; idleCloseMs?: number; port?: number; answerDelayMs?: number } = {},
 ): Promise<CountingUpstream> {
   const seen: Seen[] = [];
   const web = http.createServer((_req, res) => res.end('ok'));
-  const wss = new WebSocketServer({ server: web });
+  const wss = new WebSocketServer({ noServer: true });
   wss.on('connection', (ws) => {
     ws.on('error', () => {});
     ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
@@ -54,10 +58,18 @@ async function startCountingUpstream(
     idle.delete(socket);
   };
   web.on('request', (req: http.IncomingMessage) => busy(req.socket));
-  web.on('upgrade', (req: http.IncomingMessage) => {
+  web.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     busy(req.socket);
     const s = seen.find((c) => c.socket === req.socket);
     if (s) s.upgrades++;
+    if (s) s.requestAt = Date.now();
+    const answer = (): void =>
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        if (s) s.answeredAt = Date.now();
+        wss.emit('connection', ws, req);
+      });
+    if (options.answerDelayMs === undefined) answer();
+    else setTimeout(answer, options.answerDelayMs);
   });
   const server = net.createServer((socket) => {
     const s: Seen = { at: Date.now(), socket, upgrades: 0, open: true };
@@ -165,6 +177,20 @@ describe('gateway: the warm upstream pool', () => {
       'no connection carried two',
     );
     assert.ok((used[0] as Seen).at <= firstClient, 'the first upgrade went on a connection dialed before it');
+    await until('the pool refilled', () => up.seen.filter((s) => s.open && s.upgrades === 0).length === 2);
+  });
+
+  it('the replacement is dialed once the 101 is relayed, not between the upgrade request and its answer', async () => {
+    // A dial in that window cost the answer the connect and the upstream's accept (issue 15, setup latency).
+    const up = await upstreamWith({ answerDelayMs: 150 });
+    const gw = await gatewayFor(up);
+    await until('two warm connections', () => up.open() === 2);
+    await roundTrip(gw.wsUrl);
+    const used = up.seen.find((s) => s.upgrades === 1) as Seen;
+    const { requestAt = NaN, answeredAt = NaN } = used;
+    assert.ok(answeredAt - requestAt >= 100, `the upstream answered after ${answeredAt - requestAt} ms`);
+    const dialedMeanwhile = up.seen.filter((s) => s.at >= requestAt && s.at < answeredAt);
+    assert.equal(dialedMeanwhile.length, 0, 'no dial while the upgrade waited for its answer');
     await until('the pool refilled', () => up.seen.filter((s) => s.open && s.upgrades === 0).length === 2);
   });
 
