@@ -6,7 +6,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import { CountsByKey } from '../observe/counts-by-key.js';
-import { noteConnectionClosed, noteConnectionOpened } from './after-burst-gc.js';
+import { noteConnectionClosed, noteConnectionOpened } from './connection-watch.js';
 
 /** Counts; 0 means no limit. */
 export interface AdmissionLimits {

@@ -7,8 +7,8 @@
  * it stays quiet (measured, bench/NOTES.md: 7.4-7.9 KiB per idle WebSocket through the gateway, 1.7-3.3 of it
  * kept once collected).
  *
- * The servers tell it of each admitted connection and of its end ({@link noteConnectionOpened} and
- * {@link noteConnectionClosed}, through serve/admission.ts); once at least `minOpened` opened and none for
+ * The servers tell it of each admitted connection and of its end (serve/admission.ts, through
+ * serve/connection-watch.ts); once at least `minOpened` opened and none for
  * `quietMs`, it collects once, if at least `minOpened` are still open. A steady stream of connections never
  * triggers it (V8's own heuristics collect under allocation); one timer per process, no timer per connection.
  *
@@ -19,6 +19,7 @@
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { watchConnections } from './connection-watch.js';
 
 export interface AfterBurstOptions {
   /** How long no connection opens before the collection. */
@@ -135,21 +136,7 @@ function fullGc(): () => void {
   };
 }
 
-let current: AfterBurstCollector | undefined;
-
 /** Installs the process's collector (the server commands do, at start-up); replaces one installed before. */
 export function collectAfterBursts(o: AfterBurstOptions): AfterBurstCollector {
-  current?.stop();
-  current = new AfterBurstCollector(o);
-  return current;
-}
-
-/** A connection was admitted: counted toward the burst, if a collector is installed. */
-export function noteConnectionOpened(): void {
-  current?.opened();
-}
-
-/** An admitted connection ended. */
-export function noteConnectionClosed(): void {
-  current?.closed();
+  return watchConnections('after-burst-gc', new AfterBurstCollector(o));
 }

@@ -99,6 +99,57 @@ describe('V8 flags of the servers (wsvia gateway, proxy, bridge)', () => {
     assert.equal(gcQuietMs({ WSVIA_GC_QUIET_MS: '250' }), 250);
   });
 
+  it('the young generation may grow while WebSockets churn through the gateway, and is held again once they stay open', async () => {
+    const upstream = await startUpstream('a');
+    const port = await freePort();
+    const file = path.join(dir, 'churn.flags');
+    fs.writeFileSync(file, '');
+    const peer = await startPeer(
+      process.execPath,
+      ['--import', recorder, MAIN, ...gateway(port, upstream.url)],
+      {
+        port,
+        env: { ...process.env, WSVIA_GC_QUIET_MS: '0', WSVIA_V8_DEFAULTS: undefined, FLAGS_FILE: file },
+      },
+    );
+    const growth = (): string[] =>
+      fs
+        .readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('--semi-space-growth-factor='));
+    const open = async (): Promise<WebSocket> => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+      await new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
+      return ws;
+    };
+    const churnUntil = async (what: string, done: () => boolean): Promise<void> => {
+      const deadline = Date.now() + 30_000;
+      while (!done()) {
+        assert.ok(Date.now() < deadline, `${what}: not within 30 s (flags: ${growth().join(' ')})`);
+        const ws = await open();
+        ws.close();
+        await new Promise((resolve) => ws.once('close', resolve));
+      }
+    };
+    const held: WebSocket[] = [];
+    try {
+      // Hundreds a second, each closed again: churn, and the young generation may grow.
+      await churnUntil('growth under churn', () => growth().length >= 2);
+      assert.deepEqual(growth(), ['--semi-space-growth-factor=1', '--semi-space-growth-factor=2']);
+      // The same churn with more than DEFAULT_MIN_OPENED held open: the young generation is held where it is.
+      for (let i = 0; i < DEFAULT_MIN_OPENED + 10; i++) held.push(await open());
+      await churnUntil('held with connections open', () => growth().length >= 3);
+      assert.equal(growth()[2], '--semi-space-growth-factor=1');
+    } finally {
+      for (const ws of held) ws.terminate();
+      await peer.stop();
+      await upstream.close();
+    }
+  });
+
   it('the gateway runs one full collection once a burst of WebSockets has ended', async () => {
     const upstream = await startUpstream('a');
     const port = await freePort();
