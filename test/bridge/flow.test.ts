@@ -14,7 +14,7 @@ import { parsePortList } from '../../src/route/destination.js';
 import { startBridgeCli, type RunningBridge } from '../helpers/bridge-cli.js';
 import { runCli } from '../helpers/cli.js';
 import { until } from '../helpers/eventually.js';
-import { freePort } from '../helpers/process.js';
+import { freePortOutsideEphemeral } from '../helpers/process.js';
 import { answerAfterEof, sha256, tcpEcho, type TcpServer } from './tcp-servers.js';
 
 /** A target that echoes, and resets the connection (RST) when it reads `RST`; or at its peer's EOF with `onEof`. */
@@ -242,7 +242,7 @@ describe('bridge endings: a reset stays a reset, a clean end stays clean', () =>
   });
 
   it('tunnel -R: a local target reset reaches the client on the bridge side as ECONNRESET', async () => {
-    const remotePort = await freePort();
+    const remotePort = await freePortOutsideEphemeral();
     const b = await startBridge({ port: 0, allowReverse: parsePortList(String(remotePort)) });
     let listening = false;
     const r = startReverseTunnel(

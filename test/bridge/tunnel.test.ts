@@ -8,7 +8,7 @@ import { startLocalTunnel, startReverseTunnel, type LocalTunnel } from '../../sr
 import { parsePortList } from '../../src/route/destination.js';
 import { StaticUsers } from '../../src/auth/server-auth.js';
 import { isWsviaError, type WsviaError } from '../../src/errors.js';
-import { acceptsConnection, freePort } from '../helpers/process.js';
+import { acceptsConnection, freePort, freePortOutsideEphemeral } from '../helpers/process.js';
 import { localhostCert } from '../helpers/certs.js';
 import { answerAfterEof, exchange, namedServer, sha256, tcpEcho, type TcpServer } from './tcp-servers.js';
 import { until } from '../helpers/eventually.js';
@@ -183,7 +183,7 @@ describe('wsvia tunnel -R', () => {
   it('listens on the bridge side, frees the port when the tunnel goes and takes it back when it returns', async () => {
     const answer = await answerAfterEof();
     const bridgePort = await freePort();
-    const remotePort = await freePort();
+    const remotePort = await freePortOutsideEphemeral();
     let bridge = await startBridge({ port: bridgePort, allowReverse: parsePortList(String(remotePort)) });
     const listening: number[] = [];
     const open = () =>

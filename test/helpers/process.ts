@@ -21,6 +21,33 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+/**
+ * A port free now and outside the kernel's ephemeral range, for a test whose server binds it later (a reverse
+ * tunnel's port, bound by the bridge only after a round trip through a proxy). A port from {@link freePort} is an
+ * ephemeral one: meanwhile any test running beside this one may get it as the source port of an outgoing
+ * connection, and the bind fails (seen once in CI, a reverse tunnel that never listened). Elsewhere than Linux,
+ * {@link freePort}.
+ */
+export async function freePortOutsideEphemeral(host = '127.0.0.1'): Promise<number> {
+  let low: number;
+  try {
+    low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  } catch {
+    return freePort(host);
+  }
+  if (!(low > 12_000)) return freePort(host);
+  for (let i = 0; i < 50; i++) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, host, () => srv.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error(`no free port between 10000 and ${low} in 50 tries`);
+}
+
 export function tempDir(prefix = 'wsvia-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   fs.chmodSync(dir, 0o755);

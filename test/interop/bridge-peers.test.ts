@@ -11,7 +11,14 @@ import { parsePortList } from '../../src/route/destination.js';
 import { spawn } from 'node:child_process';
 import { runCli, WSVIA } from '../helpers/cli.js';
 import { startBridgeCli, type RunningBridge } from '../helpers/bridge-cli.js';
-import { acceptsConnection, freePort, startPeer, type Peer, type RunningProxy } from '../helpers/process.js';
+import {
+  acceptsConnection,
+  freePort,
+  startPeer,
+  type Peer,
+  type RunningProxy,
+  freePortOutsideEphemeral,
+} from '../helpers/process.js';
 import { startMicrosocks } from '../helpers/socks-peers.js';
 import { startSquid } from '../helpers/squid.js';
 import { answerAfterEof, exchange, sha256, tcpEcho, type TcpServer } from '../bridge/tcp-servers.js';
@@ -115,7 +122,7 @@ describe('wsvia tunnel through squid to wsvia bridge', () => {
   });
 
   it('-R from behind squid: the control and data connections go out through the proxy', async () => {
-    const remotePort = await freePort();
+    const remotePort = await freePortOutsideEphemeral();
     const rb = await startBridge({ port: 0, allowReverse: parsePortList(String(remotePort)) });
     const listening: number[] = [];
     const t = startReverseTunnel(
@@ -249,7 +256,7 @@ describe('the wsvia bridge and wsvia tunnel commands', () => {
   });
 
   it('tunnel -R: the bridge listens while the tunnel process lives, frees the port when it is killed, takes it back', async () => {
-    const remotePort = await freePort();
+    const remotePort = await freePortOutsideEphemeral();
     const rb = await startBridgeCli([
       '--listen',
       '127.0.0.1:0',
