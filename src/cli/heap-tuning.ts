@@ -12,11 +12,11 @@
  */
 import v8 from 'node:v8';
 import { collectAfterBursts, DEFAULT_MIN_OPENED, DEFAULT_QUIET_MS } from '../serve/after-burst-gc.js';
-import { growYoungGenerationUnderChurn } from '../serve/young-generation.js';
+import { growYoungGenerationUnderChurn, youngGenerationGrowthFlag } from '../serve/young-generation.js';
 
 /** The V8 flags a server sets at start-up; none when `WSVIA_V8_DEFAULTS` is set. */
 export function heapFlags(env: NodeJS.ProcessEnv = process.env): string[] {
-  return env.WSVIA_V8_DEFAULTS !== undefined ? [] : ['--semi-space-growth-factor=1'];
+  return env.WSVIA_V8_DEFAULTS !== undefined ? [] : [youngGenerationGrowthFlag(false)];
 }
 
 /**

@@ -26,7 +26,7 @@ const FIRST_BACKOFF_MS = 250;
  * After a take, the refill waits for the taker to say its answer was relayed ({@link WarmPools.answered}); one that
  * never says so (its client left before the request was sent) is refilled for this long after the take.
  */
-export const REFILL_FALLBACK_MS = 1_000;
+const REFILL_FALLBACK_MS = 1_000;
 export const MAX_BACKOFF_MS = 30_000;
 
 /** What the pools need from the gateway. */

@@ -23,6 +23,11 @@ export const CHURN_MIN_CLOSED = 100;
 /** V8's own growth factor (Node 20-24); 1 holds the young generation at its size. */
 const V8_GROWTH_FACTOR = 2;
 
+/** The V8 flag that lets the young generation grow (`grow`) or holds it at its size: set here and at start-up. */
+export function youngGenerationGrowthFlag(grow: boolean): string {
+  return `--semi-space-growth-factor=${grow ? V8_GROWTH_FACTOR : 1}`;
+}
+
 /** The counts of one window, sans I/O: whether connections churned through it. */
 export class ChurnWindow {
   #open = 0;
@@ -94,7 +99,7 @@ export class YoungGenerationGrowth {
 }
 
 function setV8Growth(grow: boolean): void {
-  v8.setFlagsFromString(`--semi-space-growth-factor=${grow ? V8_GROWTH_FACTOR : 1}`);
+  v8.setFlagsFromString(youngGenerationGrowthFlag(grow));
 }
 
 /** Installs the process's policy (the server commands do, at start-up); replaces one installed before. */
