@@ -84,7 +84,9 @@ export class AfterBurstCollector {
   }
 
   #arm(ms: number): void {
-    this.#timer = setTimeout(() => this.#check(), ms);
+    // Whole milliseconds: one Timeout with a fractional delay changes the shape of every Timeout in the process, and
+    // V8 then deoptimizes Node's timer code and every function holding a timer (bench/NOTES.md, seventh pass).
+    this.#timer = setTimeout(() => this.#check(), Math.ceil(ms));
     this.#timer.unref();
   }
 

@@ -44,6 +44,30 @@ describe('collection after a burst of connections (serve/after-burst-gc)', () =>
     c.stop();
   });
 
+  it('arms its timer with whole milliseconds only, also when a connection postponed it', async () => {
+    const delays: number[] = [];
+    const real = globalThis.setTimeout;
+    const recorder = (...args: Parameters<typeof setTimeout>): NodeJS.Timeout => {
+      delays.push(Number(args[1]));
+      return real(...args);
+    };
+    globalThis.setTimeout = Object.assign(recorder, real) as typeof setTimeout;
+    try {
+      const { c, collected } = recording(60, 2);
+      c.opened();
+      c.opened();
+      await new Promise((r) => real(r, 25));
+      c.opened();
+      await held(collected);
+      c.stop();
+    } finally {
+      globalThis.setTimeout = real;
+    }
+    // The first delay is quietMs; the second is what was left of it after the postponing connection.
+    assert.ok(delays.length >= 2, `the collector armed ${delays.length} timer(s): ${delays.join(', ')}`);
+    for (const d of delays) assert.ok(Number.isInteger(d), `a timer was armed with ${d} ms`);
+  });
+
   it('a connection opening during the quiet time postpones the collection', async () => {
     const { c, collected } = recording(400, 2);
     c.opened();
