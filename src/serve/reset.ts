@@ -54,14 +54,28 @@ export function resetStream(stream: Duplex, error: Error = new StreamReset('peer
 const PROBE = Buffer.alloc(1);
 
 /**
+ * Whether this libuv takes bytes and an RST read in one wakeup for an end of stream. From 1.52 (Node 24) it reads on
+ * while POLLIN is set, so the reset comes as an error (libuv#4997) and the probe below is one read(2) too many per
+ * connection.
+ */
+export function endMayHideReset(uvVersion: string | undefined): boolean {
+  const [major, minor] = (uvVersion ?? '').split('.').map(Number);
+  if (major === undefined || minor === undefined || !Number.isInteger(major) || !Number.isInteger(minor)) return true;
+  return major < 1 || (major === 1 && minor < 52);
+}
+
+const PROBE_NEEDED = endMayHideReset(process.versions.uv);
+
+/**
  * Whether a TCP socket that just emitted `end` was in fact reset. libuv before 1.52 (Node 20 and 22) reports the
  * last bytes and an RST that arrive in one wakeup as a clean end of stream: a partial read with POLLHUP set is taken
  * for EOF and the pending error is never read (libuv#4997, fixed in Node 24's libuv). A relay that believed it would
  * pass a FIN on, and the far peer would take a truncated stream for a complete one (trap 18). One more read(2) of
  * the descriptor tells them apart: after a FIN it returns 0, after a reset it fails with ECONNRESET. Not a TCP
- * socket with a descriptor (TLS, a pipe, any other Duplex): false.
+ * socket with a descriptor (TLS, a pipe, any other Duplex), or a libuv that reports the reset itself: false.
  */
 export function endWasReset(stream: Duplex): boolean {
+  if (!PROBE_NEEDED) return false;
   if (!(stream instanceof net.Socket) || stream instanceof tls.TLSSocket) return false;
   const fd = (stream as net.Socket & { _handle?: { fd?: unknown } | null })._handle?.fd;
   if (typeof fd !== 'number' || fd < 0) return false;

@@ -51,7 +51,7 @@ describe('collection after a burst of connections (serve/after-burst-gc)', () =>
       delays.push(Number(args[1]));
       return real(...args);
     };
-    globalThis.setTimeout = Object.assign(recorder, real) as typeof setTimeout;
+    globalThis.setTimeout = Object.assign<typeof recorder, typeof setTimeout>(recorder, real);
     try {
       const { c, collected } = recording(60, 2);
       c.opened();

@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import tls from 'node:tls';
-import { resetStream } from '../../src/serve/reset.js';
+import { endMayHideReset, resetStream } from '../../src/serve/reset.js';
 import { localhostCert } from '../helpers/certs.js';
 
 async function serverAndClient(): Promise<{ server: net.Server; client: net.Socket; accepted: net.Socket }> {
@@ -81,4 +81,10 @@ test('resetStream on a TLS socket over a TCP socket resets that TCP socket: the 
   resetStream(socket);
   assert.equal(await ending, 'ECONNRESET');
   server.close();
+});
+
+test('the end-of-stream reset probe runs on libuv before 1.52 only (Node 20 and 22), and when the version is unknown', () => {
+  for (const v of ['1.46.0', '1.51.0', '1.9.9', '0.99.1']) assert.equal(endMayHideReset(v), true, v);
+  for (const v of ['1.52.0', '1.52.1', '1.60.2', '2.0.0']) assert.equal(endMayHideReset(v), false, v);
+  for (const v of [undefined, '', 'dev', '1']) assert.equal(endMayHideReset(v), true, String(v));
 });
