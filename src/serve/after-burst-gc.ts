@@ -28,7 +28,8 @@ export interface AfterBurstOptions {
   readonly minOpened: number;
   /**
    * No collection when the heap in use is larger than this: the collection stops the event loop for about 2.5 ms per
-   * MB live (28 ms at 2,000 idle WebSockets, 40 ms at 9,000, bench/NOTES.md). Default {@link DEFAULT_MAX_HEAP}.
+   * MB live (28 ms at 2,000 idle WebSockets, 40 ms at 9,000, bench/NOTES.md). Default {@link DEFAULT_MAX_HEAP}, or
+   * {@link DEFAULT_MAX_HEAP_LAST_RESORT} where the collection is V8's last-resort one ({@link collectionKind}).
    */
   readonly maxHeapBytes?: number;
   /** The collection; V8's full GC by default. */
@@ -39,8 +40,10 @@ export interface AfterBurstOptions {
 
 export const DEFAULT_QUIET_MS = 5_000;
 export const DEFAULT_MIN_OPENED = 200;
-/** 128 MiB: a pause of about 0.3 s at most. */
+/** 128 MiB: a pause of about 0.3 s at most (V8 11's full collection: 2.3-2.9 ms per MB live). */
 export const DEFAULT_MAX_HEAP = 128 * 1024 * 1024;
+/** 64 MiB where the collection is V8's last-resort one (about 6 ms per MB live): about 0.4 s at most. */
+export const DEFAULT_MAX_HEAP_LAST_RESORT = 64 * 1024 * 1024;
 
 export class AfterBurstCollector {
   readonly #quietMs: number;
@@ -62,7 +65,11 @@ export class AfterBurstCollector {
   constructor(o: AfterBurstOptions) {
     this.#quietMs = o.quietMs;
     this.#minOpened = o.minOpened;
-    this.#maxHeapBytes = o.maxHeapBytes ?? DEFAULT_MAX_HEAP;
+    this.#maxHeapBytes =
+      o.maxHeapBytes ??
+      (collectionKind(process.versions.v8) === 'last-resort'
+        ? DEFAULT_MAX_HEAP_LAST_RESORT
+        : DEFAULT_MAX_HEAP);
     this.#collect = o.collect ?? fullGc();
     this.#heapUsed = o.heapUsed ?? (() => v8.getHeapStatistics().used_heap_size);
   }
@@ -111,27 +118,43 @@ export class AfterBurstCollector {
   }
 }
 
+/** V8's options for its last-resort collection (`gc(options)` of `--expose-gc`). */
+const LAST_RESORT = { type: 'major', execution: 'sync', flavor: 'last-resort' } as const;
+
+/** Which collection gives a burst's pages back on this V8: its last-resort one from V8 12, a full one before. */
+export function collectionKind(v8Version: string): 'last-resort' | 'full' {
+  const major = Number(v8Version.split('.')[0]);
+  return Number.isInteger(major) && major >= 12 ? 'last-resort' : 'full';
+}
+
 /**
  * V8's full collection, compacting every page: a plain full GC frees the garbage but compacts only the most
  * fragmented pages, and the burst's garbage lies between the connections' live objects on every page (measured:
  * 3.1 KiB of old space per idle WebSocket stayed committed, 0.9 of it used). The compaction flag is read during
  * the collection, so it is on for this one only.
  *
+ * On V8 12 and later (Node 22, 24) that collection alone left RSS higher than before it (the gateway held 15 s:
+ * 10-13 KiB per idle WebSocket against 7.7 with no collection; bench/NOTES.md, seventh pass): the pages it empties
+ * stay in V8's page pool. There the collection is V8's last-resort one, which gives them back (two full
+ * collections; 1-4 KiB held). V8 11 (Node 20) does not know that kind and runs a young-generation collection for it.
+ *
  * `gc` is reached without `node --expose-gc`: that flag is read when a context is made, so it is on for one new
  * context only (no other context, a PAC sandbox say, gets a `gc` to call).
  */
 function fullGc(): () => void {
   v8.setFlagsFromString('--expose-gc');
-  let gc: () => void;
+  let gc: (options?: typeof LAST_RESORT) => void;
   try {
-    gc = vm.runInNewContext('gc') as () => void;
+    gc = vm.runInNewContext('gc') as typeof gc;
   } finally {
     v8.setFlagsFromString('--no-expose-gc');
   }
+  const lastResort = collectionKind(process.versions.v8) === 'last-resort';
   return () => {
     v8.setFlagsFromString('--compact-on-every-full-gc');
     try {
-      gc();
+      if (lastResort) gc(LAST_RESORT);
+      else gc();
     } finally {
       v8.setFlagsFromString('--no-compact-on-every-full-gc');
     }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
 import vm from 'node:vm';
-import { AfterBurstCollector } from '../../src/serve/after-burst-gc.js';
+import { AfterBurstCollector, collectionKind } from '../../src/serve/after-burst-gc.js';
 import { until } from '../helpers/eventually.js';
 
 /** A collector whose collection resolves `collected` with the time it ran. */
@@ -125,6 +125,37 @@ describe('collection after a burst of connections (serve/after-burst-gc)', () =>
     assert.equal(collected, 0);
     assert.equal(c.collections, 0);
     c.stop();
+  });
+
+  it("the collection is V8's last-resort one from V8 12 (Node 22, 24), a full one on V8 11 (Node 20)", () => {
+    assert.equal(collectionKind('11.3.244.8-node.33'), 'full');
+    assert.equal(collectionKind('12.4.254.21-node.33'), 'last-resort');
+    assert.equal(collectionKind('13.6.233.17-node.37'), 'last-resort');
+    assert.equal(collectionKind('dev'), 'full');
+  });
+
+  it('on V8 12 and later the default collection runs two full collections (the last-resort one), one before', async () => {
+    const expected = collectionKind(process.versions.v8) === 'last-resort' ? 2 : 1;
+    const c = new AfterBurstCollector({ quietMs: 1, minOpened: 1 });
+    let majors = 0;
+    const obs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries())
+        if (
+          (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ===
+          constants.NODE_PERFORMANCE_GC_MAJOR
+        )
+          majors++;
+    });
+    obs.observe({ entryTypes: ['gc'] });
+    try {
+      c.opened();
+      await held(until('the collection ran', () => c.collections === 1));
+      // Within 2 s: V8's memory reducer may run a full collection of its own some seconds on.
+      await held(until(`${expected} full collection(s) observed`, () => majors >= expected, 2000));
+    } finally {
+      obs.disconnect();
+      c.stop();
+    }
   });
 
   it("the default collection is V8's full GC, and no other context gets a gc function", async () => {
