@@ -60,7 +60,8 @@ const PROBE = Buffer.alloc(1);
  */
 export function endMayHideReset(uvVersion: string | undefined): boolean {
   const [major, minor] = (uvVersion ?? '').split('.').map(Number);
-  if (major === undefined || minor === undefined || !Number.isInteger(major) || !Number.isInteger(minor)) return true;
+  if (major === undefined || minor === undefined || !Number.isInteger(major) || !Number.isInteger(minor))
+    return true;
   return major < 1 || (major === 1 && minor < 52);
 }
 
