@@ -66,10 +66,7 @@ export class AfterBurstCollector {
     this.#quietMs = o.quietMs;
     this.#minOpened = o.minOpened;
     this.#maxHeapBytes =
-      o.maxHeapBytes ??
-      (collectionKind(process.versions.v8) === 'last-resort'
-        ? DEFAULT_MAX_HEAP_LAST_RESORT
-        : DEFAULT_MAX_HEAP);
+      o.maxHeapBytes ?? (LAST_RESORT_HERE ? DEFAULT_MAX_HEAP_LAST_RESORT : DEFAULT_MAX_HEAP);
     this.#collect = o.collect ?? fullGc();
     this.#heapUsed = o.heapUsed ?? (() => v8.getHeapStatistics().used_heap_size);
   }
@@ -127,6 +124,9 @@ export function collectionKind(v8Version: string): 'last-resort' | 'full' {
   return Number.isInteger(major) && major >= 12 ? 'last-resort' : 'full';
 }
 
+/** Whether this process's V8 runs the last-resort collection (its bound and its call). */
+const LAST_RESORT_HERE = collectionKind(process.versions.v8) === 'last-resort';
+
 /**
  * V8's full collection, compacting every page: a plain full GC frees the garbage but compacts only the most
  * fragmented pages, and the burst's garbage lies between the connections' live objects on every page (measured:
@@ -149,11 +149,10 @@ function fullGc(): () => void {
   } finally {
     v8.setFlagsFromString('--no-expose-gc');
   }
-  const lastResort = collectionKind(process.versions.v8) === 'last-resort';
   return () => {
     v8.setFlagsFromString('--compact-on-every-full-gc');
     try {
-      if (lastResort) gc(LAST_RESORT);
+      if (LAST_RESORT_HERE) gc(LAST_RESORT);
       else gc();
     } finally {
       v8.setFlagsFromString('--no-compact-on-every-full-gc');
