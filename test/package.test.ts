@@ -133,6 +133,8 @@ describe(
             'LICENSE',
             'native/splice/binding.gyp',
             'native/splice/splice.c',
+            'native/splice/dial.c',
+            'native/splice/dial.h',
             'scripts/install-native.mjs',
           ].includes(f),
       );

@@ -2,10 +2,10 @@
   "targets": [
     {
       "target_name": "wsvia_splice",
-      "sources": ["splice.c"],
+      "sources": ["splice.c", "dial.c"],
       "defines": ["NAPI_VERSION=6"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-      "conditions": [["OS!='linux'", {"type": "none", "sources!": ["splice.c"]}]]
+      "conditions": [["OS!='linux'", {"type": "none", "sources!": ["splice.c", "dial.c"]}]]
     }
   ]
 }

@@ -27,6 +27,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "dial.h"
+
 enum { END_FIN, END_RESET, END_ERROR, END_CUT };
 static const char *const END_NAMES[] = {"fin", "reset", "error", "cut"};
 
@@ -955,5 +957,6 @@ NAPI_MODULE_INIT() {
       {"openCount", NULL, open_count, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  dial_define(env, exports);
   return exports;
 }
