@@ -63,10 +63,11 @@ export interface ProxyServerOptions {
    */
   readonly relay?: RelayChoice;
   /**
-   * With the native relay: bytes a tunnel carries in one direction in JavaScript before it is handed over
-   * (default 64 KiB; 0: at once). A tunnel that opens, says a little and closes costs less
-   * never handed over (the handover costs about what relaying a few reads does); a bulk transfer moves over after
-   * its first read.
+   * With the native relay, for a tunnel whose destination has a socket object (through `upstream`; one straight to
+   * its destination is dialed natively and spliced from its first byte): bytes it carries in one direction in
+   * JavaScript before it is handed over (default 64 KiB; 0: at once). A tunnel that opens, says a little and closes
+   * costs less never handed over (the handover costs about what relaying a few reads does); a bulk transfer moves
+   * over after its first read.
    */
   readonly spliceAfter?: number;
   readonly accessLog?: AccessLog;

@@ -4,6 +4,7 @@
  * RFC 9110 §9.3.6) or forward an absolute-form request (RFC 9112 §3.2.2). Every refusal is an HTTP answer with
  * `Proxy-Status` (RFC 9209), logged and counted.
  */
+import fs from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { FailureLimit } from '../auth/failure-limit.js';
@@ -27,9 +28,9 @@ import { parseForwardTarget, startForward, type ForwardTarget } from './forward.
 import { ProxyMetrics } from './metrics.js';
 import { resolvedLimits, SPLICE_AFTER, type ProxyLimits, type ProxyServerOptions } from './options.js';
 import { reusedReads, TunnelSet } from '../serve/relay.js';
-import { relayDecision } from '../serve/splice-relay.js';
+import { nativeDialer, relayDecision, spliceable, type NativeDialer } from '../serve/splice-relay.js';
 import type { Tunnel, TunnelInfo } from './relay.js';
-import { openUpstream } from './upstream.js';
+import { dialUpstream, openUpstream } from './upstream.js';
 
 /** The leftover of a request head with nothing after it (most of them). */
 const NOTHING = Buffer.alloc(0);
@@ -136,6 +137,8 @@ export class ProxyServer {
   readonly #log: AccessLog;
   readonly #name: string;
   readonly #tunnels: TunnelSet<TunnelInfo>;
+  /** Where CONNECT tunnels go straight to the native relay: their destination is dialed natively. */
+  readonly #dialer: NativeDialer | undefined;
   readonly #secureContext: tls.SecureContext | undefined;
   readonly #pending = new Set<Pending>();
   readonly #admission: Admission;
@@ -171,6 +174,7 @@ export class ProxyServer {
       relay: relayDecision(options.relay ?? 'js', options.tls !== undefined).relay,
       spliceAfter: options.spliceAfter ?? SPLICE_AFTER,
     });
+    this.#dialer = this.#tunnels.relay === 'splice' && !options.upstream ? nativeDialer() : undefined;
     // allowHalfOpen: a client's FIN is passed on as a FIN, not answered by closing our side (half-close).
     this.#server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.#accept(s));
   }
@@ -183,6 +187,14 @@ export class ProxyServer {
   /** The relay CONNECT tunnels get: `splice` (native, zero-copy) or `js`. */
   get relay(): 'js' | 'splice' {
     return this.#tunnels.relay;
+  }
+
+  /**
+   * True when CONNECT tunnels straight to their destination are dialed by the native addon and spliced from their
+   * first byte (the splice relay, no parent proxy); tunnels dialed in JavaScript move to it after `spliceAfter`.
+   */
+  get dialsNatively(): boolean {
+    return this.#dialer !== undefined;
   }
 
   /** Tunnels and forwarded exchanges open or being set up. */
@@ -417,6 +429,8 @@ export class ProxyServer {
     // failed setup, a request body that does not parse), or by an error answer: no path can keep it (trap 16).
     p.slot = slot;
     releaseOnClose(p.socket, slot);
+    if (q.forward === undefined && this.#dialer !== undefined && spliceable(p.socket))
+      return this.#dialTunnel(q, this.#dialer);
     const r = await openUpstream(q.authority, {
       policy: this.#policy,
       connectTimeout: this.#limits.connectTimeout,
@@ -447,6 +461,21 @@ export class ProxyServer {
       this.#answer(p, head.method, head.target, protocolFailure(e));
       return undefined;
     }
+  }
+
+  /** CONNECT with the native dialer: the destination never gets a socket object; the native relay carries it. */
+  async #dialTunnel(q: ProxyRequest, dialer: NativeDialer): Promise<void> {
+    const { p, head } = q;
+    const o = { policy: this.#policy, connectTimeout: this.#limits.connectTimeout, lookup: this.#o.lookup };
+    const r = await dialUpstream(q.authority, o, dialer);
+    if (!r.ok) return this.#answer(p, head.method, head.target, r.failure);
+    if (p.socket.destroyed) return fs.closeSync(r.fd);
+    this.metrics.setupSeconds.observe((Date.now() - q.requestedAt) / 1000);
+    this.#adopt(p);
+    p.socket.write(CONNECTION_ESTABLISHED);
+    this.metrics.tunnelsTotal.inc();
+    this.metrics.responses.inc({ status: '200' });
+    this.#tunnels.openDialed(p.socket, r.fd, q.leftover, q.info(200));
   }
 
   /** CONNECT: `200 Connection established`, then the relay. */

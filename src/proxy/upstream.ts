@@ -22,9 +22,11 @@ import { startTls } from '../dial/tls.js';
 import {
   DestinationDeniedError,
   guardedConnect,
+  guardedDial,
   type CheckedDialer,
   type HostLookup,
 } from '../serve/guarded-connect.js';
+import type { NativeDialer } from '../serve/splice-relay.js';
 import type { ProxyFailure } from './error-response.js';
 
 export type UpstreamResult =
@@ -111,6 +113,31 @@ export async function openUpstream(target: Authority, o: UpstreamOptions): Promi
       onread: o.onread,
     });
     return { ok: true, socket: c.socket, address: c.address };
+  } catch (e) {
+    return { ok: false, failure: failureFor(e) };
+  }
+}
+
+export type DialedUpstream =
+  | { readonly ok: true; readonly fd: number; readonly address: string }
+  | { readonly ok: false; readonly failure: ProxyFailure };
+
+/**
+ * {@link openUpstream} for a CONNECT tunnel the native relay will carry, straight to the destination (no parent):
+ * the same rules, deadline and answers, and a connected fd from the native dialer instead of a socket.
+ */
+export async function dialUpstream(
+  target: Authority,
+  o: Pick<UpstreamOptions, 'policy' | 'connectTimeout' | 'lookup'>,
+  dialer: NativeDialer,
+): Promise<DialedUpstream> {
+  try {
+    const c = await guardedDial(
+      target,
+      { rules: rulesOf(o.policy), signal: undefined, timeout: o.connectTimeout, lookup: o.lookup },
+      dialer,
+    );
+    return { ok: true, fd: c.fd, address: c.address };
   } catch (e) {
     return { ok: false, failure: failureFor(e) };
   }

@@ -8,10 +8,13 @@
  * proxy's TCP, TLS and CONNECT: an AbortSignal the caller makes once ({@link ConnectDeadline}) and passes down.
  */
 import dns from 'node:dns';
+import fs from 'node:fs';
 import net from 'node:net';
+import util from 'node:util';
 import { isWsviaError, WsviaError, type Hop } from '../errors.js';
 import { formatAuthority, type Authority } from '../protocol/authority.js';
 import type { AddressClass, AddressRules, DestinationVerdict } from '../route/destination.js';
+import type { NativeDialer } from './splice-relay.js';
 
 /** All the addresses of a name, in the resolver's order. */
 export type HostLookup = (host: string) => Promise<readonly string[]>;
@@ -118,11 +121,50 @@ export async function guardedConnect(
   target: Authority,
   o: GuardedConnectOptions,
 ): Promise<GuardedConnection> {
+  const dial = o.dial;
+  const c = await guarded(target, o, dial !== undefined, (attempt, address) =>
+    dial ? dial(address, target.port, attempt.signal) : attempt.connectDirect(address),
+  );
+  return { socket: c.value, address: c.address };
+}
+
+/** What {@link guardedDial} needs: {@link GuardedConnectOptions} less a dialer and a read buffer of its own. */
+export type GuardedDialOptions = Omit<GuardedConnectOptions, 'dial' | 'onread'>;
+
+/**
+ * {@link guardedConnect} with the native dialer (serve/splice-relay.ts): the same rules, lookup, deadline and errors,
+ * and a connected fd instead of a socket, for the splice relay to carry from the first byte. The fd is the
+ * caller's to hand over and close.
+ */
+export async function guardedDial(
+  target: Authority,
+  o: GuardedDialOptions,
+  dialer: NativeDialer,
+): Promise<{ readonly fd: number; readonly address: string }> {
+  const c = await guarded(target, o, false, (attempt, address) => attempt.dialNative(dialer, address));
+  return { fd: c.value, address: c.address };
+}
+
+/**
+ * Checks the name, resolves it once, checks every address, then connects to a checked one with `connect`. A
+ * lookup or a dialer of the caller's runs under one {@link ConnectDeadline} made here.
+ */
+async function guarded<T>(
+  target: Authority,
+  o: GuardedConnectOptions,
+  customDialer: boolean,
+  connect: (attempt: ConnectAttempt, address: string) => Promise<T>,
+): Promise<{ readonly value: T; readonly address: string }> {
   const literal = net.isIP(target.host) !== 0;
-  if (o.signal === undefined && (o.timeout ?? 0) > 0 && (o.dial !== undefined || !literal)) {
+  if (o.signal === undefined && (o.timeout ?? 0) > 0 && (customDialer || !literal)) {
     const deadline = new ConnectDeadline(o.timeout ?? 0);
     try {
-      return await guardedConnect(target, { ...o, signal: deadline.signal, timeout: undefined });
+      return await guarded(
+        target,
+        { ...o, signal: deadline.signal, timeout: undefined },
+        customDialer,
+        connect,
+      );
     } finally {
       deadline.clear();
     }
@@ -133,7 +175,7 @@ export async function guardedConnect(
   // An IP literal is its own address: no lookup, and no event-loop turn for one.
   const addresses = literal ? [target.host] : await attempt.resolveOnce();
   for (const address of addresses) attempt.check(o.rules.checkAddress(target.host, target.port, address));
-  return attempt.connectChecked(addresses);
+  return attempt.connectChecked(addresses, connect);
 }
 
 async function systemLookup(host: string): Promise<readonly string[]> {
@@ -184,13 +226,19 @@ class ConnectAttempt {
     return addresses;
   }
 
-  async connectChecked(addresses: readonly string[]): Promise<GuardedConnection> {
-    const { dial, signal } = this.#o;
+  get signal(): AbortSignal | undefined {
+    return this.#o.signal;
+  }
+
+  async connectChecked<T>(
+    addresses: readonly string[],
+    connect: (attempt: ConnectAttempt, address: string) => Promise<T>,
+  ): Promise<{ readonly value: T; readonly address: string }> {
+    const signal = this.#o.signal;
     let last: unknown;
     for (const address of addresses) {
       try {
-        const socket = await (dial ? dial(address, this.#target.port, signal) : this.#connectDirect(address));
-        return { socket, address };
+        return { value: await connect(this, address), address };
       } catch (e) {
         if (signal?.aborted) throw this.#stopped('tcp', `no connection to ${this.#where}`);
         if (!nextAddressMayWork(e)) throw e;
@@ -200,12 +248,9 @@ class ConnectAttempt {
     throw last;
   }
 
-  #connectDirect(address: string): Promise<net.Socket> {
-    const signal = this.#o.signal;
-    if (signal?.aborted) return Promise.reject(this.#stopped('tcp', `no connection to ${this.#where}`));
-    // `timeout` without a signal (a direct connect to an IP literal): one plain timer, cleared at the connect.
-    const ms = signal === undefined ? (this.#o.timeout ?? 0) : 0;
-    return new Promise((resolve, reject) => {
+  /** TCP straight to `address`: half-open allowed, no delay, paused. */
+  connectDirect(address: string): Promise<net.Socket> {
+    return this.#withinDeadline<net.Socket>((done) => {
       const socket = net.connect({
         host: address,
         port: this.#target.port,
@@ -214,30 +259,76 @@ class ConnectAttempt {
         ...(this.#o.onread && { onread: this.#o.onread }),
       });
       socket.pause();
-      let timer: NodeJS.Timeout | undefined;
-      const settle = (): void => {
-        socket.removeListener('connect', onConnect);
-        socket.removeListener('error', onError);
-        signal?.removeEventListener('abort', onAbort);
-        clearTimeout(timer);
-      };
       const onConnect = (): void => {
-        settle();
-        resolve(socket);
+        socket.removeListener('error', onError);
+        done(undefined, socket);
       };
       const onError = (e: NodeJS.ErrnoException): void => {
-        settle();
+        socket.removeListener('connect', onConnect);
         socket.destroy();
-        reject(this.#connectError(e, address));
+        done(this.#connectError(e, address));
+      };
+      socket.once('connect', onConnect);
+      socket.once('error', onError);
+      return () => {
+        socket.removeListener('connect', onConnect);
+        socket.removeListener('error', onError);
+        socket.destroy();
+      };
+    });
+  }
+
+  /** TCP to `address` by the native dialer: a connected fd, no socket object. */
+  dialNative(dialer: NativeDialer, address: string): Promise<number> {
+    const port = this.#target.port;
+    return this.#withinDeadline<number>((done) => {
+      const h = dialer.dial(address, port, (errno, fd) => {
+        if (errno !== 0) return void done(this.#connectError(connectErrno(errno, address, port), address));
+        // Settled meanwhile cannot happen (abandoning cancels the dial), but an fd is never left open.
+        if (!done(undefined, fd)) fs.closeSync(fd);
+      });
+      if (typeof h === 'number') {
+        done(this.#connectError(connectErrno(-h, address, port), address));
+        return noop;
+      }
+      return () => dialer.cancelDial(h);
+    });
+  }
+
+  /**
+   * One connect within the attempt's deadline (its signal, or without one `timeout` on one plain timer): `begin`
+   * starts it, calls `done` once with the outcome, and returns how to abandon it. `done` says whether the outcome
+   * was taken (false once the deadline or an abort settled it).
+   */
+  #withinDeadline<T>(
+    begin: (done: (e: WsviaError | undefined, value?: T) => boolean) => () => void,
+  ): Promise<T> {
+    const signal = this.#o.signal;
+    if (signal?.aborted) return Promise.reject(this.#stopped('tcp', `no connection to ${this.#where}`));
+    const ms = signal === undefined ? (this.#o.timeout ?? 0) : 0;
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (): boolean => {
+        if (settled) return false;
+        settled = true;
+        signal?.removeEventListener('abort', onAbort);
+        clearTimeout(timer);
+        return true;
       };
       const stop = (reason: unknown): void => {
-        settle();
-        socket.destroy();
+        if (!settle()) return;
+        abandon();
         reject(this.#stopped('tcp', `no connection to ${this.#where}`, reason));
       };
       const onAbort = (): void => stop(signal?.reason);
-      socket.once('connect', onConnect);
-      socket.once('error', onError);
+      const abandon = begin((e, value) => {
+        if (!settle()) return false;
+        if (e) reject(e);
+        else resolve(value as T);
+        return true;
+      });
+      if (settled) return;
       signal?.addEventListener('abort', onAbort, { once: true });
       if (ms > 0)
         timer = setTimeout(() => stop(new DeadlineExceeded(ms)), Math.min(ms, MAX_TIMER_MS)).unref();
@@ -287,6 +378,18 @@ class ConnectAttempt {
           : 'the host drops packets (a firewall), or is down, or the parent proxy is slow',
     });
   }
+}
+
+function noop(): void {}
+
+/** The error a failed native connect stands for, as Node's `net` would have raised it. */
+function connectErrno(errno: number, address: string, port: number): NodeJS.ErrnoException {
+  const code = util.getSystemErrorName(-errno);
+  const e: NodeJS.ErrnoException = new Error(`connect ${code} ${address}:${port}`);
+  e.code = code;
+  e.errno = -errno;
+  e.syscall = 'connect';
+  return e;
 }
 
 /** `promise`, or a rejection as soon as `signal` aborts (the promise's own outcome is then ignored). */

@@ -25,6 +25,7 @@ import {
   spliceable,
   SplicedPair,
   spliceSupport,
+  restartReads,
   stopReads,
   type RelayChoice,
   type SpliceEnd,
@@ -606,6 +607,38 @@ export class TunnelSet<I = unknown> {
     }
     this.#arm();
     return t;
+  }
+
+  /**
+   * A CONNECT tunnel whose destination the native dialer connected (`fd`, now this set's): the native relay carries
+   * it from the first byte, and no socket object is ever made for that side. Where the client's side is not ready
+   * for it (bytes read but not yet relayed, our answer not yet flushed, a TLS client) the fd becomes a socket and
+   * the tunnel opens as {@link open} opens it; `early` is what the client sent before the tunnel began.
+   */
+  openDialed(client: net.Socket, fd: number, early: Buffer, info: I): Tunnel<I> {
+    if (
+      this.#splice &&
+      early.length === 0 &&
+      client.readableLength === 0 &&
+      client.writableLength === 0 &&
+      spliceable(client)
+    ) {
+      const t = new Tunnel(this, { client, upstream: HANDED_OVER, byteStream: undefined }, info, {});
+      this.#tunnels.add(t);
+      stopReads(client);
+      try {
+        t.handOver((onEnd) => new SplicedPair(client, fd, onEnd));
+        this.#arm();
+        return t;
+      } catch {
+        this.#tunnels.delete(t);
+        restartReads(client);
+      }
+    }
+    const upstream = new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
+    upstream.setNoDelay(true);
+    if (early.length > 0) upstream.write(early);
+    return this.open(client, upstream, info);
   }
 
   /** @internal */

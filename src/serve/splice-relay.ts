@@ -66,6 +66,19 @@ interface Addon {
     callback: (h: WsHandback) => void,
   ): number;
   release?(id: number): void;
+  dial?(address: string, port: number, callback: (errno: number, fd: number) => void): object | number;
+  cancelDial?(handle: object): void;
+}
+
+/**
+ * The addon's dialer (native/splice/dial.c): a non-blocking connect watched on Node's loop, no socket object.
+ * `dial` returns a handle, or -errno when the connect failed at once (no callback then); the callback gets 0 and a
+ * connected fd (the caller's to hand over and close), or an errno and -1. `cancelDial` before the callback closes
+ * the fd and stops it coming.
+ */
+export interface NativeDialer {
+  dial(address: string, port: number, callback: (errno: number, fd: number) => void): object | number;
+  cancelDial(handle: object): void;
 }
 
 /** Whether the native relay can run in this process, and if not, why (for the startup line and errors). */
@@ -123,6 +136,14 @@ export function wsRelayAddon(): Required<Pick<Addon, 'wsRelay' | 'release'>> | u
   const a = addon;
   if (a?.wsRelay === undefined || a.release === undefined) return undefined;
   return { wsRelay: a.wsRelay.bind(a), release: a.release.bind(a) };
+}
+
+/** The native dialer, when the loaded addon has it (WSVIA_NATIVE_DIAL=off: never). */
+export function nativeDialer(): NativeDialer | undefined {
+  if (!spliceSupport().available || process.env.WSVIA_NATIVE_DIAL === 'off') return undefined;
+  const a = addon;
+  if (a?.dial === undefined || a.cancelDial === undefined) return undefined;
+  return { dial: a.dial.bind(a), cancelDial: a.cancelDial.bind(a) };
 }
 
 /** The fd under a plain TCP socket ({@link spliceable} ones have one). */
@@ -196,15 +217,17 @@ export class SplicedPair {
 
   /**
    * Hands `a` and `b` (both {@link spliceable}, reads stopped, writes flushed) to the addon. Throws if it refuses
-   * them; the sockets are then untouched.
+   * them; the sockets are then untouched. `b` may be a connected fd of the native dialer's instead: the addon
+   * takes a copy, and this one is closed once it did.
    */
-  constructor(a: net.Socket, b: net.Socket, onEnd: (e: SpliceEnd) => void) {
+  constructor(a: net.Socket, b: net.Socket | number, onEnd: (e: SpliceEnd) => void) {
     const native = addon;
     if (native === undefined) throw new Error('the native relay is not loaded');
     const fdA = handleOf(a)?.fd ?? -1;
-    const fdB = handleOf(b)?.fd ?? -1;
+    const fdB = typeof b === 'number' ? b : (handleOf(b)?.fd ?? -1);
     this.#id = native.relay(fdA, fdB, this.counts, onEnd);
-    for (const s of [a, b]) {
+    if (typeof b === 'number') fs.closeSync(b);
+    for (const s of typeof b === 'number' ? [a] : [a, b]) {
       const slot = takeHeldSlot(s);
       if (slot !== undefined) this.#slots.push(slot);
       const listeners = s.rawListeners('close') as Listener[];

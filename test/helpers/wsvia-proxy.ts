@@ -25,8 +25,9 @@ export const LOOPBACK_POLICY = {
 };
 
 /**
- * With `relay: 'splice'` tunnels go to the native relay from their first byte (`spliceAfter: 0`), so every suite
- * run against it exercises it whatever few bytes a test sends; test/proxy/splice-after.test.ts covers the move.
+ * With `relay: 'splice'` tunnels go to the native relay from their first byte (a CONNECT's destination dialed
+ * natively; through a parent proxy, `spliceAfter: 0`), so every suite run against it exercises it whatever few
+ * bytes a test sends; test/proxy/splice-after.test.ts covers the move of a tunnel dialed in JavaScript.
  */
 export async function startProxy(options: ProxyServerOptions = {}): Promise<RunningWsviaProxy> {
   const server = new ProxyServer({

@@ -1,13 +1,16 @@
 /**
- * The proxy's tunnels start on the JavaScript relay and move to the native splice relay once they carry
- * `spliceAfter` bytes in one direction (64 KiB by default), or once they have been open 2 s: a tunnel that opens,
- * says a little and closes never pays for the handover; a bulk transfer moves mid-stream without losing,
- * reordering or miscounting a byte; a long-lived one, idle or not, ends up held by the native relay.
+ * A tunnel whose destination has a socket object (through a parent proxy: a CONNECT straight to its destination is
+ * dialed natively and spliced from its first byte, test/proxy/native-dial.test.ts) starts on the JavaScript relay
+ * and moves to the native splice relay once it carries `spliceAfter` bytes in one direction (64 KiB by default), or
+ * once it has been open 2 s: a tunnel that opens, says a little and closes never pays for the handover; a bulk
+ * transfer moves mid-stream without losing, reordering or miscounting a byte; a long-lived one, idle or not, ends
+ * up held by the native relay. The parent relays in JavaScript, so every spliced relay counted is this proxy's.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { SPLICE_AFTER } from '../../src/proxy/options.js';
+import { parseProxyUrl } from '../../src/route/proxy-url.js';
 import { splicedOpen } from '../../src/serve/splice-relay.js';
 import { until } from '../helpers/eventually.js';
 import { howItEnds } from '../helpers/endings.js';
@@ -34,15 +37,22 @@ describe(
   relayOptions('splice'),
   () => {
     let proxy: RunningWsviaProxy;
+    let parent: RunningWsviaProxy;
     let echo: TcpPeer;
     before(async () => {
+      parent = await startProxy({ relay: 'js' });
       // The proxy's own default (startProxy hands over at once unless told otherwise).
-      proxy = await startProxy({ relay: 'splice', spliceAfter: SPLICE_AFTER });
+      proxy = await startProxy({
+        relay: 'splice',
+        spliceAfter: SPLICE_AFTER,
+        upstream: parseProxyUrl(`http://127.0.0.1:${parent.port}`),
+      });
       assert.equal(proxy.server.relay, 'splice');
       echo = await startTcpEcho();
     });
     after(async () => {
       await proxy.close();
+      await parent.close();
       await echo.close();
     });
 

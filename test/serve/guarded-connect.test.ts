@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { isWsviaError } from '../../src/errors.js';
 import {
@@ -8,9 +10,17 @@ import {
   parseHostRule,
   parsePortList,
 } from '../../src/route/destination.js';
-import { ConnectDeadline, DestinationDeniedError, guardedConnect } from '../../src/serve/guarded-connect.js';
+import {
+  ConnectDeadline,
+  DestinationDeniedError,
+  guardedConnect,
+  guardedDial,
+} from '../../src/serve/guarded-connect.js';
+import { nativeDialer, type NativeDialer } from '../../src/serve/splice-relay.js';
 import { startBlackhole, type Blackhole } from '../helpers/blackhole.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
+import { until } from '../helpers/eventually.js';
+import { relayOptions } from '../helpers/relays.js';
 import { startTcpEcho, type TcpPeer } from '../helpers/wsvia-proxy.js';
 
 /** The error `p` rejects with (it must reject). */
@@ -157,3 +167,103 @@ describe('guardedConnect', () => {
     d.clear();
   });
 });
+
+/** The fds this process has open. */
+function openFds(): number {
+  return fs.readdirSync('/proc/self/fd').length;
+}
+
+describe(
+  'guardedDial: the native dialer under the same rules, deadline and errors',
+  relayOptions('splice'),
+  () => {
+    let dns: TestDnsServer;
+    let echo: TcpPeer;
+    let hole: Blackhole;
+    let dialer: NativeDialer;
+    before(async () => {
+      echo = await startTcpEcho('127.0.0.2');
+      hole = await startBlackhole();
+      dns = await startDnsServer({ 'two.test': ['127.0.0.4', '127.0.0.2'] });
+      const d = nativeDialer();
+      assert.ok(d, 'the loaded addon has no dialer');
+      dialer = d;
+    });
+    after(async () => {
+      hole.stop();
+      await echo.close();
+      await dns.close();
+    });
+    const lookup = (host: string): Promise<string[]> => dns.resolver().resolve4(host);
+
+    it('resolves once, passes a refusing address over, and hands back a connected fd that carries bytes', async () => {
+      const asked = dns.asked.length;
+      const { fd, address } = await guardedDial(
+        { host: 'two.test', port: echo.port },
+        { rules: ANY_DESTINATION, signal: undefined, lookup },
+        dialer,
+      );
+      assert.equal(address, '127.0.0.2');
+      assert.equal(dns.asked.length - asked, 1);
+      const s = new net.Socket({ fd, readable: true, writable: true });
+      assert.equal(s.remoteAddress, '127.0.0.2');
+      assert.equal(s.remotePort, echo.port);
+      s.end('ping');
+      const got: Buffer[] = [];
+      for await (const c of s) got.push(c as Buffer);
+      assert.equal(Buffer.concat(got).toString(), 'ping');
+    });
+
+    it('a refusal is the same error as guardedConnect gives, errno included', async () => {
+      const target = { host: '127.0.0.4', port: echo.port };
+      const js = await rejection(guardedConnect(target, { rules: ANY_DESTINATION, signal: undefined }));
+      const native = await rejection(
+        guardedDial(target, { rules: ANY_DESTINATION, signal: undefined }, dialer),
+      );
+      assert.ok(isWsviaError(js) && isWsviaError(native));
+      assert.equal(native.code, 'CONNECTION_REFUSED');
+      assert.equal(native.hop, 'tcp');
+      assert.equal(native.summary, js.summary);
+      assert.deepEqual(native.details, js.details);
+      assert.equal(native.details?.['errno'], 'ECONNREFUSED');
+    });
+
+    it('a denied address is refused before any connect', async () => {
+      const rules = destinationRules({ ...DEFAULT_POLICY, ports: parsePortList('*') });
+      const e = await rejection(
+        guardedDial({ host: '127.0.0.2', port: echo.port }, { rules, signal: undefined }, dialer),
+      );
+      assert.ok(e instanceof DestinationDeniedError);
+    });
+
+    it('the timeout and an abort each stop a connect that never completes, and close its fd', async () => {
+      const before = openFds();
+      const started = Date.now();
+      const e1 = await rejection(
+        guardedDial(
+          { host: '127.0.0.1', port: hole.port },
+          { rules: ANY_DESTINATION, signal: undefined, timeout: 200 },
+          dialer,
+        ),
+      );
+      assert.ok(isWsviaError(e1));
+      assert.equal(e1.code, 'TCP_TIMEOUT');
+      assert.match(e1.summary, /no connection to 127\.0\.0\.1:\d+ within 200 ms/);
+      assert.ok(Date.now() - started < 1500);
+      const stop = new AbortController();
+      const pending = rejection(
+        guardedDial(
+          { host: '127.0.0.1', port: hole.port },
+          { rules: ANY_DESTINATION, signal: stop.signal },
+          dialer,
+        ),
+      );
+      stop.abort(new Error('the client left'));
+      const e2 = await pending;
+      assert.ok(isWsviaError(e2));
+      assert.equal(e2.code, 'CONNECTION_RESET');
+      assert.match(e2.summary, /abandoned/);
+      await until('every dialed fd closed', () => openFds() === before);
+    });
+  },
+);
