@@ -61,6 +61,20 @@ describe('wsvia proxy: the native dialer (splice relay)', relayOptions('splice')
     await until('the slot given back', () => proxy.server.active === 0);
   });
 
+  it('an IPv6 destination is dialed natively too', async () => {
+    const echo6 = await startTcpEcho('::1');
+    after(() => echo6.close());
+    const a = await request(proxy.port, connectRequest(`[::1]:${echo6.port}`));
+    assert.equal(a.head.status, 200);
+    assert.equal(splicedOpen(), 1);
+    const rest = readAll(a.socket, a.rest);
+    a.socket.end('six');
+    assert.equal((await rest).toString(), 'six');
+    // The echo listens on ::1 alone: what came back came through an IPv6 connection of the addon's.
+    assert.equal(echo6.sockets.length, 1);
+    await until('the slot given back', () => proxy.server.active === 0);
+  });
+
   it('bytes sent with the CONNECT reach the destination before the rest, in order', async () => {
     const a = await request(proxy.port, `${connectRequest(`127.0.0.1:${echo.port}`)}early,`);
     assert.equal(a.head.status, 200);
