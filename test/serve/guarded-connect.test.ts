@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
+import { Worker } from 'node:worker_threads';
 import { after, before, describe, it } from 'node:test';
 import { isWsviaError } from '../../src/errors.js';
 import {
@@ -234,6 +235,25 @@ describe(
         guardedDial({ host: '127.0.0.2', port: echo.port }, { rules, signal: undefined }, dialer),
       );
       assert.ok(e instanceof DestinationDeniedError);
+    });
+
+    it('a worker that ends with a dial under way closes its fd, and the process goes on', async () => {
+      const before = openFds();
+      const module = new URL('../../src/serve/splice-relay.js', import.meta.url).href;
+      const worker = new Worker(
+        `const { parentPort, workerData } = require('node:worker_threads');
+      import(workerData.module).then((m) => {
+        const h = m.nativeDialer().dial('127.0.0.1', workerData.port, () => parentPort.postMessage('called back'));
+        parentPort.postMessage(typeof h === 'number' ? 'failed ' + h : 'dialing');
+      });`,
+        { eval: true, workerData: { module, port: hole.port } },
+      );
+      const said = await new Promise((r) => worker.once('message', r));
+      assert.equal(said, 'dialing');
+      const exited = new Promise((r) => worker.once('exit', r));
+      await worker.terminate();
+      await exited;
+      await until("the worker's fds closed, the dialed one included", () => openFds() === before);
     });
 
     it('the timeout and an abort each stop a connect that never completes, and close its fd', async () => {
