@@ -5,6 +5,7 @@
  * HTTP/1.1. Without a certificate the listener is passthrough only. Behind a load balancer (`proxyProtocol`), a
  * PROXY protocol header comes first, before the ClientHello, and names the client for limits, headers and logs.
  */
+import fs from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { ProxyProtocolReader } from '../protocol/proxy-protocol.js';
@@ -12,10 +13,10 @@ import { clientName, refusedEntry, type CloseCause } from '../observe/access-log
 import { ClientHelloReader, serverNameMatches } from '../protocol/tls-client-hello.js';
 import { ANY_DESTINATION } from '../route/destination.js';
 import { AdmissionRefusal, releaseOnClose } from '../serve/admission.js';
-import { ConnectDeadline, guardedConnect } from '../serve/guarded-connect.js';
+import { ConnectDeadline, guardedConnect, guardedDial } from '../serve/guarded-connect.js';
 import { TunnelSet, type CloseReason, type RelayLimits, type Tunnel } from '../serve/relay.js';
 import { resetStream, StreamReset } from '../serve/reset.js';
-import type { RelayChoice } from '../serve/splice-relay.js';
+import { nativeDialer, spliceable, type NativeDialer, type RelayChoice } from '../serve/splice-relay.js';
 import type { Limits, SniRoute } from './config.js';
 import type { Runtime } from './runtime.js';
 
@@ -210,12 +211,14 @@ function relayLimits(l: Limits): RelayLimits {
  * relay (serve/relay.ts), so a passthrough connection gets what a proxy tunnel gets: half-close, a reset passed on
  * as a reset, the idle and lifetime sweep. It counts against `maxConnections` and `maxPerClient` like any client
  * connection, and ends in exactly one access-log line whatever ended it. Under `auto` (the default) both plain TCP
- * sockets go to the native splice(2) relay where it loads, once the ClientHello is written to the backend (the
- * gateway sends no PROXY protocol header of its own to a backend, so nothing else must precede the client's bytes).
+ * sockets go to the native splice(2) relay where it loads: the backend is dialed natively and the ClientHello written
+ * to it first (the gateway sends no PROXY protocol header of its own to a backend, so nothing else must precede the
+ * client's bytes).
  */
 export class SniPassthrough {
   readonly #rt: Runtime;
   readonly #tunnels: TunnelSet<PassthroughInfo>;
+  readonly #dialer: NativeDialer | undefined;
 
   constructor(rt: Runtime, relay: RelayChoice = 'auto') {
     this.#rt = rt;
@@ -224,6 +227,7 @@ export class SniPassthrough {
       onFinish: (t) => this.#finished(t),
       relay,
     });
+    this.#dialer = this.#tunnels.relay === 'splice' ? nativeDialer() : undefined;
   }
 
   /** The relay passthrough connections get: `splice` (native, zero-copy) or `js`. */
@@ -253,18 +257,24 @@ export class SniPassthrough {
     client.allowHalfOpen = true;
     const info = { client: name, route, started: Date.now(), replayed: replay.length };
     const deadline = new ConnectDeadline(rt.snapshot().config.limits.connectTimeout);
-    guardedConnect(
-      { host: route.host, port: route.port },
-      { rules: ANY_DESTINATION, signal: deadline.signal },
-    ).then(
-      ({ socket: backend }) => {
+    const target = { host: route.host, port: route.port };
+    const o = { rules: ANY_DESTINATION, signal: deadline.signal };
+    // With the native relay the backend is dialed natively: no socket object for it, spliced from the first byte.
+    const dialer = this.#dialer !== undefined && spliceable(client) ? this.#dialer : undefined;
+    const connecting: Promise<net.Socket | number> = dialer
+      ? guardedDial(target, o, dialer).then((c) => c.fd)
+      : guardedConnect(target, o).then((c) => c.socket);
+    connecting.then(
+      (backend) => {
         deadline.clear();
         if (client.destroyed) {
-          backend.destroy();
+          if (typeof backend === 'number') fs.closeSync(backend);
+          else backend.destroy();
           this.#log(info, 0, 0, 'client_closed');
           return;
         }
         rt.metrics.sni.inc({ name: route.name });
+        if (typeof backend === 'number') return void this.#tunnels.openDialed(client, backend, replay, info);
         backend.write(replay);
         this.#tunnels.open(client, backend, info);
       },

@@ -18,6 +18,7 @@
  * ({@link ByteStreamMode}): a side that closes cleanly gives the other a bounded time to flush, a stream that
  * closes before its reads ended is a reset, and the bytes are counted as relayed.
  */
+import fs from 'node:fs';
 import net from 'node:net';
 import { PassThrough, type Duplex } from 'node:stream';
 import { endWasReset, resetStream, StreamReset } from './reset.js';
@@ -435,6 +436,18 @@ function detach(s: Duplex): void {
   s.removeListener('close', onClose);
 }
 
+/**
+ * Writes what a fresh connection's send buffer takes of `b` now, without waiting: the bytes written, 0 when it
+ * takes none or the write fails (the socket the fd then becomes meets that error on its own write).
+ */
+function writeNow(fd: number, b: Buffer): number {
+  try {
+    return fs.writeSync(fd, b);
+  } catch {
+    return 0;
+  }
+}
+
 /** The tunnel carried enough to be worth the native relay's handover: made once, outside the read callback. */
 function moveSoon(t: Tunnel<unknown>): void {
   t.spliceAt = Infinity;
@@ -610,15 +623,18 @@ export class TunnelSet<I = unknown> {
   }
 
   /**
-   * A CONNECT tunnel whose destination the native dialer connected (`fd`, now this set's): the native relay carries
-   * it from the first byte, and no socket object is ever made for that side. Where the client's side is not ready
-   * for it (bytes read but not yet relayed, our answer not yet flushed, a TLS client) the fd becomes a socket and
-   * the tunnel opens as {@link open} opens it; `early` is what the client sent before the tunnel began.
+   * A tunnel whose destination the native dialer connected (`fd`, now this set's): the native relay carries it from
+   * the first byte, and no socket object is ever made for that side. `early` (what the client sent before the tunnel
+   * began: bytes after a CONNECT head, a ClientHello read for its SNI) is written to the fd first, at once if the
+   * kernel takes it all. Where it does not, or the client's side is not ready for the handover (bytes read but not
+   * yet relayed, our answer not yet flushed, a TLS client), the fd becomes a socket and the tunnel opens as
+   * {@link open} opens it.
    */
   openDialed(client: net.Socket, fd: number, early: Buffer, info: I): Tunnel<I> {
+    const sent = early.length > 0 ? writeNow(fd, early) : 0;
     if (
       this.#splice &&
-      early.length === 0 &&
+      sent === early.length &&
       client.readableLength === 0 &&
       client.writableLength === 0 &&
       spliceable(client)
@@ -637,7 +653,7 @@ export class TunnelSet<I = unknown> {
     }
     const upstream = new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
     upstream.setNoDelay(true);
-    if (early.length > 0) upstream.write(early);
+    if (sent < early.length) upstream.write(early.subarray(sent));
     return this.open(client, upstream, info);
   }
 

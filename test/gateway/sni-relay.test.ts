@@ -10,7 +10,7 @@ import path from 'node:path';
 import net from 'node:net';
 import tls from 'node:tls';
 import { once } from 'node:events';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
 import { howItEnds } from '../helpers/endings.js';
 import { until } from '../helpers/eventually.js';
 import { RELAYS, relayOptions } from '../helpers/relays.js';
@@ -106,7 +106,12 @@ max-per-client: 2
 
       it(`relays passthrough connections with the ${relay} relay`, async () => {
         assert.equal(gw.gateway.sniRelay, relay);
+        // The test's own connect, and with the JavaScript relay the gateway's to the backend; the native relay's
+        // backend is dialed by the addon, with no socket object.
+        const connects = mock.method(net.Socket.prototype, 'connect');
         const { client, far } = await openPassthrough(gw, backend, hello, 'ping');
+        assert.equal(connects.mock.callCount(), relay === 'splice' ? 1 : 2);
+        connects.mock.restore();
         if (relay === 'splice')
           await until('the connection handed to the native relay', () => splicedOpen() > 0);
         const got: Buffer[] = [];
