@@ -77,6 +77,7 @@ struct relay {
   uint32_t gen;
   int fd[2];
   int readable[2]; /* an event said fd[s] may have bytes or a FIN; cleared when a read finds none */
+  int out[2];      /* fd[s] is watched for writability: only once a write to it found its buffer full */
   endpoint_t ep[2];
   dir_t dir[2]; /* dir[0]: a -> b, dir[1]: b -> a */
   int finished;
@@ -206,6 +207,17 @@ static void fail(inst_t *inst, relay_t *r, int side, int err, relay_t **dead) {
   finish(inst, r, reset ? END_RESET : END_ERROR, 1 << (1 - side), dead);
 }
 
+/* A write to fd[s] found its buffer full: from now on its writability wakes the relay. A relay is registered without
+   EPOLLOUT, which a fresh connection already has: with it, every registration woke this thread for nothing. Returns
+   -1 (errno set) when epoll refuses, and the relay must end, or it would wait for a wakeup that never comes. */
+static int want_out(inst_t *inst, relay_t *r, int s) {
+  if (r->out[s]) return 0;
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = &r->ep[s]};
+  if (epoll_ctl(inst->epfd, EPOLL_CTL_MOD, r->fd[s], &ev) < 0) return -1;
+  r->out[s] = 1;
+  return 0;
+}
+
 /* Moves bytes in direction d until EAGAIN (returns 0) or the budget is spent (returns 1). */
 static int pump(inst_t *inst, relay_t *r, int d, relay_t **dead) {
   dir_t *D = &r->dir[d];
@@ -249,7 +261,7 @@ static int pump(inst_t *inst, relay_t *r, int d, relay_t **dead) {
         progress = 1;
       } else if (n < 0 && errno == EINTR) {
         continue;
-      } else if (n < 0 && errno != EAGAIN) {
+      } else if (n < 0 && (errno != EAGAIN || want_out(inst, r, 1 - d) < 0)) {
         fail(inst, r, 1 - d, errno, dead);
         return 0;
       }
@@ -376,7 +388,7 @@ static int ws_out(inst_t *inst, relay_t *r, int d, relay_t **dead) {
     while (n < 0 && errno == EINTR);
     if (n > 0) D->inpipe -= (size_t)n;
   }
-  if (n < 0 && errno != EAGAIN) {
+  if (n < 0 && (errno != EAGAIN || want_out(inst, r, 1 - d) < 0)) {
     r->err[1 - d] = errno;
     handback(inst, r, WHY_ERROR, dead);
     return -1;
@@ -836,10 +848,11 @@ static napi_value add_relay(napi_env env, inst_t *inst, const int32_t fds[2], na
   }
   double id = (double)(((uint64_t)r->gen << SLOT_BITS) | r->slot);
   if (inst->active++ == 0) napi_ref_threadsafe_function(env, inst->tsfn);
-  /* From here the relay thread may run it: edge-triggered, both ways, so one event per change. */
+  /* From here the relay thread may run it: edge-triggered, so one event per change. */
   pthread_mutex_lock(&inst->reg);
   for (int s = 0; s < 2; s++) {
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = &r->ep[s]};
+    /* Readable and hang-up edges only: writability is asked for once a write finds a buffer full (want_out). */
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = &r->ep[s]};
     if (epoll_ctl(inst->epfd, EPOLL_CTL_ADD, r->fd[s], &ev) < 0) {
       /* Not watched: cut it through the thread, which owns it now, so the callback still comes exactly once. */
       cmd_t *c = calloc(1, sizeof *c);
