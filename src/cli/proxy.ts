@@ -292,11 +292,12 @@ async function runServer(built: Built, isWorker: boolean): Promise<number> {
   else {
     if (admin) process.stderr.write(`wsvia proxy admin on ${admin.url} (/metrics, /healthz)\n`);
     const relay = relayDecision(built.server.relay ?? 'js', built.server.tls !== undefined);
-    const after = !(relay.relay === 'splice')
-      ? ''
-      : server.dialsNatively
-        ? ', destinations dialed natively, spliced from the first byte'
-        : `, a tunnel moves to it after ${SPLICE_AFTER / 1024} KiB`;
+    const after =
+      relay.relay !== 'splice'
+        ? ''
+        : server.dialsNatively
+          ? ', destinations dialed natively, spliced from the first byte'
+          : `, a tunnel moves to it after ${SPLICE_AFTER / 1024} KiB`;
     process.stderr.write(`wsvia proxy relay: ${relay.relay} (${relay.why}${after})\n`);
     process.stderr.write(`wsvia proxy listening on ${url}\n`);
   }

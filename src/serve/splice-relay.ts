@@ -54,7 +54,7 @@ export interface WsHandback {
   readonly bytesBtoA: number;
 }
 
-interface Addon {
+interface Addon extends Partial<NativeDialer> {
   relay(fdA: number, fdB: number, counts: Float64Array, callback: (e: SpliceEnd) => void): number;
   cut(id: number): void;
   openCount(): number;
@@ -66,8 +66,6 @@ interface Addon {
     callback: (h: WsHandback) => void,
   ): number;
   release?(id: number): void;
-  dial?(address: string, port: number, callback: (errno: number, fd: number) => void): object | number;
-  cancelDial?(handle: object): void;
 }
 
 /**
