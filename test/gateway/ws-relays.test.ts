@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import fs from 'node:fs';
 import { once } from 'node:events';
 import net from 'node:net';
 import path from 'node:path';
@@ -18,6 +17,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { HANDOVER_AFTER_MS } from '../../src/gateway/native-ws-relay.js';
 import { splicedOpen, spliceSupport } from '../../src/serve/splice-relay.js';
 import { until } from '../helpers/eventually.js';
+import { openFds } from '../helpers/fds.js';
 import { startGateway, type TestGateway } from './peers.js';
 
 const RELAYS = ['js', 'native'] as const;
@@ -25,19 +25,6 @@ const RELAYS = ['js', 'native'] as const;
 function skipFor(relay: (typeof RELAYS)[number]): { skip?: string } {
   const s = spliceSupport();
   return relay === 'js' || s.available ? {} : { skip: s.reason };
-}
-
-/** Sockets this process holds (the addon keeps a few empty pipes for reuse: those are not counted). */
-function openSockets(): number {
-  let n = 0;
-  for (const fd of fs.readdirSync('/proc/self/fd')) {
-    try {
-      if (fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:')) n++;
-    } catch {
-      // closed while listed
-    }
-  }
-  return n;
 }
 
 /** A `ws` upstream that echoes and records what it receives, without deflate (bytes on the wire = payloads). */
@@ -80,7 +67,8 @@ routes:
   - { path: /, upstream: ws://127.0.0.1:${up.port} }
   - { path: /idle, upstream: ws://127.0.0.1:${up.port}, idle-timeout: 1 }
 `);
-      fdsBefore = openSockets();
+      // Sockets only: the addon keeps a few empty pipes for reuse.
+      fdsBefore = openFds('socket');
     });
     after(async () => {
       if (!gw.gateway.draining) await gw.gateway.close();
@@ -312,7 +300,7 @@ routes:
     it('leaves no relay, no admission slot and no descriptor open', async () => {
       await until('no native relay open', () => splicedOpen() === 0);
       await until('every admission slot given back', () => gw.gateway.connections === 0);
-      await until('descriptors back', () => openSockets() <= fdsBefore);
+      await until('descriptors back', () => openFds('socket') <= fdsBefore);
     });
   });
 }

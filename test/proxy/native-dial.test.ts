@@ -5,13 +5,13 @@
  * and leaves no fd open.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, it, mock } from 'node:test';
 import { SPLICE_AFTER } from '../../src/proxy/options.js';
 import { nativeDialer, splicedOpen } from '../../src/serve/splice-relay.js';
 import { startBlackhole, type Blackhole } from '../helpers/blackhole.js';
 import { until } from '../helpers/eventually.js';
+import { openFds } from '../helpers/fds.js';
 import { relayOptions } from '../helpers/relays.js';
 import {
   connectRequest,
@@ -22,10 +22,6 @@ import {
   type RunningWsviaProxy,
   type TcpPeer,
 } from '../helpers/wsvia-proxy.js';
-
-function openFds(): number {
-  return fs.readdirSync('/proc/self/fd').length;
-}
 
 describe('wsvia proxy: the native dialer (splice relay)', relayOptions('splice'), () => {
   let proxy: RunningWsviaProxy;

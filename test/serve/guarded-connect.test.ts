@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import net from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { after, before, describe, it } from 'node:test';
@@ -21,6 +20,7 @@ import { nativeDialer, type NativeDialer } from '../../src/serve/splice-relay.js
 import { startBlackhole, type Blackhole } from '../helpers/blackhole.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { until } from '../helpers/eventually.js';
+import { openFds } from '../helpers/fds.js';
 import { relayOptions } from '../helpers/relays.js';
 import { startTcpEcho, type TcpPeer } from '../helpers/wsvia-proxy.js';
 
@@ -168,11 +168,6 @@ describe('guardedConnect', () => {
     d.clear();
   });
 });
-
-/** The fds this process has open. */
-function openFds(): number {
-  return fs.readdirSync('/proc/self/fd').length;
-}
 
 describe(
   'guardedDial: the native dialer under the same rules, deadline and errors',

@@ -4,7 +4,6 @@
  * only when the native relay ends; every fd it took is closed again.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import net from 'node:net';
 import { once } from 'node:events';
 import { after, test } from 'node:test';
@@ -12,6 +11,7 @@ import { Admission, AdmissionRefusal, releaseOnClose } from '../../src/serve/adm
 import { TunnelSet, type Tunnel } from '../../src/serve/relay.js';
 import { spliceSupport, splicedOpen } from '../../src/serve/splice-relay.js';
 import { until } from '../helpers/eventually.js';
+import { openFds } from '../helpers/fds.js';
 import { heapAfterGc } from '../fuzz/harness.js';
 import { howItEnds } from '../helpers/endings.js';
 import { relayOptions } from '../helpers/relays.js';
@@ -184,24 +184,13 @@ test('the idle sweep cuts a spliced tunnel: both sides reset, reason idle_timeou
   b.close();
 });
 
-/** Pipes this process holds open (the native relay's are the only ones these tests make). */
-function openPipes(): number {
-  return fs.readdirSync('/proc/self/fd').filter((fd) => {
-    try {
-      return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith('pipe:');
-    } catch {
-      return false;
-    }
-  }).length;
-}
-
 test('idle spliced tunnels hold no pipe: a pipe is taken only while bytes are in flight', SKIP, async () => {
   const { set, finished } = spliceSet();
   const pairs: { inner: net.Socket; outer: net.Socket; close: () => void }[][] = [];
   for (let i = 0; i < 20; i++) pairs.push([await tcpPair(), await tcpPair()]);
   // The cut at the end resets every far peer.
   for (const pair of pairs) for (const p of pair) p.outer.on('error', () => {});
-  const before = openPipes();
+  const before = openFds('pipe');
   for (const [a, b] of pairs) set.open(a!.inner, b!.inner, 'idle');
   await until('all handed over', () => splicedOpen() === 20);
   // A byte through one tunnel takes a pipe from the pool (or makes one) and gives it back once relayed.
@@ -210,7 +199,7 @@ test('idle spliced tunnels hold no pipe: a pipe is taken only while bytes are in
   a0!.outer.write('z');
   await until('the byte relayed', () => got.bytes().length === 1);
   // 20 idle tunnels: at most the one pipe pair the byte used, kept in the pool, not 2 pipes (4 fds) per tunnel.
-  assert.ok(openPipes() - before <= 2, `${openPipes() - before} pipe fds for 20 idle tunnels`);
+  assert.ok(openFds('pipe') - before <= 2, `${openFds('pipe') - before} pipe fds for 20 idle tunnels`);
   set.abortAll('drain');
   await set.whenEmpty();
   assert.equal(finished.length, 20);
